@@ -1,0 +1,657 @@
+"""The official template workbooks, written from the plan and the layout with openpyxl.
+
+Everything a commune needs works without Python or macros: dropdowns, data validation,
+conditional formatting that turns a wrong entry red, formulas for rates and Đạt/Không đạt/Vượt,
+locked labels (sheet protection without a password) and A4 print setup.
+
+``build_workbook`` can also pre-fill values (a per-unit template, a returned copy, a
+consolidated appendix); a value is always written as a value, a sender's text never as a formula.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from openpyxl import Workbook
+from openpyxl.formatting.rule import FormulaRule
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+from openpyxl.workbook.defined_name import DefinedName
+from openpyxl.workbook.protection import WorkbookProtection
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+
+from . import __version__, layout, messages, textnorm
+from .fileio import save_workbook
+from .layout import Cell, Layout, col_letter
+from .plan import Plan, Unit
+
+FONT = "Times New Roman"
+CREATED = dt.datetime(2020, 6, 18, 8, 0, 0)  # KH 137 date: fixed so builds are reproducible
+
+_thin = Side(style="thin", color="808080")
+BORDER = Border(left=_thin, right=_thin, top=_thin, bottom=_thin)
+F_TITLE = Font(name=FONT, size=13, bold=True)
+F_HEAD = Font(name=FONT, size=11, bold=True)
+F_BODY = Font(name=FONT, size=11)
+F_SMALL = Font(name=FONT, size=9, italic=True)
+F_GROUP = Font(name=FONT, size=11, bold=True)
+FILL_HEAD = PatternFill("solid", fgColor="D9E1F2")
+FILL_GROUP = PatternFill("solid", fgColor="EDEDED")
+FILL_INPUT = PatternFill("solid", fgColor="FFFFE0")
+FILL_GREY = PatternFill("solid", fgColor="BFBFBF")
+FILL_CALC = PatternFill("solid", fgColor="F2F2F2")
+FILL_BAD = PatternFill("solid", fgColor="FF9999")
+FILL_OK = PatternFill("solid", fgColor="C6EFCE")
+FILL_WARN = PatternFill("solid", fgColor="FFC7CE")
+WRAP_TOP = Alignment(wrap_text=True, vertical="top")
+CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+UNLOCKED = Protection(locked=False)
+LOCKED = Protection(locked=True)
+
+T = messages.text
+
+
+def _na_check(ref: str) -> str:
+    return f'{ref}="{T("layout.na-text")}",{ref}="{T("layout.na-short")}"'
+
+
+def count_rule(cell: str, num: str, den: str) -> str:
+    """Excel condition: ``cell`` is empty-able, a whole number >= 0, or "không áp dụng", and num <= den."""
+    return (
+        f"OR({_na_check(cell)},AND(ISNUMBER({cell}),{cell}>=0,{cell}=INT({cell}),"
+        f"OR(NOT(ISNUMBER({num})),NOT(ISNUMBER({den})),{num}<={den})))"
+    )
+
+
+def amount_rule(cell: str) -> str:
+    return f"OR({_na_check(cell)},AND(ISNUMBER({cell}),{cell}>=0))"
+
+
+def rate_formula(num: str, den: str) -> str:
+    return f'=IF(AND(ISNUMBER({num}),ISNUMBER({den})),IF({den}>0,{num}/{den}*100,""),"")'
+
+
+def verdict_formula(rate: str, kind: str, low: str, high: str, previous: str | None) -> str:
+    """Đạt / Không đạt / Vượt, the same rule as ``plan.Target.verdict`` (half-up to 0.1 point)."""
+    dat, khong, vuot = T("verdict.dat"), T("verdict.khong-dat"), T("verdict.vuot")
+    r = f"ROUND({rate},1)"
+    if previous:
+        increase = f'IF({previous}="","",IF({r}>ROUND({previous},1),"{dat}","{khong}"))'
+    else:
+        increase = '""'
+    return (
+        f'=IF(OR({rate}="",{kind}="",{kind}="none"),"",IF({kind}="increase",{increase},'
+        f'IF({r}<{low},"{khong}",IF({r}<=IF({high}="",{low},{high}),"{dat}","{vuot}"))))'
+    )
+
+
+def put(ws: Worksheet, cell: Cell | tuple[int, int], value: object, font: Font = F_BODY, **style) -> None:
+    """Write a value; text is always stored as text (never turned into a formula)."""
+    row, col = (cell.row, cell.col) if isinstance(cell, Cell) else cell
+    c = ws.cell(row=row, column=col)
+    if isinstance(value, str) and value.startswith("=") and not style.pop("formula", False):
+        c.value = value
+        c.data_type = "s"
+    else:
+        style.pop("formula", None)
+        c.value = value
+    c.font = font
+    for key, val in style.items():
+        setattr(c, key, val)
+
+
+def _formula(ws: Worksheet, cell: Cell, text: str, **style) -> None:
+    put(ws, cell, text, formula=True, **style)
+
+
+def _protect(ws: Worksheet) -> None:
+    """Protect without a password: labels stay put, columns/rows can still be resized."""
+    p = ws.protection
+    p.sheet = True
+    p.formatColumns = False
+    p.formatRows = False
+    p.formatCells = False
+    p.selectLockedCells = False
+    p.selectUnlockedCells = False
+
+
+def _print(ws: Worksheet, landscape: bool, title_rows: str | None) -> None:
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_margins.left = ws.page_margins.right = 0.5
+    ws.page_margins.top = ws.page_margins.bottom = 0.6
+    ws.oddFooter.center.text = "&P/&N"
+    if title_rows:
+        ws.print_title_rows = title_rows
+
+
+def _height(texts: Iterable[tuple[str, float]], base: float = 15.0) -> float:
+    """Row height for wrapped texts given (text, column width in characters)."""
+    lines = 1
+    for text, width in texts:
+        n = 0
+        for para in str(text).split("\n"):
+            n += max(1, -(-len(para) // max(1, int(width * 1.1))))
+        lines = max(lines, n)
+    return base * lines
+
+
+def _runs(rows: list[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of sorted row numbers: [4,5,6,9] -> [(4,6),(9,9)]."""
+    out: list[tuple[int, int]] = []
+    for r in sorted(rows):
+        if out and r == out[-1][1] + 1:
+            out[-1] = (out[-1][0], r)
+        else:
+            out.append((r, r))
+    return out
+
+
+def _validate_runs(ws: Worksheet, col: int, rows: list[int], make_rule, error: str) -> None:
+    """Custom validation + red conditional format over each run of rows of one column."""
+    for first, last in _runs(rows):
+        top = f"{col_letter(col)}{first}"
+        rng = f"{top}:{col_letter(col)}{last}"
+        rule = make_rule(first)
+        dv = DataValidation(type="custom", formula1=rule, allow_blank=True, showErrorMessage=True,
+                            errorTitle=T("templates.invalid-entry"), error=error)  # fmt: skip
+        dv.add(rng)
+        ws.add_data_validation(dv)
+        ws.conditional_formatting.add(
+            rng, FormulaRule(formula=[f'AND({top}<>"",NOT({rule}))'], fill=FILL_BAD)
+        )
+
+
+def _list_validation(ws: Worksheet, rng: str, name: str) -> None:
+    dv = DataValidation(type="list", formula1=f"={name}", allow_blank=True, showErrorMessage=True,
+                        errorTitle=T("templates.invalid-entry"), error=T("templates.invalid-list"))  # fmt: skip
+    dv.add(rng)
+    ws.add_data_validation(dv)
+
+
+def template_unit_options(plan: Plan, level: str) -> list[Unit]:
+    return plan.units_at(level)
+
+
+def build_workbook(
+    plan: Plan,
+    level: str,
+    unit: Unit | None = None,
+    values: Mapping[tuple, object] | None = None,
+    lay: Layout | None = None,
+) -> Workbook:
+    """An official template for ``level`` (optionally for one ``unit``, pre-filled with ``values``)."""
+    template = layout.template_for(plan, level)
+    lay = lay or layout.build(plan, template)
+    values = dict(values or {})
+    if unit is not None:
+        values.setdefault(("unit", "unit"), unit.code)
+    wb = Workbook()
+    wb.remove(wb.active)
+    wb.properties.creator = "xhht_xl"
+    wb.properties.title = plan.settings.short_title
+    wb.properties.created = CREATED
+    wb.properties.lastModifiedBy = "xhht_xl"
+
+    s = lay.sheets
+    guide = wb.create_sheet(s["guide"])
+    unit_ws = wb.create_sheet(s["unit"])
+    results = wb.create_sheet(s["results"])
+    funding = wb.create_sheet(s["funding"])
+    awards = wb.create_sheet(s["awards"])
+    narrative = wb.create_sheet(s["narrative"])
+    lists = wb.create_sheet(s["lists"])
+    meta = wb.create_sheet(s["meta"])
+    lists.sheet_state = "veryHidden"
+    meta.sheet_state = "veryHidden"
+
+    for cell, text in lay.labels.items():
+        put(wb[cell.sheet], cell, text)
+
+    _lists(wb, lists, plan, level, unit)
+    _guide(guide, plan, level, lay)
+    _unit_sheet(unit_ws, plan, level, unit, lay)
+    _results_sheet(results, plan, level, unit, lay)
+    _funding_sheet(funding, plan, lay)
+    _awards_sheet(awards, lay)
+    _narrative_sheet(narrative, plan, unit, lay)
+    _meta(meta, plan, level, unit, lay)
+
+    for name, ref in lay.names.items():
+        wb.defined_names[name] = DefinedName(name, attr_text=ref.absolute)
+
+    _fill(wb, plan, lay, values)
+    wb.security = WorkbookProtection(lockStructure=True)
+    wb.active = 1
+    return wb
+
+
+def _fill(wb: Workbook, plan: Plan, lay: Layout, values: Mapping[tuple, object]) -> None:
+    for key, value in values.items():
+        if value is None:
+            continue
+        cell = lay.inputs.get(key)
+        if cell is None:
+            raise KeyError(f"no input cell for {key!r}")
+        c = wb[cell.sheet].cell(row=cell.row, column=cell.col)
+        if key == ("unit", "unit"):
+            u = plan.unit(str(value))
+            value = layout.unit_option(plan, u) if u is not None else value
+        c.value = value
+        if isinstance(value, str):
+            c.data_type = "s"  # a sender's "=..." stays text
+        elif isinstance(value, dt.date):
+            c.number_format = "dd/mm/yyyy"
+
+
+def _lists(wb: Workbook, ws: Worksheet, plan: Plan, level: str, unit: Unit | None) -> None:
+    own = [unit] if unit is not None else plan.units_at(level)
+    everyone = list(plan.units.values())
+    columns = {
+        "DS_DONVI": [layout.unit_option(plan, u) for u in own],
+        "DS_HINHTHUC": [a.name for a in plan.settings.award_levels],
+        "DS_LOAI": [T("layout.kind-collective"), T("layout.kind-individual")],
+        "DS_DONVI_TATCA": [layout.unit_option(plan, u) for u in everyone],
+    }
+    for col, (name, items) in enumerate(columns.items(), start=1):
+        put(ws, (1, col), name)
+        for row, item in enumerate(items, start=2):
+            put(ws, (row, col), item)
+        letter = col_letter(col)
+        ref = f"'{ws.title}'!${letter}$2:${letter}${len(items) + 1}"
+        wb.defined_names[name] = DefinedName(name, attr_text=ref)
+
+
+def _guide(ws: Worksheet, plan: Plan, level: str, lay: Layout) -> None:
+    lv = plan.levels[level]
+    d = plan.deadline(level)
+    lines = [
+        (T("templates.guide-title"), F_TITLE),
+        (T("templates.guide-basis", basis=plan.settings.basis), F_BODY),
+        (T("templates.guide-level", level=lv.name, noun=lv.unit_noun), F_BODY),
+    ]
+    if d is not None:
+        key = "templates.guide-deadline-set" if d.overridable else "templates.guide-deadline"
+        lines.append((T(key, date=d.date.strftime("%d/%m/%Y"), basis=d.basis), F_BODY))
+    s = lay.sheets
+    lines.append(
+        (
+            T(
+                "templates.guide-steps",
+                unit_sheet=s["unit"],
+                results_sheet=s["results"],
+                funding_sheet=s["funding"],
+                awards_sheet=s["awards"],
+                narrative_sheet=s["narrative"],
+                na=T("layout.na-text"),
+                na_short=T("layout.na-short"),
+                funding_unit=plan.settings.funding_unit,
+            ),
+            F_BODY,
+        )
+    )
+    lines.append((T("templates.guide-send", email=plan.settings.submit_email), F_BODY))
+    lines.append(
+        (
+            T("templates.guide-version", template_id=lay.template_id, version=plan.settings.template_version),
+            F_SMALL,
+        )
+    )
+    ws.column_dimensions["A"].width = 76
+    for row, (text, font) in enumerate(lines, start=1):
+        put(ws, (row, 1), text, font=font, alignment=WRAP_TOP)
+        ws.row_dimensions[row].height = _height([(text, 62 if font is F_TITLE else 72)], base=17)
+    _protect(ws)
+    _print(ws, landscape=False, title_rows=None)
+
+
+def _unit_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: Layout) -> None:
+    ws.column_dimensions["A"].width = 38
+    ws.column_dimensions["B"].width = 70
+    put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE)
+    rows = lay.unit_rows
+    for name, row in rows.items():
+        label = ws.cell(row, 1)
+        label.font = F_HEAD
+        label.border = BORDER
+        label.alignment = WRAP_TOP
+        c = ws.cell(row, 2)
+        c.border = BORDER
+        c.alignment = WRAP_TOP
+        c.font = F_BODY
+        if ("unit", name) in lay.inputs:
+            c.fill = FILL_INPUT
+            c.protection = UNLOCKED
+    unit_ref = f"B{rows['unit']}"
+    if unit is not None:
+        ws[unit_ref].protection = LOCKED
+        ws[unit_ref].fill = FILL_CALC
+    else:
+        _list_validation(ws, unit_ref, "DS_DONVI")
+    _formula(ws, Cell(ws.title, rows["unit_name"], 2), f'=IFERROR(MID({unit_ref},FIND(" - ",{unit_ref})+3,250),"")',
+             fill=FILL_CALC)  # fmt: skip
+    put(ws, (rows["level"], 2), plan.levels[level].name, fill=FILL_CALC, border=BORDER)
+    d = plan.deadline(level)
+    if d is not None:
+        put(ws, (rows["deadline"], 2), d.date, fill=FILL_CALC, border=BORDER, number_format="dd/mm/yyyy",
+            alignment=Alignment(horizontal="left"))  # fmt: skip
+    info = T("layout.template-info", template_id=lay.template_id, version=plan.settings.template_version,
+             fingerprint=lay.fingerprint)  # fmt: skip
+    put(ws, (rows["template"], 2), info, font=F_SMALL, fill=FILL_CALC, border=BORDER)
+    date_cell = f"B{rows['date']}"
+    ws[date_cell].number_format = "dd/mm/yyyy"
+    ws[date_cell].alignment = Alignment(horizontal="left")
+    dv = DataValidation(type="date", operator="between", formula1="DATE(2020,1,1)", formula2="DATE(2021,12,31)",
+                        allow_blank=True, showErrorMessage=True, errorTitle=T("templates.invalid-entry"),
+                        error=T("templates.invalid-date"))  # fmt: skip
+    dv.add(date_cell)
+    ws.add_data_validation(dv)
+    for r in (rows["phone"],):
+        ws.cell(r, 2).number_format = "@"
+    _protect(ws)
+    _print(ws, landscape=False, title_rows=None)
+
+
+def _results_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: Layout) -> None:
+    h1, h2 = lay.result_header_rows
+    last_col = max(c.verdict for c in lay.result_cols.values())
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=last_col)
+    put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
+    ws.row_dimensions[1].height = 24
+    put(ws, (2, 1), T("layout.subtitle"), font=F_HEAD)
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=2)
+    unit_row = lay.unit_rows["unit"]
+    _formula(ws, Cell(ws.title, 2, 3), f"=IF('{lay.sheets['unit']}'!B{unit_row}=\"\",\"\",'{lay.sheets['unit']}'!B{unit_row})",
+             font=F_HEAD)  # fmt: skip
+    widths = {1: 5, 2: 13, 3: 44, 4: 34}
+    for m, cols in lay.result_cols.items():
+        widths.update({cols.num: 10, cols.den: 10, cols.rate: 8, cols.target: 10, cols.verdict: 10})
+        for c in (cols.kind, cols.low, cols.high):
+            ws.column_dimensions[col_letter(c)].hidden = True
+            widths[c] = 8
+        ws.merge_cells(start_row=h1, start_column=cols.num, end_row=h1, end_column=cols.verdict)
+    for col in range(1, 5):
+        ws.merge_cells(start_row=h1, start_column=col, end_row=h2, end_column=col)
+    for col, width in widths.items():
+        ws.column_dimensions[col_letter(col)].width = width
+    for row in (h1, h2):
+        ws.row_dimensions[row].height = 30
+        for col in range(1, last_col + 1):
+            c = ws.cell(row, col)
+            c.font, c.fill, c.alignment, c.border = F_HEAD, FILL_HEAD, CENTER, BORDER
+
+    for code, row in lay.group_rows.items():
+        for col in range(1, last_col + 1):
+            c = ws.cell(row, col)
+            c.font, c.fill, c.border = F_GROUP, FILL_GROUP, BORDER
+        ws.merge_cells(start_row=row, start_column=3, end_row=row, end_column=last_col)
+        ws.cell(row, 1).alignment = CENTER
+
+    entered: dict[str, list[int]] = {"num": [], "den": []}
+    milestones = list(lay.result_cols)
+    stt = 0
+    last_group = None
+    for code, row in lay.result_rows.items():
+        ind = plan.indicators[code]
+        if ind.group != last_group:
+            stt, last_group = 0, ind.group
+        stt += 1
+        put(ws, (row, 1), stt, alignment=CENTER, border=BORDER)
+        ws.cell(row, 2).font = Font(name=FONT, size=8)
+        ws.cell(row, 2).alignment = WRAP_TOP
+        ws.cell(row, 2).border = BORDER
+        ws.cell(row, 3).alignment = WRAP_TOP
+        ws.cell(row, 3).border = BORDER
+        how = T("layout.formula-text", numerator=ind.numerator, denominator=ind.denominator)
+        put(ws, (row, 4), how, font=F_SMALL, alignment=WRAP_TOP, border=BORDER)
+        ws.row_dimensions[row].height = _height([(ind.name, 44), (how, 40)])
+        is_input = plan.entered_by(ind, level, unit)
+        for i, m in enumerate(milestones):
+            cols = lay.result_cols[m]
+            target = plan.target(code, m)
+            num, den = f"{col_letter(cols.num)}{row}", f"{col_letter(cols.den)}{row}"
+            rate = f"{col_letter(cols.rate)}{row}"
+            for col in (cols.num, cols.den):
+                c = ws.cell(row, col)
+                c.border = BORDER
+                c.number_format = "#,##0"
+                c.alignment = Alignment(horizontal="right", vertical="top")
+                c.fill = FILL_INPUT if is_input else FILL_GREY
+                c.protection = UNLOCKED if is_input else LOCKED
+            if is_input:
+                entered["num"].append(row)
+            _formula(ws, Cell(ws.title, row, cols.rate), rate_formula(num, den), fill=FILL_CALC, border=BORDER,
+                     number_format="0.0", alignment=Alignment(horizontal="right", vertical="top"))  # fmt: skip
+            put(ws, (row, cols.target), layout.target_text(target), alignment=CENTER, border=BORDER)
+            put(ws, (row, cols.kind), target.kind)
+            put(ws, (row, cols.low), target.low)
+            put(ws, (row, cols.high), target.high)
+            prev = None
+            if i > 0:
+                prev = f"{col_letter(lay.result_cols[milestones[i - 1]].rate)}{row}"
+            formula = verdict_formula(
+                rate,
+                f"{col_letter(cols.kind)}{row}",
+                f"{col_letter(cols.low)}{row}",
+                f"{col_letter(cols.high)}{row}",
+                prev,
+            )
+            _formula(
+                ws,
+                Cell(ws.title, row, cols.verdict),
+                formula,
+                fill=FILL_CALC,
+                border=BORDER,
+                alignment=CENTER,
+            )
+
+    for m in milestones:
+        cols = lay.result_cols[m]
+        n, d = col_letter(cols.num), col_letter(cols.den)
+        count_error = T("templates.invalid-count", na=T("layout.na-text"))
+        _validate_runs(ws, cols.num, entered["num"], lambda r, n=n, d=d: count_rule(f"{n}{r}", f"{n}{r}", f"{d}{r}"),
+                       count_error)  # fmt: skip
+        _validate_runs(ws, cols.den, entered["num"], lambda r, n=n, d=d: count_rule(f"{d}{r}", f"{n}{r}", f"{d}{r}"),
+                       count_error)  # fmt: skip
+        first = min(lay.result_rows.values())
+        last = max(lay.result_rows.values())
+        v = col_letter(cols.verdict)
+        rng = f"{v}{first}:{v}{last}"
+        ws.conditional_formatting.add(
+            rng, FormulaRule(formula=[f'{v}{first}="{T("verdict.khong-dat")}"'], fill=FILL_WARN)
+        )
+        ws.conditional_formatting.add(
+            rng,
+            FormulaRule(
+                formula=[f'OR({v}{first}="{T("verdict.dat")}",{v}{first}="{T("verdict.vuot")}")'],
+                fill=FILL_OK,
+            ),
+        )
+    ws.freeze_panes = f"E{h2 + 1}"
+    _protect(ws)
+    _print(ws, landscape=True, title_rows=f"{h1}:{h2}")
+    ws.print_area = f"A1:{col_letter(last_col)}{max(lay.result_rows.values())}"
+
+
+def _funding_sheet(ws: Worksheet, plan: Plan, lay: Layout) -> None:
+    header = min(lay.funding_rows.values()) - 1
+    total_col, total_row = lay.funding_total_col, lay.funding_total_row
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=total_col)
+    put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
+    ws.row_dimensions[1].height = 24
+    for col in range(1, total_col + 1):
+        c = ws.cell(header, col)
+        c.font, c.fill, c.alignment, c.border = F_HEAD, FILL_HEAD, CENTER, BORDER
+        ws.column_dimensions[col_letter(col)].width = 12
+    ws.column_dimensions["A"].width = 5
+    ws.column_dimensions["C"].width = 46
+    ws.column_dimensions[col_letter(total_col)].width = 14
+    first_year_col, last_year_col = min(lay.funding_cols.values()), max(lay.funding_cols.values())
+    for i, (code, row) in enumerate(lay.funding_rows.items(), start=1):
+        put(ws, (row, 1), i, alignment=CENTER, border=BORDER)
+        ws.cell(row, 2).font = Font(name=FONT, size=8)
+        ws.cell(row, 2).border = BORDER
+        ws.cell(row, 3).alignment = WRAP_TOP
+        ws.cell(row, 3).border = BORDER
+        ws.row_dimensions[row].height = _height([(plan.indicators[code].name, 46)])
+        for col in lay.funding_cols.values():
+            c = ws.cell(row, col)
+            c.fill, c.protection, c.border, c.number_format = FILL_INPUT, UNLOCKED, BORDER, "#,##0.0"
+        span = f"{col_letter(first_year_col)}{row}:{col_letter(last_year_col)}{row}"
+        _formula(ws, Cell(ws.title, row, total_col), f'=IF(COUNT({span})=0,"",SUM({span}))', fill=FILL_CALC,
+                 border=BORDER, number_format="#,##0.0", font=F_HEAD)  # fmt: skip
+    rows = sorted(lay.funding_rows.values())
+    for col in range(first_year_col, total_col + 1):
+        letter = col_letter(col)
+        span = f"{letter}{rows[0]}:{letter}{rows[-1]}"
+        _formula(ws, Cell(ws.title, total_row, col), f'=IF(COUNT({span})=0,"",SUM({span}))', fill=FILL_CALC,
+                 border=BORDER, number_format="#,##0.0", font=F_HEAD)  # fmt: skip
+    for col in (1, 2, 3):
+        ws.cell(total_row, col).border = BORDER
+        ws.cell(total_row, col).font = F_HEAD
+    error = T("templates.invalid-amount", funding_unit=plan.settings.funding_unit, na=T("layout.na-text"))
+    for col in lay.funding_cols.values():
+        letter = col_letter(col)
+        _validate_runs(ws, col, rows, lambda r, letter=letter: amount_rule(f"{letter}{r}"), error)
+    _protect(ws)
+    _print(ws, landscape=True, title_rows=f"{header}:{header}")
+
+
+def _awards_sheet(ws: Worksheet, lay: Layout) -> None:
+    block = lay.award_block
+    assert block is not None
+    header = block.first_row - 1
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=block.last_col)
+    put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
+    ws.row_dimensions[1].height = 24
+    widths = {"priority": 9, "award": 26, "kind": 11, "name": 26, "position": 18, "unit": 30, "summary": 46,
+              "previous": 26, "note": 14}  # fmt: skip
+    for fld, col in lay.award_cols.items():
+        ws.column_dimensions[col_letter(col)].width = widths[fld]
+        c = ws.cell(header, col)
+        c.font, c.fill, c.alignment, c.border = F_HEAD, FILL_HEAD, CENTER, BORDER
+    ws.row_dimensions[header].height = 32
+    for idx, row in enumerate(range(block.first_row, block.last_row + 1), start=1):
+        ws.row_dimensions[row].height = 45
+        for fld, col in lay.award_cols.items():
+            c = ws.cell(row, col)
+            c.border, c.alignment, c.font = BORDER, WRAP_TOP, F_BODY
+            if fld == "priority":
+                c.value = idx
+                c.alignment = CENTER
+            else:
+                c.fill, c.protection = FILL_INPUT, UNLOCKED
+    first, last = block.first_row, block.last_row
+    for fld, name in (("award", "DS_HINHTHUC"), ("kind", "DS_LOAI"), ("unit", "DS_DONVI_TATCA")):
+        letter = col_letter(lay.award_cols[fld])
+        _list_validation(ws, f"{letter}{first}:{letter}{last}", name)
+    ws.freeze_panes = f"B{block.first_row}"
+    _protect(ws)
+    _print(ws, landscape=True, title_rows=f"{header}:{header}")
+
+
+def _narrative_sheet(ws: Worksheet, plan: Plan, unit: Unit | None, lay: Layout) -> None:
+    header = min(lay.narrative_rows.values()) - 1
+    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=3)
+    put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
+    ws.row_dimensions[1].height = 36
+    for col, width in ((1, 8), (2, 42), (3, 80)):
+        ws.column_dimensions[col_letter(col)].width = width
+        c = ws.cell(header, col)
+        c.font, c.fill, c.alignment, c.border = F_HEAD, FILL_HEAD, CENTER, BORDER
+    kinds = {o.code: o.kind for o in plan.settings.outline}
+    for code, row in lay.narrative_rows.items():
+        kind = kinds.get(code, "text")
+        for col in (1, 2, 3):
+            c = ws.cell(row, col)
+            c.border, c.alignment = BORDER, WRAP_TOP
+            c.font = F_HEAD if kind == "heading" else F_BODY
+        text_cell = ws.cell(row, 3)
+        if kind == "heading":
+            for col in (1, 2, 3):
+                ws.cell(row, col).fill = FILL_GROUP
+            ws.row_dimensions[row].height = _height([(ws.cell(row, 2).value, 42)])
+        elif kind == "text":
+            text_cell.fill, text_cell.protection = FILL_INPUT, UNLOCKED
+            ws.row_dimensions[row].height = 110
+        else:
+            note = "layout.see-appendix" if kind == "appendix" else "layout.see-awards"
+            sheet = lay.sheets["results" if kind == "appendix" else "awards"]
+            put(ws, (row, 3), T(note, sheet=sheet), font=F_SMALL, fill=FILL_CALC, border=BORDER)
+            ws.row_dimensions[row].height = _height([(ws.cell(row, 2).value, 42)])
+    if layout.TOPIC_ITEM in lay.narrative_rows:
+        row = lay.narrative_rows[layout.TOPIC_ITEM]
+        topic = unit.topic if unit is not None and unit.topic else "…"
+        put(
+            ws, (row, 2), T("layout.topic-title", topic=topic), font=F_HEAD, alignment=WRAP_TOP, border=BORDER
+        )
+        ws.row_dimensions[row].height = 150
+    _protect(ws)
+    _print(ws, landscape=False, title_rows=f"{header}:{header}")
+
+
+def _meta(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: Layout) -> None:
+    values = {
+        "template_id": lay.template_id,
+        "template_version": plan.settings.template_version,
+        "layout_version": str(lay.version),
+        "plan_id": plan.id,
+        "plan_fingerprint": plan.fingerprint,
+        "layout_fingerprint": lay.fingerprint,
+        "level": level,
+        "unit": unit.code if unit is not None else "",
+        "generator": f"xhht_xl {__version__}",
+    }
+    for row, key in enumerate(layout.META_KEYS, start=1):
+        put(ws, (row, 1), key)
+        put(ws, (row, 2), values[key])
+    _protect(ws)
+
+
+# -- writing files --------------------------------------------------------------------------
+
+
+def level_file_name(level: str) -> str:
+    return T("templates.level-file", level=level)
+
+
+def unit_file_name(unit: Unit) -> str:
+    slug = "_".join(textnorm.ascii_key(unit.name).split())
+    return T("templates.unit-file", level=unit.level, code=unit.code, slug=slug)
+
+
+def official_files(plan: Plan) -> list[tuple[str, str, Unit | None]]:
+    """(file name, level, unit) of every official template: one per level, one per department."""
+    out: list[tuple[str, str, Unit | None]] = []
+    for lv in plan.settings.levels:
+        if lv.template == "so_nganh":
+            for unit in plan.units_at(lv.code):
+                out.append((T("templates.department-file", code=unit.code), lv.code, unit))
+        else:
+            out.append((level_file_name(lv.code), lv.code, None))
+    return out
+
+
+def write_templates(
+    plan: Plan, folder: str | Path, per_unit: bool = False, levels: Iterable[str] | None = None
+) -> list[Path]:
+    """Write the official templates into ``folder`` (with ``per_unit``: one file per unit)."""
+    folder = Path(folder)
+    wanted = set(levels) if levels else None
+    written: list[Path] = []
+    if per_unit:
+        jobs = [
+            (unit_file_name(u), u.level, u)
+            for u in plan.units.values()
+            if (wanted is None or u.level in wanted) and u.level in plan.levels
+        ]
+    else:
+        jobs = [j for j in official_files(plan) if wanted is None or j[1] in wanted]
+    for name, level, unit in jobs:
+        written.append(save_workbook(build_workbook(plan, level, unit), folder / name))
+    return written
