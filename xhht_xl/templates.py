@@ -369,7 +369,7 @@ def _results_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay
     _formula(ws, Cell(ws.title, 2, 3), f"=IF('{lay.sheets['unit']}'!B{unit_row}=\"\",\"\",'{lay.sheets['unit']}'!B{unit_row})",
              font=F_HEAD)  # fmt: skip
     widths = {1: 5, 2: 13, 3: 44, 4: 34}
-    for m, cols in lay.result_cols.items():
+    for cols in lay.result_cols.values():
         widths.update({cols.num: 10, cols.den: 10, cols.rate: 8, cols.target: 10, cols.verdict: 10})
         for c in (cols.kind, cols.low, cols.high):
             ws.column_dimensions[col_letter(c)].hidden = True
@@ -385,7 +385,7 @@ def _results_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay
             c = ws.cell(row, col)
             c.font, c.fill, c.alignment, c.border = F_HEAD, FILL_HEAD, CENTER, BORDER
 
-    for code, row in lay.group_rows.items():
+    for row in lay.group_rows.values():
         for col in range(1, last_col + 1):
             c = ws.cell(row, col)
             c.font, c.fill, c.border = F_GROUP, FILL_GROUP, BORDER

@@ -1,0 +1,841 @@
+"""The intake gate: decide what a received file is before any spreadsheet parser sees it.
+
+Files sent by communes and districts are untrusted. ``inspect`` reads the file's bytes
+once (bounded by ``Limits.max_bytes``), sniffs magic bytes, checks ZIP containers using
+the central directory only (``ZipInfo`` sizes, nothing inflated) and CFB/OLE containers
+by their stream names, and either returns a ``FileInfo`` for a workbook the readers can
+open (.xlsx, .xlsm, .xls, .ods) or raises ``UnreadableFile`` with a stable ``code`` and a
+Vietnamese one-line ``message`` that names the file and tells the clerk what to do.
+
+Macros and external links are reported, never run or followed. Every XML part this
+module parses goes through ``safe_xml`` (defusedxml, DTDs forbidden, bounded read).
+Nothing here writes to the inspected file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import posixpath
+import re
+import stat
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import IO, NoReturn
+from xml.etree.ElementTree import Element, ParseError
+
+from xhht_xl import messages
+
+MB = 1024 * 1024
+
+WORKBOOK_KINDS = ("xlsx", "xlsm", "xls", "ods")
+
+# Magic bytes.
+_ZIP = b"PK\x03\x04"
+_ZIP_EMPTY = b"PK\x05\x06"
+_ZIP_SPANNED = b"PK\x07\x08"
+_CFB = bytes.fromhex("D0CF11E0A1B11AE1")
+_PDF = b"%PDF-"
+_PNG = b"\x89PNG\r\n\x1a\n"
+_JPEG = b"\xff\xd8\xff"
+_GIFS = (b"GIF87a", b"GIF89a")
+_IMAGES = (_PNG, _JPEG, *_GIFS, b"BM", b"II*\x00", b"MM\x00*", b"RIFF")  # BMP, TIFF, WebP
+_ARCHIVES = (b"Rar!\x1a\x07", b"7z\xbc\xaf\x27\x1c", b"\x1f\x8b")  # RAR, 7z, gzip
+# BIFF2-BIFF8 BOF record types of a bare (not CFB-wrapped) Excel 2.x-4.x file.
+_BARE_BIFF_BOF = (b"\x09\x00", b"\x09\x02", b"\x09\x04")
+
+# OOXML / ODF vocabulary.
+_NS_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+_NS_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+_NS_META = "urn:oasis:names:tc:opendocument:xmlns:meta:1.0"
+_NS_XLINK = "http://www.w3.org/1999/xlink"
+_ODF_SPREADSHEET = "application/vnd.oasis.opendocument.spreadsheet"
+_MACRO_CT = "application/vnd.ms-excel.sheet.macroEnabled.main+xml"
+_TEMPLATE_CTS = (
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.template.main+xml",
+    "application/vnd.ms-excel.template.macroEnabled.main+xml",
+    "application/vnd.ms-excel.addin.macroEnabled.main+xml",
+)
+
+# BIFF record types used to spot a password-protected .xls.
+_BIFF_FILEPASS = 0x002F
+_BIFF_BOUNDSHEET = 0x0085
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds applied to a received file before anything parses it."""
+
+    max_bytes: int = 20 * MB  # size of the file on disk
+    max_members: int = 2_000  # entries in a ZIP container
+    max_unzipped: int = 200 * MB  # sum of the declared uncompressed sizes
+    max_ratio: float = 200.0  # uncompressed / compressed, per member
+    ratio_floor: int = 1 * MB  # the ratio is only checked for members inflating beyond this
+    max_xml_bytes: int = 64 * MB  # one XML part parsed by this module
+    head_bytes: int = 4096  # bytes of each XML part scanned for a DTD
+
+
+class UnreadableFile(Exception):
+    """A received file that must not (or cannot) be read as a workbook.
+
+    ``code`` is a stable English id (also the key of the message in
+    ``messages/safety.toml``), ``file`` the path as given, ``message`` the Vietnamese
+    one-liner naming the file by its base name; ``str(exc)`` is the message.
+    """
+
+    def __init__(self, code: str, file: str | Path, **values: object) -> None:
+        self.code = code
+        self.file = str(file)
+        self.values = values
+        self.message = messages.text(f"safety.{code}", file=_display_name(file), **values)
+        super().__init__(self.message)
+
+    def __reduce__(self):  # keep the exception picklable across worker processes
+        return (_rebuild_unreadable, (self.code, self.file, self.values))
+
+
+def _rebuild_unreadable(code: str, file: str, values: dict) -> UnreadableFile:
+    return UnreadableFile(code, file, **values)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What ``inspect`` learnt about a workbook the readers may open."""
+
+    path: Path
+    kind: str  # "xlsx" | "xlsm" | "xls" | "ods"
+    size: int
+    sha256: str
+    has_macros: bool = False
+    external_links: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _display_name(file: str | Path | None) -> str:
+    if file is None:
+        return "?"
+    name = Path(str(file)).name
+    return name or str(file)
+
+
+# --------------------------------------------------------------------------- defusedxml
+
+
+@cache
+def require_defusedxml() -> None:
+    """Fail loudly unless XML parsing is protected by defusedxml, also inside openpyxl.
+
+    openpyxl switches to defusedxml only when it is importable and the environment
+    variable ``OPENPYXL_DEFUSEDXML`` is not set to something other than ``True``; without
+    it an entity-expansion bomb loads silently. Cached once it has succeeded.
+    """
+    try:
+        import defusedxml.ElementTree  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise RuntimeError(
+            "defusedxml is not installed: received workbooks cannot be read safely "
+            "(install the 'defusedxml' package)"
+        ) from exc
+    import openpyxl
+
+    if not getattr(openpyxl, "DEFUSEDXML", False):
+        raise RuntimeError(
+            "openpyxl is not using defusedxml (openpyxl.DEFUSEDXML is False; is "
+            "OPENPYXL_DEFUSEDXML set to something other than 'True'?): received "
+            "workbooks cannot be read safely"
+        )
+
+
+# --------------------------------------------------------------------------- XML parts
+
+
+def _read_member(zf: zipfile.ZipFile, member: str | zipfile.ZipInfo, max_bytes: int, file: str) -> bytes:
+    """Inflate at most ``max_bytes`` of one member; more than that is an error."""
+    try:
+        with zf.open(member) as fh:
+            data = fh.read(max_bytes + 1)
+    except KeyError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError):
+        # RuntimeError: an encrypted member; the rest: damaged data or CRC mismatch.
+        raise UnreadableFile("zip-corrupt", file) from None
+    if len(data) > max_bytes:
+        raise UnreadableFile("part-too-big", file)
+    return data
+
+
+def _parse_xml(data: bytes, file: str) -> Element:
+    import defusedxml
+    import defusedxml.ElementTree as DET
+
+    try:
+        return DET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    except defusedxml.DefusedXmlException:
+        raise UnreadableFile("xml-unsafe", file) from None
+    except (ParseError, ValueError, UnicodeError, RecursionError):
+        raise UnreadableFile("file-corrupt", file) from None
+
+
+def safe_xml(
+    zf: zipfile.ZipFile, member: str | zipfile.ZipInfo, max_bytes: int, *, file: str | Path | None = None
+) -> Element:
+    """Parse one XML member of ``zf`` with defusedxml, inflating at most ``max_bytes``.
+
+    A DTD, entity declaration or external reference raises ``UnreadableFile``
+    (``xml-unsafe``); a member inflating beyond ``max_bytes`` raises ``part-too-big``
+    (the declared ``file_size`` is not trusted, the read itself is bounded); damaged data
+    raises ``zip-corrupt`` / ``file-corrupt``. A missing member raises ``KeyError``.
+    """
+    name = str(file) if file is not None else (zf.filename or "?")
+    return _parse_xml(_read_member(zf, member, max_bytes, name), name)
+
+
+class _BoundedReader(io.RawIOBase):
+    """A read-only stream that fails once more than ``limit`` bytes were read."""
+
+    def __init__(self, raw: IO[bytes], limit: int, file: str) -> None:
+        self._raw, self._left, self._file = raw, limit, file
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._raw.read(min(len(buffer), self._left + 1))
+        if len(data) > self._left:
+            raise UnreadableFile("part-too-big", self._file)
+        self._left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _iter_xml(zf: zipfile.ZipFile, member: str, max_bytes: int, file: str) -> Iterator[tuple[str, Element]]:
+    """Stream-parse a (possibly large) XML member with defusedxml: yields (event, elem)."""
+    import defusedxml
+    import defusedxml.ElementTree as DET
+
+    try:
+        with zf.open(member) as raw:
+            stream = _BoundedReader(raw, max_bytes, file)
+            yield from DET.iterparse(
+                stream, events=("start", "end"), forbid_dtd=True, forbid_entities=True, forbid_external=True
+            )
+    except KeyError:
+        raise
+    except UnreadableFile:
+        raise
+    except defusedxml.DefusedXmlException:
+        raise UnreadableFile("xml-unsafe", file) from None
+    except (ParseError, ValueError, UnicodeError, RecursionError):
+        raise UnreadableFile("file-corrupt", file) from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError):
+        raise UnreadableFile("zip-corrupt", file) from None
+
+
+def _scan_for_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, file: str) -> None:
+    """Reject an XML part whose prolog declares a DTD (the parsers downstream are not
+    all ours). Reads at most ``limits.head_bytes`` inflated bytes of the part."""
+    try:
+        with zf.open(info) as fh:
+            head = fh.read(limits.head_bytes)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError):
+        raise UnreadableFile("zip-corrupt", file) from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        head = head.decode("utf-16", errors="ignore").encode("utf-8")
+    lowered = head.lower()
+    if b"<!doctype" in lowered or b"<!entity" in lowered:
+        raise UnreadableFile("xml-unsafe", file)
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+# --------------------------------------------------------------------------- inspect
+
+
+def inspect(path: str | Path, limits: Limits = Limits()) -> FileInfo:
+    """Decide what ``path`` is before any spreadsheet parser runs.
+
+    Returns a ``FileInfo`` for an .xlsx/.xlsm/.xls/.ods workbook; raises
+    ``UnreadableFile`` for anything else (see ``messages/safety.toml`` for the codes).
+    Raises ``RuntimeError`` if the environment cannot read XML safely.
+    """
+    require_defusedxml()
+    p = Path(path)
+    file = str(path)
+    data = _read_bounded(p, file, limits)
+    digest = hashlib.sha256(data).hexdigest()
+    notes: list[str] = []
+    head = data[:8]
+
+    if head.startswith(_ZIP):
+        kind, has_macros, links = _inspect_zip(data, file, limits, notes)
+    elif head.startswith(_CFB):
+        kind, has_macros, links = _inspect_cfb(data, file, notes)
+    else:
+        _reject_other(data, file)  # always raises
+
+    ext = p.suffix.lower().lstrip(".")
+    if ext != kind and not (ext in ("xlsx", "xlsm") and kind in ("xlsx", "xlsm")):
+        notes.append(
+            messages.text("safety.note-extension", file=_display_name(file), ext=p.suffix, kind=kind)
+        )
+    if has_macros:
+        notes.append(messages.text("safety.note-macros", file=_display_name(file)))
+    if links:
+        notes.append(messages.text("safety.note-external-links", file=_display_name(file), count=len(links)))
+    return FileInfo(
+        path=p,
+        kind=kind,
+        size=len(data),
+        sha256=digest,
+        has_macros=has_macros,
+        external_links=links,
+        notes=notes,
+    )
+
+
+def _read_bounded(p: Path, file: str, limits: Limits) -> bytes:
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise UnreadableFile("file-missing", file) from None
+    except OSError:
+        raise UnreadableFile("file-unreadable", file) from None
+    if not stat.S_ISREG(st.st_mode):  # a directory, FIFO or device: never open it
+        raise UnreadableFile("file-unreadable", file)
+    if st.st_size == 0:
+        raise UnreadableFile("file-empty", file)
+    if st.st_size > limits.max_bytes:
+        raise _too_big(file, st.st_size, limits)
+    try:
+        with open(p, "rb") as fh:
+            data = fh.read(limits.max_bytes + 1)
+    except OSError:
+        raise UnreadableFile("file-unreadable", file) from None
+    if not data:
+        raise UnreadableFile("file-empty", file)
+    if len(data) > limits.max_bytes:  # grew since stat
+        raise _too_big(file, len(data), limits)
+    return data
+
+
+def _too_big(file: str, size: int, limits: Limits) -> UnreadableFile:
+    return UnreadableFile(
+        "file-too-big", file, size_mb=f"{size / MB:.1f}", limit_mb=f"{limits.max_bytes / MB:g}"
+    )
+
+
+def _reject_other(data: bytes, file: str) -> NoReturn:
+    """Classify a file that is neither a ZIP nor a CFB container, and raise."""
+    if data.startswith(_PDF) or data[:1024].lstrip().startswith(_PDF):
+        raise UnreadableFile("pdf", file)
+    if data.startswith(_IMAGES):
+        if not data.startswith(b"RIFF") or data[8:12] == b"WEBP":
+            raise UnreadableFile("image", file)
+    if data.startswith(_ARCHIVES) or data.startswith((_ZIP_EMPTY, _ZIP_SPANNED)):
+        raise UnreadableFile("archive" if not data.startswith(_ZIP_SPANNED) else "zip-corrupt", file)
+    if data[:2] in _BARE_BIFF_BOF and len(data) >= 4 and struct.unpack_from("<H", data, 2)[0] < 0x100:
+        raise UnreadableFile("old-excel", file)
+    text = _as_text(data[:8192])
+    if text is not None:
+        low = text.lstrip().lower()
+        if low.startswith("<?xml") and "urn:schemas-microsoft-com:office:spreadsheet" in low:
+            raise UnreadableFile("xml-spreadsheet", file)
+        if (
+            low.startswith(("<!doctype html", "<html", "<table", "<meta", "mime-version:"))
+            or "<html" in low[:2048]
+            or "<table" in low[:2048]
+        ):
+            raise UnreadableFile("html", file)
+        if low.startswith("<"):
+            raise UnreadableFile("not-a-workbook", file)
+        raise UnreadableFile("text", file)
+    raise UnreadableFile("not-a-workbook", file)
+
+
+def _as_text(head: bytes) -> str | None:
+    """The head of the file as text if it looks like text (any common encoding)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = head.decode("utf-16", errors="ignore")
+    else:
+        if b"\x00" in head:
+            return None
+        text = head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace")
+    if not text:
+        return None
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    replaced = text.count("\ufffd")
+    # Allow a legacy 8-bit code page (TCVN3/VNI/1258 text) to show as replacement chars.
+    if printable / len(text) < 0.95 or replaced / len(text) > 0.3:
+        return None
+    return text
+
+
+# --------------------------------------------------------------------------- ZIP
+
+
+def _inspect_zip(data: bytes, file: str, limits: Limits, notes: list[str]) -> tuple[str, bool, list[str]]:
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, NotImplementedError):
+        raise UnreadableFile("zip-corrupt", file) from None
+
+    # Bounds from the central directory only: nothing is inflated before these pass.
+    if len(infos) > limits.max_members:
+        raise UnreadableFile("too-many-parts", file, count=len(infos), limit=limits.max_members)
+    names = [i.filename for i in infos]
+    if len(set(names)) != len(names):  # readers disagree on which duplicate they take
+        raise UnreadableFile("zip-corrupt", file)
+    if sum(i.file_size for i in infos) > limits.max_unzipped:
+        raise UnreadableFile("zip-bomb", file)
+    for info in infos:
+        if info.file_size > limits.ratio_floor and info.file_size > limits.max_ratio * max(
+            info.compress_size, 1
+        ):
+            raise UnreadableFile("zip-bomb", file)
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise UnreadableFile("encrypted", file)
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise UnreadableFile("zip-corrupt", file)
+
+    by_lower = {n.lower(): n for n in names}
+    with zf:
+        if "mimetype" in by_lower and "[content_types].xml" not in by_lower:
+            return _inspect_odf(zf, by_lower, file, limits, notes)
+        main = _ooxml_main_part(zf, by_lower, file, limits)
+        low_main = main.lower() if main else ""
+        if low_main.endswith(".bin") or "xl/workbook.bin" in by_lower:
+            raise UnreadableFile("xlsb", file)
+        if low_main.startswith("word/") or "word/document.xml" in by_lower:
+            raise UnreadableFile("word-document", file)
+        if low_main.startswith("ppt/") or "ppt/presentation.xml" in by_lower:
+            raise UnreadableFile("presentation", file)
+        if main is None and "xl/workbook.xml" in by_lower:
+            main = by_lower["xl/workbook.xml"]
+        if main is not None and main.lower() in by_lower:
+            return _inspect_ooxml(zf, infos, by_lower, by_lower[main.lower()], file, limits, notes)
+        if any(n.endswith((".xlsx", ".xlsm", ".xls", ".ods", ".xlsb", ".csv")) for n in by_lower):
+            raise UnreadableFile("archive", file)
+        if main is not None or "[content_types].xml" in by_lower:
+            raise UnreadableFile("zip-corrupt", file)  # an OOXML package missing its main part
+        raise UnreadableFile("not-a-workbook", file)
+
+
+def _ooxml_main_part(zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, limits: Limits) -> str | None:
+    """The package's main part from ``_rels/.rels`` (officeDocument relationship)."""
+    rels = by_lower.get("_rels/.rels")
+    if rels is None:
+        return None
+    root = safe_xml(zf, rels, limits.max_xml_bytes, file=file)
+    for rel in root:
+        if _local(rel.tag) == "Relationship" and rel.get("Type", "").endswith("/officeDocument"):
+            target = rel.get("Target", "")
+            if rel.get("TargetMode") == "External" or not target:
+                continue
+            return (
+                posixpath.normpath(target.lstrip("/"))
+                if target.startswith("/")
+                else posixpath.normpath(target)
+            )
+    return None
+
+
+def _inspect_ooxml(
+    zf: zipfile.ZipFile,
+    infos: list[zipfile.ZipInfo],
+    by_lower: dict[str, str],
+    main: str,
+    file: str,
+    limits: Limits,
+    notes: list[str],
+) -> tuple[str, bool, list[str]]:
+    for info in infos:
+        if info.filename.lower().endswith((".xml", ".rels", ".vml")):
+            _scan_for_dtd(zf, info, limits, file)
+
+    ct_name = by_lower.get("[content_types].xml")
+    if ct_name is None:
+        raise UnreadableFile("zip-corrupt", file)
+    types = safe_xml(zf, ct_name, limits.max_xml_bytes, file=file)
+    main_ct = ""
+    for node in types:
+        if _local(node.tag) == "Override" and node.get("PartName", "").lstrip("/").lower() == main.lower():
+            main_ct = node.get("ContentType", "")
+
+    workbook = safe_xml(zf, main, limits.max_xml_bytes, file=file)
+    if _local(workbook.tag) != "workbook" or not any(_local(e.tag) == "sheet" for e in workbook.iter()):
+        raise UnreadableFile("not-a-workbook", file)
+
+    lowered = list(by_lower)
+    has_macros = any(
+        n.endswith("vbaproject.bin") or n.startswith(("xl/macrosheets/", "xl/dialogsheets/")) for n in lowered
+    )
+    kind = "xlsm" if (main_ct == _MACRO_CT or "macroenabled" in main_ct.lower()) else "xlsx"
+    if main_ct in _TEMPLATE_CTS:
+        notes.append(messages.text("safety.note-template", file=_display_name(file)))
+    if any(n.startswith(("xl/activex/", "xl/embeddings/")) for n in lowered):
+        notes.append(messages.text("safety.note-embedded", file=_display_name(file)))
+    return kind, has_macros, _ooxml_external_links(zf, by_lower, file, limits)
+
+
+_EXTERNAL_LINK = re.compile(r"^xl/externallinks/(externallink[^/]*\.xml)$")
+
+
+def _ooxml_external_links(
+    zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, limits: Limits
+) -> list[str]:
+    """Targets of ``xl/externalLinks/*`` read from their relationships (never followed)."""
+    links: list[str] = []
+    for low in sorted(by_lower):
+        m = _EXTERNAL_LINK.match(low)
+        if not m:
+            continue
+        rels = by_lower.get(f"xl/externallinks/_rels/{m.group(1)}.rels")
+        targets: list[str] = []
+        if rels is not None:
+            root = safe_xml(zf, rels, limits.max_xml_bytes, file=file)
+            targets = [
+                rel.get("Target", "")
+                for rel in root
+                if _local(rel.tag) == "Relationship" and rel.get("Target")
+            ]
+        links.extend(targets or [by_lower[low]])  # no target: report the part itself
+    return links
+
+
+# --------------------------------------------------------------------------- ODF
+
+
+def _inspect_odf(
+    zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, limits: Limits, notes: list[str]
+) -> tuple[str, bool, list[str]]:
+    mimetype = _read_member(zf, by_lower["mimetype"], 256, file).decode("ascii", errors="replace").strip()
+    if mimetype.startswith("application/vnd.oasis.opendocument.text"):
+        raise UnreadableFile("word-document", file)
+    if mimetype.startswith("application/vnd.oasis.opendocument.presentation"):
+        raise UnreadableFile("presentation", file)
+    if not mimetype.startswith(_ODF_SPREADSHEET):  # also accepts -template (.ots)
+        raise UnreadableFile("not-a-workbook", file)
+    if mimetype != _ODF_SPREADSHEET:
+        notes.append(messages.text("safety.note-template", file=_display_name(file)))
+
+    for low, name in by_lower.items():
+        if low.endswith((".xml", ".rdf")):
+            _scan_for_dtd(zf, zf.getinfo(name), limits, file)
+
+    manifest = by_lower.get("meta-inf/manifest.xml")
+    if manifest is not None:
+        root = safe_xml(zf, manifest, limits.max_xml_bytes, file=file)
+        if any(_local(e.tag) == "encryption-data" for e in root.iter()):
+            raise UnreadableFile("encrypted", file)
+    if "content.xml" not in by_lower:
+        raise UnreadableFile("zip-corrupt", file)
+
+    links: list[str] = []
+    saw_spreadsheet = False
+    href = f"{{{_NS_XLINK}}}href"
+    for event, elem in _iter_xml(zf, by_lower["content.xml"], limits.max_xml_bytes, file):
+        if event == "start":
+            if elem.tag == f"{{{_NS_OFFICE}}}spreadsheet":
+                saw_spreadsheet = True
+            continue
+        local = _local(elem.tag)
+        if local in ("table-source", "cell-range-source") and elem.get(href):
+            links.append(elem.get(href, ""))
+        elif local == "dde-source":
+            links.append(elem.get(f"{{{_NS_OFFICE}}}dde-application", "DDE"))
+        if local == "table-row":
+            elem.clear()  # keep memory flat on large sheets
+    if not saw_spreadsheet:
+        raise UnreadableFile("not-a-workbook", file)
+    has_macros = any(low.startswith(("basic/", "scripts/")) and not low.endswith("/") for low in by_lower)
+    return "ods", has_macros, links
+
+
+# --------------------------------------------------------------------------- CFB / OLE
+
+
+def _inspect_cfb(data: bytes, file: str, notes: list[str]) -> tuple[str, bool, list[str]]:
+    try:
+        import olefile
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise RuntimeError(
+            "olefile is needed to inspect .xls / encrypted files (pip install olefile)"
+        ) from exc
+
+    try:
+        ole = olefile.OleFileIO(io.BytesIO(data))
+    except Exception:  # olefile raises many kinds on hostile headers
+        raise UnreadableFile("file-corrupt", file) from None
+    try:
+        try:
+            entries = ole.listdir(streams=True, storages=False)
+        except Exception:
+            raise UnreadableFile("file-corrupt", file) from None
+        paths = {"/".join(e).lower(): "/".join(e) for e in entries}
+        top = {p for p in paths if "/" not in p}
+        if "encryptioninfo" in top and "encryptedpackage" in top:
+            raise UnreadableFile("encrypted", file)
+        book = next((paths[n] for n in ("workbook", "book") if n in top), None)
+        if book is not None:
+            if _biff_is_encrypted(ole, book, file):
+                raise UnreadableFile("encrypted", file)
+            if book.lower() == "book":
+                notes.append(messages.text("safety.note-excel95", file=_display_name(file)))
+            has_macros = any(p.startswith(("_vba_project_cur/", "_vba_project/")) for p in paths)
+            if any(p.startswith("mbd") for p in paths):  # embedded OLE objects
+                notes.append(messages.text("safety.note-embedded", file=_display_name(file)))
+            return "xls", has_macros, []
+        if "worddocument" in top:
+            raise UnreadableFile("word-document", file)
+        if "powerpoint document" in top:
+            raise UnreadableFile("presentation", file)
+        raise UnreadableFile("not-a-workbook", file)
+    finally:
+        ole.close()
+
+
+def _biff_is_encrypted(ole, stream: str, file: str) -> bool:
+    """True when the workbook globals carry a FILEPASS record (password to open).
+
+    FILEPASS follows the first BOF record; the scan stops at the first BOUNDSHEET or
+    after a few dozen records, reading at most 16 KiB of the stream.
+    """
+    try:
+        head = ole.openstream(stream).read(16 * 1024)
+    except Exception:
+        raise UnreadableFile("file-corrupt", file) from None
+    pos = 0
+    for _ in range(64):
+        if pos + 4 > len(head):
+            break
+        rtype, size = struct.unpack_from("<HH", head, pos)
+        if rtype == _BIFF_FILEPASS:
+            return True
+        if rtype == _BIFF_BOUNDSHEET:
+            break
+        pos += 4 + size
+    return False
+
+
+# --------------------------------------------------------------------------- names & properties
+
+
+def defined_names(
+    path: str | Path,
+    kind: str,
+    *,
+    include_builtin: bool = False,
+    include_local: bool = False,
+    limits: Limits = Limits(),
+) -> dict[str, tuple[str, str]]:
+    """Workbook-scope defined names that point at one cell or one rectangular range.
+
+    Returns ``{name: (sheet, range)}`` with ``$`` removed (``("Kết quả", "E5")``).
+    Names whose value is a formula, a constant, a reference into another workbook,
+    several areas or ``#REF!`` are skipped. ``_xlnm.*`` built-ins (print area, filter
+    database...) are skipped unless ``include_builtin``; sheet-scoped names are skipped
+    unless ``include_local``, in which case they are keyed ``"<sheet>!<name>"``.
+    For .xls returns ``{}`` (python-calamine does not expose names).
+    Call after ``inspect`` accepted the file.
+    """
+    file = str(path)
+    if kind in ("xlsx", "xlsm"):
+        return _ooxml_names(Path(path), file, include_builtin, include_local, limits)
+    if kind == "ods":
+        return _ods_names(Path(path), file, include_local, limits)
+    return {}
+
+
+def _open_zip(p: Path, file: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(p)
+    except FileNotFoundError:
+        raise UnreadableFile("file-missing", file) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError):
+        raise UnreadableFile("zip-corrupt", file) from None
+
+
+def _ooxml_names(
+    p: Path, file: str, include_builtin: bool, include_local: bool, limits: Limits
+) -> dict[str, tuple[str, str]]:
+    with _open_zip(p, file) as zf:
+        by_lower = {n.lower(): n for n in zf.namelist()}
+        main = _ooxml_main_part(zf, by_lower, file, limits) or "xl/workbook.xml"
+        name = by_lower.get(main.lower())
+        if name is None:
+            raise UnreadableFile("not-a-workbook", file)
+        root = safe_xml(zf, name, limits.max_xml_bytes, file=file)
+    sheets = [e.get("name", "") for e in root.iter() if _local(e.tag) == "sheet"]
+    out: dict[str, tuple[str, str]] = {}
+    for elem in root.iter():
+        if _local(elem.tag) != "definedName":
+            continue
+        name = elem.get("name", "")
+        if not name or (name.lower().startswith("_xlnm.") and not include_builtin):
+            continue
+        ref = _parse_a1_ref(elem.text or "")
+        if ref is None:
+            continue
+        local_id = elem.get("localSheetId")
+        if local_id is not None:
+            if not include_local:
+                continue
+            try:
+                scope = sheets[int(local_id)]
+            except (ValueError, IndexError):
+                continue
+            name = f"{scope}!{name}"
+        out[name] = ref
+    return out
+
+
+_CELL = r"\$?[A-Za-z]{1,3}\$?\d{1,7}|\$?[A-Za-z]{1,3}|\$?\d{1,7}"
+_A1_REF = re.compile(
+    rf"^(?:'(?P<quoted>(?:[^']|'')+)'|(?P<bare>[^'!\[\]:*?/\\]+))!(?P<a>{_CELL})(?::(?P<b>{_CELL}))?$"
+)
+
+
+def _parse_a1_ref(text: str) -> tuple[str, str] | None:
+    """``'Kết quả'!$E$5`` -> ``("Kết quả", "E5")``; None for anything else."""
+    m = _A1_REF.match(text.strip())
+    if not m:
+        return None
+    sheet = m.group("quoted").replace("''", "'") if m.group("quoted") is not None else m.group("bare")
+    cells = [m.group("a")] + ([m.group("b")] if m.group("b") else [])
+    return sheet, ":".join(c.replace("$", "").upper() for c in cells)
+
+
+# An ODF reference always names a column and a row, and a bare sheet name never starts
+# with a digit, so the constant expression "0.5" is not read as sheet "0", row 5.
+_ODS_PART = re.compile(
+    r"^\$?(?:'(?P<quoted>(?:[^']|'')*)'|(?P<bare>(?:[^.'\s\d][^.'\s]*)?))"
+    r"\.(?P<cell>\$?[A-Za-z]{1,3}\$?\d{1,7})$"
+)
+
+
+def _split_outside_quotes(text: str, sep: str) -> list[str]:
+    parts, buf, quoted = [], [], False
+    for ch in text:
+        if ch == "'":
+            quoted = not quoted
+        if ch == sep and not quoted:
+            parts.append("".join(buf))
+            buf = []
+        else:
+            buf.append(ch)
+    parts.append("".join(buf))
+    return parts
+
+
+def _parse_ods_ref(text: str) -> tuple[str, str] | None:
+    """``$'Kết quả'.$E$5`` or ``$S.$A$1:.$B$2`` -> ``(sheet, "E5")``; None otherwise."""
+    text = text.strip()
+    if text.startswith("of:="):
+        text = text[4:]
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    parts = _split_outside_quotes(text, ":")
+    if not 1 <= len(parts) <= 2:
+        return None
+    sheet: str | None = None
+    cells = []
+    for part in parts:
+        m = _ODS_PART.match(part)
+        if not m:
+            return None
+        name = m.group("quoted").replace("''", "'") if m.group("quoted") is not None else m.group("bare")
+        if name:
+            if sheet is not None and name != sheet:
+                return None  # a 3-D range
+            sheet = name
+        cells.append(m.group("cell").replace("$", "").upper())
+    if not sheet:
+        return None
+    return sheet, ":".join(cells)
+
+
+def _ods_names(p: Path, file: str, include_local: bool, limits: Limits) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    t_name = f"{{{_NS_TABLE}}}name"
+    table = f"{{{_NS_TABLE}}}table"
+    range_attr = f"{{{_NS_TABLE}}}cell-range-address"
+    expr_attr = f"{{{_NS_TABLE}}}expression"
+    current_table: str | None = None
+    with _open_zip(p, file) as zf:
+        for event, elem in _iter_xml(zf, "content.xml", limits.max_xml_bytes, file):
+            if elem.tag == table:
+                current_table = elem.get(t_name) if event == "start" else None
+                continue
+            if event != "end":
+                continue
+            local = _local(elem.tag)
+            if local == "table-row":
+                elem.clear()
+            elif local in ("named-range", "named-expression") and elem.get(t_name):
+                raw = elem.get(range_attr) if local == "named-range" else elem.get(expr_attr)
+                ref = _parse_ods_ref(raw or "")
+                if ref is None:
+                    continue
+                name = elem.get(t_name, "")
+                if current_table is not None:
+                    if not include_local:
+                        continue
+                    name = f"{current_table}!{name}"
+                out[name] = ref
+    return out
+
+
+def custom_properties(path: str | Path, kind: str | None = None, *, limits: Limits = Limits()) -> dict:
+    """Custom document properties: ``docProps/custom.xml`` (OOXML) or
+    ``meta:user-defined`` in ``meta.xml`` (ODS). Values are str, int, float or bool
+    (dates stay as their ISO text). Empty for .xls or when absent."""
+    file = str(path)
+    p = Path(path)
+    if kind == "xls":
+        return {}
+    with _open_zip(p, file) as zf:
+        by_lower = {n.lower(): n for n in zf.namelist()}
+        if "docprops/custom.xml" in by_lower:
+            root = safe_xml(zf, by_lower["docprops/custom.xml"], limits.max_xml_bytes, file=file)
+            out: dict = {}
+            for prop in root:
+                if _local(prop.tag) != "property" or not prop.get("name") or len(prop) == 0:
+                    continue
+                value = prop[0]
+                out[prop.get("name")] = _typed(_local(value.tag), value.text or "")
+            return out
+        if "meta.xml" in by_lower:
+            root = safe_xml(zf, by_lower["meta.xml"], limits.max_xml_bytes, file=file)
+            out = {}
+            for elem in root.iter(f"{{{_NS_META}}}user-defined"):
+                name = elem.get(f"{{{_NS_META}}}name")
+                if name:
+                    vtype = elem.get(f"{{{_NS_META}}}value-type", "string")
+                    out[name] = _typed(
+                        {"float": "r8", "boolean": "bool"}.get(vtype, "lpwstr"), elem.text or ""
+                    )
+            return out
+    return {}
+
+
+def _typed(vtype: str, text: str) -> str | int | float | bool:
+    try:
+        if vtype in ("i1", "i2", "i4", "i8", "int", "ui1", "ui2", "ui4", "ui8", "uint"):
+            return int(text)
+        if vtype in ("r4", "r8", "decimal"):
+            value = float(text)
+            return int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
+        if vtype == "bool":
+            return text.strip().lower() in ("true", "1")
+    except ValueError:
+        pass
+    return text
