@@ -1,0 +1,67 @@
+"""The buttons of the XHHT ribbon tab, as data (no xlwings import here).
+
+The ribbon XML (``macros/customUI14.xml``) is generated from this table; every button calls the
+one VBA callback ``XhhtRibbon``, which hands the button's ``tag`` to Python
+(``xhht_xl.excel.ribbon.dispatch``). Adding a button means adding a row here and its texts in
+``messages/ribbon.toml``, then rebuilding the add-in: no VBA changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TAB_ID = "xhhtTab"
+TAB_LABEL_KEY = "ribbon.tab"
+CALLBACK = "XhhtRibbon"
+
+
+@dataclass(frozen=True)
+class Group:
+    """A group of buttons on the tab."""
+
+    id: str
+    label_key: str
+
+
+@dataclass(frozen=True)
+class Button:
+    """One ribbon button: ``tag`` is what Python receives; texts are message keys."""
+
+    tag: str
+    label_key: str
+    screentip_key: str
+    image_mso: str
+    group: str
+
+
+GROUPS: tuple[Group, ...] = (
+    Group("du_lieu", "ribbon.group_du_lieu"),
+    Group("van_ban", "ribbon.group_van_ban"),
+    Group("tro_giup", "ribbon.group_tro_giup"),
+)
+
+
+def _button(tag: str, image_mso: str, group: str) -> Button:
+    return Button(tag, f"ribbon.{tag}", f"ribbon.{tag}_tip", image_mso, group)
+
+
+BUTTONS: tuple[Button, ...] = (
+    _button("kiem_tra", "DataValidation", "du_lieu"),
+    _button("lay_bao_cao", "FileOpen", "du_lieu"),
+    _button("tong_hop", "AutoSum", "du_lieu"),
+    _button("khen_thuong", "HappyFace", "du_lieu"),
+    _button("tao_mau", "FileNew", "van_ban"),
+    _button("tra_lai", "FileSendAsAttachment", "van_ban"),
+    _button("bao_cao", "CreateReport", "van_ban"),
+    _button("huong_dan", "Help", "tro_giup"),
+)
+
+TAGS: tuple[str, ...] = tuple(b.tag for b in BUTTONS)
+
+
+def button(tag: str) -> Button:
+    """The button with ``tag``; ``KeyError`` if there is none."""
+    for b in BUTTONS:
+        if b.tag == tag:
+            return b
+    raise KeyError(tag)
