@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
-import subprocess
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -16,7 +14,7 @@ import pytest
 import xmlschema
 from oletools.olevba import VBA_Parser
 
-from xhht_xl import messages
+from xhht_xl import lo, messages
 from xhht_xl.excel import addin, ovba, registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,15 +283,10 @@ def test_settings_use_short_paths_where_windows_has_them(monkeypatch):
 
 
 @pytest.mark.libreoffice
-@pytest.mark.skipif(shutil.which("soffice") is None, reason="needs LibreOffice (soffice)")
-def test_libreoffice_reads_the_modules_through_the_dir_stream(tmp_path):
+def test_libreoffice_reads_the_modules_through_the_dir_stream(soffice, tmp_path):
     xlsm = addin.build_xlsm(tmp_path / "xhht_xl.xlsm")
     out = tmp_path / "out"
-    subprocess.run(
-        ["soffice", "--headless", "--norestore", f"-env:UserInstallation=file://{tmp_path}/lo-profile",
-         "--convert-to", "ods", "--outdir", str(out), str(xlsm)],
-        check=True, capture_output=True, timeout=180,
-    )  # fmt: skip
+    lo.convert([xlsm], "ods", out, tmp_path)
     z = zipfile.ZipFile(out / "xhht_xl.ods")
     basic = {
         n.split("/")[-1][:-4] for n in z.namelist() if n.startswith("Basic/xhht_xl/") and n.endswith(".xml")

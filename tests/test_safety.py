@@ -12,7 +12,6 @@ import pickle
 import re
 import shutil
 import struct
-import subprocess
 import time
 import tomllib
 import zipfile
@@ -23,7 +22,7 @@ import pytest
 from openpyxl.packaging.custom import BoolProperty, FloatProperty, IntProperty, StringProperty
 from openpyxl.workbook.defined_name import DefinedName
 
-from xhht_xl import safety
+from xhht_xl import lo, safety
 from xhht_xl.safety import FileInfo, Limits, UnreadableFile, custom_properties, defined_names, inspect
 
 EXCEL_MADE = Path("/work/shared/excel-made")
@@ -623,32 +622,10 @@ def test_custom_properties(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def converted(tmp_path_factory):
-    if shutil.which("soffice") is None:
-        pytest.skip("soffice not installed")
+def converted(soffice, tmp_path_factory):
     base = tmp_path_factory.mktemp("lo")
     src = _workbook(base / "ten.xlsx")
-    out = {}
-    for fmt in ("ods", "xls"):
-        subprocess.run(
-            [
-                "soffice",
-                "--headless",
-                "--norestore",
-                f"-env:UserInstallation=file://{base}/profile",
-                "--convert-to",
-                fmt,
-                "--outdir",
-                str(base / fmt),
-                str(src),
-            ],
-            check=True,
-            capture_output=True,
-            timeout=180,
-        )
-        out[fmt] = base / fmt / f"ten.{fmt}"
-        assert out[fmt].exists(), fmt
-    return out
+    return {fmt: lo.convert([src], fmt, base / fmt, base)[0] for fmt in ("ods", "xls")}
 
 
 @pytest.mark.libreoffice

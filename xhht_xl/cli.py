@@ -14,7 +14,8 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import messages, plan as plan_mod
+from . import messages
+from . import plan as plan_mod
 
 T = messages.text
 log = logging.getLogger("xhht_xl")

@@ -418,7 +418,7 @@ def _results_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay
             rate = f"{col_letter(cols.rate)}{row}"
             for col in (cols.num, cols.den):
                 c = ws.cell(row, col)
-                c.border = BORDER
+                c.border, c.font = BORDER, F_BODY
                 c.number_format = "#,##0"
                 c.alignment = Alignment(horizontal="right", vertical="top")
                 c.fill = FILL_INPUT if is_input else FILL_GREY
@@ -502,6 +502,7 @@ def _funding_sheet(ws: Worksheet, plan: Plan, lay: Layout) -> None:
         for col in lay.funding_cols.values():
             c = ws.cell(row, col)
             c.fill, c.protection, c.border, c.number_format = FILL_INPUT, UNLOCKED, BORDER, "#,##0.0"
+            c.font = F_BODY
         span = f"{col_letter(first_year_col)}{row}:{col_letter(last_year_col)}{row}"
         _formula(ws, Cell(ws.title, row, total_col), f'=IF(COUNT({span})=0,"",SUM({span}))', fill=FILL_CALC,
                  border=BORDER, number_format="#,##0.0", font=F_HEAD)  # fmt: skip

@@ -1,0 +1,48 @@
+"""Render the pictures shown in README through LibreOffice headless (developer tool).
+
+.venv/bin/python scripts/screenshots.py      # writes docs/*.png
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+from pathlib import Path
+
+from xhht_xl import lo, templates
+from xhht_xl import plan as plan_mod
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def filled_commune(plan, rng: random.Random) -> dict:
+    values = {("unit", "unit"): "27712", ("unit", "reporter"): "Nguyễn Thị Minh Thư"}
+    for ind in plan.rate_indicators():
+        if not plan.entered_by(ind, "xa"):
+            continue
+        for m in plan.milestones:
+            den = (
+                1 if ind.code.endswith(("_XA", "_CO", "_CHUAN", "_MUC2", "_TOT")) else rng.randint(300, 4000)
+            )
+            share = rng.uniform(0.55, 1.0) if m == 2015 else rng.uniform(0.65, 1.0)
+            values[("kq", ind.code, m, "num")] = min(den, round(den * share))
+            values[("kq", ind.code, m, "den")] = den
+    return values
+
+
+def main() -> None:
+    plan = plan_mod.load()
+    DOCS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        src = tmp / "mau_xa_dien_mau.xlsx"
+        templates.build_workbook(plan, "xa", values=filled_commune(plan, random.Random(5))).save(src)
+        (pdf,) = lo.convert([src], "pdf", tmp / "pdf", tmp / "work")
+        png = lo.render_png(pdf, tmp / "page", page=3, dpi=90)
+        shutil.copy(png, DOCS / "mau_ket_qua.png")
+    print("docs/mau_ket_qua.png")
+
+
+if __name__ == "__main__":
+    main()

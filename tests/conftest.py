@@ -1,0 +1,44 @@
+"""Shared fixtures: the built-in plan, a LibreOffice runner, and temp folders."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from xhht_xl import lo
+from xhht_xl import plan as plan_mod
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def plan() -> plan_mod.Plan:
+    return plan_mod.load()
+
+
+@pytest.fixture(scope="session")
+def soffice() -> str:
+    exe = lo.soffice()
+    if exe is None:
+        if os.environ.get("XHHT_REQUIRE_LIBREOFFICE"):
+            pytest.fail(
+                "LibreOffice is required here (XHHT_REQUIRE_LIBREOFFICE) but soffice is not installed"
+            )
+        pytest.skip("LibreOffice (soffice) is not installed")
+    return exe
+
+
+@pytest.fixture(scope="session")
+def lo_work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("lo")
+
+
+@pytest.fixture
+def plan_copy(tmp_path) -> Path:
+    """A writable copy of the built-in plan folder, for tests that break it on purpose."""
+    dst = tmp_path / "plan"
+    shutil.copytree(plan_mod.default_folder(), dst)
+    return dst

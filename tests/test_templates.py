@@ -1,0 +1,144 @@
+"""The official templates: committed files current, structure, protection, sender text safety."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from xhht_xl import cli, layout, safety, templates
+from xhht_xl.layout import TOPIC_ITEM
+
+REPO = Path(__file__).resolve().parent.parent
+WORKBOOKS = REPO / "workbooks"
+_MODIFIED = re.compile(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>")
+
+
+def _parts(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as zf:
+        return {name: _MODIFIED.sub(b"<dcterms:modified/>", zf.read(name)) for name in zf.namelist()}
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory, plan) -> Path:
+    folder = tmp_path_factory.mktemp("templates")
+    templates.write_templates(plan, folder)
+    return folder
+
+
+def test_committed_workbooks_are_current(generated):
+    """workbooks/ must be what the code writes now: run `xhht templates workbooks` after a change."""
+    fresh = sorted(p.name for p in generated.glob("*.xlsx"))
+    committed = sorted(p.name for p in WORKBOOKS.glob("*.xlsx"))
+    assert committed == fresh
+    for name in fresh:
+        a, b = _parts(WORKBOOKS / name), _parts(generated / name)
+        assert sorted(a) == sorted(b), name
+        stale = [part for part in a if a[part] != b[part]]
+        assert not stale, f"{name}: parts differ {stale}; regenerate with `xhht templates workbooks`"
+
+
+def test_official_set(generated, plan):
+    names = sorted(p.name for p in generated.glob("*.xlsx"))
+    assert {"mau_xa.xlsx", "mau_huyen.xlsx", "mau_tinh.xlsx"} <= set(names)
+    assert len([n for n in names if n.startswith("mau_so_nganh_")]) == len(plan.units_at("so_nganh"))
+
+
+def test_structure_meta_and_names(generated, plan):
+    path = generated / "mau_xa.xlsx"
+    lay = layout.build(plan, "chung")
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == list(lay.sheets.values())
+    assert wb["_meta"].sheet_state == "veryHidden" and wb["_ds"].sheet_state == "veryHidden"
+    meta = {r[0]: r[1] for r in wb["_meta"].iter_rows(values_only=True)}
+    assert meta["template_id"] == "xhht/long_an_2020/chung"
+    assert meta["level"] == "xa" and meta["unit"] is None
+    assert meta["plan_fingerprint"] == plan.fingerprint and meta["layout_fingerprint"] == lay.fingerprint
+    assert wb.security.lockStructure
+    names = safety.defined_names(path, "xlsx")
+    for name, cell in lay.names.items():
+        assert name in names, name
+        sheet, _ref = names[name]
+        assert sheet == cell.sheet
+    assert names["KQ_GDHT_2020_TS"] == (lay.sheets["results"], lay.inputs[("kq", "GDHT", 2020, "num")].ref)
+    for ds in ("DS_DONVI", "DS_HINHTHUC", "DS_LOAI", "DS_DONVI_TATCA"):
+        assert names[ds][0] == "_ds"
+    dropdown = [r[0] for r in wb["_ds"].iter_rows(min_row=2, max_col=1, values_only=True) if r[0]]
+    assert len(dropdown) == 188 and dropdown[0].startswith("27685 - Phường 5")
+
+
+def test_inputs_unlocked_labels_and_greyed_rows_locked(generated, plan):
+    lay = layout.build(plan, "chung")
+    wb = openpyxl.load_workbook(generated / "mau_xa.xlsx")
+    results = wb[lay.sheets["results"]]
+    assert results.protection.sheet and not results.protection.password
+    for code in ("GDHT", "XMC_BC_15_35"):  # communes enter these
+        c = lay.inputs[("kq", code, 2020, "num")]
+        assert results[c.ref].protection.locked is False
+    for code in ("CNLD_CNTT_NN", "XMC_HUYEN_DAT_CHUAN"):  # not at commune level: grey and locked
+        c = lay.inputs[("kq", code, 2020, "num")]
+        assert results[c.ref].protection.locked is True
+        assert results[c.ref].fill.fgColor.rgb.endswith("BFBFBF")
+    for cell in lay.labels:
+        assert wb[cell.sheet][cell.ref].protection.locked is not False, cell
+    rate = lay.formulas[("kq", "GDHT", 2020, "rate")]
+    assert str(results[rate.ref].value).startswith("=IF(AND(ISNUMBER(")
+    dvs = results.data_validations.dataValidation
+    assert any(dv.type == "custom" for dv in dvs)
+    assert results.print_title_rows and int(results.page_setup.paperSize) == 9
+
+
+def test_department_template_has_its_rows_and_topic(generated, plan):
+    lay = layout.build(plan, "so_nganh")
+    wb = openpyxl.load_workbook(generated / "mau_so_nganh_SNV.xlsx")
+    results = wb[lay.sheets["results"]]
+    assert results[lay.inputs[("kq", "CBCCVC_UD_CNTT", 2020, "num")].ref].protection.locked is False
+    assert results[lay.inputs[("kq", "GDHT", 2020, "num")].ref].protection.locked is True
+    row = lay.narrative_rows[TOPIC_ITEM]
+    assert plan.unit("SNV").topic in wb[lay.sheets["narrative"]].cell(row, 2).value
+    unit_cell = lay.inputs[("unit", "unit")]
+    assert wb[unit_cell.sheet][unit_cell.ref].value.startswith("SNV - Sở Nội vụ")
+
+
+def test_per_unit_templates(tmp_path, plan):
+    paths = templates.write_templates(plan, tmp_path, per_unit=True, levels=["huyen"])
+    assert len(paths) == 15
+    lay = layout.build(plan, "chung")
+    cell = lay.inputs[("unit", "unit")]
+    by_name = {p.name: p for p in paths}
+    path = by_name["mau_huyen_798_huyen_moc_hoa.xlsx"]
+    wb = openpyxl.load_workbook(path)
+    ws = wb[cell.sheet]
+    assert ws[cell.ref].value == "798 - Huyện Mộc Hóa"
+    assert ws[cell.ref].protection.locked is True
+    meta = {r[0]: r[1] for r in wb["_meta"].iter_rows(values_only=True)}
+    assert meta["unit"] == "798"
+
+
+def test_sender_text_is_never_a_formula(tmp_path, plan):
+    lay = layout.build(plan, "chung")
+    values = {
+        ("bc", "I.1"): '=HYPERLINK("http://example.invalid","bấm vào đây")',
+        ("kt", 0, "name"): "=1+1",
+        ("kt", 0, "summary"): "-2+3",
+        ("kq", "GDHT", 2020, "num"): 5,
+    }
+    wb = templates.build_workbook(plan, "xa", values=values)
+    out = tmp_path / "filled.xlsx"
+    wb.save(out)
+    back = openpyxl.load_workbook(out)
+    for key in (("bc", "I.1"), ("kt", 0, "name")):
+        cell = lay.inputs[key]
+        c = back[cell.sheet][cell.ref]
+        assert c.data_type == "s" and c.value == values[key], key
+    with zipfile.ZipFile(out) as zf:
+        xml = b"".join(zf.read(n) for n in zf.namelist() if n.startswith("xl/worksheets/"))
+    assert b"HYPERLINK" in xml and not re.search(rb"<f>[^<]*HYPERLINK", xml)  # text, not a <f> formula
+
+
+def test_cli_templates(tmp_path):
+    assert cli.main(["templates", str(tmp_path / "out")]) == 0
+    assert len(list((tmp_path / "out").glob("*.xlsx"))) == 14

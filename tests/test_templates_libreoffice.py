@@ -1,0 +1,127 @@
+"""The templates as a person sees them: opened and recalculated by LibreOffice headless."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import openpyxl
+import pytest
+
+from xhht_xl import layout, lo, messages, templates
+
+pytestmark = pytest.mark.libreoffice
+ERRORS = ("#VALUE!", "#NAME?", "#REF!", "#DIV/0!", "#N/A", "#NUM!", "#NULL!", "Err:")
+VERDICT_TEXT = {None: None, "dat": "Đạt", "khong-dat": "Không đạt", "vuot": "Vượt"}
+
+
+def _all_values(wb):
+    for ws in wb.worksheets:
+        for row in ws.iter_rows(values_only=True):
+            yield from (v for v in row if v is not None)
+
+
+@pytest.fixture(scope="module")
+def converted(soffice, plan, tmp_path_factory):
+    src = tmp_path_factory.mktemp("lo-src")
+    paths = templates.write_templates(plan, src)
+    out = lo.convert(paths, "xlsx", tmp_path_factory.mktemp("lo-out"), tmp_path_factory.mktemp("lo-work"))
+    return dict(zip([p.name for p in paths], out, strict=True))
+
+
+def test_every_template_opens_without_formula_errors(converted, plan):
+    lay = layout.build(plan, "chung")
+    for name, path in converted.items():
+        wb = openpyxl.load_workbook(path, data_only=True)
+        bad = [v for v in _all_values(wb) if isinstance(v, str) and v.startswith(ERRORS)]
+        assert not bad, (name, bad[:5])
+        assert wb.sheetnames[:6] == [
+            lay.sheets[r] for r in ("guide", "unit", "results", "funding", "awards", "narrative")
+        ]
+        formulas = openpyxl.load_workbook(path)
+        results = formulas[lay.sheets["results"]]
+        funding = formulas[lay.sheets["funding"]]
+        assert len(funding.data_validations.dataValidation) == len(plan.settings.funding_years), name
+        if not name.startswith("mau_so_nganh_"):
+            assert len(results.data_validations.dataValidation) >= 4, name
+        unit = formulas[lay.sheets["unit"]]
+        lists = [dv.formula1 for dv in unit.data_validations.dataValidation if dv.type == "list"]
+        if name.startswith("mau_so_nganh_"):
+            assert not lists  # the department is chosen and locked
+        else:
+            assert lists and "DS_DONVI" in lists[0], name
+
+
+def _filled_values(plan, lay, rng):
+    values, expected = {}, {}
+    for ind in plan.rate_indicators():
+        for m in plan.milestones:
+            den = rng.choice([0, 1, 7, 1999, 2000, 4321])
+            num = rng.randint(0, den) if den else 0
+            values[("kq", ind.code, m, "num")] = num
+            values[("kq", ind.code, m, "den")] = den
+    # rounding boundaries against the targets (rounded half-up to 0.1 point)
+    values.update(
+        {("kq", "XMC_BC_15_60", 2020, "num"): 1959, ("kq", "XMC_BC_15_60", 2020, "den"): 2000}
+    )  # 97.95 -> Đạt
+    values.update(
+        {("kq", "XMC_BC_15_35", 2020, "num"): 19989, ("kq", "XMC_BC_15_35", 2020, "den"): 20000}
+    )  # 99.945 -> Vượt
+    values.update(
+        {("kq", "TV_TY_LE_DAN_SD", 2020, "num"): 301, ("kq", "TV_TY_LE_DAN_SD", 2020, "den"): 2000}
+    )  # 15.05 -> Vượt
+    values.update({("kq", "CNLD_CNTT_NN", 2015, "num"): 40, ("kq", "CNLD_CNTT_NN", 2015, "den"): 100})
+    values.update(
+        {("kq", "CNLD_CNTT_NN", 2020, "num"): 401, ("kq", "CNLD_CNTT_NN", 2020, "den"): 1000}
+    )  # 40.1 > 40
+    values[("kq", "GDHT", 2015, "num")] = messages.text("layout.na-text")
+    values[("kq", "DHHT", 2015, "den")] = None
+    for key in [k for k, v in values.items() if v is None]:
+        del values[key]
+    for ind in plan.rate_indicators():
+        previous = None
+        for m in plan.milestones:
+            num = values.get(("kq", ind.code, m, "num"))
+            den = values.get(("kq", ind.code, m, "den"))
+            rate = num / den * 100 if isinstance(num, int) and isinstance(den, int) and den > 0 else None
+            expected[(ind.code, m)] = (rate, plan.target(ind.code, m).verdict(rate, previous))
+            previous = rate
+    return values, expected
+
+
+def test_filled_template_computes_like_python(soffice, plan, tmp_path):
+    lay = layout.build(plan, "chung")
+    values, expected = _filled_values(plan, lay, random.Random(7))
+    src = tmp_path / "filled.xlsx"
+    templates.build_workbook(plan, "tinh", values=values).save(src)
+    (out,) = lo.convert([src], "xlsx", tmp_path / "out", tmp_path / "work")
+    ws = openpyxl.load_workbook(out, data_only=True)[lay.sheets["results"]]
+    checked = 0
+    for (code, m), (rate, verdict) in expected.items():
+        got_rate = ws[lay.formulas[("kq", code, m, "rate")].ref].value
+        got_verdict = ws[lay.formulas[("kq", code, m, "verdict")].ref].value
+        if rate is None:
+            assert got_rate in (None, ""), (code, m, got_rate)
+        else:
+            assert got_rate == pytest.approx(rate, rel=1e-12), (code, m)
+        assert (got_verdict or None) == VERDICT_TEXT[verdict], (code, m, rate, got_verdict)
+        checked += 1
+    assert checked == len(plan.rate_indicators()) * len(plan.milestones)
+    for code, verdict in (
+        ("XMC_BC_15_60", "Đạt"),
+        ("XMC_BC_15_35", "Vượt"),
+        ("TV_TY_LE_DAN_SD", "Vượt"),
+        ("CNLD_CNTT_NN", "Đạt"),
+    ):
+        assert ws[lay.formulas[("kq", code, 2020, "verdict")].ref].value == verdict
+
+
+def test_results_sheet_renders(soffice, plan, tmp_path):
+    (pdf,) = lo.convert(
+        [Path(templates.write_templates(plan, tmp_path / "t", levels=["xa"])[0])],
+        "pdf",
+        tmp_path / "pdf",
+        tmp_path / "w",
+    )
+    png = lo.render_png(pdf, tmp_path / "page", page=3)
+    assert png.stat().st_size > 20_000
