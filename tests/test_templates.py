@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
@@ -18,8 +19,15 @@ _MODIFIED = re.compile(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>")
 
 
 def _parts(path: Path) -> dict[str, bytes]:
+    """Each part, XML canonicalised (openpyxl serialises differently with and without lxml)."""
+    out = {}
     with zipfile.ZipFile(path) as zf:
-        return {name: _MODIFIED.sub(b"<dcterms:modified/>", zf.read(name)) for name in zf.namelist()}
+        for name in zf.namelist():
+            data = _MODIFIED.sub(b"", zf.read(name))
+            if name.endswith((".xml", ".rels")):
+                data = ET.canonicalize(data.decode("utf-8"), strip_text=True).encode("utf-8")
+            out[name] = data
+    return out
 
 
 @pytest.fixture(scope="module")

@@ -664,16 +664,55 @@ def _open_zip(p: Path, file: str) -> zipfile.ZipFile:
         raise UnreadableFile("zip-corrupt", file) from None
 
 
+def ooxml_workbook(
+    path: str | Path, *, limits: Limits = Limits()
+) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
+    """Global defined names and ``{sheet name: zip part}`` of an .xlsx/.xlsm, from one parse.
+
+    The parts let a reader look at a sheet's XML (for example, which cells hold formulas).
+    """
+    p, file = Path(path), str(path)
+    with _open_zip(p, file) as zf:
+        root, parts = _ooxml_root(zf, file, limits, with_parts=True)
+    return _names_from_root(root, False, False), parts
+
+
+def _ooxml_root(zf: zipfile.ZipFile, file: str, limits: Limits, with_parts: bool = False):
+    by_lower = {n.lower(): n for n in zf.namelist()}
+    main = _ooxml_main_part(zf, by_lower, file, limits) or "xl/workbook.xml"
+    name = by_lower.get(main.lower())
+    if name is None:
+        raise UnreadableFile("not-a-workbook", file)
+    root = safe_xml(zf, name, limits.max_xml_bytes, file=file)
+    if not with_parts:
+        return root, {}
+    folder, _, base = name.rpartition("/")
+    rels_name = by_lower.get(f"{folder}/_rels/{base}.rels".lower())
+    targets: dict[str, str] = {}
+    if rels_name is not None:
+        for rel in safe_xml(zf, rels_name, limits.max_xml_bytes, file=file).iter():
+            if _local(rel.tag) == "Relationship" and rel.get("TargetMode") != "External":
+                target = rel.get("Target", "")
+                full = target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"{folder}/{target}")
+                targets[rel.get("Id", "")] = by_lower.get(full.lower(), full)
+    parts = {}
+    for e in root.iter():
+        if _local(e.tag) == "sheet":
+            rid = next((v for k, v in e.attrib.items() if _local(k) == "id"), "")
+            if rid in targets:
+                parts[e.get("name", "")] = targets[rid]
+    return root, parts
+
+
 def _ooxml_names(
     p: Path, file: str, include_builtin: bool, include_local: bool, limits: Limits
 ) -> dict[str, tuple[str, str]]:
     with _open_zip(p, file) as zf:
-        by_lower = {n.lower(): n for n in zf.namelist()}
-        main = _ooxml_main_part(zf, by_lower, file, limits) or "xl/workbook.xml"
-        name = by_lower.get(main.lower())
-        if name is None:
-            raise UnreadableFile("not-a-workbook", file)
-        root = safe_xml(zf, name, limits.max_xml_bytes, file=file)
+        root, _ = _ooxml_root(zf, file, limits)
+    return _names_from_root(root, include_builtin, include_local)
+
+
+def _names_from_root(root: Element, include_builtin: bool, include_local: bool) -> dict[str, tuple[str, str]]:
     sheets = [e.get("name", "") for e in root.iter() if _local(e.tag) == "sheet"]
     out: dict[str, tuple[str, str]] = {}
     for elem in root.iter():
@@ -839,3 +878,18 @@ def _typed(vtype: str, text: str) -> str | int | float | bool:
     except ValueError:
         pass
     return text
+
+
+def read_parts(path: str | Path, members: list[str], *, limits: Limits = Limits()) -> dict[str, bytes]:
+    """Raw bytes of some zip parts of an accepted workbook, each bounded by ``max_xml_bytes``.
+
+    For scanning, not parsing: callers must not feed these bytes to an XML parser (use ``safe_xml``).
+    """
+    p, file = Path(path), str(path)
+    out: dict[str, bytes] = {}
+    with _open_zip(p, file) as zf:
+        names = set(zf.namelist())
+        for member in members:
+            if member in names:
+                out[member] = _read_member(zf, member, limits.max_xml_bytes, file)
+    return out
