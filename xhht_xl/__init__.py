@@ -5,3 +5,10 @@ hierarchy, targets and award quotas. Analysts: ``import xhht_xl as xx``.
 """
 
 __version__ = "0.1.0"
+
+
+def validate(path, plan=None, **kwargs):
+    """Read and check one received workbook: ``xx.validate("bao_cao.xlsx").report.frame()``."""
+    from .pipeline import validate as _validate
+
+    return _validate(path, plan, **kwargs)

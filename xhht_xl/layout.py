@@ -107,7 +107,7 @@ class ResultColumns:
     high: int
 
 
-@dataclass
+@dataclass(eq=False)
 class Layout:
     version: int
     template: str  # "chung" (communes, districts, province) or "so_nganh" (departments)

@@ -274,7 +274,7 @@ class Plan:
     def resolve_code(self, code: str) -> tuple[str, UnitChange | None]:
         """Map a unit code from before a boundary change to today's code."""
         change = self.changes.get(str(code).strip())
-        if change is None:
+        if change is None or change.old_code == change.new_code:  # renamed or retyped: code still valid
             return str(code).strip(), None
         return change.new_code, change
 
@@ -286,6 +286,8 @@ class Plan:
     def entered_by(self, indicator: Indicator, level: str, unit: Unit | None = None) -> bool:
         """Whether a unit of ``level`` types this indicator into its own template."""
         if level == "so_nganh" or (unit is not None and unit.level == "so_nganh"):
+            if "so_nganh" in indicator.levels:
+                return True
             if unit is None:
                 return bool(indicator.departments)
             return unit.code in indicator.departments

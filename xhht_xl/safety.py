@@ -114,6 +114,7 @@ class FileInfo:
     has_macros: bool = False
     external_links: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    sheet_parts: dict[str, str] = field(default_factory=dict)  # .xlsx/.xlsm: sheet name -> zip part
 
 
 def _display_name(file: str | Path | None) -> str:
@@ -271,10 +272,11 @@ def inspect(path: str | Path, limits: Limits = Limits()) -> FileInfo:
     data = _read_bounded(p, file, limits)
     digest = hashlib.sha256(data).hexdigest()
     notes: list[str] = []
+    parts: dict[str, str] = {}
     head = data[:8]
 
     if head.startswith(_ZIP):
-        kind, has_macros, links = _inspect_zip(data, file, limits, notes)
+        kind, has_macros, links = _inspect_zip(data, file, limits, notes, parts)
     elif head.startswith(_CFB):
         kind, has_macros, links = _inspect_cfb(data, file, notes)
     else:
@@ -297,6 +299,7 @@ def inspect(path: str | Path, limits: Limits = Limits()) -> FileInfo:
         has_macros=has_macros,
         external_links=links,
         notes=notes,
+        sheet_parts=parts,
     )
 
 
@@ -380,7 +383,9 @@ def _as_text(head: bytes) -> str | None:
 # --------------------------------------------------------------------------- ZIP
 
 
-def _inspect_zip(data: bytes, file: str, limits: Limits, notes: list[str]) -> tuple[str, bool, list[str]]:
+def _inspect_zip(
+    data: bytes, file: str, limits: Limits, notes: list[str], parts: dict[str, str]
+) -> tuple[str, bool, list[str]]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
@@ -421,7 +426,7 @@ def _inspect_zip(data: bytes, file: str, limits: Limits, notes: list[str]) -> tu
         if main is None and "xl/workbook.xml" in by_lower:
             main = by_lower["xl/workbook.xml"]
         if main is not None and main.lower() in by_lower:
-            return _inspect_ooxml(zf, infos, by_lower, by_lower[main.lower()], file, limits, notes)
+            return _inspect_ooxml(zf, infos, by_lower, by_lower[main.lower()], file, limits, notes, parts)
         if any(n.endswith((".xlsx", ".xlsm", ".xls", ".ods", ".xlsb", ".csv")) for n in by_lower):
             raise UnreadableFile("archive", file)
         if main is not None or "[content_types].xml" in by_lower:
@@ -456,6 +461,7 @@ def _inspect_ooxml(
     file: str,
     limits: Limits,
     notes: list[str],
+    parts: dict[str, str],
 ) -> tuple[str, bool, list[str]]:
     for info in infos:
         if info.filename.lower().endswith((".xml", ".rels", ".vml")):
@@ -470,9 +476,7 @@ def _inspect_ooxml(
         if _local(node.tag) == "Override" and node.get("PartName", "").lstrip("/").lower() == main.lower():
             main_ct = node.get("ContentType", "")
 
-    workbook = safe_xml(zf, main, limits.max_xml_bytes, file=file)
-    if _local(workbook.tag) != "workbook" or not any(_local(e.tag) == "sheet" for e in workbook.iter()):
-        raise UnreadableFile("not-a-workbook", file)
+    parts.update(_sheet_parts(zf, by_lower, main, file, limits))
 
     lowered = list(by_lower)
     has_macros = any(
@@ -664,28 +668,19 @@ def _open_zip(p: Path, file: str) -> zipfile.ZipFile:
         raise UnreadableFile("zip-corrupt", file) from None
 
 
-def ooxml_workbook(
-    path: str | Path, *, limits: Limits = Limits()
-) -> tuple[dict[str, tuple[str, str]], dict[str, str]]:
-    """Global defined names and ``{sheet name: zip part}`` of an .xlsx/.xlsm, from one parse.
+def _sheet_parts(zf: zipfile.ZipFile, by_lower: dict[str, str], name: str, file: str, limits: Limits) -> dict[str, str]:
+    """``{sheet: part}`` from the workbook part, streamed only up to ``</sheets>``, and its rels.
 
-    The parts let a reader look at a sheet's XML (for example, which cells hold formulas).
+    A main part that is not a <workbook> with at least one <sheet> is ``not-a-workbook``.
     """
-    p, file = Path(path), str(path)
-    with _open_zip(p, file) as zf:
-        root, parts = _ooxml_root(zf, file, limits, with_parts=True)
-    return _names_from_root(root, False, False), parts
-
-
-def _ooxml_root(zf: zipfile.ZipFile, file: str, limits: Limits, with_parts: bool = False):
-    by_lower = {n.lower(): n for n in zf.namelist()}
-    main = _ooxml_main_part(zf, by_lower, file, limits) or "xl/workbook.xml"
-    name = by_lower.get(main.lower())
-    if name is None:
+    rids: dict[str, str] = {}
+    root = _workbook_head(zf, name, file, limits)
+    if _local(root.tag) == "workbook":
+        for elem in root.iter():
+            if _local(elem.tag) == "sheet":
+                rids[elem.get("name", "")] = next((v for k, v in elem.attrib.items() if _local(k) == "id"), "")
+    if not rids:
         raise UnreadableFile("not-a-workbook", file)
-    root = safe_xml(zf, name, limits.max_xml_bytes, file=file)
-    if not with_parts:
-        return root, {}
     folder, _, base = name.rpartition("/")
     rels_name = by_lower.get(f"{folder}/_rels/{base}.rels".lower())
     targets: dict[str, str] = {}
@@ -695,20 +690,54 @@ def _ooxml_root(zf: zipfile.ZipFile, file: str, limits: Limits, with_parts: bool
                 target = rel.get("Target", "")
                 full = target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"{folder}/{target}")
                 targets[rel.get("Id", "")] = by_lower.get(full.lower(), full)
-    parts = {}
-    for e in root.iter():
-        if _local(e.tag) == "sheet":
-            rid = next((v for k, v in e.attrib.items() if _local(k) == "id"), "")
-            if rid in targets:
-                parts[e.get("name", "")] = targets[rid]
-    return root, parts
+    return {sheet: targets[rid] for sheet, rid in rids.items() if rid in targets}
+
+
+_SHEETS_END = re.compile(rb"</(?:([A-Za-z_][\w.-]*):)?sheets\s*>")
+_ROOT_START = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?workbook[\s>]")
+
+
+def _workbook_head(zf: zipfile.ZipFile, name: str, file: str, limits: Limits) -> Element:
+    """The workbook part parsed only up to ``</sheets>`` (the defined names that follow can be many).
+
+    The cut is closed with the root's end tag and parsed with defusedxml; if the part does not
+    look as expected, the whole part is parsed instead.
+    """
+    data = _read_member(zf, name, limits.max_xml_bytes, file)
+    end, root = _SHEETS_END.search(data), _ROOT_START.search(data)
+    if end is not None and root is not None:
+        prefix = root.group(1)
+        closing = b"</" + (prefix + b":" if prefix else b"") + b"workbook>"
+        try:
+            return _parse_xml(data[: end.end()] + closing, file)
+        except UnreadableFile as exc:
+            if exc.code == "xml-unsafe":
+                raise
+    return _parse_xml(data, file)
+
+
+def ooxml_sheet_parts(path: str | Path, *, limits: Limits = Limits()) -> dict[str, str]:
+    """``{sheet name: zip part}`` of an .xlsx/.xlsm (``inspect`` also returns it in ``FileInfo``)."""
+    p, file = Path(path), str(path)
+    with _open_zip(p, file) as zf:
+        by_lower = {n.lower(): n for n in zf.namelist()}
+        return _sheet_parts(zf, by_lower, _main_name(zf, by_lower, file, limits), file, limits)
+
+
+def _main_name(zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, limits: Limits) -> str:
+    main = _ooxml_main_part(zf, by_lower, file, limits) or "xl/workbook.xml"
+    name = by_lower.get(main.lower())
+    if name is None:
+        raise UnreadableFile("not-a-workbook", file)
+    return name
 
 
 def _ooxml_names(
     p: Path, file: str, include_builtin: bool, include_local: bool, limits: Limits
 ) -> dict[str, tuple[str, str]]:
     with _open_zip(p, file) as zf:
-        root, _ = _ooxml_root(zf, file, limits)
+        by_lower = {n.lower(): n for n in zf.namelist()}
+        root = safe_xml(zf, _main_name(zf, by_lower, file, limits), limits.max_xml_bytes, file=file)
     return _names_from_root(root, include_builtin, include_local)
 
 

@@ -1,0 +1,62 @@
+"""Small builders of filled workbooks for reader and check tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+from xhht_xl import layout, templates
+from xhht_xl.plan import Plan
+
+
+def clean_values(plan: Plan, level: str = "xa", unit: str = "27712", seed: int = 1) -> dict:
+    """A complete, valid submission of ``unit``: every check passes on it."""
+    rng = random.Random(seed)
+    u = plan.unit(unit)
+    values: dict = {
+        ("unit", "unit"): unit,
+        ("unit", "reporter"): "Nguyễn Thị Minh Thư",
+        ("unit", "position"): "Công chức Văn hóa - Xã hội",
+        ("unit", "phone"): "0272 3 826 123",
+        ("unit", "email"): "vhxh@example.vn",
+        ("unit", "date"): dt.date(2020, 8, 12),
+    }
+    for ind in plan.rate_indicators():
+        if not plan.entered_by(ind, level, u):
+            continue
+        for m in plan.milestones:
+            den = rng.randint(200, 5000)
+            values[("kq", ind.code, m, "num")] = rng.randint(0, den)
+            values[("kq", ind.code, m, "den")] = den
+    # indicators sharing a denominator must agree
+    from xhht_xl.checks import _denominator_groups
+
+    for codes in _denominator_groups(plan):
+        for m in plan.milestones:
+            dens = [values.get(("kq", c, m, "den")) for c in codes]
+            den = next((d for d in dens if d is not None), None)
+            for c in codes:
+                if ("kq", c, m, "den") in values:
+                    values[("kq", c, m, "den")] = den
+                    values[("kq", c, m, "num")] = min(values[("kq", c, m, "num")], den)
+    for src in plan.settings.funding_sources:
+        for year in plan.settings.funding_years:
+            values[("kp", src, year)] = round(rng.uniform(5, 120), 1)
+    for item in plan.narrative_items():
+        values[("bc", item.code)] = f"Nội dung mục {item.code} của đơn vị {unit}."
+    if u is not None and u.level == "so_nganh":
+        values[("bc", layout.TOPIC_ITEM)] = "Kết quả thực hiện chuyên đề."
+    return values
+
+
+def write_book(
+    path: Path, plan: Plan, level: str, values: dict, mutate: Callable | None = None, unit=None
+) -> Path:
+    wb = templates.build_workbook(plan, level, unit=plan.unit(unit) if unit else None, values=values)
+    if mutate is not None:
+        mutate(wb)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wb.save(path)
+    return path

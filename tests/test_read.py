@@ -1,0 +1,263 @@
+"""Reading received workbooks: round trips, template identity, moved cells, every check."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import resource
+import time
+
+import pytest
+from helpers import clean_values, write_book
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from xhht_xl import layout, lo, read, validate
+from xhht_xl.submission import NA
+
+
+def _entries(sub):
+    return {k: e.value for k, e in sub.entries.items() if e.value is not None}
+
+
+def _expected(values, plan):
+    out = {}
+    for k, v in values.items():
+        if k == ("unit", "unit"):
+            v = layout.unit_option(plan, plan.unit(v))
+        out[k] = v
+    return out
+
+
+def test_clean_workbook_reads_back_and_has_no_issue(tmp_path, plan):
+    values = clean_values(plan)
+    path = write_book(tmp_path / "xa.xlsx", plan, "xa", values)
+    before = (path.read_bytes(), os.stat(path).st_mtime_ns)
+    v = validate(path, plan)
+    assert v.report.issues == []
+    sub = v.submission
+    assert (sub.template, sub.level, sub.unit_code, sub.kind) == ("chung", "xa", "27712", "xlsx")
+    assert _entries(sub) == _expected(values, plan)
+    assert all(f.has_formula for f in sub.formulas.values())
+    assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before, "a received file is never modified"
+
+
+count = st.integers(0, 10**7)
+VIETNAMESE = "aăâbcdđeêghiklmnoôơpqrstuưvxyàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ"
+text = (
+    st.text(
+        st.sampled_from(VIETNAMESE + VIETNAMESE.upper() + "0123456789 ,.;:()%=+-/"), min_size=1, max_size=60
+    )
+    .map(lambda s: " ".join(s.split()))
+    .filter(bool)
+)  # realistic text, "=" and "+" included: a sender's formula-looking text must stay text
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_round_trip_random_entries(tmp_path_factory, plan, data):
+    """Random valid entries written into a template read back unchanged (NA and empty kept apart)."""
+    values = {("unit", "unit"): "27712"}
+    lay = layout.build(plan, "chung")
+    keys = [k for k in lay.inputs if k[0] == "kq" and plan.entered_by(plan.indicators[k[1]], "xa")]
+    for key in data.draw(st.lists(st.sampled_from(keys), unique=True, max_size=40)):
+        values[key] = data.draw(st.one_of(count, st.just("không áp dụng")))
+    for key in data.draw(
+        st.lists(st.sampled_from([k for k in lay.inputs if k[0] == "kp"]), unique=True, max_size=10)
+    ):
+        values[key] = data.draw(st.floats(0, 1e6, allow_nan=False).map(lambda x: round(x, 1)))
+    for key in data.draw(
+        st.lists(st.sampled_from([k for k in lay.inputs if k[0] == "bc"]), unique=True, max_size=5)
+    ):
+        values[key] = data.draw(text)
+    path = write_book(tmp_path_factory.mktemp("rt") / "x.xlsx", plan, "xa", values)
+    sub = read.read(path, plan)
+    got = _entries(sub)
+    want = {k: (NA if v == "không áp dụng" else v) for k, v in _expected(values, plan).items()}
+    assert got == want
+    for k in keys:
+        if k not in values:
+            assert sub.entries[k].value is None and sub.entries[k].status == "empty"
+
+
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("fmt", ["xlsx", "xls", "ods"])
+def test_saved_by_libreoffice_reads_the_same(soffice, tmp_path, plan, fmt):
+    values = clean_values(plan)
+    values[("kq", "GDHT", 2015, "num")] = "không áp dụng"
+    src = write_book(tmp_path / "goc.xlsx", plan, "xa", values)
+    (out,) = lo.convert([src], fmt, tmp_path / fmt, tmp_path)
+    v = validate(out, plan)
+    assert v.submission.kind == fmt
+    assert _entries(v.submission) == _entries(read.read(src, plan))
+    assert [i.code for i in v.report if i.severity != "info"] == []
+
+
+def _cell(plan, key):
+    return layout.build(plan, "chung").inputs[key]
+
+
+def _set(plan, key, value):
+    def mutate(wb):
+        c = _cell(plan, key)
+        wb[c.sheet][c.ref].value = value
+
+    return mutate
+
+
+CASES = [
+    # (name, change to clean values, mutate(plan) -> fn or None, expected (code, sheet, cell-key or None))
+    ("negative", {("kq", "GDHT", 2020, "num"): -3}, None, ("count-negative", ("kq", "GDHT", 2020, "num"))),
+    ("not-integer", {("kq", "GDHT", 2020, "num"): 2.5}, None, ("count-not-integer", ("kq", "GDHT", 2020, "num"))),
+    ("exceeds", {("kq", "DHHT", 2015, "num"): 900, ("kq", "DHHT", 2015, "den"): 100}, None, ("num-exceeds-den", ("kq", "DHHT", 2015, "num"))),
+    ("text-number", {("kq", "GDHT", 2020, "den"): "1.234.567"}, None, ("number-as-text", ("kq", "GDHT", 2020, "den"))),
+    ("ambiguous", {("kq", "GDHT", 2020, "den"): "1.5"}, None, ("number-ambiguous", ("kq", "GDHT", 2020, "den"))),
+    ("invalid", {("kq", "GDHT", 2020, "den"): "nhiều"}, None, ("value-invalid", ("kq", "GDHT", 2020, "den"))),
+    ("percent-in-count", {("kq", "GDHT", 2020, "den"): "12,5%"}, None, ("value-invalid", ("kq", "GDHT", 2020, "den"))),
+    ("amount-negative", {("kp", "KP_XHH", 2016): -5}, None, ("amount-negative", ("kp", "KP_XHH", 2016))),
+    ("amount-scale", {("kp", "KP_XHH", 2016): 45_000_000}, None, ("amount-scale", ("kp", "KP_XHH", 2016))),
+    ("no-unit", {("unit", "unit"): None}, None, ("unit-missing", ("unit", "unit"))),
+    ("unknown-unit", {("unit", "unit"): "99999 - Xã Không Có"}, None, ("unit-unknown", ("unit", "unit"))),
+    ("old-code", {("unit", "unit"): "28069 - Xã Long Thành"}, None, ("unit-old-code", ("unit", "unit"))),
+    ("wrong-level", {("unit", "unit"): "803"}, None, ("unit-wrong-level", ("unit", "unit"))),
+    ("no-reporter", {("unit", "reporter"): None}, None, ("unit-info-missing", ("unit", "reporter"))),
+    ("narrative", {("bc", "III.4"): None}, None, ("narrative-empty", ("bc", "III.4"))),
+    ("legacy", {("bc", "I.1"): "UBND x· tæ chøc häc tËp"}, None, ("legacy-encoding", ("bc", "I.1"))),
+    ("nomination-incomplete", {("kt", 0, "award"): "Bằng khen của Chủ tịch UBND tỉnh", ("kt", 0, "name"): "Trần Văn Bình"}, None, ("nomination-incomplete", ("kt", 0, "award"))),
+    ("nomination-award", {("kt", 1, "award"): "Huân chương Lao động", ("kt", 1, "kind"): "Cá nhân", ("kt", 1, "name"): "Lê Thị Cúc",
+                          ("kt", 1, "position"): "Chủ tịch Hội Khuyến học xã", ("kt", 1, "unit"): "27712 - Xã Bình Tâm (Thành phố Tân An)",
+                          ("kt", 1, "summary"): "Vận động 300 hộ đạt Gia đình học tập."}, None, ("nomination-award-unknown", ("kt", 1, "award"))),
+    ("nomination-kind", {("kt", 1, "award"): "Bằng khen của Chủ tịch UBND tỉnh", ("kt", 1, "kind"): "Nhóm", ("kt", 1, "name"): "Lê Thị Cúc",
+                         ("kt", 1, "position"): "Chủ tịch", ("kt", 1, "unit"): "27712 - Xã Bình Tâm (Thành phố Tân An)",
+                         ("kt", 1, "summary"): "Thành tích."}, None, ("nomination-kind-unknown", ("kt", 1, "kind"))),
+    ("nomination-unit", {("kt", 1, "award"): "Bằng khen của Chủ tịch UBND tỉnh", ("kt", 1, "kind"): "Cá nhân", ("kt", 1, "name"): "Lê Thị Cúc",
+                         ("kt", 1, "position"): "Chủ tịch", ("kt", 1, "unit"): "Trường Tiểu học Bình Tâm",
+                         ("kt", 1, "summary"): "Thành tích."}, None, ("nomination-unit-unknown", ("kt", 1, "unit"))),
+    ("formula-replaced", {}, "rate", ("formula-replaced", None)),
+    ("shared-denominator", {("kq", "PCGD_TH_XA", 2020, "den"): 2, ("kq", "PCGD_TH_XA", 2020, "num"): 1,
+                            ("kq", "PCGD_THCS_XA", 2020, "den"): 1, ("kq", "PCGD_THCS_XA", 2020, "num"): 1}, None, ("denominator-mismatch", None)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "change", "mutation", "expected"), CASES, ids=[c[0] for c in CASES])
+def test_each_check(tmp_path, plan, name, change, mutation, expected):
+    values = clean_values(plan)
+    for key, value in change.items():
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+    mutate = None
+    if mutation == "rate":
+        cell = layout.build(plan, "chung").formulas[("kq", "GDHT", 2020, "rate")]
+
+        def mutate(wb):
+            wb[cell.sheet][cell.ref].value = 55.5
+
+    path = write_book(tmp_path / f"{name}.xlsx", plan, "xa", values, mutate)
+    before = (path.read_bytes(), os.stat(path).st_mtime_ns)
+    v = validate(path, plan, expected_level="xa")
+    code, key = expected
+    found = [i for i in v.report if i.code == code]
+    assert found, (name, v.report.codes())
+    issue = found[0]
+    assert issue.file == path.name and issue.sheet and "\n" not in issue.message
+    assert path.name in issue.message
+    if key is not None:
+        cell = layout.build(plan, "chung").inputs[key]
+        assert (issue.sheet, issue.cell) == (cell.sheet, cell.ref), issue
+    others = [i.code for i in v.report if i.code != code and i.severity == "error"]
+    assert not others, (name, others)
+    assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before
+
+
+def test_rejected_cells_are_left_out_not_the_workbook(tmp_path, plan):
+    values = clean_values(plan)
+    values[("kq", "DHHT", 2015, "num")] = 900
+    values[("kq", "DHHT", 2015, "den")] = 100
+    sub = validate(write_book(tmp_path / "x.xlsx", plan, "xa", values), plan).submission
+    assert sub.number(("kq", "DHHT", 2015, "num")) is None and sub.number(("kq", "DHHT", 2015, "den")) is None
+    assert sub.number(("kq", "GDHT", 2015, "num")) == values[("kq", "GDHT", 2015, "num")]
+
+
+def test_inserted_rows_and_renamed_sheet(tmp_path, plan):
+    """A clerk unprotected the sheets, inserted rows and renamed a sheet: values still found."""
+    values = clean_values(plan)
+    lay = layout.build(plan, "chung")
+
+    def mutate(wb):
+        ws = wb[lay.sheets["results"]]
+        ws.protection.sheet = False
+        ws.insert_rows(8, amount=2)  # openpyxl does not update defined names: labels must win
+        wb[lay.sheets["narrative"]].insert_rows(5)
+        wb.security.lockStructure = False
+        wb[lay.sheets["funding"]].title = "KP"
+
+    v = validate(write_book(tmp_path / "chen.xlsx", plan, "xa", values, mutate), plan)
+    sub = v.submission
+    assert _entries(sub) == _expected(values, plan)
+    codes = v.report.codes()
+    assert "sheet-renamed" in codes
+    assert all(i.severity != "error" for i in v.report), v.report.flatten(("code", "cell"))
+
+
+def test_meta_lost_still_read_by_labels(tmp_path, plan):
+    values = clean_values(plan)
+
+    def mutate(wb):
+        del wb["_meta"]
+
+    v = validate(write_book(tmp_path / "nometa.xlsx", plan, "xa", values, mutate), plan)
+    assert "meta-missing" in v.report.codes()
+    assert _entries(v.submission) == _expected(values, plan)
+
+
+def test_not_a_template(tmp_path, plan):
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "Báo cáo"
+    wb.save(tmp_path / "khac.xlsx")
+    v = validate(tmp_path / "khac.xlsx", plan)
+    assert v.report.codes() == ["template-unknown"]
+
+
+def test_department_workbook(tmp_path, plan):
+    values = clean_values(plan, level="so_nganh", unit="SNV")
+    path = write_book(tmp_path / "snv.xlsx", plan, "so_nganh", values, unit="SNV")
+    v = validate(path, plan, expected_level="so_nganh")
+    assert v.report.issues == []
+    assert v.submission.template == "so_nganh" and v.submission.unit_code == "SNV"
+    assert v.submission.narrative()[layout.TOPIC_ITEM]
+
+
+def test_unreadable_files_give_one_line_and_no_change(tmp_path, plan):
+    """The intake gate in front of the reader: each bad file is one issue, quickly, file untouched."""
+    cases = {
+        "rong.xlsx": b"",
+        "tai_lieu.xlsx": b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF",
+        "anh.xls": b"\x89PNG\r\n\x1a\n" + b"\0" * 64,
+        "hong.xlsx": b"PK\x03\x04" + b"\0" * 100,
+    }
+    start = time.perf_counter()
+    for name, data in cases.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        before = os.stat(path).st_mtime_ns
+        v = validate(path, plan)
+        assert v.submission is None
+        (issue,) = v.report.issues
+        assert issue.code == "unreadable" and issue.severity == "error"
+        assert name in issue.message and "\n" not in issue.message
+        assert os.stat(path).st_mtime_ns == before and path.read_bytes() == data
+    assert time.perf_counter() - start < 30
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss < 1_000_000  # KiB: under 1 GB
+
+
+def test_date_as_text_and_phone_number(tmp_path, plan):
+    values = clean_values(plan)
+    values[("unit", "date")] = "12/8/2020"
+    values[("unit", "phone")] = 272382612
+    sub = validate(write_book(tmp_path / "d.xlsx", plan, "xa", values), plan).submission
+    assert sub.value(("unit", "date")) == dt.date(2020, 8, 12)
+    assert sub.value(("unit", "phone")) == "272382612"

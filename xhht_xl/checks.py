@@ -1,0 +1,372 @@
+"""Checks of one submission: each is one small function over the entries, plus a message line.
+
+To add a check: write ``def _my_check(ctx) -> Iterable[Issue]``, decorate it with ``@check``,
+add its code to ``issues.SEVERITY`` and its text to ``messages/checks.toml``.
+A check that finds an error in a value marks the entry ``REJECTED``: consolidation then
+leaves that cell out (counted as missing) instead of dropping the whole workbook.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+
+from . import layout as layout_mod
+from . import messages, textnorm
+from .issues import Issue, make
+from .plan import AwardLevel, Plan, Unit
+from .read import unit_code_of
+from .submission import AMBIGUOUS, INVALID, LEGACY, TEXT_NUMBER, Entry, Submission
+
+REJECTED = "rejected"
+T = messages.text
+
+Check = Callable[["Context"], Iterable[Issue]]
+_CHECKS: list[Check] = []
+
+
+def check(fn: Check) -> Check:
+    _CHECKS.append(fn)
+    return fn
+
+
+@dataclass
+class Context:
+    sub: Submission
+    plan: Plan
+    expected_level: str | None = None
+
+    @property
+    def unit(self) -> Unit | None:
+        return self.plan.unit(self.sub.unit_code) if self.sub.unit_code else None
+
+    @property
+    def layout(self) -> layout_mod.Layout:
+        return layout_mod.build(
+            self.plan, self.sub.template or "chung", self.sub.layout_version or layout_mod.VERSION
+        )
+
+    def place(self, key: tuple) -> dict[str, str]:
+        """Sheet and cell of an input that has no entry (an empty cell), from the layout."""
+        cell = self.layout.inputs[key]
+        return {"sheet": cell.sheet, "cell": cell.ref}
+
+    @property
+    def level(self) -> str:
+        unit = self.unit
+        return unit.level if unit is not None else (self.expected_level or self.sub.level)
+
+    def issue(
+        self, code: str, entry: Entry | None = None, /, *, sheet: str = "", cell: str = "", **values
+    ) -> Issue:
+        if entry is not None:
+            sheet, cell = entry.sheet, entry.cell
+        return make(code, file=self.sub.file, sheet=sheet, cell=cell, unit=self.sub.unit_code, **values)
+
+
+def run_checks(sub: Submission, plan: Plan, expected_level: str | None = None) -> list[Issue]:
+    """All issues of one submission: what reading found, then every registered check."""
+    ctx = Context(sub, plan, expected_level)
+    found = [_with_unit(i, sub.unit_code) for i in sub.issues]
+    if not sub.template:  # not one of our templates: nothing to check cell by cell
+        return found
+    for fn in _CHECKS:
+        found.extend(fn(ctx))
+    return found
+
+
+def _with_unit(issue: Issue, unit: str) -> Issue:
+    if issue.unit or not unit:
+        return issue
+    return Issue(issue.code, issue.severity, issue.message, unit, issue.file, issue.sheet, issue.cell)
+
+
+def fmt(value: object) -> str:
+    """A number the Vietnamese way: 1.234,5."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, float) and not value.is_integer():
+        whole, _, frac = f"{value:,.2f}".rstrip("0").partition(".")
+        return whole.replace(",", ".") + ("," + frac if frac else "")
+    return f"{int(value):,}".replace(",", ".")
+
+
+def _reject(*entries: Entry | None) -> None:
+    for entry in entries:
+        if entry is not None:
+            entry.status = REJECTED
+
+
+# -- the file ---------------------------------------------------------------------------
+
+
+@check
+def _file_flags(ctx: Context) -> Iterator[Issue]:
+    sub = ctx.sub
+    if sub.has_macros:
+        yield ctx.issue("macros")
+    if sub.external_links:
+        yield ctx.issue("external-links", links=", ".join(sub.external_links[:3]))
+    for note in sub.notes:
+        yield ctx.issue("file-note", text=note)
+
+
+@check
+def _formulas(ctx: Context) -> Iterator[Issue]:
+    for cell in ctx.sub.formulas.values():
+        if cell.has_formula is False:
+            yield ctx.issue(
+                "formula-replaced", sheet=cell.sheet, cell=cell.cell, cached=fmt(cell.cached) or "trống"
+            )
+
+
+# -- the unit ---------------------------------------------------------------------------
+
+
+@check
+def _unit(ctx: Context) -> Iterator[Issue]:
+    sub, plan = ctx.sub, ctx.plan
+    entry = sub.entries.get(("unit", "unit"))
+    place = {"sheet": entry.sheet, "cell": entry.cell} if entry is not None else ctx.place(("unit", "unit"))
+    if not sub.unit_code_given:
+        yield ctx.issue("unit-missing", **place)
+        return
+    code, change = plan.resolve_code(sub.unit_code_given)
+    unit = plan.unit(code)
+    if unit is None:
+        yield ctx.issue("unit-unknown", code=sub.unit_code_given, **place)
+        return
+    if change is not None:
+        yield ctx.issue(
+            "unit-old-code",
+            code=change.old_code,
+            old_name=change.old_name,
+            date=change.effective.strftime("%d/%m/%Y"),
+            new_code=unit.code,
+            new_name=unit.name,
+            **place,
+        )
+    expected = ctx.expected_level or sub.level
+    if expected and unit.level != expected:
+        yield ctx.issue(
+            "unit-wrong-level",
+            code=unit.code,
+            name=unit.name,
+            level=plan.levels[unit.level].name,
+            expected=plan.levels[expected].name if expected in plan.levels else expected,
+            **place,
+        )
+
+
+@check
+def _unit_info(ctx: Context) -> Iterator[Issue]:
+    lay_cells = ctx.sub.entries
+    for fld in ("reporter", "phone", "date"):
+        entry = lay_cells.get(("unit", fld))
+        if entry is None or entry.value in (None, ""):
+            yield ctx.issue("unit-info-missing", field=T(f"field.{fld}"), **ctx.place(("unit", fld)))
+        elif fld == "date" and entry.status == INVALID:
+            yield ctx.issue("date-invalid", entry, value=entry.raw)
+
+
+# -- values -----------------------------------------------------------------------------
+
+
+def _parse_issue(ctx: Context, entry: Entry) -> Issue | None:
+    if entry.status == TEXT_NUMBER:
+        return ctx.issue("number-as-text", entry, raw=entry.raw, value=fmt(entry.value))
+    if entry.status == AMBIGUOUS:
+        _reject(entry)
+        return ctx.issue("number-ambiguous", entry, raw=entry.raw)
+    if entry.status == INVALID:
+        _reject(entry)
+        return ctx.issue("value-invalid", entry, raw=entry.raw)
+    return None
+
+
+def _what(ctx: Context, key: tuple) -> str:
+    ind = ctx.plan.indicators.get(key[1])
+    name = ind.code if ind is not None else key[1]
+    return f"{T('field.' + key[3])} {name} năm {key[2]}"
+
+
+@check
+def _counts(ctx: Context) -> Iterator[Issue]:
+    sub = ctx.sub
+    for key, entry in sub.entries.items():
+        if key[0] != "kq":
+            continue
+        problem = _parse_issue(ctx, entry)
+        if problem is not None:
+            yield problem
+            if entry.status == REJECTED:
+                continue
+        value = entry.value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value < 0:
+                _reject(entry)
+                yield ctx.issue("count-negative", entry, what=_what(ctx, key), value=fmt(value))
+            elif isinstance(value, float) and not value.is_integer():
+                _reject(entry)
+                yield ctx.issue("count-not-integer", entry, what=_what(ctx, key), value=fmt(value))
+    for key, num_entry in list(sub.entries.items()):
+        if key[0] != "kq" or key[3] != "num":
+            continue
+        den_entry = sub.entries.get((*key[:3], "den"))
+        num, den = sub.number(key), sub.number((*key[:3], "den"))
+        if num is not None and den is not None and num > den:
+            _reject(num_entry, den_entry)
+            yield ctx.issue(
+                "num-exceeds-den", num_entry, indicator=key[1], milestone=key[2], num=fmt(num), den=fmt(den)
+            )
+
+
+@cache
+def _denominator_groups(plan: Plan) -> list[list[str]]:
+    """Indicators whose denominators are described by the same words (computed once per plan)."""
+    groups: dict[str, list[str]] = {}
+    for ind in plan.rate_indicators():
+        if ind.denominator:
+            groups.setdefault(textnorm.match_key(ind.denominator), []).append(ind.code)
+    return [codes for codes in groups.values() if len(codes) > 1]
+
+
+@check
+def _shared_denominators(ctx: Context) -> Iterator[Issue]:
+    """Indicators with the same denominator (e.g. all communes of a district) must agree."""
+    sub = ctx.sub
+    for codes in _denominator_groups(ctx.plan):
+        for m in ctx.plan.milestones:
+            found = {c: sub.number(("kq", c, m, "den")) for c in codes}
+            values = {v for v in found.values() if v is not None}
+            if len(values) > 1:
+                first = sub.entries[("kq", codes[0], m, "den")]
+                ind = ctx.plan.indicators[codes[0]]
+                listed = ", ".join(f"{c} = {fmt(v)}" for c, v in found.items() if v is not None)
+                yield ctx.issue(
+                    "denominator-mismatch", first, denominator=ind.denominator, milestone=m, values=listed
+                )
+
+
+@check
+def _amounts(ctx: Context) -> Iterator[Issue]:
+    sub = ctx.sub
+    by_source: dict[str, list[Entry]] = {}
+    for key, entry in sub.entries.items():
+        if key[0] != "kp":
+            continue
+        problem = _parse_issue(ctx, entry)
+        if problem is not None:
+            yield problem
+            if entry.status == REJECTED:
+                continue
+        if isinstance(entry.value, (int, float)) and entry.value < 0:
+            _reject(entry)
+            yield ctx.issue("amount-negative", entry, value=fmt(entry.value))
+        elif isinstance(entry.value, (int, float)):
+            by_source.setdefault(key[1], []).append(entry)
+    for entries in by_source.values():
+        yield from _scale_outliers(ctx, entries, [e.value for e in entries])
+
+
+def _scale_outliers(ctx: Context, entries: list[Entry], pool: list[float]) -> Iterator[Issue]:
+    """Amounts about 1,000 times (or more) the typical level: entered in đồng, not triệu đồng."""
+    for entry in entries:
+        others = [v for v in pool if v is not entry.value and v > 0]
+        if len(others) < 2 or entry.value <= 0:
+            continue
+        typical = statistics.median(others)
+        if typical > 0 and entry.value / typical >= 500:
+            yield ctx.issue(
+                "amount-scale",
+                entry,
+                value=fmt(entry.value),
+                ratio=fmt(round(entry.value / typical)),
+                typical=fmt(typical),
+            )
+
+
+@check
+def _legacy_text(ctx: Context) -> Iterator[Issue]:
+    for entry in ctx.sub.entries.values():
+        if entry.status == LEGACY:
+            encoding = textnorm.detect_legacy(str(entry.raw)) or "TCVN3/VNI"
+            yield ctx.issue("legacy-encoding", entry, encoding=encoding.upper(), text=str(entry.value)[:60])
+
+
+# -- nominations and narrative ------------------------------------------------------------
+
+# What a nomination file needs; a collective has no position.
+_REQUIRED = (("award", "award"), ("kind", "kind"), ("name", "name"), ("position", "nominee-position"),
+             ("unit", "nominee-unit"), ("summary", "summary"))  # fmt: skip
+
+
+@cache
+def award_keys(plan: Plan) -> tuple[dict[str, AwardLevel], dict[str, str]]:
+    """Lookups from what a nomination row says (any tone placement/case) to award level and kind."""
+    awards = {textnorm.match_key(a.name): a for a in plan.settings.award_levels}
+    kinds = {
+        textnorm.match_key(T("layout.kind-collective")): "collective",
+        textnorm.match_key(T("layout.kind-individual")): "individual",
+    }
+    return awards, kinds
+
+
+@check
+def _nominations(ctx: Context) -> Iterator[Issue]:
+    sub, plan = ctx.sub, ctx.plan
+    awards, kinds = award_keys(plan)
+    level = ctx.level
+    has_quotas = any(q.proposer_level == level for q in plan.settings.quotas)
+    for row in sub.nominations():
+        i = row["index"]
+        priority = i + 1
+
+        def at(fld: str, i=i) -> Entry | None:
+            return sub.entries.get(("kt", i, fld))
+
+        kind = kinds.get(textnorm.match_key(str(row.get("kind", "")))) if row.get("kind") else None
+        missing = [
+            T(f"field.{label}")
+            for fld, label in _REQUIRED
+            if row.get(fld) in (None, "") and not (fld == "position" and kind == "collective")
+        ]
+        if missing:
+            first = next(e for f in layout_mod.AWARD_FIELDS if (e := at(f)) is not None)
+            yield ctx.issue("nomination-incomplete", first, priority=priority, fields=", ".join(missing))
+        award = awards.get(textnorm.match_key(str(row.get("award", "")))) if row.get("award") else None
+        if row.get("award") and award is None:
+            yield ctx.issue("nomination-award-unknown", at("award"), priority=priority, value=row["award"])
+        if row.get("kind") and kind is None:
+            yield ctx.issue("nomination-kind-unknown", at("kind"), priority=priority, value=row["kind"])
+        if row.get("unit"):
+            code = unit_code_of(str(row["unit"]), plan)
+            if not code or plan.unit(plan.resolve_code(code)[0]) is None:
+                yield ctx.issue("nomination-unit-unknown", at("unit"), priority=priority, value=row["unit"])
+        if award is not None and kind is not None and has_quotas:
+            quota = plan.quota(award.code, level)
+            if quota is None or getattr(quota, kind) == 0:
+                yield ctx.issue(
+                    "nomination-no-quota",
+                    at("award"),
+                    priority=priority,
+                    level=plan.levels[level].name,
+                    award=award.name,
+                    kind=T(
+                        "layout.kind-collective" if kind == "collective" else "layout.kind-individual"
+                    ).lower(),
+                )
+
+
+@check
+def _narrative(ctx: Context) -> Iterator[Issue]:
+    sub = ctx.sub
+    written = sub.narrative()
+    items = [o.code for o in ctx.plan.narrative_items()]
+    if sub.template == "so_nganh":
+        items.append(layout_mod.TOPIC_ITEM)
+    for code in items:
+        if code not in written:
+            yield ctx.issue("narrative-empty", item=code, **ctx.place(("bc", code)))

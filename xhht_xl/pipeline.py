@@ -1,0 +1,45 @@
+"""The pipeline as functions a reader can follow: validate one workbook; (later) consolidate a folder.
+
+The CLI and the Excel ribbon both call these; neither holds logic of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import checks, safety
+from . import plan as plan_mod
+from . import read as read_mod
+from .issues import Report
+from .plan import Plan
+from .submission import Submission
+
+
+@dataclass
+class Validation:
+    path: Path
+    submission: Submission | None  # None when the file could not be read at all
+    report: Report
+
+    @property
+    def readable(self) -> bool:
+        return self.submission is not None
+
+
+def validate(
+    path: str | Path,
+    plan: Plan | None = None,
+    *,
+    expected_level: str | None = None,
+    file: str | None = None,
+) -> Validation:
+    """Read and check one received workbook. An unreadable file gives one ``unreadable`` issue."""
+    plan = plan or plan_mod.load()
+    path = Path(path)
+    label = file or path.name
+    try:
+        sub = read_mod.read(path, plan, file=label)
+    except safety.UnreadableFile as exc:
+        return Validation(path, None, Report([read_mod.unreadable_issue(exc, label)]))
+    return Validation(path, sub, Report(checks.run_checks(sub, plan, expected_level)))

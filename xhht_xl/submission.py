@@ -1,0 +1,117 @@
+"""One received workbook, read: typed entries that remember their sheet and cell.
+
+The reader (``read.py``) makes these; checks, consolidation and the returned copy use them.
+Empty (``None``), zero and "không áp dụng" (:data:`NA`) are three different values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .issues import Issue
+
+
+class _NotApplicable:
+    """The value of a cell marked "không áp dụng": neither empty nor zero."""
+
+    _instance = None
+
+    def __new__(cls):
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "NA"
+
+    def __reduce__(self):
+        return (_NotApplicable, ())
+
+
+NA = _NotApplicable()
+
+# Entry.status values
+OK, EMPTY, NOT_APPLICABLE = "ok", "empty", "na"
+TEXT_NUMBER, AMBIGUOUS, INVALID, LEGACY = "text-number", "ambiguous", "invalid", "legacy"
+
+
+@dataclass(slots=True)
+class Entry:
+    key: tuple
+    value: object  # int | float | str | date | None | NA
+    sheet: str
+    cell: str
+    raw: object = None
+    status: str = OK
+
+    @property
+    def usable(self) -> bool:
+        """A value that may enter a total (a wrong cell is counted as missing)."""
+        return self.status in (OK, TEXT_NUMBER, LEGACY, NOT_APPLICABLE, EMPTY)
+
+
+@dataclass(slots=True)
+class FormulaCell:
+    key: tuple
+    sheet: str
+    cell: str
+    cached: object
+    has_formula: bool | None  # None: the file format does not tell (.xls, .ods)
+
+
+@dataclass
+class Submission:
+    path: Path
+    file: str  # how the file is named in messages
+    kind: str
+    sha256: str
+    size: int
+    template_id: str = ""
+    template_version: str = ""
+    layout_version: int = 0
+    template: str = ""
+    level: str = ""  # the level the template was made for (from _meta)
+    meta_unit: str = ""
+    plan_id: str = ""
+    unit_text: str = ""  # what the unit cell says
+    unit_code: str = ""  # today's code of the reporting unit ("" when unknown)
+    unit_code_given: str = ""  # the code as written (may be a pre-2020 code)
+    entries: dict[tuple, Entry] = field(default_factory=dict)
+    formulas: dict[tuple, FormulaCell] = field(default_factory=dict)
+    issues: list[Issue] = field(default_factory=list)
+    has_macros: bool = False
+    external_links: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def value(self, key: tuple) -> object:
+        entry = self.entries.get(key)
+        return entry.value if entry is not None else None
+
+    def number(self, key: tuple) -> int | float | None:
+        """A usable number, or None (empty, not applicable, or a wrong cell)."""
+        entry = self.entries.get(key)
+        if entry is None or not entry.usable or isinstance(entry.value, (str, _NotApplicable)):
+            return None
+        return entry.value if isinstance(entry.value, (int, float)) else None
+
+    def nominations(self) -> list[dict]:
+        """Non-empty nomination rows, in priority order, with their row index."""
+        rows: dict[int, dict] = {}
+        for key, entry in self.entries.items():
+            if key[0] == "kt" and entry.value not in (None, ""):
+                rows.setdefault(key[1], {"index": key[1]})[key[2]] = entry.value
+        return [rows[i] for i in sorted(rows)]
+
+    def narrative(self) -> dict[str, str]:
+        return {
+            key[1]: entry.value
+            for key, entry in self.entries.items()
+            if key[0] == "bc" and isinstance(entry.value, str) and entry.value.strip()
+        }
+
+    @property
+    def report_date(self) -> dt.date | None:
+        value = self.value(("unit", "date"))
+        return value if isinstance(value, dt.date) else None
