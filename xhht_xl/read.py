@@ -49,10 +49,11 @@ _FORMULA_CELL = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,3}[0-9]+)"[^>]*>\
 
 
 def read(
-    path: str | Path, plan: Plan, *, file: str | None = None, limits: safety.Limits = safety.Limits()
+    path: str | Path, plan: Plan, *, file: str | None = None, limits: safety.Limits | None = None
 ) -> Submission:
     """Read ``path``; raises ``safety.UnreadableFile`` (one Vietnamese line) if it cannot be read at all."""
     path = Path(path)
+    limits = limits or safety.Limits()
     info = safety.inspect(path, limits)
     label = file or path.name
     sub = Submission(
