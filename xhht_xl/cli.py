@@ -45,6 +45,51 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Read and check received files: one line per issue, one summary line per file."""
+    from .issues import Report
+    from .pipeline import validate
+    from .returned import ReturnError, write_returned_copy
+
+    plan = _load_plan(args)
+    if args.level and args.level not in plan.levels:
+        raise CommandError(T("plan.unknown-level", level=args.level))
+    names = [Path(f).name for f in args.files]
+    everything = Report()
+    unreadable = failed = False
+    copies: set[str] = set()
+    for path, name in zip(args.files, names, strict=True):
+        label = name if names.count(name) == 1 else str(path)  # same name in two folders: the path
+        v = validate(path, plan, expected_level=args.level, file=label)
+        everything.extend(v.report)
+        for issue in v.report:
+            print(T("validate.line", severity=T(f"validate.{issue.severity}"), message=issue.message))
+        if not v.readable:
+            unreadable = True
+            continue
+        n = {s: sum(1 for i in v.report if i.severity == s) for s in ("error", "warning", "info")}
+        key = "validate.summary" if v.report.issues else "validate.summary-clean"
+        print(T(key, file=label, errors=n["error"], warnings=n["warning"], infos=n["info"]))
+        failed = failed or n["error"] > 0 or (args.strict and n["warning"] > 0)
+        if args.return_copy is not None and (n["error"] or n["warning"]):
+            copy_name = T("returned.file-name", stem=Path(path).stem)
+            stem, i = Path(copy_name).stem, 1
+            while copy_name in copies:  # two senders' files with the same name
+                i += 1
+                copy_name = f"{stem}_{i}.xlsx"
+            copies.add(copy_name)
+            try:
+                out = write_returned_copy(v, plan, args.return_copy, level=args.level, name=copy_name)
+            except ReturnError as exc:
+                print(T("validate.returned-skipped", text=exc))
+            else:
+                print(T("validate.returned-done", path=out))
+    if args.json is not None:
+        everything.write_json(args.json)
+        print(T("validate.json-done", path=args.json))
+    return 2 if unreadable else 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xhht", description=T("cli.description"))
     parser.add_argument("--version", action="version", version=_version())
@@ -56,6 +101,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", action="append", help=T("cli.level-help"))
     _plan_arg(p)
     p.set_defaults(func=cmd_templates)
+
+    p = sub.add_parser("validate", help=T("validate.help"))
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help=T("validate.files-help"))
+    p.add_argument("--json", metavar="OUT", type=Path, help=T("validate.json-help"))
+    p.add_argument("--return-copy", metavar="DIR", type=Path, help=T("validate.return-copy-help"))
+    p.add_argument("--strict", action="store_true", help=T("validate.strict-help"))
+    p.add_argument("--level", help=T("validate.level-help"))
+    _plan_arg(p)
+    p.set_defaults(func=cmd_validate)
     return parser
 
 

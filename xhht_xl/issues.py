@@ -19,8 +19,8 @@ Severity = Literal["error", "warning", "info"]
 # Every code a check may emit, with its severity. Messages live in messages/checks.toml
 # under the same code ("check.<code>").
 SEVERITY: dict[str, Severity] = {
-    # the file and the template
-    "unreadable": "error",
+    # the file and the template (a file the intake gate refuses carries the gate's own code,
+    # e.g. "pdf", "encrypted", "zip-bomb", always with severity error)
     "template-unknown": "error",
     "meta-missing": "warning",
     "template-other-plan": "error",

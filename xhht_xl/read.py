@@ -64,7 +64,8 @@ def read(
         size=info.size,
         has_macros=info.has_macros,
         external_links=list(info.external_links),
-        notes=list(info.notes),
+        # macros and links become their own issues; the other notes are kept as they are
+        notes=[n for n in info.notes if n not in _flag_notes(info)],
     )
     try:
         wb = CalamineWorkbook.from_path(str(path))
@@ -340,6 +341,14 @@ class _Reader:
 # -- cell parsing (pure) ------------------------------------------------------------------
 
 
+def _flag_notes(info: safety.FileInfo) -> set[str]:
+    name = Path(info.path).name
+    return {
+        messages.text("safety.note-macros", file=name),
+        messages.text("safety.note-external-links", file=name, count=len(info.external_links)),
+    }
+
+
 def parse_count(raw: object) -> tuple[object, str]:
     """A count cell: number, text number, "không áp dụng" or empty; no range judgement here."""
     return _parse_number(raw)
@@ -448,7 +457,7 @@ def _roles(lay: Layout) -> dict[str, str]:
     return {name: role for role, name in lay.sheets.items()}
 
 
-def unreadable_issue(exc: safety.UnreadableFile, file: str) -> Issue:
-    """A file that could not be read, as an issue of the report."""
-    issue = make("unreadable", file=file, text=exc.message)
-    return issue
+def unreadable_issue(exc: safety.UnreadableFile, file: str, unit: str = "") -> Issue:
+    """A file that could not be read, as an error issue carrying the intake gate's code (``pdf``,
+    ``encrypted``, ``zip-bomb``...) and its one-line message."""
+    return Issue(exc.code, "error", exc.message, unit=unit, file=file)

@@ -130,7 +130,7 @@ def _print(ws: Worksheet, landscape: bool, title_rows: str | None) -> None:
         ws.print_title_rows = title_rows
 
 
-def _height(texts: Iterable[tuple[str, float]], base: float = 15.0) -> float:
+def row_height(texts: Iterable[tuple[str, float]], base: float = 15.0) -> float:
     """Row height for wrapped texts given (text, column width in characters)."""
     lines = 1
     for text, width in texts:
@@ -305,7 +305,7 @@ def _guide(ws: Worksheet, plan: Plan, level: str, lay: Layout) -> None:
     ws.column_dimensions["A"].width = 76
     for row, (text, font) in enumerate(lines, start=1):
         put(ws, (row, 1), text, font=font, alignment=WRAP_TOP)
-        ws.row_dimensions[row].height = _height([(text, 62 if font is F_TITLE else 72)], base=17)
+        ws.row_dimensions[row].height = row_height([(text, 62 if font is F_TITLE else 72)], base=17)
     _protect(ws)
     _print(ws, landscape=False, title_rows=None)
 
@@ -409,7 +409,7 @@ def _results_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay
         ws.cell(row, 3).border = BORDER
         how = T("layout.formula-text", numerator=ind.numerator, denominator=ind.denominator)
         put(ws, (row, 4), how, font=F_SMALL, alignment=WRAP_TOP, border=BORDER)
-        ws.row_dimensions[row].height = _height([(ind.name, 44), (how, 40)])
+        ws.row_dimensions[row].height = row_height([(ind.name, 44), (how, 40)])
         is_input = plan.entered_by(ind, level, unit)
         for i, m in enumerate(milestones):
             cols = lay.result_cols[m]
@@ -498,7 +498,7 @@ def _funding_sheet(ws: Worksheet, plan: Plan, lay: Layout) -> None:
         ws.cell(row, 2).border = BORDER
         ws.cell(row, 3).alignment = WRAP_TOP
         ws.cell(row, 3).border = BORDER
-        ws.row_dimensions[row].height = _height([(plan.indicators[code].name, 46)])
+        ws.row_dimensions[row].height = row_height([(plan.indicators[code].name, 46)])
         for col in lay.funding_cols.values():
             c = ws.cell(row, col)
             c.fill, c.protection, c.border, c.number_format = FILL_INPUT, UNLOCKED, BORDER, "#,##0.0"
@@ -576,7 +576,7 @@ def _narrative_sheet(ws: Worksheet, plan: Plan, unit: Unit | None, lay: Layout) 
         if kind == "heading":
             for col in (1, 2, 3):
                 ws.cell(row, col).fill = FILL_GROUP
-            ws.row_dimensions[row].height = _height([(ws.cell(row, 2).value, 42)])
+            ws.row_dimensions[row].height = row_height([(ws.cell(row, 2).value, 42)])
         elif kind == "text":
             text_cell.fill, text_cell.protection = FILL_INPUT, UNLOCKED
             ws.row_dimensions[row].height = 110
@@ -584,7 +584,7 @@ def _narrative_sheet(ws: Worksheet, plan: Plan, unit: Unit | None, lay: Layout) 
             note = "layout.see-appendix" if kind == "appendix" else "layout.see-awards"
             sheet = lay.sheets["results" if kind == "appendix" else "awards"]
             put(ws, (row, 3), T(note, sheet=sheet), font=F_SMALL, fill=FILL_CALC, border=BORDER)
-            ws.row_dimensions[row].height = _height([(ws.cell(row, 2).value, 42)])
+            ws.row_dimensions[row].height = row_height([(ws.cell(row, 2).value, 42)])
     if layout.TOPIC_ITEM in lay.narrative_rows:
         row = lay.narrative_rows[layout.TOPIC_ITEM]
         topic = unit.topic if unit is not None and unit.topic else "…"

@@ -1,0 +1,335 @@
+"""Roll-up of submissions into totals: pure pandas, no files.
+
+Counts are summed; every rate is recomputed from the summed numerator and denominator, never
+averaged. Each indicator takes its value at a level from its authoritative sources (plan
+``authority``: "self", a child level, or a department); other sources appear only as
+cross-checks. A unit that is missing, marked "không áp dụng", or whose cell was rejected by a
+check is not a zero: totals say how many units they cover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .plan import SELF, Plan
+from .submission import NA, Submission
+
+FACT_COLUMNS = [
+    "unit",
+    "level",
+    "indicator",
+    "milestone",
+    "measure",
+    "value",
+    "state",
+    "file",
+    "sha256",
+    "sheet",
+    "cell",
+]
+# states of a fact
+OK, NA_STATE, EMPTY, REJECTED = "ok", "na", "empty", "rejected"
+
+
+@dataclass
+class Member:
+    """A submission taking part in a consolidation, with the role it plays."""
+
+    unit: str  # today's unit code
+    level: str  # the unit's level
+    sub: Submission
+    own: bool = False  # the consolidating unit's own workbook (--into)
+
+
+def facts(members: Iterable[Member]) -> pd.DataFrame:
+    """Every count and amount of every member as one long table (columns, not objects)."""
+    cols: dict[str, list] = {c: [] for c in FACT_COLUMNS}
+    for m in members:
+        sub = m.sub
+        for key, entry in sub.entries.items():
+            kind = key[0]
+            if kind == "kq":
+                indicator, milestone, measure = key[1], key[2], key[3]
+            elif kind == "kp":
+                indicator, milestone, measure = key[1], key[2], "amount"
+            else:
+                continue
+            value = entry.value
+            if entry.status == "rejected":
+                state, number = REJECTED, np.nan
+            elif value is NA:
+                state, number = NA_STATE, np.nan
+            elif isinstance(value, (int, float)) and not isinstance(value, bool):
+                state, number = OK, float(value)
+            else:
+                state, number = EMPTY, np.nan
+            cols["unit"].append(m.unit)
+            cols["level"].append("self" if m.own else m.level)
+            cols["indicator"].append(indicator)
+            cols["milestone"].append(milestone)
+            cols["measure"].append(measure)
+            cols["value"].append(number)
+            cols["state"].append(state)
+            cols["file"].append(sub.file)
+            cols["sha256"].append(sub.sha256)
+            cols["sheet"].append(entry.sheet)
+            cols["cell"].append(entry.cell)
+    frame = pd.DataFrame(cols)
+    for c in ("unit", "level", "indicator", "measure", "state", "sheet"):
+        frame[c] = frame[c].astype("category")
+    frame["milestone"] = frame["milestone"].astype("int32")
+    return frame
+
+
+def authority(plan: Plan, indicator: str, level: str) -> tuple[str, ...]:
+    """Where ``indicator`` comes from at ``level``: default is the level's own entry."""
+    return plan.indicators[indicator].authority.get(level, (SELF,))
+
+
+def _pairs(f: pd.DataFrame) -> pd.DataFrame:
+    """One row per unit x indicator x milestone with num, den and the state of the pair."""
+    rates = f[f["measure"].isin(["num", "den"])]
+    if rates.empty:
+        return pd.DataFrame(columns=["unit", "level", "indicator", "milestone", "num", "den", "state"])
+    wide = rates.pivot_table(
+        index=["unit", "level", "indicator", "milestone"],
+        columns="measure",
+        values="value",
+        aggfunc="first",
+        observed=True,
+        dropna=False,
+    )
+    states = rates.pivot_table(
+        index=["unit", "level", "indicator", "milestone"],
+        columns="measure",
+        values="state",
+        aggfunc="first",
+        observed=True,
+        dropna=False,
+    )
+    out = pd.DataFrame(index=wide.index)
+    out["num"] = wide.get("num")
+    out["den"] = wide.get("den")
+    sn, sd = states.get("num"), states.get("den")
+    state = np.where(out["num"].notna() & out["den"].notna(), OK, EMPTY)
+    state = np.where((sn == NA_STATE) | (sd == NA_STATE), NA_STATE, state)
+    state = np.where((sn == REJECTED) | (sd == REJECTED), REJECTED, state)
+    out["state"] = state
+    out.loc[out["state"] != OK, ["num", "den"]] = np.nan
+    return out.reset_index()
+
+
+def unit_rates(f: pd.DataFrame, plan: Plan) -> pd.DataFrame:
+    """Per unit: num, den, rate and verdict of every indicator and milestone it reported."""
+    pairs = _pairs(f)
+    if pairs.empty:
+        return pairs.assign(rate=[], verdict=[])
+    pairs = pairs[pairs["state"].ne(EMPTY) | pairs["unit"].notna()]
+    pairs["rate"] = np.where(pairs["den"] > 0, pairs["num"] / pairs["den"] * 100, np.nan)
+    pairs = pairs.sort_values(["unit", "indicator", "milestone"]).reset_index(drop=True)
+    pairs["verdict"] = _verdicts(pairs, plan)
+    return pairs
+
+
+def _verdicts(rows: pd.DataFrame, plan: Plan) -> list[str | None]:
+    """Verdict of each row; "increase" targets compare with the same unit's previous milestone."""
+    milestones = list(plan.milestones)
+    by = {(r.unit if "unit" in rows else None, r.indicator, r.milestone): r.rate for r in rows.itertuples()}
+    out = []
+    for r in rows.itertuples():
+        rate = None if pd.isna(r.rate) else float(r.rate)
+        previous = None
+        i = milestones.index(r.milestone) if r.milestone in milestones else -1
+        if i > 0:
+            p = by.get((r.unit if "unit" in rows else None, r.indicator, milestones[i - 1]))
+            previous = None if p is None or pd.isna(p) else float(p)
+        target = plan.targets.get((r.indicator, r.milestone))
+        out.append(target.verdict(rate, previous) if target is not None else None)
+    return out
+
+
+@dataclass
+class Scope:
+    """What a consolidation covers: the consolidating unit, its level and the expected sub-units."""
+
+    unit: str
+    level: str
+    expected: dict[str, list[str]]  # child level (or "so_nganh") -> expected unit codes
+
+
+def totals(f: pd.DataFrame, plan: Plan, scope: Scope) -> pd.DataFrame:
+    """One row per rate indicator and milestone at the consolidating level, with coverage."""
+    pairs = _pairs(f)
+    rows = []
+    for ind in plan.rate_indicators():
+        sources = authority(plan, ind.code, scope.level)
+        for m in plan.milestones:
+            num = den = 0.0
+            covered = na = rejected = expected = 0
+            for src in sources:
+                sel = _select(pairs, src, ind.code, m, scope)
+                n_expected = _expected_count(src, scope)
+                expected += n_expected
+                ok = sel[sel["state"] == OK]
+                num += ok["num"].sum()
+                den += ok["den"].sum()
+                covered += len(ok)
+                na += int((sel["state"] == NA_STATE).sum())
+                rejected += int((sel["state"] == REJECTED).sum())
+            rows.append(
+                {
+                    "indicator": ind.code,
+                    "milestone": m,
+                    "num": num if covered else np.nan,
+                    "den": den if covered else np.nan,
+                    "units_covered": covered,
+                    "units_na": na,
+                    "units_rejected": rejected,
+                    "units_expected": expected,
+                    "source": "+".join(sources),
+                }
+            )
+    out = pd.DataFrame(rows)
+    out["rate"] = np.where(out["den"] > 0, out["num"] / out["den"] * 100, np.nan)
+    out["verdict"] = _verdicts(out.assign(unit=None), plan)
+    out["target"] = [plan.targets[(r.indicator, r.milestone)].kind for r in out.itertuples()]
+    return out
+
+
+def _select(pairs: pd.DataFrame, src: str, indicator: str, milestone: int, scope: Scope) -> pd.DataFrame:
+    sel = pairs[(pairs["indicator"] == indicator) & (pairs["milestone"] == milestone)]
+    if src == SELF:
+        return sel[sel["level"] == "self"]
+    if src in scope.expected:  # a child level: its expected units only
+        return sel[(sel["level"] == src) & sel["unit"].isin(scope.expected[src])]
+    return sel[(sel["unit"] == src) & (sel["level"] != "self")]  # a named department
+
+
+def _expected_count(src: str, scope: Scope) -> int:
+    if src in scope.expected:
+        return len(scope.expected[src])
+    return 1
+
+
+def funding(f: pd.DataFrame, plan: Plan, scope: Scope) -> pd.DataFrame:
+    """Funding by source and year summed over the authoritative sources (own + sub-units)."""
+    amounts = f[f["measure"] == "amount"]
+    rows = []
+    for code in plan.settings.funding_sources:
+        sources = authority(plan, code, scope.level)
+        for year in plan.settings.funding_years:
+            sel = amounts[(amounts["indicator"] == code) & (amounts["milestone"] == year)]
+            parts = []
+            for src in sources:
+                if src == SELF:
+                    parts.append(sel[sel["level"] == "self"])
+                elif src in scope.expected:
+                    parts.append(sel[(sel["level"] == src) & sel["unit"].isin(scope.expected[src])])
+                else:
+                    parts.append(sel[(sel["unit"] == src) & (sel["level"] != "self")])
+            chosen = pd.concat(parts) if parts else sel.iloc[0:0]
+            ok = chosen[chosen["state"] == OK]
+            rows.append(
+                {
+                    "source": code,
+                    "year": year,
+                    "amount": round(float(ok["value"].sum()), 1) if len(ok) else np.nan,
+                    "units_covered": len(ok),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def cross_checks(f: pd.DataFrame, plan: Plan, scope: Scope, used: pd.DataFrame) -> pd.DataFrame:
+    """Figures for an indicator from sources that are not its authority, beside the value used."""
+    pairs = _pairs(f)
+    rows = []
+    used_by = {(r.indicator, r.milestone): r for r in used.itertuples()}
+    for ind in plan.rate_indicators():
+        sources = set(authority(plan, ind.code, scope.level))
+        others: list[str] = []
+        for level in scope.expected:
+            if level not in sources and level != "so_nganh":
+                others.append(level)
+        others += [d for d in ind.departments if d not in sources]
+        for m in plan.milestones:
+            u = used_by[(ind.code, m)]
+            for src in others:
+                sel = _select(pairs, src, ind.code, m, scope)
+                ok = sel[sel["state"] == OK]
+                if ok.empty:
+                    continue
+                num, den = ok["num"].sum(), ok["den"].sum()
+                rows.append(
+                    {
+                        "indicator": ind.code,
+                        "milestone": m,
+                        "source": src,
+                        "num": num,
+                        "den": den,
+                        "rate": num / den * 100 if den > 0 else np.nan,
+                        "units": len(ok),
+                        "used_source": u.source,
+                        "used_rate": u.rate,
+                    }
+                )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "indicator",
+            "milestone",
+            "source",
+            "num",
+            "den",
+            "rate",
+            "units",
+            "used_source",
+            "used_rate",
+        ],
+    )
+
+
+def appendix_values(
+    totals_frame: pd.DataFrame, funding_frame: pd.DataFrame, plan: Plan, scope: Scope, own: Submission | None
+) -> dict[tuple, object]:
+    """Values for the consolidated appendix (same cells as a template): sums where the sub-units
+    feed a row, the level's own entries elsewhere."""
+    values: dict[tuple, object] = {}
+    if own is not None:
+        for key, entry in own.entries.items():
+            if entry.value is not None and entry.status != "rejected":
+                values[key] = (
+                    entry.raw if key[0] in ("kq", "kp") and entry.status == "text-number" else entry.value
+                )
+        for key in list(values):
+            if values[key] is NA:
+                values[key] = "không áp dụng"
+    for r in totals_frame.itertuples():
+        if authority(plan, r.indicator, scope.level) == (SELF,):
+            continue  # the level types it itself: keep its own entry
+        if r.units_covered:
+            values[("kq", r.indicator, r.milestone, "num")] = _int(r.num)
+            values[("kq", r.indicator, r.milestone, "den")] = _int(r.den)
+        elif r.units_na and not r.units_rejected:
+            values[("kq", r.indicator, r.milestone, "num")] = "không áp dụng"
+            values[("kq", r.indicator, r.milestone, "den")] = "không áp dụng"
+        else:
+            values.pop(("kq", r.indicator, r.milestone, "num"), None)
+            values.pop(("kq", r.indicator, r.milestone, "den"), None)
+    for r in funding_frame.itertuples():
+        if authority(plan, r.source, scope.level) == (SELF,):
+            continue
+        key = ("kp", r.source, r.year)
+        if pd.isna(r.amount):
+            values.pop(key, None)
+        else:
+            values[key] = float(r.amount)
+    return values
+
+
+def _int(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else float(x)

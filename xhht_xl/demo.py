@@ -1,0 +1,155 @@
+"""``xhht demo``: the whole review of Long An 2020 on synthetic data, as the README's main job.
+
+Writes the templates, the synthetic submissions as they would arrive, consolidates every
+district from its communes and the province from the districts and departments, writes every
+output, and ends with a short summary in Vietnamese. Deterministic: it supplies its own
+received times and "as of" dates, so two runs give the same results.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import messages, synth, templates
+from .consolidate import Consolidation, consolidate
+from .plan import Plan, load
+
+T = messages.text
+DISTRICT_AS_OF = dt.date(2020, 8, 28)  # the districts consolidate after the communes' deadline
+PROVINCE_AS_OF = dt.date(2020, 9, 5)  # the province after 31/8/2020
+NOW = dt.datetime(2020, 9, 5, 17, 0)
+
+
+@dataclass
+class DemoResult:
+    folder: Path
+    manifest: synth.Manifest
+    districts: dict[str, Consolidation]
+    province: Consolidation
+    outputs: dict[str, Path] = field(default_factory=dict)
+    summary: str = ""
+    seconds: float = 0.0
+
+
+def run(folder: str | Path, plan: Plan | None = None, say: Callable[[str], None] = print) -> DemoResult:
+    start = time.perf_counter()
+    plan = plan or load()
+    folder = Path(folder)
+    for sub in ("mau_bieu", "nhan", "ket_qua"):
+        shutil.rmtree(folder / sub, ignore_errors=True)
+    say(T("demo.step-templates", folder=folder / "mau_bieu"))
+    templates.write_templates(plan, folder / "mau_bieu")
+
+    received = folder / "nhan"
+    say(T("demo.step-synth", folder=received))
+    manifest = synth.demo(received)
+    times = synth.read_received(manifest.received_csv)
+
+    out = folder / "ket_qua"
+    say(T("demo.step-districts"))
+    up_times: dict[str, dt.datetime] = {}  # what the province receives, and when
+    own = {f.unit: received / f.path for f in manifest.files if f.level == "huyen"}
+    sent_at = {f.unit: f.received_at for f in manifest.files if f.level == "huyen"}
+    districts: dict[str, Consolidation] = {}
+    to_province = out / "gui_tinh"
+    to_province.mkdir(parents=True, exist_ok=True)
+    for district in plan.units_at("huyen"):
+        communes = _district_folder(received, district.code)
+        c = consolidate(communes, plan, "huyen", district.code, into=own.get(district.code), received_at=times,
+                        as_of=DISTRICT_AS_OF, store=out / "huyen" / "xhht_intake" / district.code, now=NOW)  # fmt: skip
+        name = f"{district.code}_tong_hop.xlsx"
+        c.write_workbook(out / "huyen" / name)
+        c.write_json(out / "huyen" / f"{district.code}_bao_cao.json")
+        shutil.copyfile(out / "huyen" / name, to_province / name)  # what the district sends up
+        up_times[name] = sent_at.get(district.code, NOW)
+        districts[district.code] = c
+        s = c.status["state"].value_counts()
+        say(T("demo.step-district", code=district.code, name=district.name, communes=len(c.status),
+              ok=int(s.get("on_time", 0)), late=int(s.get("late", 0)), missing=int(s.get("missing", 0)),
+              errors=len(c.report.errors)))  # fmt: skip
+    for f in manifest.files:
+        if f.level == "so_nganh":
+            target = to_province / Path(f.path).name
+            shutil.copyfile(received / f.path, target)
+            up_times[target.name] = f.received_at
+    own_province = next(received / f.path for f in manifest.files if f.level == "tinh")
+    say(T("demo.step-province", departments=len(plan.units_at("so_nganh"))))
+    province = consolidate(to_province, plan, "tinh", plan.province.code, into=own_province, received_at=up_times,
+                           as_of=PROVINCE_AS_OF, store=out / "tinh" / "xhht_intake", now=NOW)  # fmt: skip
+    outputs = {
+        "province": province.write_workbook(out / "tinh" / "80_tong_hop_tinh.xlsx"),
+        "province_json": province.write_json(out / "tinh" / "80_bao_cao.json"),
+        "facts": province.write_facts(out / "tinh" / "80_du_lieu.csv"),
+        "districts": out / "huyen",
+    }
+    result = DemoResult(folder, manifest, districts, province, outputs)
+    result.seconds = time.perf_counter() - start
+    result.summary = summary(result, plan)
+    say(result.summary)
+    return result
+
+
+def _district_folder(received: Path, code: str) -> Path:
+    matches = [d for d in (received / "xa").iterdir() if d.is_dir() and d.name.split("_", 1)[0] == code]
+    return matches[0]
+
+
+def all_issues(result: DemoResult):
+    """Every issue of the run: the districts' and the province's, each once."""
+    seen, out = set(), []
+    for c in (*result.districts.values(), result.province):
+        for i in c.report:
+            key = (i.code, i.unit, i.sheet, i.cell)  # the province sees a district's issue in its workbook
+            if key not in seen:
+                seen.add(key)
+                out.append(i)
+    return out
+
+
+def summary(result: DemoResult, plan: Plan) -> str:
+    issues = all_issues(result)
+    p = result.province
+    late = [i.unit for i in issues if i.code == "late"]
+    missing = [i.unit for i in issues if i.code == "missing"]
+    year = max(plan.milestones)
+    last = p.totals[p.totals["milestone"] == year]
+    met = int(last["verdict"].isin(["dat", "vuot"]).sum())
+    not_met = last[last["verdict"] == "khong-dat"]["indicator"].tolist()
+    errors = [i for i in issues if i.severity == "error"]
+    by_code: dict[str, int] = {}
+    for i in errors:
+        by_code[i.code] = by_code.get(i.code, 0) + 1
+
+    def names(codes):
+        return ", ".join(f"{c} - {plan.units[c].name}" for c in dict.fromkeys(codes) if c in plan.units) or T(
+            "demo.none"
+        )
+
+    unreadable = [i.file for i in issues if i.severity == "error" and not i.sheet and i.code not in
+                  ("missing", "quota-exceeded", "duplicate-nominee", "nominee-outside")]  # fmt: skip
+    lines = [
+        T("demo.title"),
+        T("demo.late", items=names(late)),
+        T("demo.missing", items=names(missing)),
+        T("demo.targets", year=year, met=met, not_met=len(not_met), none=len(last) - met - len(not_met)),
+        T("demo.targets-not-met", items=", ".join(not_met) or T("demo.none")),
+        T("demo.quotas", items=names(i.unit for i in issues if i.code == "quota-exceeded")),
+        T("demo.duplicates", items=names(i.unit for i in issues if i.code == "duplicate-nominee")),
+        T("demo.unreadable", items=", ".join(unreadable) or T("demo.none")),
+        T(
+            "demo.errors",
+            count=len(errors),
+            items=", ".join(f"{k}: {v}" for k, v in sorted(by_code.items())) or "0",
+            warnings=sum(1 for i in issues if i.severity == "warning"),
+        ),  # fmt: skip
+        T("demo.outputs", folder=result.folder / "ket_qua"),
+        T("demo.output-province", file=result.outputs["province"]),
+        T("demo.output-districts", folder=result.outputs["districts"]),
+        T("demo.seconds", seconds=f"{result.seconds:.1f}".replace(".", ",")),
+    ]
+    return "\n".join(lines)

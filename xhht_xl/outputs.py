@@ -1,0 +1,424 @@
+"""Writers of a consolidation: the consolidated workbook, the JSON report and the facts CSV.
+
+The workbook is the official template of the level, with the consolidated values in the same
+input cells (so the level above reads it as a submission), plus sheets a clerk needs: totals
+with coverage, submission status, issues (hyperlinked to the source cells), per-unit detail,
+nominations with quota verdicts, cross-checks, resubmission changes and native charts.
+Every value copied from a sender is written as a value, never as a formula.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+from pathlib import Path
+
+import pandas as pd
+from openpyxl.chart import BarChart, Reference
+from openpyxl.styles import Font
+from openpyxl.worksheet.worksheet import Worksheet
+
+from . import layout, messages, templates
+from .fileio import save_workbook, write_text
+from .templates import BORDER, CENTER, F_HEAD, F_TITLE, FILL_BAD, FILL_HEAD, FILL_OK, FILL_WARN
+
+T = messages.text
+VERDICT = {"dat": "verdict.dat", "khong-dat": "verdict.khong-dat", "vuot": "verdict.vuot"}
+STATE = {"on_time": "consolidate.state-on_time", "late": "consolidate.state-late",
+         "missing": "consolidate.state-missing", "pending": "consolidate.state-pending"}  # fmt: skip
+ROW_CM = 0.53  # default row height in cm, to place a chart below another
+# The detail sheet is also read back by the level above (communes' figures reach the province).
+DETAIL_COLUMNS = (
+    "unit",
+    "name",
+    "level",
+    "indicator",
+    "milestone",
+    "num",
+    "den",
+    "rate",
+    "verdict",
+    "state",
+    "file",
+)
+
+
+def _verdict(v) -> str:
+    return T(VERDICT[v]) if isinstance(v, str) and v in VERDICT else ""
+
+
+def _clean(v):
+    if v is None:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.to_pydatetime()
+    return v
+
+
+def _table(
+    ws: Worksheet, title: str, headers: list[str], rows: list[list], widths: list[int], first_row: int = 3
+) -> int:
+    """A titled table with header styling, borders, filter and frozen header; returns the header row."""
+    templates.put(ws, (1, 1), title, font=F_TITLE)
+    for col, (text, width) in enumerate(zip(headers, widths, strict=True), start=1):
+        templates.put(
+            ws, (first_row, col), text, font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER
+        )
+        ws.column_dimensions[layout.col_letter(col)].width = width
+    # Data cells carry no per-cell style: styling costs more than everything else in openpyxl,
+    # and a plain filtered table is what a clerk sorts and copies from anyway.
+    for r, row in enumerate(rows, start=first_row + 1):
+        for c, value in enumerate(row, start=1):
+            value = _clean(value)
+            if value is not None:
+                cell = ws.cell(r, c, value)
+                if isinstance(value, str) and value.startswith("="):
+                    cell.data_type = "s"  # a sender's text stays text
+    ws.row_dimensions[first_row].height = 32
+    if rows:
+        ws.auto_filter.ref = f"A{first_row}:{layout.col_letter(len(headers))}{first_row + len(rows)}"
+    else:
+        templates.put(ws, (first_row + 1, 1), T("out.no-rows"))
+    ws.freeze_panes = f"A{first_row + 1}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = f"{first_row}:{first_row}"
+    return first_row
+
+
+def write_workbook(c, path: Path) -> Path:
+    """The consolidated workbook of ``c`` (a ``Consolidation``), written atomically."""
+    plan = c.plan
+    wb = templates.build_workbook(plan, c.scope.level, unit=c.unit, values=c.appendix)
+    index = len(layout.build(plan, layout.template_for(plan, c.scope.level)).sheets) - 2  # before _ds, _meta
+    sheets = {}
+    for key in ("totals", "status", "issues", "detail", "nominations", "cross", "changes", "charts"):
+        sheets[key] = wb.create_sheet(T(f"out.sheet-{key}"), index)
+        index += 1
+    _totals(sheets["totals"], c)
+    _status(sheets["status"], c)
+    _issues(sheets["issues"], c, path)
+    _detail(sheets["detail"], c)
+    _nominations(sheets["nominations"], c)
+    _cross(sheets["cross"], c)
+    _changes(sheets["changes"], c)
+    _charts(sheets["charts"], c)
+    return save_workbook(wb, path)
+
+
+def _totals(ws: Worksheet, c) -> None:
+    plan = c.plan
+    rows = []
+    for r in c.totals.itertuples():
+        target = plan.targets[(r.indicator, r.milestone)]
+        rows.append([r.indicator, plan.indicators[r.indicator].name, r.milestone, r.num, r.den,
+                     None if pd.isna(r.rate) else round(r.rate, 2), layout.target_text(target), _verdict(r.verdict),
+                     r.units_covered, r.units_expected, r.units_na, r.units_rejected, r.source, target.verified])  # fmt: skip
+    heads = ["indicator", "indicator-name", "milestone", "num", "den", "rate", "target", "verdict", "covered",
+             "expected", "na", "rejected", "source", "verified"]  # fmt: skip
+    _table(ws, T("out.title-totals", unit=c.unit.name.upper()), [T(f"out.col-{h}") for h in heads], rows,
+           [18, 48, 7, 11, 11, 9, 12, 11, 10, 10, 10, 10, 14, 12])  # fmt: skip
+    for r in range(4, 4 + len(rows)):
+        ws.cell(r, 6).number_format = "0.0"
+        for col in (4, 5):
+            ws.cell(r, col).number_format = "#,##0"
+
+
+def _pct(n: int, total: int) -> str:
+    return f"{(n / total * 100 if total else 0):.1f}%".replace(".", ",")
+
+
+def status_summary(c) -> dict[str, int | str]:
+    s = c.status
+    total = len(s)
+    counts = {
+        k: int((s["state"] == k).sum()) if total else 0 for k in ("on_time", "late", "missing", "pending")
+    }
+    return {
+        "expected": total,
+        **counts,
+        "with_errors": int((s["errors"] > 0).sum()) if total else 0,
+        **{f"{k}_pct": _pct(v, total) for k, v in counts.items()},
+    }
+
+
+def _status(ws: Worksheet, c) -> None:
+    rows = []
+    for r in c.status.itertuples():
+        rows.append([r.unit, r.name, c.plan.levels[r.level].name, T(STATE[r.state]), r.deadline, _clean(r.received_at),
+                     r.days_late or None, r.errors, r.warnings, r.file, r.contact, r.phone])  # fmt: skip
+    heads = ["unit", "unit-name", "level", "state", "deadline", "received", "days-late", "errors", "warnings", "file",
+             "contact", "phone"]  # fmt: skip
+    _table(ws, T("out.title-status", as_of=c.as_of.strftime("%d/%m/%Y")), [T(f"out.col-{h}") for h in heads], rows,
+           [9, 28, 14, 13, 11, 16, 9, 8, 10, 40, 22, 14], first_row=4)  # fmt: skip
+    templates.put(ws, (2, 1), T("out.summary-status", **status_summary(c)))
+    fills = {"late": FILL_WARN, "missing": FILL_BAD, "on_time": FILL_OK}
+    for i, r in enumerate(c.status.itertuples(), start=5):
+        ws.cell(i, 5).number_format = "dd/mm/yyyy"
+        ws.cell(i, 6).number_format = "dd/mm/yyyy hh:mm"
+        if r.state in fills:
+            ws.cell(i, 4).fill = fills[r.state]
+
+
+def _issues(ws: Worksheet, c, out_path: Path) -> None:
+    rows = [
+        [T(f"out.severity-{i.severity}"), i.code, i.unit, i.file, i.sheet, i.cell, i.message]
+        for i in c.report
+    ]
+    heads = ["severity", "code", "unit", "file", "sheet", "cell", "message"]
+    _table(ws, T("out.title-issues"), [T(f"out.col-{h}") for h in heads], rows, [10, 20, 9, 36, 14, 7, 90])
+    out_dir = out_path.resolve().parent
+    for r, issue in enumerate(c.report, start=4):
+        ws.cell(r, 1).fill = (
+            FILL_BAD if issue.severity == "error" else (FILL_WARN if issue.severity == "warning" else FILL_OK)
+        )
+        if issue.file:
+            source = (c.folder / issue.file).resolve()
+            if source.exists():
+                target = Path(os.path.relpath(source, out_dir)).as_posix()
+                if issue.sheet and issue.cell:
+                    target += f"#'{issue.sheet}'!{issue.cell}"
+                ws.cell(r, 4).hyperlink = target
+                ws.cell(r, 4).font = Font(name=templates.FONT, color="0563C1", underline="single")
+
+
+def _detail(ws: Worksheet, c) -> None:
+    rows = []
+    for r in c.detail.itertuples():
+        rows.append([r.unit, r.name, c.plan.levels[r.level].name if r.level in c.plan.levels else r.level, r.indicator,
+                     r.milestone, r.num, r.den, None if pd.isna(r.rate) else round(r.rate, 2), _verdict(r.verdict),
+                     T(f"out.state-{r.state}"), r.file])  # fmt: skip
+    heads = [
+        "unit",
+        "unit-name",
+        "level",
+        "indicator",
+        "milestone",
+        "num",
+        "den",
+        "rate",
+        "verdict",
+        "data-state",
+        "file",
+    ]
+    _table(
+        ws,
+        T("out.title-detail"),
+        [T(f"out.col-{h}") for h in heads],
+        rows,
+        [9, 26, 12, 18, 7, 11, 11, 9, 11, 14, 40],
+    )
+    for r in range(4, 4 + len(rows)):
+        ws.cell(r, 8).number_format = "0.0"
+
+
+def _nominations(ws: Worksheet, c) -> None:
+    plan = c.plan
+    rows = []
+    for r in c.nominations.itertuples():
+        kind = T(f"out.kind-{r.kind}") if r.kind else ""
+        proposer = plan.unit(r.proposer)
+        rows.append([f"{r.proposer} - {proposer.name}" if proposer else r.proposer, r.priority, r.award_name, kind, r.name,
+                     r.position, r.unit_text, r.summary, r.previous, r.verdict])  # fmt: skip
+    heads = [
+        "proposer",
+        "priority",
+        "award",
+        "kind",
+        "name",
+        "position",
+        "nominee-unit",
+        "summary",
+        "previous",
+        "quota",
+    ]
+    _table(
+        ws,
+        T("out.title-nominations"),
+        [T(f"out.col-{h}") for h in heads],
+        rows,
+        [26, 7, 26, 10, 24, 20, 26, 46, 20, 16],
+    )
+    over = T("quota.over")
+    for i, r in enumerate(rows, start=4):
+        ws.cell(i, 10).fill = FILL_BAD if r[9] == over else FILL_OK
+
+
+def _cross(ws: Worksheet, c) -> None:
+    rows = [[r.indicator, r.milestone, r.source, r.num, r.den, None if pd.isna(r.rate) else round(r.rate, 2), r.units,
+             r.used_source, None if pd.isna(r.used_rate) else round(r.used_rate, 2)] for r in c.cross.itertuples()]  # fmt: skip
+    heads = [
+        "indicator",
+        "milestone",
+        "cross-source",
+        "num",
+        "den",
+        "rate",
+        "units",
+        "used-source",
+        "used-rate",
+    ]
+    _table(
+        ws, T("out.title-cross"), [T(f"out.col-{h}") for h in heads], rows, [20, 7, 16, 11, 11, 9, 9, 16, 14]
+    )
+
+
+def _changes(ws: Worksheet, c) -> None:
+    rows = [
+        [r.unit, r.key, r.sheet, r.cell, r.before, r.after, r.file, r.previous_file]
+        for r in c.changes.itertuples()
+    ]
+    heads = ["unit", "key", "sheet", "cell", "before", "after", "file", "previous-file"]
+    _table(
+        ws, T("out.title-changes"), [T(f"out.col-{h}") for h in heads], rows, [9, 28, 14, 7, 14, 14, 36, 36]
+    )
+
+
+def _charts(ws: Worksheet, c) -> None:
+    """Native Excel charts over small tables on this sheet (they stay live in Excel)."""
+    year = max(c.plan.milestones)
+    d = c.detail
+    templates.put(ws, (1, 1), T("out.col-unit-name"), font=F_HEAD)
+    templates.put(ws, (1, 2), T("out.series-met"), font=F_HEAD)
+    templates.put(ws, (1, 3), T("out.series-not-met"), font=F_HEAD)
+    units = []
+    if not d.empty:
+        last = d[d["milestone"] == year]
+        for unit, group in last.groupby("unit", sort=False, observed=True):
+            met = int(group["verdict"].isin(["dat", "vuot"]).sum())
+            not_met = int((group["verdict"] == "khong-dat").sum())
+            units.append((c.plan.units[unit].name if unit in c.plan.units else unit, met, not_met))
+    for i, (name, met, not_met) in enumerate(units, start=2):
+        templates.put(ws, (i, 1), name)
+        templates.put(ws, (i, 2), met)
+        templates.put(ws, (i, 3), not_met)
+    ws.column_dimensions["A"].width = 28
+    first_height = 0.0
+    if units:
+        chart = BarChart()
+        chart.type = "bar"
+        chart.grouping = "stacked"
+        chart.overlap = 100
+        chart.title = T("out.chart-attainment", year=year)
+        data = Reference(ws, min_col=2, max_col=3, min_row=1, max_row=len(units) + 1)
+        cats = Reference(ws, min_col=1, min_row=2, max_row=len(units) + 1)
+        chart.add_data(data, titles_from_data=True)
+        chart.set_categories(cats)
+        chart.height = first_height = max(8, 0.55 * len(units) + 3)
+        chart.width = 18
+        ws.add_chart(chart, "E2")
+    start = len(units) + 4
+    summary = status_summary(c)
+    templates.put(ws, (start, 1), T("out.col-state"), font=F_HEAD)
+    templates.put(ws, (start, 2), T("out.series-count"), font=F_HEAD)
+    for i, state in enumerate(("on_time", "late", "missing", "pending"), start=start + 1):
+        templates.put(ws, (i, 1), T(STATE[state]))
+        templates.put(ws, (i, 2), summary[state])
+    chart = BarChart()
+    chart.type = "col"
+    chart.title = T("out.chart-status")
+    chart.add_data(Reference(ws, min_col=2, min_row=start, max_row=start + 4), titles_from_data=True)
+    chart.set_categories(Reference(ws, min_col=1, min_row=start + 1, max_row=start + 4))
+    chart.legend = None
+    chart.width, chart.height = 14, 7
+    below_first = 2 + round(first_height / ROW_CM) + 2  # rows under the attainment chart
+    ws.add_chart(chart, f"E{max(below_first, start)}")
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 1
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+# -- JSON and facts -----------------------------------------------------------------------
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    out = []
+    for row in frame.to_dict(orient="records"):
+        clean = {}
+        for k, v in row.items():
+            v = _clean(v)
+            if isinstance(v, (dt.date, dt.datetime)):
+                v = v.isoformat()
+            elif hasattr(v, "item"):
+                v = v.item()
+            clean[k] = v
+        out.append(clean)
+    return out
+
+
+def report_dict(c) -> dict:
+    return {
+        "plan": c.plan.id,
+        "unit": c.scope.unit,
+        "level": c.scope.level,
+        "run_at": c.run_at.isoformat(),
+        "as_of": c.as_of.isoformat(),
+        "deadlines": {k: v.isoformat() for k, v in c.deadlines.items()},
+        "summary": status_summary(c),
+        "issues": [i.as_dict() for i in c.report],
+        "status": _records(c.status),
+        "totals": _records(c.totals),
+        "funding": _records(c.funding),
+        "nominations": _records(c.nominations),
+        "cross_checks": _records(c.cross),
+        "changes": _records(c.changes),
+    }
+
+
+def write_json(c, path: Path) -> Path:
+    return write_text(path, json.dumps(report_dict(c), ensure_ascii=False, indent=1))
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_facts(c, path: Path) -> Path:
+    """The long facts table as CSV (UTF-8 with BOM so Excel shows Vietnamese); text that a
+    spreadsheet would take for a formula is prefixed with an apostrophe."""
+    frame = c.facts.copy()
+    for col in ("file", "sheet", "cell"):
+        frame[col] = [
+            ("'" + v) if isinstance(v, str) and v.startswith(_FORMULA_START) else v for v in frame[col]
+        ]
+    return write_text(path, "\ufeff" + frame.to_csv(index=False))
+
+
+def read_detail(path: Path, plan) -> pd.DataFrame:
+    """The per-unit detail of a consolidated workbook sent up by the level below (or an empty frame).
+
+    This is how the communes' figures reach the province through the districts' workbooks.
+    """
+    from python_calamine import CalamineWorkbook
+
+    name = T("out.sheet-detail")
+    try:
+        wb = CalamineWorkbook.from_path(str(path))
+        if name not in wb.sheet_names:
+            return pd.DataFrame(columns=list(DETAIL_COLUMNS))
+        rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except Exception:  # a damaged extra sheet must not stop the consolidation
+        return pd.DataFrame(columns=list(DETAIL_COLUMNS))
+    levels = {lv.name: lv.code for lv in plan.levels.values()}
+    verdicts = {T(v): k for k, v in VERDICT.items()}
+    states = {T(f"out.state-{s}"): s for s in ("ok", "na", "empty", "rejected")}
+    out = []
+    for row in rows[3:]:
+        if len(row) < len(DETAIL_COLUMNS) or not row[0]:
+            continue
+        rec = dict(zip(DETAIL_COLUMNS, row, strict=False))
+        rec["unit"] = str(int(rec["unit"])) if isinstance(rec["unit"], float) else str(rec["unit"])
+        rec["level"] = levels.get(rec["level"], rec["level"])
+        rec["verdict"] = verdicts.get(rec["verdict"])
+        rec["state"] = states.get(rec["state"], "ok")
+        for col in ("num", "den", "rate"):
+            rec[col] = float(rec[col]) if isinstance(rec[col], (int, float)) else float("nan")
+        rec["milestone"] = int(rec["milestone"])
+        out.append(rec)
+    return pd.DataFrame(out, columns=list(DETAIL_COLUMNS))
