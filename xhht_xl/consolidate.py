@@ -265,7 +265,7 @@ def _status(plan, scope, chosen, received, deadlines, as_of) -> tuple[pd.DataFra
                         received=_d(r.received_at.date()),
                         days=row["days_late"],
                         deadline=_d(deadline),
-                    )  # fmt: skip
+                    )
                 )
             else:
                 row["state"] = "on_time"
@@ -330,7 +330,7 @@ def _changes(plan, scope, chosen, received, ledger, store) -> pd.DataFrame:
                         "after": _show(after),
                         "file": r.rel,
                         "previous_file": previous.file,
-                    }  # fmt: skip
+                    }
                 )
     return pd.DataFrame(
         rows, columns=["unit", "key", "sheet", "cell", "before", "after", "file", "previous_file"]

@@ -146,7 +146,7 @@ def summary(result: DemoResult, plan: Plan) -> str:
             count=len(errors),
             items=", ".join(f"{k}: {v}" for k, v in sorted(by_code.items())) or "0",
             warnings=sum(1 for i in issues if i.severity == "warning"),
-        ),  # fmt: skip
+        ),
         T("demo.outputs", folder=result.folder / "ket_qua"),
         T("demo.output-province", file=result.outputs["province"]),
         T("demo.output-districts", folder=result.outputs["districts"]),

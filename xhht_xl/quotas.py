@@ -143,7 +143,7 @@ def _duplicates(noms: pd.DataFrame, plan: Plan) -> list[Issue]:
                     name=r["name"],
                     unit_name=u.name if u else r["unit_text"],
                     where=where,
-                )  # fmt: skip
+                )
             )
     return issues
 
@@ -169,6 +169,6 @@ def _outside(noms: pd.DataFrame, plan: Plan, scope: Scope) -> list[Issue]:
                 unit_name=nominee_unit.name if nominee_unit else r.unit,
                 code=r.proposer,
                 name_unit=proposer.name,
-            )  # fmt: skip
+            )
         )
     return issues

@@ -20,7 +20,7 @@ from pathlib import Path
 from python_calamine import CalamineWorkbook
 
 from . import layout as layout_mod
-from . import safety, textnorm
+from . import messages, safety, textnorm
 from .issues import Issue, make
 from .layout import Layout, col_letter, col_number
 from .plan import Plan

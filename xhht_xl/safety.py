@@ -668,7 +668,9 @@ def _open_zip(p: Path, file: str) -> zipfile.ZipFile:
         raise UnreadableFile("zip-corrupt", file) from None
 
 
-def _sheet_parts(zf: zipfile.ZipFile, by_lower: dict[str, str], name: str, file: str, limits: Limits) -> dict[str, str]:
+def _sheet_parts(
+    zf: zipfile.ZipFile, by_lower: dict[str, str], name: str, file: str, limits: Limits
+) -> dict[str, str]:
     """``{sheet: part}`` from the workbook part, streamed only up to ``</sheets>``, and its rels.
 
     A main part that is not a <workbook> with at least one <sheet> is ``not-a-workbook``.
@@ -678,7 +680,9 @@ def _sheet_parts(zf: zipfile.ZipFile, by_lower: dict[str, str], name: str, file:
     if _local(root.tag) == "workbook":
         for elem in root.iter():
             if _local(elem.tag) == "sheet":
-                rids[elem.get("name", "")] = next((v for k, v in elem.attrib.items() if _local(k) == "id"), "")
+                rids[elem.get("name", "")] = next(
+                    (v for k, v in elem.attrib.items() if _local(k) == "id"), ""
+                )
     if not rids:
         raise UnreadableFile("not-a-workbook", file)
     folder, _, base = name.rpartition("/")
@@ -688,7 +692,9 @@ def _sheet_parts(zf: zipfile.ZipFile, by_lower: dict[str, str], name: str, file:
         for rel in safe_xml(zf, rels_name, limits.max_xml_bytes, file=file).iter():
             if _local(rel.tag) == "Relationship" and rel.get("TargetMode") != "External":
                 target = rel.get("Target", "")
-                full = target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"{folder}/{target}")
+                full = (
+                    target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"{folder}/{target}")
+                )
                 targets[rel.get("Id", "")] = by_lower.get(full.lower(), full)
     return {sheet: targets[rid] for sheet, rid in rids.items() if rid in targets}
 
