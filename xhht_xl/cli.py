@@ -90,6 +90,73 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 2 if unreadable else 1 if failed else 0
 
 
+def _date(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(T("cli.bad-date", value=text)) from None
+
+
+def _progress(i: int, n: int, label: str) -> None:
+    if sys.stderr.isatty():
+        line = T("cli.progress", i=i, n=n, label=label)[:100]
+        print("\r" + line.ljust(100), end="" if i < n else "\n", file=sys.stderr, flush=True)
+
+
+def _writable(folder: Path) -> None:
+    """Fail before any work if the output folder cannot take a file."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".~xhht-check-"):
+            pass
+    except OSError:
+        raise CommandError(T("cli.out-not-writable", folder=folder)) from None
+
+
+def cmd_consolidate(args: argparse.Namespace) -> int:
+    from .consolidate import consolidate
+    from .outputs import status_summary
+
+    plan = _load_plan(args)
+    out = Path(args.out)
+    for target in filter(None, (out, args.json, args.facts)):
+        _writable(Path(target).resolve().parent)
+    c = consolidate(
+        args.folder,
+        plan,
+        args.level,
+        args.unit,
+        into=args.into,
+        received_at=args.received_at,
+        as_of=args.as_of,
+        deadline=args.deadline,
+        store=out.resolve().parent / "xhht_intake",
+        progress=_progress,
+    )
+    c.write_workbook(out)
+    for target, write in ((args.json, c.write_json), (args.facts, c.write_facts)):
+        if target is not None:
+            write(target)
+            print(T("cli.written", path=target))
+    s = status_summary(c)
+    print(
+        T("cli.consolidate-done", unit=f"{c.unit.code} - {c.unit.name}", expected=s["expected"], on_time=s["on_time"],
+          late=s["late"], missing=s["missing"], errors=len(c.report.errors), warnings=len(c.report.warnings), out=out)
+    )  # fmt: skip
+    return 1 if c.report.errors else 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from . import demo
+
+    result = demo.run(args.folder, _load_plan(args))
+    return 0 if result.province is not None else 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xhht", description=T("cli.description"))
     parser.add_argument("--version", action="version", version=_version())
@@ -110,6 +177,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--level", help=T("validate.level-help"))
     _plan_arg(p)
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("consolidate", help=T("cli.consolidate-help"))
+    p.add_argument("folder", type=Path, help=T("cli.folder-help"))
+    p.add_argument("--level", required=True, help=T("cli.level-consolidate-help", levels="huyen, tinh"))
+    p.add_argument("--unit", help=T("cli.unit-help"))
+    p.add_argument("--into", type=Path, metavar="OWN.xlsx", help=T("cli.into-help"))
+    p.add_argument("-o", "--out", required=True, type=Path, metavar="OUT.xlsx", help=T("cli.out-help"))
+    p.add_argument("--json", type=Path, metavar="REPORT.json", help=T("cli.json-help"))
+    p.add_argument("--facts", type=Path, metavar="FACTS.csv", help=T("cli.facts-help"))
+    p.add_argument("--received-at", type=Path, metavar="FILE.csv", help=T("cli.received-at-help"))
+    p.add_argument("--as-of", type=_date, metavar="DATE", help=T("cli.as-of-help"))
+    p.add_argument("--deadline", type=_date, metavar="DATE", help=T("cli.deadline-help"))
+    _plan_arg(p)
+    p.set_defaults(func=cmd_consolidate)
+
+    p = sub.add_parser("demo", help=T("cli.demo-help"))
+    p.add_argument("folder", nargs="?", default="xhht_demo", type=Path, help=T("cli.demo-dir-help"))
+    _plan_arg(p)
+    p.set_defaults(func=cmd_demo)
     return parser
 
 
@@ -120,9 +206,17 @@ def _version() -> str:
 
 
 def _one_line_errors() -> tuple[type[BaseException], ...]:
+    from .consolidate import ConsolidationError
     from .fileio import OutputError
+    from .intake import IntakeError
 
-    errors: list[type[BaseException]] = [CommandError, plan_mod.PlanError, OutputError]
+    errors: list[type[BaseException]] = [
+        CommandError,
+        plan_mod.PlanError,
+        OutputError,
+        ConsolidationError,
+        IntakeError,
+    ]
     try:
         from .safety import UnreadableFile
 
