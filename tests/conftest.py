@@ -42,3 +42,11 @@ def plan_copy(tmp_path) -> Path:
     dst = tmp_path / "plan"
     shutil.copytree(plan_mod.default_folder(), dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """The whole demo (synthetic province, every consolidation), run once per test session."""
+    from xhht_xl import demo
+
+    return demo.run(tmp_path_factory.mktemp("demo"), say=lambda _line: None)
