@@ -171,7 +171,7 @@ def test_output_is_atomic_and_unwritable_output_keeps_the_old_one(
 
 
 def test_lock_guards_the_store(tmp_path, plan, district_folder):
-    folder, csv, _ = district_folder
+    folder, _csv, _ = district_folder
     store = tmp_path / "k"
     with intake.locked(store), pytest.raises(intake.IntakeError, match="đang được"):
         consolidate(folder, plan, "huyen", DISTRICT, store=store)
@@ -280,7 +280,7 @@ def test_rates_never_averaged(plan):
 
 
 def test_output_error_is_one_line(tmp_path, plan, district_folder):
-    folder, csv, _ = district_folder
+    folder, _csv, _ = district_folder
     c = consolidate(folder, plan, "huyen", DISTRICT, store=tmp_path / "k")
     blocker = tmp_path / "not_a_folder"
     blocker.write_text("x")
