@@ -393,7 +393,9 @@ def test_billion_laughs_in_workbook_xml(tmp_path):
     while exc is not None:
         chain.append(exc)
         exc = exc.__cause__ or exc.__context__
-    assert any(type(e).__module__.startswith("defusedxml") or re.search(r"(?i)entit|dtd", str(e)) for e in chain)
+    assert any(
+        type(e).__module__.startswith("defusedxml") or re.search(r"(?i)entit|dtd", str(e)) for e in chain
+    )
 
 
 def test_external_entity_deep_in_package(tmp_path):

@@ -161,84 +161,86 @@ class Scope:
     expected: dict[str, list[str]]  # child level (or "so_nganh") -> expected unit codes
 
 
+def _source_keys(frame: pd.DataFrame, scope: Scope) -> tuple[list[str], list[str]]:
+    """For each row, the source names it can stand for: its level (for an expected sub-unit, or
+    "self" for the own workbook) and its unit code (a named department)."""
+    expected = {(lv, u) for lv, units in scope.expected.items() for u in units}
+    by_level, by_unit = [], []
+    for level, unit in zip(frame["level"], frame["unit"], strict=True):
+        if level == SELF:
+            by_level.append(SELF)
+            by_unit.append("")
+        else:
+            by_level.append(level if (level, unit) in expected else "")
+            by_unit.append(unit)
+    return by_level, by_unit
+
+
+def _authority_rows(frame: pd.DataFrame, plan: Plan, scope: Scope, key: str) -> pd.DataFrame:
+    """Tag each row with the authoritative source it counts for (``used``) or none."""
+    frame = frame.copy()
+    by_level, by_unit = _source_keys(frame, scope)
+    used = []
+    for code, lv, un in zip(frame[key], by_level, by_unit, strict=True):
+        sources = authority(plan, code, scope.level) if code in plan.indicators else ()
+        used.append(lv if lv in sources else (un if un and un in sources else ""))
+    frame["used"] = used
+    frame["by_level"], frame["by_unit"] = by_level, by_unit
+    return frame
+
+
+def _expected_total(sources: tuple[str, ...], scope: Scope) -> int:
+    return sum(len(scope.expected[s]) if s in scope.expected else 1 for s in sources)
+
+
 def totals(f: pd.DataFrame, plan: Plan, scope: Scope) -> pd.DataFrame:
     """One row per rate indicator and milestone at the consolidating level, with coverage."""
-    pairs = _pairs(f)
+    pairs = _authority_rows(_pairs(f), plan, scope, "indicator")
+    used = pairs[pairs["used"] != ""]
+    ok = used[used["state"] == OK]
+    sums = ok.groupby(["indicator", "milestone"], observed=True)[["num", "den"]].sum()
+    counts = used.groupby(["indicator", "milestone", "state"], observed=True).size()
     rows = []
     for ind in plan.rate_indicators():
         sources = authority(plan, ind.code, scope.level)
         for m in plan.milestones:
-            num = den = 0.0
-            covered = na = rejected = expected = 0
-            for src in sources:
-                sel = _select(pairs, src, ind.code, m, scope)
-                n_expected = _expected_count(src, scope)
-                expected += n_expected
-                ok = sel[sel["state"] == OK]
-                num += ok["num"].sum()
-                den += ok["den"].sum()
-                covered += len(ok)
-                na += int((sel["state"] == NA_STATE).sum())
-                rejected += int((sel["state"] == REJECTED).sum())
+            covered = int(counts.get((ind.code, m, OK), 0))
+            num, den = sums.loc[(ind.code, m)] if covered else (np.nan, np.nan)
             rows.append(
                 {
                     "indicator": ind.code,
                     "milestone": m,
-                    "num": num if covered else np.nan,
-                    "den": den if covered else np.nan,
+                    "num": num,
+                    "den": den,
                     "units_covered": covered,
-                    "units_na": na,
-                    "units_rejected": rejected,
-                    "units_expected": expected,
+                    "units_na": int(counts.get((ind.code, m, NA_STATE), 0)),
+                    "units_rejected": int(counts.get((ind.code, m, REJECTED), 0)),
+                    "units_expected": _expected_total(sources, scope),
                     "source": "+".join(sources),
                 }
             )
     out = pd.DataFrame(rows)
-    out["rate"] = np.where(out["den"] > 0, out["num"] / out["den"] * 100, np.nan)
+    out["rate"] = np.where(out["den"] > 0, out["num"] / out["den"].where(out["den"] > 0), np.nan) * 100
     out["verdict"] = _verdicts(out.assign(unit=None), plan)
     out["target"] = [plan.targets[(r.indicator, r.milestone)].kind for r in out.itertuples()]
     return out
 
 
-def _select(pairs: pd.DataFrame, src: str, indicator: str, milestone: int, scope: Scope) -> pd.DataFrame:
-    sel = pairs[(pairs["indicator"] == indicator) & (pairs["milestone"] == milestone)]
-    if src == SELF:
-        return sel[sel["level"] == "self"]
-    if src in scope.expected:  # a child level: its expected units only
-        return sel[(sel["level"] == src) & sel["unit"].isin(scope.expected[src])]
-    return sel[(sel["unit"] == src) & (sel["level"] != "self")]  # a named department
-
-
-def _expected_count(src: str, scope: Scope) -> int:
-    if src in scope.expected:
-        return len(scope.expected[src])
-    return 1
-
-
 def funding(f: pd.DataFrame, plan: Plan, scope: Scope) -> pd.DataFrame:
     """Funding by source and year summed over the authoritative sources (own + sub-units)."""
-    amounts = f[f["measure"] == "amount"]
+    amounts = _authority_rows(f[f["measure"] == "amount"], plan, scope, "indicator")
+    ok = amounts[(amounts["used"] != "") & (amounts["state"] == OK)]
+    sums = ok.groupby(["indicator", "milestone"], observed=True)["value"].agg(["sum", "size"])
     rows = []
     for code in plan.settings.funding_sources:
-        sources = authority(plan, code, scope.level)
         for year in plan.settings.funding_years:
-            sel = amounts[(amounts["indicator"] == code) & (amounts["milestone"] == year)]
-            parts = []
-            for src in sources:
-                if src == SELF:
-                    parts.append(sel[sel["level"] == "self"])
-                elif src in scope.expected:
-                    parts.append(sel[(sel["level"] == src) & sel["unit"].isin(scope.expected[src])])
-                else:
-                    parts.append(sel[(sel["unit"] == src) & (sel["level"] != "self")])
-            chosen = pd.concat(parts) if parts else sel.iloc[0:0]
-            ok = chosen[chosen["state"] == OK]
+            have = (code, year) in sums.index
             rows.append(
                 {
                     "source": code,
                     "year": year,
-                    "amount": round(float(ok["value"].sum()), 1) if len(ok) else np.nan,
-                    "units_covered": len(ok),
+                    "amount": round(float(sums.loc[(code, year), "sum"]), 1) if have else np.nan,
+                    "units_covered": int(sums.loc[(code, year), "size"]) if have else 0,
                 }
             )
     return pd.DataFrame(rows)
@@ -246,51 +248,30 @@ def funding(f: pd.DataFrame, plan: Plan, scope: Scope) -> pd.DataFrame:
 
 def cross_checks(f: pd.DataFrame, plan: Plan, scope: Scope, used: pd.DataFrame) -> pd.DataFrame:
     """Figures for an indicator from sources that are not its authority, beside the value used."""
-    pairs = _pairs(f)
-    rows = []
-    used_by = {(r.indicator, r.milestone): r for r in used.itertuples()}
-    for ind in plan.rate_indicators():
-        sources = set(authority(plan, ind.code, scope.level))
-        others: list[str] = []
-        for level in scope.expected:
-            if level not in sources and level != "so_nganh":
-                others.append(level)
-        others += [d for d in ind.departments if d not in sources]
-        for m in plan.milestones:
-            u = used_by[(ind.code, m)]
-            for src in others:
-                sel = _select(pairs, src, ind.code, m, scope)
-                ok = sel[sel["state"] == OK]
-                if ok.empty:
-                    continue
-                num, den = ok["num"].sum(), ok["den"].sum()
-                rows.append(
-                    {
-                        "indicator": ind.code,
-                        "milestone": m,
-                        "source": src,
-                        "num": num,
-                        "den": den,
-                        "rate": num / den * 100 if den > 0 else np.nan,
-                        "units": len(ok),
-                        "used_source": u.source,
-                        "used_rate": u.rate,
-                    }
-                )
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "indicator",
-            "milestone",
-            "source",
-            "num",
-            "den",
-            "rate",
-            "units",
-            "used_source",
-            "used_rate",
-        ],
+    pairs = _authority_rows(_pairs(f), plan, scope, "indicator")
+    other = pairs[(pairs["used"] == "") & (pairs["state"] == OK)].copy()
+    departments = {u for u in scope.expected.get("so_nganh", [])}
+    # a department is its own source; a sub-unit of another level counts with its level
+    other["source"] = [
+        un if un in departments else lv for lv, un in zip(other["by_level"], other["by_unit"], strict=True)
+    ]
+    other = other[other["source"] != ""]
+    columns = ["indicator", "milestone", "source", "num", "den", "rate", "units", "used_source", "used_rate"]
+    if other.empty:
+        return pd.DataFrame(columns=columns)
+    g = other.groupby(["indicator", "milestone", "source"], observed=True).agg(
+        num=("num", "sum"), den=("den", "sum"), units=("num", "size")
     )
+    g = g.reset_index()
+    g["rate"] = np.where(g["den"] > 0, g["num"] / g["den"].where(g["den"] > 0) * 100, np.nan)
+    used_by = used.set_index(["indicator", "milestone"])
+    g["used_source"] = [
+        used_by.loc[(i, m), "source"] for i, m in zip(g["indicator"], g["milestone"], strict=True)
+    ]
+    g["used_rate"] = [
+        used_by.loc[(i, m), "rate"] for i, m in zip(g["indicator"], g["milestone"], strict=True)
+    ]
+    return g[columns]
 
 
 def appendix_values(

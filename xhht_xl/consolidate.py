@@ -120,6 +120,7 @@ def consolidate(
     store: str | Path | None = None,
     progress: intake.Progress | None = None,
     now: dt.datetime | None = None,
+    workers: int | None = None,
 ) -> Consolidation:
     """Pull every workbook under ``folder`` and consolidate it for ``unit`` at ``level``."""
     folder = Path(folder)
@@ -133,7 +134,7 @@ def consolidate(
     expected_units = {c: plan.units[c] for codes in scope.expected.values() for c in codes}
 
     with intake.locked(store):
-        received = intake.pull(folder, plan, expected_units, store, times, progress, now)
+        received = intake.pull(folder, plan, expected_units, store, times, progress, now, workers)
         chosen = intake.choose(received, expected_units, plan)
         ledger = intake.Ledger(store / "ledger.sqlite")
         try:

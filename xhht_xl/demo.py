@@ -9,9 +9,11 @@ received times and "as of" dates, so two runs give the same results.
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,23 +50,51 @@ def run(folder: str | Path, plan: Plan | None = None, say: Callable[[str], None]
     received = folder / "nhan"
     say(T("demo.step-synth", folder=received))
     manifest = synth.demo(received)
-    times = synth.read_received(manifest.received_csv)
 
-    out = folder / "ket_qua"
+    districts, province, outputs = consolidate_all(plan, received, manifest, folder / "ket_qua", say)
+    result = DemoResult(folder, manifest, districts, province, outputs)
+    result.seconds = time.perf_counter() - start
+    result.summary = summary(result, plan)
+    say(result.summary)
+    return result
+
+
+def _district_job(job: tuple) -> Consolidation:
+    """One district's consolidation and outputs (run in a worker process)."""
+    plan, folder, code, own, times, out = job
+    c = consolidate(folder, plan, "huyen", code, into=own, received_at=times, as_of=DISTRICT_AS_OF,
+                    store=out / "xhht_intake" / code, now=NOW)  # fmt: skip
+    c.write_workbook(out / f"{code}_tong_hop.xlsx")
+    c.write_json(out / f"{code}_bao_cao.json")
+    return c
+
+
+def consolidate_all(
+    plan: Plan, received: Path, manifest: synth.Manifest, out: Path, say=print, workers: int = 2
+):
+    """Every district from its communes (in parallel: they are independent), then the province
+    from the districts' consolidated workbooks and the departments' workbooks."""
+    times = synth.read_received(manifest.received_csv)
     say(T("demo.step-districts"))
-    up_times: dict[str, dt.datetime] = {}  # what the province receives, and when
     own = {f.unit: received / f.path for f in manifest.files if f.level == "huyen"}
     sent_at = {f.unit: f.received_at for f in manifest.files if f.level == "huyen"}
-    districts: dict[str, Consolidation] = {}
+    jobs = [(plan, _district_folder(received, d.code), d.code, own.get(d.code), times, out / "huyen")
+            for d in plan.units_at("huyen")]  # fmt: skip
+    (out / "huyen").mkdir(parents=True, exist_ok=True)
+    if workers > 1:
+        ctx = multiprocessing.get_context(
+            "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        )
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            results = list(pool.map(_district_job, jobs))
+    else:
+        results = [_district_job(job) for job in jobs]
     to_province = out / "gui_tinh"
     to_province.mkdir(parents=True, exist_ok=True)
-    for district in plan.units_at("huyen"):
-        communes = _district_folder(received, district.code)
-        c = consolidate(communes, plan, "huyen", district.code, into=own.get(district.code), received_at=times,
-                        as_of=DISTRICT_AS_OF, store=out / "huyen" / "xhht_intake" / district.code, now=NOW)  # fmt: skip
+    up_times: dict[str, dt.datetime] = {}  # what the province receives, and when
+    districts: dict[str, Consolidation] = {}
+    for district, c in zip(plan.units_at("huyen"), results, strict=True):
         name = f"{district.code}_tong_hop.xlsx"
-        c.write_workbook(out / "huyen" / name)
-        c.write_json(out / "huyen" / f"{district.code}_bao_cao.json")
         shutil.copyfile(out / "huyen" / name, to_province / name)  # what the district sends up
         up_times[name] = sent_at.get(district.code, NOW)
         districts[district.code] = c
@@ -87,11 +117,7 @@ def run(folder: str | Path, plan: Plan | None = None, say: Callable[[str], None]
         "facts": province.write_facts(out / "tinh" / "80_du_lieu.csv"),
         "districts": out / "huyen",
     }
-    result = DemoResult(folder, manifest, districts, province, outputs)
-    result.seconds = time.perf_counter() - start
-    result.summary = summary(result, plan)
-    say(result.summary)
-    return result
+    return districts, province, outputs
 
 
 def _district_folder(received: Path, code: str) -> Path:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import multiprocessing
 import os
 import shutil
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -221,19 +223,22 @@ def pull(
     received_at: dict[str, dt.datetime] | None = None,
     progress: Progress | None = None,
     now: dt.datetime | None = None,
+    workers: int | None = None,
 ) -> list[Received]:
-    """Read, check, identify, archive and record every file under ``folder``."""
+    """Read, check, identify, archive and record every file under ``folder``.
+
+    Large folders are read by ``workers`` processes (default: up to 2 from 64 files on).
+    """
     received_at = received_at or {}
     now = now or dt.datetime.now().replace(microsecond=0)
     files = scan(folder)
+    rels = [textnorm.nfc(path.relative_to(folder).as_posix()) for path in files]
     out: list[Received] = []
     ledger = Ledger(store / "ledger.sqlite")
     try:
-        for i, path in enumerate(files, start=1):
-            rel = textnorm.nfc(path.relative_to(folder).as_posix())
+        for i, (path, rel, validation) in enumerate(_validations(files, rels, plan, workers), start=1):
             if progress:
                 progress(i, len(files), rel)
-            validation = validate(path, plan, file=rel)
             sha = validation.submission.sha256 if validation.submission else _sha256(path)
             first_seen = ledger.first_seen(sha, rel, now)
             when = _lookup_time(received_at, rel) or first_seen
@@ -245,6 +250,35 @@ def pull(
     finally:
         ledger.close()
     return out
+
+
+PARALLEL_FROM = 64
+_worker_plan: Plan | None = None
+
+
+def _init_worker(plan: Plan) -> None:
+    global _worker_plan
+    _worker_plan = plan
+
+
+def _validate_job(job: tuple[Path, str]) -> Validation:
+    path, rel = job
+    return validate(path, _worker_plan, file=rel)
+
+
+def _validations(files: list[Path], rels: list[str], plan: Plan, workers: int | None) -> Iterator[tuple]:
+    """(path, rel, Validation) in file order, read in worker processes when it pays off."""
+    workers = min(2, os.cpu_count() or 1) if workers is None else workers
+    if workers <= 1 or len(files) < PARALLEL_FROM:
+        for path, rel in zip(files, rels, strict=True):
+            yield path, rel, validate(path, plan, file=rel)
+        return
+    ctx = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(plan,)) as pool:
+        results = pool.map(_validate_job, zip(files, rels, strict=True), chunksize=16)
+        yield from zip(files, rels, results, strict=True)
 
 
 def _lookup_time(times: dict[str, dt.datetime], rel: str) -> dt.datetime | None:

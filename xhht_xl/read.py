@@ -46,6 +46,14 @@ _REF = re.compile(r"^([A-Z]{1,3})(\d+)$")
 _UNIT_CODE = re.compile(r"^\s*([0-9A-Za-z_]+)\s*(?:[-–—:]|$)")
 # In an .xlsx sheet part: a cell element whose first child is a formula.
 _FORMULA_CELL = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,3}[0-9]+)"[^>]*>\s*<(?:\w+:)?f\b')
+# The same for the usual unprefixed markup, about twice as fast.
+_FORMULA_CELL_PLAIN = re.compile(rb'<c [^>]*?r="([A-Z]{1,3}[0-9]+)"[^>]*><f[ >/]')
+
+
+def formula_refs(xml: bytes) -> set[str]:
+    """Cells of a sheet part whose first child is a formula."""
+    pattern = _FORMULA_CELL_PLAIN if b"<c " in xml else _FORMULA_CELL
+    return {m.decode() for m in pattern.findall(xml)}
 
 
 def read(
@@ -306,17 +314,15 @@ class _Reader:
             entries[key] = Entry(key, value, sheet, f"{col_letter(col)}{row}", raw, status)
 
     def read_formulas(self, lay: Layout) -> None:
-        formula_refs: dict[str, set[str]] | None = None
+        refs: dict[str, set[str]] | None = None
         if self.sub.kind in ("xlsx", "xlsm"):
             self.parts = self.sheet_parts
             wanted = {
                 self.parts[self.actual[r]] for r in ("results", "funding") if self.actual.get(r) in self.parts
             }
             raw = safety.read_parts(self.sub.path, sorted(wanted), limits=self.limits)
-            formula_refs = {
-                sheet: {m.decode() for m in _FORMULA_CELL.findall(raw.get(part, b""))}
-                for sheet, part in self.parts.items()
-                if part in raw
+            refs = {
+                sheet: formula_refs(raw.get(part, b"")) for sheet, part in self.parts.items() if part in raw
             }
         for key, cell in lay.formulas.items():
             where = self.locate(lay, key, cell)
@@ -324,7 +330,7 @@ class _Reader:
                 continue
             sheet, row, col = where
             ref = f"{col_letter(col)}{row}"
-            has = None if formula_refs is None else ref in formula_refs.get(sheet, ())
+            has = None if refs is None else ref in refs.get(sheet, ())
             self.sub.formulas[key] = FormulaCell(key, sheet, ref, self.at(sheet, row, col), has)
 
     def read_unit(self) -> None:

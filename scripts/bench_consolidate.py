@@ -1,0 +1,171 @@
+"""Benchmark of consolidation, printed as figures (not asserted; machines are noisy).
+
+    .venv/bin/python scripts/bench_consolidate.py [--national N]
+
+1. Long An end to end: 188 communes -> 15 districts -> province with 11 departments, including
+   writing every output (consolidated workbooks, JSON, facts). Target: under 5 s on 2 cores.
+2. National scale: a synthetic two-level plan (one top unit over N communes, default 10,600),
+   N commune workbooks read + checked + aggregated in one consolidation. Targets: under 60 s and
+   under 2 GB. Both are compared with python-calamine's bare read of the same files, in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import re
+import resource
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from python_calamine import CalamineWorkbook
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from xhht_xl import demo, synth
+from xhht_xl import plan as plan_mod
+from xhht_xl.consolidate import consolidate
+
+
+def bare_read(paths: list[Path]) -> float:
+    """Seconds for python-calamine to read every sheet of every file (the floor)."""
+    start = time.perf_counter()
+    for p in paths:
+        wb = CalamineWorkbook.from_path(str(p))
+        for name in wb.sheet_names:
+            wb.get_sheet_by_name(name).to_python()
+    return time.perf_counter() - start
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def province(tmp: Path) -> None:
+    plan = plan_mod.load()
+    manifest = synth.demo(tmp / "nhan")
+    files = [tmp / "nhan" / f.path for f in manifest.files if f.format in ("xlsx", "xls")]
+    runs = []
+    for i in range(3):
+        base = bare_read(files)
+        out = tmp / f"ket_qua_{i}"
+        start = time.perf_counter()
+        demo.consolidate_all(plan, tmp / "nhan", manifest, out, say=lambda _line: None)
+        runs.append((time.perf_counter() - start, base))
+    total = statistics.median(r[0] for r in runs)
+    base = statistics.median(r[1] for r in runs)
+    print("Long An end to end (188 communes -> 15 districts -> province + 11 departments, all outputs)")
+    print(f"  files read              {len(files)} received + 15 district workbooks")
+    print(
+        f"  end to end              {total:6.2f} s   (target < 5 s)   runs: {', '.join(f'{r[0]:.2f}' for r in runs)}"
+    )
+    print(f"  calamine bare read      {base:6.2f} s   ratio {total / base:.1f}x")
+
+
+def national_plan(tmp: Path, n: int) -> plan_mod.Plan:
+    """The Long An plan reshaped to two levels: one top unit over ``n`` communes."""
+    src = plan_mod.default_folder()
+    dst = tmp / "plan_national"
+    shutil.copytree(src, dst)
+    toml = (dst / "plan.toml").read_text(encoding="utf-8")
+    toml = toml.replace('id = "long_an_2020"', 'id = "national_bench"').replace(
+        'standing_body = "SGDDT"', 'standing_body = "80"'
+    )
+    toml = re.sub(r'\[\[levels\]\]\ncode = "huyen".*?template = "chung"\n\n', "", toml, flags=re.S)
+    toml = toml.replace('code = "xa"\nname = "Cấp xã"\nunit_noun = "xã, phường, thị trấn"\nparent = "huyen"',
+                        'code = "xa"\nname = "Cấp xã"\nunit_noun = "xã, phường, thị trấn"\nparent = "tinh"')  # fmt: skip
+    toml = re.sub(r'\[\[deadlines\]\]\nlevel = "huyen".*?\n\n', "", toml, flags=re.S)
+    toml = re.sub(r'\[\[quotas\]\]\naward = "CTUBND"\nproposer_level = "huyen".*?\n\n', "", toml, flags=re.S)
+    (dst / "plan.toml").write_text(toml, encoding="utf-8")
+    rows = [
+        "code,name,type,level,parent,role,contact_person,contact_phone,topic",
+        "80,Toàn quốc,tinh,tinh,,,,,",
+    ]
+    rows += [f"{10000 + i},Xã {10000 + i},xa,xa,80,,,," for i in range(n)]
+    (dst / "units.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (dst / "unit_changes.csv").write_text(
+        "old_code,old_name,parent,new_code,new_name,change,effective,basis,certainty\n"
+    )
+    with open(dst / "indicators.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        levels = [lv for lv in row["levels"].split(";") if lv in ("xa", "tinh")]
+        row["levels"] = ";".join(levels)
+        row["departments"] = ""
+        if row["measure"] == "amount" and levels:
+            row["authority"] = "tinh=self+xa"
+        elif row["authority"]:
+            row["authority"] = "tinh=xa" if "xa" in levels else "tinh=self"
+    with open(dst / "indicators.csv", "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return plan_mod.load(dst)
+
+
+def national(tmp: Path, n: int) -> None:
+    from helpers import clean_values
+
+    from xhht_xl import templates
+
+    plan = national_plan(tmp, n)
+    base = tmp / "base.xlsx"
+    values = clean_values(plan, level="xa", unit="10000")
+    values[("unit", "date")] = __import__("datetime").date(2020, 8, 10)
+    templates.build_workbook(plan, "xa", values=values).save(base)
+    folder = tmp / "national"
+    folder.mkdir()
+    with zipfile.ZipFile(base) as zf:
+        parts = {name: zf.read(name) for name in zf.namelist()}
+    sheet = next(k for k, v in parts.items() if b">10000 - X" in v)  # the unit sheet
+    start = time.perf_counter()
+    files = []
+    for i in range(n):
+        code = str(10000 + i).encode()
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
+            for name, data in parts.items():
+                out.writestr(name, data.replace(b"10000", code) if name == sheet else data)
+        path = folder / f"{i // 500:02d}" / f"xa_{10000 + i}.xlsx"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(buf.getvalue())
+        files.append(path)
+    made = time.perf_counter() - start
+    base_s = bare_read(files)
+    rss_before = rss_mb()
+    start = time.perf_counter()
+    c = consolidate(folder, plan, "tinh", "80", store=tmp / "store", workers=2)
+    took = time.perf_counter() - start
+    row = c.totals[(c.totals.indicator == "GDHT") & (c.totals.milestone == 2020)].iloc[0]
+    assert row.units_covered == n, row
+    print(f"National scale ({n} commune workbooks, two-level plan; files made in {made:.1f} s)")
+    print(
+        f"  read + check + aggregate {took:6.1f} s   (target < 60 s)   {took / n * 1000:.2f} ms per workbook"
+    )
+    print(f"  calamine bare read       {base_s:6.1f} s   {base_s / n * 1000:.2f} ms per workbook, ratio {took / base_s:.1f}x"
+          " (2 worker processes vs 1)")  # fmt: skip
+    print(
+        f"  peak memory              {max(rss_mb(), rss_before):6.0f} MB (target < 2048 MB); facts rows {len(c.facts)}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--national", type=int, default=10_600)
+    parser.add_argument("--skip-province", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.skip_province:
+            province(Path(tmp) / "p")
+        if args.national:
+            national(Path(tmp) / "n", args.national)
+
+
+if __name__ == "__main__":
+    main()
