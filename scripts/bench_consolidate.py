@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from xhht_xl import demo, synth
 from xhht_xl import plan as plan_mod
-from xhht_xl.consolidate import consolidate
+from xhht_xl.consolidation import consolidate
 
 
 def bare_read(paths: list[Path]) -> float:

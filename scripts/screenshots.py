@@ -10,7 +10,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from xhht_xl import lo, templates
+import openpyxl
+
+from xhht_xl import demo, lo, report, templates
 from xhht_xl import plan as plan_mod
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -41,7 +43,27 @@ def main() -> None:
         (pdf,) = lo.convert([src], "pdf", tmp / "pdf", tmp / "work")
         png = lo.render_png(pdf, tmp / "page", page=3, dpi=90)
         shutil.copy(png, DOCS / "mau_ket_qua.png")
-    print("docs/mau_ket_qua.png")
+        print("docs/mau_ket_qua.png")
+        province(tmp)
+
+
+def province(tmp: Path) -> None:
+    """The demo's consolidated provincial workbook (appendix page, charts sheet) and report page 1."""
+    result = demo.run(tmp / "demo", say=lambda _line: None)
+    book = result.outputs["province"]
+    only = tmp / "sheets"
+    only.mkdir()
+    for sheet, name in (("Kết quả", "tong_hop_tinh"), ("Biểu đồ", "bieu_do")):
+        wb = openpyxl.load_workbook(book)
+        for other in wb.sheetnames:
+            if other != sheet:
+                del wb[other]
+        wb.save(only / f"{name}.xlsx")
+        (pdf,) = lo.convert([only / f"{name}.xlsx"], "pdf", tmp / "pdf2", tmp / "work")
+        shutil.copy(lo.render_png(pdf, tmp / name, page=1, dpi=80), DOCS / f"{name}.png")
+        print(f"docs/{name}.png")
+    report.render_sample(DOCS / "bao_cao.png", result.province)
+    print("docs/bao_cao.png")
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from xhht_xl import aggregate, cli, intake
 from xhht_xl.aggregate import Member, Scope
-from xhht_xl.consolidate import consolidate
+from xhht_xl.consolidation import consolidate
 from xhht_xl.fileio import OutputError
 from xhht_xl.submission import NA, Entry, Submission
 

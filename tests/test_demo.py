@@ -153,3 +153,29 @@ def test_demo_cli_twice_gives_the_same_results(tmp_path):
     assert cli.main(["demo", str(tmp_path / "a")]) == 0
     second = json.loads((tmp_path / "a/ket_qua/tinh/80_bao_cao.json").read_text(encoding="utf-8"))
     assert first == second
+
+
+def test_analyst_example_runs_on_the_demo(demo_run, capsys, monkeypatch):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "phan_tich.py"
+    monkeypatch.setattr(sys, "argv", [str(example), str(demo_run.folder)])
+    runpy.run_path(str(example), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "Huyện Mộc Hóa" in out and "% chỉ tiêu đạt hoặc vượt" in out
+
+
+def test_report_and_addin_commands(demo_run, tmp_path, capsys):
+    out = tmp_path / "bao_cao.docx"
+    rc = cli.main(["report", str(demo_run.folder / "ket_qua" / "gui_tinh"), "--level", "tinh", "--as-of", "2020-09-05",
+                   "-o", str(out), "--awards", str(tmp_path / "khen_thuong.xlsx")])  # fmt: skip
+    assert rc in (0, 1) and out.exists() and (tmp_path / "khen_thuong.xlsx").exists()
+    startup = tmp_path / "Nguyễn Văn Bình" / "XLSTART"
+    assert cli.main(["addin", "install", "--startup-dir", str(startup)]) == 0
+    assert (startup / "xhht_xl.xlam").exists()
+    assert cli.main(["addin", "uninstall", "--startup-dir", str(startup)]) == 0
+    assert not (startup / "xhht_xl.xlam").exists()
+    assert cli.main(["addin", "build", "-o", str(tmp_path / "x.xlam")]) == 0
+    assert "Traceback" not in capsys.readouterr().err

@@ -118,25 +118,12 @@ def _writable(folder: Path) -> None:
 
 
 def cmd_consolidate(args: argparse.Namespace) -> int:
-    from .consolidate import consolidate
     from .outputs import status_summary
 
-    plan = _load_plan(args)
     out = Path(args.out)
     for target in filter(None, (out, args.json, args.facts)):
         _writable(Path(target).resolve().parent)
-    c = consolidate(
-        args.folder,
-        plan,
-        args.level,
-        args.unit,
-        into=args.into,
-        received_at=args.received_at,
-        as_of=args.as_of,
-        deadline=args.deadline,
-        store=out.resolve().parent / "xhht_intake",
-        progress=_progress,
-    )
+    c = _run_consolidation(args, out)
     c.write_workbook(out)
     for target, write in ((args.json, c.write_json), (args.facts, c.write_facts)):
         if target is not None:
@@ -148,6 +135,72 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
           late=s["late"], missing=s["missing"], errors=len(c.report.errors), warnings=len(c.report.warnings), out=out)
     )  # fmt: skip
     return 1 if c.report.errors else 0
+
+
+def _consolidation_args(p: argparse.ArgumentParser) -> None:
+    """The options that say what to consolidate (shared by consolidate and report)."""
+    p.add_argument("folder", type=Path, help=T("cli.folder-help"))
+    p.add_argument("--level", required=True, help=T("cli.level-consolidate-help", levels="huyen, tinh"))
+    p.add_argument("--unit", help=T("cli.unit-help"))
+    p.add_argument("--into", type=Path, metavar="OWN.xlsx", help=T("cli.into-help"))
+    p.add_argument("--received-at", type=Path, metavar="FILE.csv", help=T("cli.received-at-help"))
+    p.add_argument("--as-of", type=_date, metavar="DATE", help=T("cli.as-of-help"))
+    p.add_argument("--deadline", type=_date, metavar="DATE", help=T("cli.deadline-help"))
+    _plan_arg(p)
+
+
+def _run_consolidation(args: argparse.Namespace, out: Path):
+    from .consolidation import consolidate
+
+    return consolidate(
+        args.folder,
+        _load_plan(args),
+        args.level,
+        args.unit,
+        into=args.into,
+        received_at=args.received_at,
+        as_of=args.as_of,
+        deadline=args.deadline,
+        store=out.resolve().parent / "xhht_intake",
+        progress=_progress,
+    )
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """The draft review report of a consolidation (the folder and options of ``consolidate``)."""
+    from . import report
+
+    out = Path(args.out)
+    for target in filter(None, (out, args.awards)):
+        _writable(Path(target).resolve().parent)
+    c = _run_consolidation(args, out)
+    report.write_report(c, out, number=args.number or "")
+    print(T("cli.written", path=out))
+    if args.awards:
+        report.write_award_list(c, args.awards)
+        print(T("cli.written", path=args.awards))
+    return 1 if c.report.errors else 0
+
+
+def cmd_addin(args: argparse.Namespace) -> int:
+    from .excel import addin
+
+    try:
+        if args.action == "build":
+            print(T("addin.built", path=addin.build(args.out or addin.shipped_path())))
+        elif args.action == "install":
+            print(T("addin.installed", path=addin.install(args.python, args.startup_dir)))
+        else:
+            folder = args.startup_dir or "XLSTART"
+            print(
+                T(
+                    "addin.uninstalled" if addin.uninstall(args.startup_dir) else "addin.not-installed",
+                    folder=folder,
+                )
+            )
+    except addin.AddinError as exc:
+        raise CommandError(str(exc)) from None
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -179,18 +232,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("consolidate", help=T("cli.consolidate-help"))
-    p.add_argument("folder", type=Path, help=T("cli.folder-help"))
-    p.add_argument("--level", required=True, help=T("cli.level-consolidate-help", levels="huyen, tinh"))
-    p.add_argument("--unit", help=T("cli.unit-help"))
-    p.add_argument("--into", type=Path, metavar="OWN.xlsx", help=T("cli.into-help"))
+    _consolidation_args(p)
     p.add_argument("-o", "--out", required=True, type=Path, metavar="OUT.xlsx", help=T("cli.out-help"))
     p.add_argument("--json", type=Path, metavar="REPORT.json", help=T("cli.json-help"))
     p.add_argument("--facts", type=Path, metavar="FACTS.csv", help=T("cli.facts-help"))
-    p.add_argument("--received-at", type=Path, metavar="FILE.csv", help=T("cli.received-at-help"))
-    p.add_argument("--as-of", type=_date, metavar="DATE", help=T("cli.as-of-help"))
-    p.add_argument("--deadline", type=_date, metavar="DATE", help=T("cli.deadline-help"))
-    _plan_arg(p)
     p.set_defaults(func=cmd_consolidate)
+
+    p = sub.add_parser("report", help=T("report.help"))
+    _consolidation_args(p)
+    p.add_argument("-o", "--out", required=True, type=Path, metavar="REPORT.docx", help=T("report.out-help"))
+    p.add_argument("--awards", type=Path, metavar="AWARDS.xlsx", help=T("report.awards-help"))
+    p.add_argument("--number", help=T("report.number-help"))
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("addin", help=T("addin.help"))
+    p.add_argument("action", choices=["build", "install", "uninstall"])
+    p.add_argument("-o", "--out", type=Path, help=T("addin.out-help"))
+    p.add_argument("--python", help=T("addin.python-help"))
+    p.add_argument("--startup-dir", type=Path, help=T("addin.startup-help"))
+    p.set_defaults(func=cmd_addin)
 
     p = sub.add_parser("demo", help=T("cli.demo-help"))
     p.add_argument("folder", nargs="?", default="xhht_demo", type=Path, help=T("cli.demo-dir-help"))
@@ -206,7 +266,7 @@ def _version() -> str:
 
 
 def _one_line_errors() -> tuple[type[BaseException], ...]:
-    from .consolidate import ConsolidationError
+    from .consolidation import ConsolidationError
     from .fileio import OutputError
     from .intake import IntakeError
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import messages, synth, templates
-from .consolidate import Consolidation, consolidate
+from .consolidation import Consolidation, consolidate
 from .plan import Plan, load
 
 T = messages.text
@@ -66,7 +66,19 @@ def _district_job(job: tuple) -> Consolidation:
                     store=out / "xhht_intake" / code, now=NOW)  # fmt: skip
     c.write_workbook(out / f"{code}_tong_hop.xlsx")
     c.write_json(out / f"{code}_bao_cao.json")
+    write_returned(c, out.parent / "tra_lai" / code)
     return c
+
+
+def write_returned(c: Consolidation, folder: Path) -> list[Path]:
+    """A marked copy for every sender whose used workbook has errors or warnings."""
+    from .returned import write_returned_copy
+
+    written = []
+    for r in c.chosen.values():
+        if any(i.severity in ("error", "warning") for i in r.validation.report):
+            written.append(write_returned_copy(r.validation, c.plan, folder))
+    return written
 
 
 def consolidate_all(
@@ -116,7 +128,16 @@ def consolidate_all(
         "province_json": province.write_json(out / "tinh" / "80_bao_cao.json"),
         "facts": province.write_facts(out / "tinh" / "80_du_lieu.csv"),
         "districts": out / "huyen",
+        "returned": out / "tra_lai",
     }
+    from . import report
+
+    outputs["report"] = report.write_report(province, out / "tinh" / "80_bao_cao_tong_ket.docx")
+    outputs["awards"] = report.write_award_list(province, out / "tinh" / "80_danh_sach_khen_thuong.xlsx")
+    first = plan.units_at("huyen")[0].code
+    outputs["district_report"] = report.write_report(
+        districts[first], out / "huyen" / f"{first}_bao_cao_tong_ket.docx"
+    )
     return districts, province, outputs
 
 
@@ -176,6 +197,12 @@ def summary(result: DemoResult, plan: Plan) -> str:
         T("demo.outputs", folder=result.folder / "ket_qua"),
         T("demo.output-province", file=result.outputs["province"]),
         T("demo.output-districts", folder=result.outputs["districts"]),
+        T(
+            "demo.output-returned",
+            folder=result.outputs["returned"],
+            count=sum(1 for _ in result.outputs["returned"].rglob("*.xlsx")),
+        ),
+        T("demo.output-report", file=result.outputs["report"]),
         T("demo.seconds", seconds=f"{result.seconds:.1f}".replace(".", ",")),
     ]
     return "\n".join(lines)

@@ -288,8 +288,9 @@ def _charts(ws: Worksheet, c) -> None:
     templates.put(ws, (1, 2), T("out.series-met"), font=F_HEAD)
     templates.put(ws, (1, 3), T("out.series-not-met"), font=F_HEAD)
     units = []
+    direct = {u for codes in c.scope.expected.values() for u in codes}  # not the communes under districts
     if not d.empty:
-        last = d[d["milestone"] == year]
+        last = d[(d["milestone"] == year) & d["unit"].isin(direct)]
         for unit, group in last.groupby("unit", sort=False, observed=True):
             met = int(group["verdict"].isin(["dat", "vuot"]).sum())
             not_met = int((group["verdict"] == "khong-dat").sum())

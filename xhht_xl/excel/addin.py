@@ -293,7 +293,7 @@ def _ascii_safe(path: str) -> str:
 def _default_startup_dir() -> Path:
     appdata = os.environ.get("APPDATA")
     if not appdata:
-        raise AddinError("APPDATA is not set: pass startup_dir (Excel's XLSTART folder) explicitly")
+        raise AddinError(messages.text("addin.no-appdata"))
     return Path(appdata) / "Microsoft" / "Excel" / "XLSTART"
 
 
@@ -328,7 +328,7 @@ def with_settings(addin: Path | str, out_path: Path | str, settings: Mapping[str
         os.replace(tmp, out)
     except PermissionError as exc:  # Windows: Excel has the add-in open
         tmp.unlink(missing_ok=True)
-        raise AddinError(f"cannot replace {out}: close Excel and try again") from exc
+        raise AddinError(messages.text("addin.busy", path=out)) from exc
     return out
 
 
@@ -348,7 +348,7 @@ def install(
     folder = Path(startup_dir) if startup_dir is not None else _default_startup_dir()
     source = Path(addin) if addin is not None else shipped_path()
     if not source.is_file():
-        raise AddinError(f"add-in not found: {source}")
+        raise AddinError(messages.text("addin.missing", path=source))
     return with_settings(source, folder / ADDIN_NAME, settings_for(exe, temp_dir))
 
 
@@ -360,7 +360,7 @@ def uninstall(startup_dir: Path | str | None = None) -> bool:
         try:
             target.unlink()
         except PermissionError as exc:  # Windows: Excel has the add-in open
-            raise AddinError(f"cannot remove {target}: close Excel and try again") from exc
+            raise AddinError(messages.text("addin.busy", path=target)) from exc
         return True
     return False
 

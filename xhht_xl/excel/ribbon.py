@@ -96,7 +96,7 @@ def _log(tag: str, book: Book | None) -> Path:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
-    from ..consolidate import ConsolidationError
+    from ..consolidation import ConsolidationError
     from ..fileio import OutputError
     from ..intake import IntakeError
     from ..returned import ReturnError
@@ -253,7 +253,7 @@ def _progress(book: Book, key: str = "excel.progress") -> Callable[[int, int, st
 
 
 def _consolidate(book: Book, plan, folder: Path, level: str, unit: str, into: Path | None):
-    from ..consolidate import consolidate
+    from ..consolidation import consolidate
 
     book.status(T("excel.reading", folder=folder))
     return consolidate(folder, plan, level, unit, into=into, received_at=_received_at(folder),
