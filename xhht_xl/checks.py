@@ -49,7 +49,11 @@ class Context:
         )
 
     def place(self, key: tuple) -> dict[str, str]:
-        """Sheet and cell of an input that has no entry (an empty cell), from the layout."""
+        """Sheet and cell of an input that has no entry (an empty cell): where the reader found it
+        in this file, else where the layout puts it."""
+        found = self.sub.locations.get(key)
+        if found is not None:
+            return {"sheet": found[0], "cell": found[1]}
         cell = self.layout.inputs[key]
         return {"sheet": cell.sheet, "cell": cell.ref}
 

@@ -289,7 +289,7 @@ def _detail(rates: pd.DataFrame, plan: Plan, chosen: dict[str, intake.Received])
     """Per unit x indicator x milestone: figures, rate, verdict and where they came from."""
     if rates.empty:
         return rates
-    rates = rates.copy()
+    rates = rates[rates["state"] != aggregate.EMPTY].copy()  # rows nobody filled (e.g. greyed) say nothing
     rates["name"] = [plan.units[u].name if u in plan.units else u for u in rates["unit"]]
     rates["file"] = [chosen[u].rel if u in chosen else "" for u in rates["unit"]]
     return rates[

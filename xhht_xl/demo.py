@@ -123,22 +123,37 @@ def consolidate_all(
     say(T("demo.step-province", departments=len(plan.units_at("so_nganh"))))
     province = consolidate(to_province, plan, "tinh", plan.province.code, into=own_province, received_at=up_times,
                            as_of=PROVINCE_AS_OF, store=out / "tinh" / "xhht_intake", now=NOW)  # fmt: skip
-    outputs = {
+    first = plan.units_at("huyen")[0].code
+    jobs = [(_province_outputs, (province, out)), (_report_outputs, (province, districts[first], out))]
+    if workers > 1:  # the workbook and the documents are independent: write them side by side
+        ctx = multiprocessing.get_context(
+            "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        )
+        with ProcessPoolExecutor(2, mp_context=ctx) as pool:
+            parts = [f.result() for f in [pool.submit(fn, *args) for fn, args in jobs]]
+    else:
+        parts = [fn(*args) for fn, args in jobs]
+    outputs = {"districts": out / "huyen", "returned": out / "tra_lai", **parts[0], **parts[1]}
+    return districts, province, outputs
+
+
+def _province_outputs(province: Consolidation, out: Path) -> dict[str, Path]:
+    return {
         "province": province.write_workbook(out / "tinh" / "80_tong_hop_tinh.xlsx"),
         "province_json": province.write_json(out / "tinh" / "80_bao_cao.json"),
         "facts": province.write_facts(out / "tinh" / "80_du_lieu.csv"),
-        "districts": out / "huyen",
-        "returned": out / "tra_lai",
     }
+
+
+def _report_outputs(province: Consolidation, district: Consolidation, out: Path) -> dict[str, Path]:
     from . import report
 
-    outputs["report"] = report.write_report(province, out / "tinh" / "80_bao_cao_tong_ket.docx")
-    outputs["awards"] = report.write_award_list(province, out / "tinh" / "80_danh_sach_khen_thuong.xlsx")
-    first = plan.units_at("huyen")[0].code
-    outputs["district_report"] = report.write_report(
-        districts[first], out / "huyen" / f"{first}_bao_cao_tong_ket.docx"
-    )
-    return districts, province, outputs
+    code = district.scope.unit
+    return {
+        "report": report.write_report(province, out / "tinh" / "80_bao_cao_tong_ket.docx"),
+        "awards": report.write_award_list(province, out / "tinh" / "80_danh_sach_khen_thuong.xlsx"),
+        "district_report": report.write_report(district, out / "huyen" / f"{code}_bao_cao_tong_ket.docx"),
+    }
 
 
 def _district_folder(received: Path, code: str) -> Path:

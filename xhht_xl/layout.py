@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 
 from . import messages
 from .plan import Plan, Target, Unit
@@ -66,7 +66,7 @@ class Cell:
     row: int
     col: int
 
-    @property
+    @cached_property
     def ref(self) -> str:
         return f"{col_letter(self.col)}{self.row}"
 

@@ -72,12 +72,11 @@ def _table(
     # Data cells carry no per-cell style: styling costs more than everything else in openpyxl,
     # and a plain filtered table is what a clerk sorts and copies from anyway.
     for r, row in enumerate(rows, start=first_row + 1):
-        for c, value in enumerate(row, start=1):
-            value = _clean(value)
-            if value is not None:
-                cell = ws.cell(r, c, value)
-                if isinstance(value, str) and value.startswith("="):
-                    cell.data_type = "s"  # a sender's text stays text
+        values = [_clean(v) for v in row]
+        ws.append(values)  # rows follow the header (append is the fast path of openpyxl)
+        for c, value in enumerate(values, start=1):
+            if isinstance(value, str) and value.startswith("="):
+                ws.cell(r, c).data_type = "s"  # a sender's text stays text
     ws.row_dimensions[first_row].height = 32
     if rows:
         ws.auto_filter.ref = f"A{first_row}:{layout.col_letter(len(headers))}{first_row + len(rows)}"

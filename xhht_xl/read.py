@@ -96,6 +96,7 @@ class _Reader:
         self.names: dict[str, tuple[str, str]] = {}
         self.parts: dict[str, str] = {}
         self.sheet_parts: dict[str, str] = {}
+        self.moved = False
 
     def issue(self, code: str, /, sheet: str = "", cell: str = "", **values) -> None:
         self.sub.issues.append(make(code, file=self.sub.file, sheet=sheet, cell=cell, **values))
@@ -130,6 +131,7 @@ class _Reader:
             if role in self.actual:
                 self.row_maps[role] = self.map_rows(lay, role)
         moved = self.check_labels(lay) or any(r != a for m in self.row_maps.values() for r, a in m.items())
+        self.moved = moved
         if moved and sub.kind != "xls":
             # Labels moved (rows or columns inserted): the defined names, which Excel and
             # LibreOffice keep pointing at the right cells, decide. Untouched files skip this parse.
@@ -219,16 +221,23 @@ class _Reader:
         """Layout row -> row in this file, anchored on the labels of the sheet's key column."""
         col = ANCHOR_COL[role]
         anchors = _anchors(lay, role)
-        found: dict[str, int] = {}
         grid = self.grid(self.actual[role])
+        found: dict[str, int] = {}
         for r, line in enumerate(grid, start=1):
             if len(line) >= col:
                 value = line[col - 1]
                 if isinstance(value, str) and value:
-                    found.setdefault(_norm(value), r)
+                    found.setdefault(value, r)
         mapping: dict[int, int] = {}
+        normalised: dict[str, int] | None = None
         for row, text in anchors.items():
-            actual = found.get(_norm(text))
+            actual = found.get(text)
+            if actual is None:  # retyped label (case, spaces, tone marks): compare normalised
+                if normalised is None:
+                    normalised = {}
+                    for value, r in found.items():
+                        normalised.setdefault(_norm(value), r)
+                actual = normalised.get(_norm(text))
             if actual is not None:
                 mapping[row] = actual
         return mapping
@@ -272,13 +281,16 @@ class _Reader:
     def check_labels(self, lay: Layout) -> bool:
         """Report labels that differ from the template; True when any did."""
         changed = False
+        roles = _roles(lay)
         for cell, text in lay.labels.items():
-            role = _role_of(lay, cell.sheet)
+            role = roles[cell.sheet]
             sheet = self.actual.get(role)
             if sheet is None or role == "guide":
                 continue
             row = self.row_of(role, cell.row)
             got = self.at(sheet, row, cell.col)
+            if got == text:
+                continue
             got_text = _as_text(got)
             if got_text == text or _norm(got_text) == _norm(text):
                 continue
@@ -293,15 +305,26 @@ class _Reader:
         return changed
 
     def read_inputs(self, lay: Layout) -> None:
-        entries = self.sub.entries
+        entries, locations = self.sub.entries, self.sub.locations
+        roles = _roles(lay)
+        plain = not self.names and not self.moved  # the usual file: every cell where the layout says
         for key, cell in lay.inputs.items():
-            where = self.locate(lay, key, cell)
-            if where is None:
-                continue
-            sheet, row, col = where
+            if plain:
+                sheet = self.actual.get(roles[cell.sheet])
+                if sheet is None:
+                    continue
+                row, col = cell.row, cell.col
+            else:
+                where = self.locate(lay, key, cell)
+                if where is None:
+                    continue
+                sheet, row, col = where
             raw = self.at(sheet, row, col)
             kind = key[0]
+            ref = cell.ref if plain else f"{col_letter(col)}{row}"
             if kind in ("kt", "bc", "unit") and (raw is None or raw == ""):
+                if kind != "kt":  # where an empty required cell is, for messages
+                    locations[key] = (sheet, ref)
                 continue
             if kind == "kq":
                 value, status = parse_count(raw)
@@ -311,7 +334,7 @@ class _Reader:
                 value, status = parse_date(raw)
             else:
                 value, status = parse_text(raw)
-            entries[key] = Entry(key, value, sheet, f"{col_letter(col)}{row}", raw, status)
+            entries[key] = Entry(key, value, sheet, ref, raw, status)
 
     def read_formulas(self, lay: Layout) -> None:
         refs: dict[str, set[str]] | None = None
@@ -324,12 +347,20 @@ class _Reader:
             refs = {
                 sheet: formula_refs(raw.get(part, b"")) for sheet, part in self.parts.items() if part in raw
             }
+        roles = _roles(lay)
+        plain = not self.names and not self.moved
         for key, cell in lay.formulas.items():
-            where = self.locate(lay, key, cell)
-            if where is None:
-                continue
-            sheet, row, col = where
-            ref = f"{col_letter(col)}{row}"
+            if plain:
+                sheet = self.actual.get(roles[cell.sheet])
+                if sheet is None:
+                    continue
+                row, col, ref = cell.row, cell.col, cell.ref
+            else:
+                where = self.locate(lay, key, cell)
+                if where is None:
+                    continue
+                sheet, row, col = where
+                ref = f"{col_letter(col)}{row}"
             has = None if refs is None else ref in refs.get(sheet, ())
             self.sub.formulas[key] = FormulaCell(key, sheet, ref, self.at(sheet, row, col), has)
 

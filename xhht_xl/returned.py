@@ -179,8 +179,8 @@ def place_issues(sub: Submission, plan: Plan, lay: Layout, issues: Iterable[Issu
     """Each issue with the sheet and cell it refers to in the returned copy (``lay``'s addresses)."""
     by_entry = {(e.sheet, e.cell): key for key, e in sub.entries.items()}
     by_formula = {(f.sheet, f.cell): key for key, f in sub.formulas.items()}
-    # Empty inputs have no entry: checks place their issues at the layout address of the
-    # template the file was read with (same cells as ``lay``).
+    # Empty inputs have no entry: the reader records where it found them (``sub.locations``);
+    # the layout address of the template the file was read with is the fallback.
     read_lay = (
         layout_mod.build(plan, sub.template, sub.layout_version or layout_mod.VERSION)
         if sub.template
@@ -191,6 +191,7 @@ def place_issues(sub: Submission, plan: Plan, lay: Layout, issues: Iterable[Issu
         for key, c in read_lay.inputs.items()
         if key not in sub.entries or sub.entries[key].raw in (None, "")
     }
+    by_empty.update({where: key for key, where in sub.locations.items()})  # where the reader found them
     # The sender's sheet names (a renamed sheet) -> the sheet names of the copy.
     sheet_of = dict(zip(lay.sheets.values(), lay.sheets.values(), strict=True))
     for e in sub.entries.values():

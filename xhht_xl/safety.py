@@ -237,12 +237,31 @@ def _iter_xml(zf: zipfile.ZipFile, member: str, max_bytes: int, file: str) -> It
         raise UnreadableFile("zip-corrupt", file) from None
 
 
+def _head(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int) -> bytes:
+    """The first ``size`` inflated bytes of a member, straight from the archive's bytes when
+    they are in memory (``inspect`` has them): far cheaper than ``ZipFile.open`` per part."""
+    data = getattr(zf.fp, "getbuffer", None)
+    if data is not None:
+        buf = data()
+        start = info.header_offset
+        if bytes(buf[start : start + 4]) == b"PK\x03\x04":
+            name_len, extra_len = struct.unpack_from("<HH", buf, start + 26)
+            body = buf[
+                start + 30 + name_len + extra_len : start + 30 + name_len + extra_len + info.compress_size
+            ]
+            if info.compress_type == zipfile.ZIP_STORED:
+                return bytes(body[:size])
+            if info.compress_type == zipfile.ZIP_DEFLATED:
+                return zlib.decompressobj(-15).decompress(body, size)
+    with zf.open(info) as fh:
+        return fh.read(size)
+
+
 def _scan_for_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, file: str) -> None:
     """Reject an XML part whose prolog declares a DTD (the parsers downstream are not
     all ours). Reads at most ``limits.head_bytes`` inflated bytes of the part."""
     try:
-        with zf.open(info) as fh:
-            head = fh.read(limits.head_bytes)
+        head = _head(zf, info, limits.head_bytes)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError):
         raise UnreadableFile("zip-corrupt", file) from None
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):

@@ -80,6 +80,7 @@ class Submission:
     unit_code_given: str = ""  # the code as written (may be a pre-2020 code)
     entries: dict[tuple, Entry] = field(default_factory=dict)
     formulas: dict[tuple, FormulaCell] = field(default_factory=dict)
+    locations: dict[tuple, tuple[str, str]] = field(default_factory=dict)  # (sheet, cell) of empty inputs
     issues: list[Issue] = field(default_factory=list)
     has_macros: bool = False
     external_links: list[str] = field(default_factory=list)
