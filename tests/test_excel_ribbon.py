@@ -171,14 +171,14 @@ def test_lay_bao_cao_writes_the_status_sheet(run, province, plan):
     expected = [u.code for u in plan.children(district, "xa")]
     rows = [r for r in ws.iter_rows(min_row=5) if r[0].value]
     assert [str(r[0].value) for r in rows] == expected
-    states = {r[2].value for r in rows}
+    states = {r[3].value for r in rows}
     assert states <= {T(k) for k in ("consolidate.state-on_time", "consolidate.state-late",
                                      "consolidate.state-missing", "consolidate.state-pending")}  # fmt: skip
-    linked = [r[8] for r in rows if r[8].value]
+    linked = [r[9] for r in rows if r[9].value]
     assert linked and all(c.hyperlink is not None for c in linked)
     for c in linked:  # relative links that resolve from the workbook's folder
         assert (run.files["lay_bao_cao"].parent / c.hyperlink.target).is_file()
-    on_time = [r[2] for r in rows if r[2].value == T("consolidate.state-on_time")]
+    on_time = [r[3] for r in rows if r[3].value == T("consolidate.state-on_time")]
     assert on_time and all(c.fill.fgColor.rgb.endswith(ribbon.STATE_COLORS["on_time"]) for c in on_time)
     # the template sheets are untouched
     assert read.read(run.files["lay_bao_cao"], plan).entries.keys() == read.read(
@@ -216,7 +216,7 @@ def test_tong_hop_issue_links_point_at_the_received_files(run):
 
 def test_khen_thuong_colours_the_quota_verdicts(run):
     ws = _wb(run.files["quota"])[T("excel.sheet-awards")]
-    verdicts = [r[7] for r in ws.iter_rows(min_row=5) if r[7].value in (T("quota.over"), T("quota.within"))]
+    verdicts = [r[9] for r in ws.iter_rows(min_row=5) if r[9].value in (T("quota.over"), T("quota.within"))]
     over = [c for c in verdicts if c.value == T("quota.over")]
     assert over and all(c.fill.fgColor.rgb.endswith("FF9999") for c in over)
     (message,) = run.books["quota"].errors  # problems found: shown as an error box

@@ -95,22 +95,15 @@ def _pairs(f: pd.DataFrame) -> pd.DataFrame:
     rates = f[f["measure"].isin(["num", "den"])]
     if rates.empty:
         return pd.DataFrame(columns=["unit", "level", "indicator", "milestone", "num", "den", "state"])
-    wide = rates.pivot_table(
+    both = rates.pivot_table(
         index=["unit", "level", "indicator", "milestone"],
         columns="measure",
-        values="value",
+        values=["value", "state"],
         aggfunc="first",
         observed=True,
         dropna=False,
     )
-    states = rates.pivot_table(
-        index=["unit", "level", "indicator", "milestone"],
-        columns="measure",
-        values="state",
-        aggfunc="first",
-        observed=True,
-        dropna=False,
-    )
+    wide, states = both["value"], both["state"]
     out = pd.DataFrame(index=wide.index)
     out["num"] = wide.get("num")
     out["den"] = wide.get("den")

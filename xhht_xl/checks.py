@@ -196,17 +196,27 @@ def _what(ctx: Context, key: tuple) -> str:
     return f"{T('field.' + key[3])} {name} năm {key[2]}"
 
 
-@check
-def _counts(ctx: Context) -> Iterator[Issue]:
-    sub = ctx.sub
-    for key, entry in sub.entries.items():
-        if key[0] != "kq":
+def _numbers(ctx: Context, kind: str) -> tuple[list[Issue], list[tuple[tuple, Entry]]]:
+    """Entries of ``kind`` ("kq" counts, "kp" amounts) that parsed, and the issues of those that
+    did not (which are rejected)."""
+    issues, parsed = [], []
+    for key, entry in ctx.sub.entries.items():
+        if key[0] != kind:
             continue
         problem = _parse_issue(ctx, entry)
         if problem is not None:
-            yield problem
-            if entry.status == REJECTED:
-                continue
+            issues.append(problem)
+        if entry.status != REJECTED:
+            parsed.append((key, entry))
+    return issues, parsed
+
+
+@check
+def _counts(ctx: Context) -> Iterator[Issue]:
+    sub = ctx.sub
+    issues, parsed = _numbers(ctx, "kq")
+    yield from issues
+    for key, entry in parsed:
         value = entry.value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if value < 0:
@@ -256,16 +266,10 @@ def _shared_denominators(ctx: Context) -> Iterator[Issue]:
 
 @check
 def _amounts(ctx: Context) -> Iterator[Issue]:
-    sub = ctx.sub
     by_source: dict[str, list[Entry]] = {}
-    for key, entry in sub.entries.items():
-        if key[0] != "kp":
-            continue
-        problem = _parse_issue(ctx, entry)
-        if problem is not None:
-            yield problem
-            if entry.status == REJECTED:
-                continue
+    issues, parsed = _numbers(ctx, "kp")
+    yield from issues
+    for key, entry in parsed:
         if isinstance(entry.value, (int, float)) and entry.value < 0:
             _reject(entry)
             yield ctx.issue("amount-negative", entry, value=fmt(entry.value))

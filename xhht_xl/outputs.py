@@ -147,15 +147,41 @@ def status_summary(c) -> dict[str, int | str]:
     }
 
 
-def _status(ws: Worksheet, c) -> None:
+STATUS_HEADS = ("unit", "unit-name", "level", "state", "deadline", "received", "days-late", "errors", "warnings",
+                "file", "contact", "phone")  # fmt: skip
+STATUS_WIDTHS = (9, 28, 14, 13, 11, 16, 9, 8, 10, 40, 22, 14)
+NOMINATION_HEADS = ("proposer", "priority", "award", "kind", "name", "position", "nominee-unit", "summary",
+                    "previous", "quota")  # fmt: skip
+NOMINATION_WIDTHS = (26, 7, 26, 10, 24, 20, 26, 46, 20, 16)
+
+
+def status_rows(c) -> list[list]:
+    """The submission status as rows (same columns as ``STATUS_HEADS``): workbook and ribbon."""
+    return [
+        [r.unit, r.name, c.plan.levels[r.level].name, T(STATE[r.state]), r.deadline, _clean(r.received_at),
+         r.days_late or None, r.errors, r.warnings, r.file, r.contact, r.phone]
+        for r in c.status.itertuples()
+    ]  # fmt: skip
+
+
+def nomination_rows(c) -> list[list]:
+    """The nominations with their quota verdicts (columns of ``NOMINATION_HEADS``)."""
     rows = []
-    for r in c.status.itertuples():
-        rows.append([r.unit, r.name, c.plan.levels[r.level].name, T(STATE[r.state]), r.deadline, _clean(r.received_at),
-                     r.days_late or None, r.errors, r.warnings, r.file, r.contact, r.phone])  # fmt: skip
-    heads = ["unit", "unit-name", "level", "state", "deadline", "received", "days-late", "errors", "warnings", "file",
-             "contact", "phone"]  # fmt: skip
-    _table(ws, T("out.title-status", as_of=c.as_of.strftime("%d/%m/%Y")), [T(f"out.col-{h}") for h in heads], rows,
-           [9, 28, 14, 13, 11, 16, 9, 8, 10, 40, 22, 14], first_row=4)  # fmt: skip
+    for r in c.nominations.itertuples():
+        proposer = c.plan.unit(r.proposer)
+        rows.append([f"{r.proposer} - {proposer.name}" if proposer else r.proposer, r.priority, r.award_name,
+                     T(f"out.kind-{r.kind}") if r.kind else "", r.name, r.position, r.unit_text, r.summary,
+                     r.previous, r.verdict])  # fmt: skip
+    return rows
+
+
+def heads(names) -> list[str]:
+    return [T(f"out.col-{h}") for h in names]
+
+
+def _status(ws: Worksheet, c) -> None:
+    _table(ws, T("out.title-status", as_of=c.as_of.strftime("%d/%m/%Y")), heads(STATUS_HEADS), status_rows(c),
+           list(STATUS_WIDTHS), first_row=4)  # fmt: skip
     templates.put(ws, (2, 1), T("out.summary-status", **status_summary(c)))
     fills = {"late": FILL_WARN, "missing": FILL_BAD, "on_time": FILL_OK}
     for i, r in enumerate(c.status.itertuples(), start=5):
@@ -193,57 +219,16 @@ def _detail(ws: Worksheet, c) -> None:
         rows.append([r.unit, r.name, c.plan.levels[r.level].name if r.level in c.plan.levels else r.level, r.indicator,
                      r.milestone, r.num, r.den, None if pd.isna(r.rate) else round(r.rate, 2), _verdict(r.verdict),
                      T(f"out.state-{r.state}"), r.file])  # fmt: skip
-    heads = [
-        "unit",
-        "unit-name",
-        "level",
-        "indicator",
-        "milestone",
-        "num",
-        "den",
-        "rate",
-        "verdict",
-        "data-state",
-        "file",
-    ]
-    _table(
-        ws,
-        T("out.title-detail"),
-        [T(f"out.col-{h}") for h in heads],
-        rows,
-        [9, 26, 12, 18, 7, 11, 11, 9, 11, 14, 40],
-    )
+    # the column headers are the texts of DETAIL_COLUMNS ("name" and "state" have their own labels)
+    labels = [{"name": "unit-name", "state": "data-state"}.get(col, col) for col in DETAIL_COLUMNS]
+    _table(ws, T("out.title-detail"), heads(labels), rows, [9, 26, 12, 18, 7, 11, 11, 9, 11, 14, 40])
     for r in range(4, 4 + len(rows)):
         ws.cell(r, 8).number_format = "0.0"
 
 
 def _nominations(ws: Worksheet, c) -> None:
-    plan = c.plan
-    rows = []
-    for r in c.nominations.itertuples():
-        kind = T(f"out.kind-{r.kind}") if r.kind else ""
-        proposer = plan.unit(r.proposer)
-        rows.append([f"{r.proposer} - {proposer.name}" if proposer else r.proposer, r.priority, r.award_name, kind, r.name,
-                     r.position, r.unit_text, r.summary, r.previous, r.verdict])  # fmt: skip
-    heads = [
-        "proposer",
-        "priority",
-        "award",
-        "kind",
-        "name",
-        "position",
-        "nominee-unit",
-        "summary",
-        "previous",
-        "quota",
-    ]
-    _table(
-        ws,
-        T("out.title-nominations"),
-        [T(f"out.col-{h}") for h in heads],
-        rows,
-        [26, 7, 26, 10, 24, 20, 26, 46, 20, 16],
-    )
+    rows = nomination_rows(c)
+    _table(ws, T("out.title-nominations"), heads(NOMINATION_HEADS), rows, list(NOMINATION_WIDTHS))
     over = T("quota.over")
     for i, r in enumerate(rows, start=4):
         ws.cell(i, 10).fill = FILL_BAD if r[9] == over else FILL_OK

@@ -31,7 +31,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .. import messages
+from .. import layout, messages
 from .. import plan as plan_mod
 from . import registry
 from .book import Book, location
@@ -260,6 +260,15 @@ def _consolidate(book: Book, plan, folder: Path, level: str, unit: str, into: Pa
                        progress=_progress(book))  # fmt: skip
 
 
+def _consolidate_book(book: Book, plan, own: bool = True):
+    """Consolidate the picked folder for the open workbook's own level and unit (read from a
+    snapshot, so unsaved edits count); ``own``: keep the workbook's own entries. -> (c, folder)."""
+    with _snapshot(book) as snap:
+        level, unit = _scope(snap, plan, book.name)
+        folder = _pick(book, "received")
+        return _consolidate(book, plan, folder, level, unit, into=snap if own else None), folder
+
+
 def _link_target(book: Book, file: Path) -> str:
     """A file hyperlink relative to the workbook's folder (absolute across drives)."""
     try:
@@ -333,38 +342,27 @@ def kiem_tra(book: Book) -> bool:
 
 
 def _status_rows(c) -> list[list]:
-    from ..outputs import STATE
+    from ..outputs import STATUS_HEADS, heads, status_rows
 
-    heads = ["unit", "unit-name", "state", "deadline", "received", "days-late", "errors", "warnings", "file",
-             "contact", "phone"]  # fmt: skip
-    rows: list[list] = [[T(f"out.col-{h}") for h in heads]]
-    for r in c.status.itertuples():
-        received = r.received_at.to_pydatetime() if hasattr(r.received_at, "to_pydatetime") else r.received_at
-        rows.append([r.unit, r.name, T(STATE[r.state]), r.deadline, received, r.days_late or None, r.errors,
-                     r.warnings, r.file, r.contact, r.phone])  # fmt: skip
-    return rows
+    return [heads(STATUS_HEADS), *status_rows(c)]
 
 
 @handler("lay_bao_cao")
 def lay_bao_cao(book: Book) -> bool:
     """Intake of the folder of received workbooks, with a status sheet in the open book."""
-    from ..outputs import status_summary
+    from ..outputs import STATUS_WIDTHS, status_summary
 
-    plan = _plan()
-    with _snapshot(book) as snap:
-        level, unit = _scope(snap, plan, book.name)
-    folder = _pick(book, "received")
-    c = _consolidate(book, plan, folder, level, unit, into=None)
+    c, folder = _consolidate_book(book, _plan(), own=False)
     sheet = T("out.sheet-status")
     s = status_summary(c)
     book.write(sheet, [[T("out.title-status", as_of=_date(c.as_of))], [T("out.summary-status", **s)]],
                header=False)  # fmt: skip
-    book.write(sheet, _status_rows(c), at="A4", clear=False, widths=[9, 28, 13, 11, 16, 9, 8, 10, 40, 22, 14])
+    book.write(sheet, _status_rows(c), at="A4", clear=False, widths=list(STATUS_WIDTHS))
     for row, r in enumerate(c.status.itertuples(), start=5):
         if r.state in STATE_COLORS:
-            book.fill(sheet, f"C{row}", STATE_COLORS[r.state])
+            book.fill(sheet, f"D{row}", STATE_COLORS[r.state])
         if r.file:
-            book.link(sheet, f"I{row}", address=_link_target(book, folder / r.file))
+            book.link(sheet, f"J{row}", address=_link_target(book, folder / r.file))
     book.activate(sheet)
     book.message(T("excel.intake-done", files=len(c.received), **s))
     return True
@@ -466,26 +464,23 @@ QUOTA_CODES = ("quota-exceeded", "duplicate-nominee", "nominee-outside", "nomina
 def khen_thuong(book: Book) -> bool:
     """Quota check of every nomination (the units' and the book's own) in a sheet."""
     plan = _plan()
-    with _snapshot(book) as snap:
-        level, unit = _scope(snap, plan, book.name)
-        folder = _pick(book, "received")
-        c = _consolidate(book, plan, folder, level, unit, into=snap)
+    c, _folder = _consolidate_book(book, plan)
+    from ..outputs import NOMINATION_HEADS, NOMINATION_WIDTHS, heads, nomination_rows
+
     sheet = T("excel.sheet-awards")
-    heads = ["proposer", "priority", "award", "kind", "name", "position", "nominee-unit", "quota"]
-    rows: list[list] = [[T(f"out.col-{h}") for h in heads]]
-    for r in c.nominations.itertuples():
-        proposer = plan.unit(r.proposer)
-        rows.append([f"{r.proposer} - {proposer.name}" if proposer else r.proposer, r.priority, r.award_name,
-                     T(f"out.kind-{r.kind}") if r.kind else "", r.name, r.position, r.unit_text, r.verdict])  # fmt: skip
+    rows: list[list] = [heads(NOMINATION_HEADS), *nomination_rows(c)]
     over, within = T("quota.over"), T("quota.within")
     counts = {"total": len(rows) - 1, "over": sum(1 for r in rows[1:] if r[-1] == over)}
     problems = [i for i in c.report if i.code in QUOTA_CODES]
     summary = T("excel.awards-summary", unit=c.unit.name, problems=len(problems), **counts)
     book.write(sheet, [[T("out.title-nominations")], [summary]], header=False)
-    book.write(sheet, rows, at="A4", clear=False, widths=[28, 7, 26, 10, 24, 20, 26, 26])
+    book.write(sheet, rows, at="A4", clear=False, widths=list(NOMINATION_WIDTHS))
+    verdict_col = layout.col_letter(len(NOMINATION_HEADS))
     for i, r in enumerate(c.nominations.itertuples(), start=5):
         book.fill(
-            sheet, f"H{i}", "FF9999" if r.verdict == over else "C6EFCE" if r.verdict == within else "FFE699"
+            sheet,
+            f"{verdict_col}{i}",
+            "FF9999" if r.verdict == over else "C6EFCE" if r.verdict == within else "FFE699",
         )
         if r.own and r.sheet in book.sheet_names() and r.cell:
             book.link(sheet, f"E{i}", to=location(r.sheet, r.cell))
@@ -585,11 +580,7 @@ def bao_cao(book: Book) -> bool:
         from .. import report
     except ImportError:
         raise HandlerError(T("excel.report-missing")) from None
-    plan = _plan()
-    with _snapshot(book) as snap:
-        level, unit = _scope(snap, plan, book.name)
-        folder = _pick(book, "received")
-        c = _consolidate(book, plan, folder, level, unit, into=snap)
+    c, _folder = _consolidate_book(book, _plan())
     book.status(T("excel.writing"))
     out = report.write_report(c, book.path.with_name(T("excel.report-name", stem=book.path.stem)))
     book.message(T("excel.report-done", file=Path(out).name, folder=Path(out).parent))
