@@ -7,9 +7,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from xhht_xl import lo
 from xhht_xl import plan as plan_mod
+
+# CI runs the property tests on a fixed seed (a red CI must be reproducible); local runs explore.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -287,3 +287,18 @@ def test_output_error_is_one_line(tmp_path, plan, district_folder):
     with pytest.raises(OutputError) as info:
         c.write_workbook(blocker / "x.xlsx")
     assert "\n" not in str(info.value) and "x.xlsx" in str(info.value)
+
+
+def test_amount_in_dong_flagged_against_peers(tmp_path, plan):
+    """One commune enters a single year in đồng: its own other years are empty, its peers are not."""
+    folder = tmp_path / "in"
+    communes = [u.code for u in plan.children(DISTRICT, "xa")]
+    for i, code in enumerate(communes):
+        values = clean_values(plan, unit=code, seed=i)
+        for key in [k for k in values if k[0] == "kp" and k[1] == "KP_XHH"]:
+            del values[key]
+        values[("kp", "KP_XHH", 2019)] = 45_000_000 if i == 0 else 40.0 + i
+        write_book(folder / f"{code}.xlsx", plan, "xa", values)
+    c = consolidate(folder, plan, "huyen", DISTRICT, store=tmp_path / "k")
+    flagged = [(i.unit, i.cell) for i in c.report if i.code == "amount-scale"]
+    assert flagged == [(communes[0], "J5")]

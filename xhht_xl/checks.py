@@ -276,13 +276,13 @@ def _amounts(ctx: Context) -> Iterator[Issue]:
         elif isinstance(entry.value, (int, float)):
             by_source.setdefault(key[1], []).append(entry)
     for entries in by_source.values():
-        yield from _scale_outliers(ctx, entries, [e.value for e in entries])
+        yield from _scale_outliers(ctx, entries, entries)
 
 
-def _scale_outliers(ctx: Context, entries: list[Entry], pool: list[float]) -> Iterator[Issue]:
+def _scale_outliers(ctx: Context, entries: list[Entry], pool: list[Entry]) -> Iterator[Issue]:
     """Amounts about 1,000 times (or more) the typical level: entered in đồng, not triệu đồng."""
     for entry in entries:
-        others = [v for v in pool if v is not entry.value and v > 0]
+        others = [e.value for e in pool if e is not entry and e.value > 0]
         if len(others) < 2 or entry.value <= 0:
             continue
         typical = statistics.median(others)
@@ -294,6 +294,24 @@ def _scale_outliers(ctx: Context, entries: list[Entry], pool: list[float]) -> It
                 ratio=fmt(round(entry.value / typical)),
                 typical=fmt(typical),
             )
+
+
+def peer_amounts(subs: list[Submission], plan: Plan, already: set[tuple[str, str, str]]) -> list[Issue]:
+    """Amounts about 1,000 times (or more) what the unit's peers spent on the same source and year:
+    the batch half of the đồng / triệu đồng check (the unit's own years are checked per file).
+    ``already``: (file, sheet, cell) flagged by the per-file check, not reported twice."""
+    pools: dict[tuple, list[tuple[Submission, Entry]]] = {}
+    for sub in subs:
+        for key, entry in sub.entries.items():
+            if key[0] == "kp" and entry.status != REJECTED and isinstance(entry.value, (int, float)):
+                pools.setdefault(key, []).append((sub, entry))
+    issues = []
+    for members in pools.values():
+        pool = [e for _, e in members]
+        for sub, entry in members:
+            if (sub.file, entry.sheet, entry.cell) not in already:
+                issues.extend(_scale_outliers(Context(sub, plan), [entry], pool))
+    return issues
 
 
 @check

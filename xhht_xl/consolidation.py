@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import aggregate, intake, messages, outputs, quotas
+from . import aggregate, checks, intake, messages, outputs, quotas
 from .aggregate import Member, Scope
 from .issues import Issue, Report, make
 from .pipeline import validate
@@ -169,6 +169,8 @@ def consolidate(
             issues += [_attach(i, r.unit) for i in r.validation.report.issues]
         issues += r.issues
 
+    scale = {(i.file, i.sheet, i.cell) for i in issues if i.code == "amount-scale"}
+    issues += checks.peer_amounts([m.sub for m in members if not m.own], plan, scale)
     deadlines = {cl: (deadline or plan.deadline(cl).date) for cl in scope.expected}
     status, status_issues = _status(plan, scope, chosen, received, deadlines, as_of)
     issues += status_issues

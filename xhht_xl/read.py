@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import io
 import re
 import unicodedata
 from functools import cache
@@ -76,12 +77,16 @@ def read(
         notes=[n for n in info.notes if n not in _flag_notes(info)],
     )
     try:
-        wb = CalamineWorkbook.from_path(str(path))
+        wb = (
+            CalamineWorkbook.from_filelike(io.BytesIO(info.data))
+            if info.data
+            else CalamineWorkbook.from_path(str(path))
+        )
         sheet_names = list(wb.sheet_names)
     except Exception:  # calamine raises its own error types for damaged content
         raise safety.UnreadableFile("file-corrupt", path) from None
     reader = _Reader(sub, plan, wb, sheet_names, limits)
-    reader.sheet_parts = info.sheet_parts
+    reader.sheet_parts, reader.data = info.sheet_parts, info.data
     reader.run()
     return sub
 
@@ -96,6 +101,7 @@ class _Reader:
         self.names: dict[str, tuple[str, str]] = {}
         self.parts: dict[str, str] = {}
         self.sheet_parts: dict[str, str] = {}
+        self.data = b""
         self.moved = False
 
     def issue(self, code: str, /, sheet: str = "", cell: str = "", **values) -> None:
@@ -288,7 +294,9 @@ class _Reader:
             if sheet is None or role == "guide":
                 continue
             row = self.row_of(role, cell.row)
-            got = self.at(sheet, row, cell.col)
+            grid = self.grids.get(sheet) or self.grid(sheet)
+            line = grid[row - 1] if 0 < row <= len(grid) else ()
+            got = line[cell.col - 1] if cell.col <= len(line) else ""
             if got == text:
                 continue
             got_text = _as_text(got)
@@ -343,7 +351,7 @@ class _Reader:
             wanted = {
                 self.parts[self.actual[r]] for r in ("results", "funding") if self.actual.get(r) in self.parts
             }
-            raw = safety.read_parts(self.sub.path, sorted(wanted), limits=self.limits)
+            raw = safety.read_parts(self.sub.path, sorted(wanted), limits=self.limits, data=self.data)
             refs = {
                 sheet: formula_refs(raw.get(part, b"")) for sheet, part in self.parts.items() if part in raw
             }

@@ -115,6 +115,7 @@ class FileInfo:
     external_links: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sheet_parts: dict[str, str] = field(default_factory=dict)  # .xlsx/.xlsm: sheet name -> zip part
+    data: bytes = field(default=b"", repr=False, compare=False)  # the bytes that were inspected
 
 
 def _display_name(file: str | Path | None) -> str:
@@ -319,6 +320,7 @@ def inspect(path: str | Path, limits: Limits = Limits()) -> FileInfo:
         external_links=links,
         notes=notes,
         sheet_parts=parts,
+        data=data,
     )
 
 
@@ -934,14 +936,17 @@ def _typed(vtype: str, text: str) -> str | int | float | bool:
     return text
 
 
-def read_parts(path: str | Path, members: list[str], *, limits: Limits = Limits()) -> dict[str, bytes]:
-    """Raw bytes of some zip parts of an accepted workbook, each bounded by ``max_xml_bytes``.
+def read_parts(
+    path: str | Path, members: list[str], *, limits: Limits = Limits(), data: bytes = b""
+) -> dict[str, bytes]:
+    """Raw bytes of some zip parts of an accepted workbook, each bounded by ``max_xml_bytes``
+    (from ``data``, the bytes ``inspect`` read, when given: the file is not read again).
 
     For scanning, not parsing: callers must not feed these bytes to an XML parser (use ``safe_xml``).
     """
     p, file = Path(path), str(path)
     out: dict[str, bytes] = {}
-    with _open_zip(p, file) as zf:
+    with zipfile.ZipFile(io.BytesIO(data)) if data else _open_zip(p, file) as zf:
         names = set(zf.namelist())
         for member in members:
             if member in names:
