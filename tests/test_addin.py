@@ -41,7 +41,7 @@ def vba_bin(built) -> bytes:
 
 def test_registry_buttons_in_order_with_texts():
     assert registry.TAGS == (
-        "kiem_tra", "lay_bao_cao", "tong_hop", "khen_thuong", "tao_mau", "tra_lai", "bao_cao", "huong_dan",
+        "kiem_tra", "lay_bao_cao", "tong_hop", "khen_thuong", "tao_mau", "tra_lai", "bao_cao", "nhap_ham", "huong_dan",
     )  # fmt: skip
     assert messages.text(registry.TAB_LABEL_KEY) == "XHHT"
     labels = [messages.text(b.label_key) for b in registry.BUTTONS]
@@ -53,6 +53,7 @@ def test_registry_buttons_in_order_with_texts():
         "Tạo mẫu",
         "Trả lại",
         "Báo cáo",
+        "Nhập hàm",
         "Hướng dẫn",
     ]
     groups = {g.id for g in registry.GROUPS}
@@ -253,7 +254,7 @@ def test_install_and_uninstall_with_a_vietnamese_user_name(tmp_path, built):
     path = addin.install(python_exe=exe, startup_dir=xlstart, addin=built, temp_dir=temp)
     assert path == xlstart / "xhht_xl.xlam"
     # Off Windows there are no 8.3 names: the Unicode path is kept, in UTF-8 XML.
-    assert _settings(path) == {"INTERPRETER_WIN": exe, "TEMP DIR": temp}
+    assert _settings(path) == {"INTERPRETER_WIN": exe, "TEMP DIR": temp, "UDF MODULES": "xhht_xl.excel.udfs"}
     a, b = zipfile.ZipFile(built), zipfile.ZipFile(path)
     assert a.namelist() == b.namelist()
     assert all(a.read(n) == b.read(n) for n in a.namelist() if n != "xl/worksheets/sheet1.xml")
@@ -273,9 +274,11 @@ def test_settings_use_short_paths_where_windows_has_them(monkeypatch):
     assert got == {
         "INTERPRETER_WIN": "C:\\Users\\NGUYNT~1\\py\\python.exe",
         "TEMP DIR": "C:\\Users\\NGUYNT~1\\Temp",
+        "UDF MODULES": "xhht_xl.excel.udfs",
     }
     assert addin.settings_for("C:\\Python311\\python.exe", temp_dir="C:\\Temp") == {
-        "INTERPRETER_WIN": "C:\\Python311\\python.exe"
+        "INTERPRETER_WIN": "C:\\Python311\\python.exe",
+        "UDF MODULES": "xhht_xl.excel.udfs",
     }
 
 

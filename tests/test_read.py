@@ -52,7 +52,12 @@ text = st.text(
 ).map(lambda s: " ".join(f"{s} học tập".split()))
 
 
-@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 @given(data=st.data())
 def test_round_trip_random_entries(tmp_path_factory, plan, data):
     """Random valid entries written into a template read back unchanged (NA and empty kept apart)."""

@@ -304,7 +304,8 @@ def settings_for(python_exe: str, temp_dir: str | None = None) -> dict[str, str]
     has one, because RunPython checks the interpreter with VBA's ``GetAttr`` and runs it through
     ``cmd.exe``; ``TEMP DIR`` is set the same way when the temp folder is not ASCII (xlwings
     otherwise takes it from VBA's ``Environ("Temp")``)."""
-    settings = {"INTERPRETER_WIN": _ascii_safe(python_exe)}
+    # UDF MODULES: the Python module whose @xw.func functions "Nhập hàm" imports into the add-in.
+    settings = {"INTERPRETER_WIN": _ascii_safe(python_exe), "UDF MODULES": "xhht_xl.excel.udfs"}
     temp = temp_dir if temp_dir is not None else os.environ.get("TEMP", "")
     if temp and not temp.isascii():
         settings["TEMP DIR"] = _ascii_safe(temp)

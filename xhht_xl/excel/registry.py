@@ -53,6 +53,7 @@ BUTTONS: tuple[Button, ...] = (
     _button("tao_mau", "FileNew", "van_ban"),
     _button("tra_lai", "FileSendAsAttachment", "van_ban"),
     _button("bao_cao", "CreateReport", "van_ban"),
+    _button("nhap_ham", "FunctionWizard", "tro_giup"),
     _button("huong_dan", "Help", "tro_giup"),
 )
 

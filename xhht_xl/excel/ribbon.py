@@ -587,6 +587,15 @@ def bao_cao(book: Book) -> bool:
     return False
 
 
+@handler("nhap_ham")
+def nhap_ham(book: Book) -> bool:
+    """Importing the worksheet functions is done by the add-in's VBA (xlwings'
+    ImportPythonUDFsToAddin, which needs access to the VBA project); reaching Python means the
+    add-in predates that button: say what to do."""
+    book.message(T("excel.import-functions"))
+    return False
+
+
 @handler("huong_dan")
 def huong_dan(book: Book) -> bool:
     """A help sheet: what each button and each worksheet function does."""
