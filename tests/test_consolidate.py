@@ -302,3 +302,33 @@ def test_amount_in_dong_flagged_against_peers(tmp_path, plan):
     c = consolidate(folder, plan, "huyen", DISTRICT, store=tmp_path / "k")
     flagged = [(i.unit, i.cell) for i in c.report if i.code == "amount-scale"]
     assert flagged == [(communes[0], "J5")]
+
+
+def test_merged_communes_reporting_separately_add_up(tmp_path, plan):
+    """Long Thành (28069) was merged into Tân Long (28072) on 01/01/2020; if both still send a
+    workbook, the figures of both add up into the new commune, with a warning for the old code."""
+    folder = tmp_path / "in"
+    new = clean_values(plan, unit="28072", seed=1)
+    old = clean_values(plan, unit="28072", seed=2)
+    old[("unit", "unit")] = "28069 - Xã Long Thành"
+    write_book(folder / "tan_long.xlsx", plan, "xa", new)
+    write_book(folder / "long_thanh_cu.xlsx", plan, "xa", old)
+    c = consolidate(folder, plan, "huyen", "804", store=tmp_path / "k")
+    row = c.totals[(c.totals.indicator == "GDHT") & (c.totals.milestone == 2020)].iloc[0]
+    key = ("kq", "GDHT", 2020, "num")
+    assert row.num == new[key] + old[key]
+    assert row.units_covered == 1  # one commune today
+    codes = {(i.code, i.unit) for i in c.report}
+    assert ("unit-old-code", "28072") in codes and ("superseded", "28072") not in codes
+
+
+def test_file_names_do_not_change_results(tmp_path, plan, district_folder):
+    folder, _csv, _ = district_folder
+    first = consolidate(folder, plan, "huyen", DISTRICT, store=tmp_path / "k1")
+    renamed = tmp_path / "đổi tên"
+    for i, path in enumerate(sorted(folder.rglob("*.xlsx"))):
+        target = renamed / f"z{9 - i} tệp {i}.xlsx"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    second = consolidate(renamed, plan, "huyen", DISTRICT, store=tmp_path / "k2")
+    assert first.totals.equals(second.totals) and first.funding.equals(second.funding)

@@ -107,6 +107,9 @@ def test_outputs_exist_and_summary_names_them(demo_run):
     assert str(demo_run.outputs["province"]) in demo_run.summary
     data = json.loads(demo_run.outputs["province_json"].read_text(encoding="utf-8"))
     assert data["unit"] == "80" and data["summary"]["expected"] == 26
+    district = json.loads((demo_run.outputs["districts"] / "807_bao_cao.json").read_text(encoding="utf-8"))
+    calls = {r["unit"]: r for r in district["call_list"]}
+    assert "28168" in calls and calls["28168"]["state"] == "missing"
     assert demo_run.seconds < 60
 
 

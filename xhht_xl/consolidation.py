@@ -19,7 +19,7 @@ from .aggregate import Member, Scope
 from .issues import Issue, Report, make
 from .pipeline import validate
 from .plan import Plan
-from .submission import Submission
+from .submission import Submission, merge
 
 T = messages.text
 
@@ -157,7 +157,10 @@ def consolidate(
         own_sub = own_validation.submission
         issues += own_validation.report.issues
 
-    members = [Member(code, plan.units[code].level, r.sub) for code, r in chosen.items()]
+    members = [
+        Member(code, plan.units[code].level, merge([r.sub, *(p.sub for p in r.parts)]) if r.parts else r.sub)
+        for code, r in chosen.items()
+    ]
     members.sort(key=lambda m: list(expected_units).index(m.unit))
     if own_sub is not None:
         members.append(Member(scope.unit, level, own_sub, own=True))

@@ -52,6 +52,7 @@ class Received:
     assigned_by: str = ""  # "code" | "name" | ""
     used: bool = False
     issues: list[Issue] = field(default_factory=list)  # intake's own findings about this file
+    parts: list[Received] = field(default_factory=list)  # other files of the same unit to add (mergers)
 
     @property
     def sub(self):
@@ -320,17 +321,28 @@ def choose(received: list[Received], expected: dict[str, Unit], plan: Plan) -> d
     chosen: dict[str, Received] = {}
     for unit, versions in by_unit.items():
         readable = [r for r in versions if r.sub is not None]
-        if not readable:
-            continue
-        readable.sort(key=lambda r: (r.received_at, r.rel))
-        best = readable[-1]
-        best.used = True
-        chosen[unit] = best
-        seen = {best.sha256}
-        for r in readable[:-1]:
-            if r.sha256 in seen:
-                r.issues.append(make("duplicate-unit", file=r.rel, unit=unit, other=best.rel))
-            else:
-                r.issues.append(make("superseded", file=r.rel, unit=unit, code=unit, newer=best.rel))
-            seen.add(r.sha256)
+        # Communes merged on 01/01/2020 may still report separately under their old codes: each
+        # old code is a part of the new commune (their figures add up), not a version of it.
+        parts: dict[str, list[Received]] = {}
+        for r in readable:
+            given = r.sub.unit_code_given
+            part = given if given and given != unit and plan.resolve_code(given)[0] == unit else unit
+            parts.setdefault(part, []).append(r)
+        used: list[Received] = []
+        for part_versions in parts.values():
+            part_versions.sort(key=lambda r: (r.received_at, r.rel))
+            best = part_versions[-1]
+            best.used = True
+            used.append(best)
+            seen = {best.sha256}
+            for r in part_versions[:-1]:
+                if r.sha256 in seen:
+                    r.issues.append(make("duplicate-unit", file=r.rel, unit=unit, other=best.rel))
+                else:
+                    r.issues.append(make("superseded", file=r.rel, unit=unit, code=unit, newer=best.rel))
+                seen.add(r.sha256)
+        if used:
+            used.sort(key=lambda r: (r.received_at, r.rel))
+            chosen[unit] = used[-1]
+            chosen[unit].parts = used[:-1]
     return chosen

@@ -349,6 +349,12 @@ def report_dict(c) -> dict:
         "summary": status_summary(c),
         "issues": [i.as_dict() for i in c.report],
         "status": _records(c.status),
+        # whom to call: late and missing units with the contact the plan or their last workbook gives
+        "call_list": _records(
+            c.status[c.status["state"].isin(["late", "missing"])][
+                ["unit", "name", "state", "days_late", "contact", "phone"]
+            ]
+        ),
         "totals": _records(c.totals),
         "funding": _records(c.funding),
         "nominations": _records(c.nominations),

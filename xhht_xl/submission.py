@@ -116,3 +116,42 @@ class Submission:
     def report_date(self) -> dt.date | None:
         value = self.value(("unit", "date"))
         return value if isinstance(value, dt.date) else None
+
+
+def merge(parts: list[Submission]) -> Submission:
+    """One submission for a unit that reported in several parts (communes merged on 01/01/2020
+    that still sent one workbook each): counts and amounts add up; texts come from the first part."""
+    first = parts[0]
+    merged = Submission(
+        path=first.path,
+        file=" + ".join(p.file for p in parts),
+        kind=first.kind,
+        sha256=first.sha256,
+        size=sum(p.size for p in parts),
+        template_id=first.template_id,
+        template_version=first.template_version,
+        layout_version=first.layout_version,
+        template=first.template,
+        level=first.level,
+        meta_unit=first.meta_unit,
+        plan_id=first.plan_id,
+        unit_text=first.unit_text,
+        unit_code=first.unit_code,
+        unit_code_given=first.unit_code_given,
+    )
+    for part in parts:
+        for key, entry in part.entries.items():
+            have = merged.entries.get(key)
+            if have is None:
+                merged.entries[key] = Entry(
+                    key, entry.value, entry.sheet, entry.cell, entry.raw, entry.status
+                )
+            elif key[0] in ("kq", "kp"):
+                a, b = have, entry
+                if "rejected" in (a.status, b.status):
+                    have.status, have.value = "rejected", None
+                elif isinstance(a.value, (int, float)) and isinstance(b.value, (int, float)):
+                    have.value = a.value + b.value
+                elif a.value is None or a.value is NA:
+                    have.value, have.status = b.value, b.status
+    return merged
