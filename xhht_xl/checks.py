@@ -279,21 +279,24 @@ def _amounts(ctx: Context) -> Iterator[Issue]:
         yield from _scale_outliers(ctx, entries, entries)
 
 
+SCALE_RATIO = 500  # đồng instead of triệu đồng is x1,000,000; a thousand-fold slip is caught too
+
+
+def _scale_issue(ctx: Context, entry: Entry, typical: float) -> Issue:
+    return ctx.issue("amount-scale", entry, value=fmt(entry.value), ratio=fmt(round(entry.value / typical)),
+                     typical=fmt(typical))  # fmt: skip
+
+
 def _scale_outliers(ctx: Context, entries: list[Entry], pool: list[Entry]) -> Iterator[Issue]:
-    """Amounts about 1,000 times (or more) the typical level: entered in đồng, not triệu đồng."""
+    """Amounts about 1,000 times (or more) the unit's typical level (median of its other
+    entries): entered in đồng, not triệu đồng."""
     for entry in entries:
         others = [e.value for e in pool if e is not entry and e.value > 0]
         if len(others) < 2 or entry.value <= 0:
             continue
         typical = statistics.median(others)
-        if typical > 0 and entry.value / typical >= 500:
-            yield ctx.issue(
-                "amount-scale",
-                entry,
-                value=fmt(entry.value),
-                ratio=fmt(round(entry.value / typical)),
-                typical=fmt(typical),
-            )
+        if typical > 0 and entry.value / typical >= SCALE_RATIO:
+            yield _scale_issue(ctx, entry, typical)
 
 
 def peer_amounts(subs: list[Submission], plan: Plan, already: set[tuple[str, str, str]]) -> list[Issue]:
@@ -307,10 +310,13 @@ def peer_amounts(subs: list[Submission], plan: Plan, already: set[tuple[str, str
                 pools.setdefault(key, []).append((sub, entry))
     issues = []
     for members in pools.values():
-        pool = [e for _, e in members]
+        positive = [e.value for _, e in members if e.value > 0]
+        if len(positive) < 3:
+            continue
+        typical = statistics.median(positive)  # robust: one outlier barely moves it (and O(n))
         for sub, entry in members:
-            if (sub.file, entry.sheet, entry.cell) not in already:
-                issues.extend(_scale_outliers(Context(sub, plan), [entry], pool))
+            if entry.value / typical >= SCALE_RATIO and (sub.file, entry.sheet, entry.cell) not in already:
+                issues.append(_scale_issue(Context(sub, plan), entry, typical))
     return issues
 
 
