@@ -121,7 +121,6 @@ def unit_rates(f: pd.DataFrame, plan: Plan) -> pd.DataFrame:
     pairs = _pairs(f)
     if pairs.empty:
         return pairs.assign(rate=[], verdict=[])
-    pairs = pairs[pairs["state"].ne(EMPTY) | pairs["unit"].notna()]
     pairs["rate"] = np.where(pairs["den"] > 0, pairs["num"] / pairs["den"] * 100, np.nan)
     pairs = pairs.sort_values(["unit", "indicator", "milestone"]).reset_index(drop=True)
     pairs["verdict"] = _verdicts(pairs, plan)

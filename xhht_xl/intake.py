@@ -138,7 +138,7 @@ class Ledger:
             """
         )
 
-    def first_seen(self, sha256: str, rel: str, now: dt.datetime) -> dt.datetime:
+    def first_seen(self, sha256: str, now: dt.datetime) -> dt.datetime:
         row = self.db.execute("SELECT MIN(first_seen) FROM receipts WHERE sha256 = ?", (sha256,)).fetchone()
         return dt.datetime.fromisoformat(row[0]) if row and row[0] else now
 
@@ -241,7 +241,7 @@ def pull(
             if progress:
                 progress(i, len(files), rel)
             sha = validation.submission.sha256 if validation.submission else _sha256(path)
-            first_seen = ledger.first_seen(sha, rel, now)
+            first_seen = ledger.first_seen(sha, now)
             when = _lookup_time(received_at, rel) or first_seen
             r = Received(path, rel, validation, sha, first_seen, when)
             identify(r, plan, expected)

@@ -151,11 +151,14 @@ def _duplicates(noms: pd.DataFrame, plan: Plan) -> list[Issue]:
 def _outside(noms: pd.DataFrame, plan: Plan, scope: Scope) -> list[Issue]:
     """A nominee whose unit is neither the proposer nor under it (the province covers everyone)."""
     issues = []
+    under: dict[str, set[str]] = {}  # proposer -> itself and every unit below it, built once
     for r in noms.itertuples():
         proposer = plan.unit(r.proposer)
         if not r.unit or proposer is None or proposer.level in ("tinh", "so_nganh"):
             continue
-        if r.unit == r.proposer or r.unit in {u.code for u in plan.descendants(r.proposer)}:
+        if r.proposer not in under:
+            under[r.proposer] = {r.proposer, *(u.code for u in plan.descendants(r.proposer))}
+        if r.unit in under[r.proposer]:
             continue
         nominee_unit = plan.unit(r.unit)
         issues.append(

@@ -99,7 +99,6 @@ class _Reader:
         self.row_maps: dict[str, dict[int, int]] = {}
         self.sorted_anchors: dict[str, list[int]] = {}
         self.names: dict[str, tuple[str, str]] = {}
-        self.parts: dict[str, str] = {}
         self.sheet_parts: dict[str, str] = {}
         self.data = b""
         self.moved = False
@@ -347,14 +346,10 @@ class _Reader:
     def read_formulas(self, lay: Layout) -> None:
         refs: dict[str, set[str]] | None = None
         if self.sub.kind in ("xlsx", "xlsm"):
-            self.parts = self.sheet_parts
-            wanted = {
-                self.parts[self.actual[r]] for r in ("results", "funding") if self.actual.get(r) in self.parts
-            }
+            parts = self.sheet_parts
+            wanted = {parts[self.actual[r]] for r in ("results", "funding") if self.actual.get(r) in parts}
             raw = safety.read_parts(self.sub.path, sorted(wanted), limits=self.limits, data=self.data)
-            refs = {
-                sheet: formula_refs(raw.get(part, b"")) for sheet, part in self.parts.items() if part in raw
-            }
+            refs = {sheet: formula_refs(raw.get(part, b"")) for sheet, part in parts.items() if part in raw}
         roles = _roles(lay)
         plain = not self.names and not self.moved
         for key, cell in lay.formulas.items():

@@ -743,14 +743,6 @@ def _workbook_head(zf: zipfile.ZipFile, name: str, file: str, limits: Limits) ->
     return _parse_xml(data, file)
 
 
-def ooxml_sheet_parts(path: str | Path, *, limits: Limits = Limits()) -> dict[str, str]:
-    """``{sheet name: zip part}`` of an .xlsx/.xlsm (``inspect`` also returns it in ``FileInfo``)."""
-    p, file = Path(path), str(path)
-    with _open_zip(p, file) as zf:
-        by_lower = {n.lower(): n for n in zf.namelist()}
-        return _sheet_parts(zf, by_lower, _main_name(zf, by_lower, file, limits), file, limits)
-
-
 def _main_name(zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, limits: Limits) -> str:
     main = _ooxml_main_part(zf, by_lower, file, limits) or "xl/workbook.xml"
     name = by_lower.get(main.lower())

@@ -174,10 +174,6 @@ def _list_validation(ws: Worksheet, rng: str, name: str) -> None:
     ws.add_data_validation(dv)
 
 
-def template_unit_options(plan: Plan, level: str) -> list[Unit]:
-    return plan.units_at(level)
-
-
 def build_workbook(
     plan: Plan,
     level: str,
