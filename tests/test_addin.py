@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import re
 import shutil
+import subprocess
+import sys
+import tomllib
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -15,7 +18,7 @@ import pytest
 import xmlschema
 from oletools.olevba import VBA_Parser
 
-from xhht_xl import lo, messages
+from xhht_xl import cli, lo, messages
 from xhht_xl.excel import addin, ovba, registry, udf_vba, udfs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -422,3 +425,103 @@ def test_libreoffice_reads_the_modules_through_the_dir_stream(soffice, tmp_path)
         assert [
             line for line in lo_lines if not line.startswith(("Rem Attribute", "Option VBASupport"))
         ] == src_lines
+
+
+# ---------------------------------------------------------------- command line
+
+
+def _subcommands(parser, prefix=()):
+    """Every command path of the parser tree: (), ("templates",), ("addin", "build"), ..."""
+    yield prefix
+    for action in parser._actions:
+        if isinstance(action, cli.argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _subcommands(sub, (*prefix, name))
+
+
+def test_every_help_exits_zero(capsys):
+    paths = list(_subcommands(cli.build_parser()))
+    assert {("addin",), ("addin", "build"), ("addin", "install"), ("addin", "uninstall"), ("validate",)} <= set(paths)
+    for path in paths:
+        with pytest.raises(SystemExit) as done:
+            cli.main([*path, "--help"])
+        assert done.value.code == 0, path
+        out = capsys.readouterr()
+        assert out.out.startswith(f"usage: xhht {' '.join(path)}".rstrip()) and not out.err, path
+    with pytest.raises(SystemExit):
+        cli.main(["addin", "install", "--help"])
+    assert "%APPDATA%\\Microsoft\\Excel\\XLSTART" in capsys.readouterr().out  # a literal %, not a crash
+
+
+def test_cli_builds_installs_and_reports_errors_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["addin", "build"]) == 0  # default: ./xhht_xl.xlam, never into the package
+    assert (tmp_path / "xhht_xl.xlam").read_bytes() == addin.shipped_path().read_bytes()
+    assert capsys.readouterr().out == messages.text("addin.built", path=Path("xhht_xl.xlam")) + "\n"
+    xlstart = tmp_path / "XLSTART"
+    assert cli.main(["addin", "install", "--startup-dir", str(xlstart), "--python", sys.executable]) == 0
+    assert _settings(xlstart / "xhht_xl.xlam")["INTERPRETER_WIN"] == sys.executable
+    capsys.readouterr()
+    (tmp_path / "thu_muc.xlam").mkdir()  # the output name is taken by a folder
+    assert cli.main(["addin", "build", "-o", "thu_muc.xlam"]) == 2
+    out = capsys.readouterr()
+    assert not out.out and out.err.count("\n") == 1 and out.err.startswith("Lỗi: Không ghi được tệp thu_muc.xlam")
+    assert cli.main(["addin", "uninstall", "--startup-dir", str(xlstart)]) == 0
+    assert not (xlstart / "xhht_xl.xlam").exists()
+
+
+# ---------------------------------------------------------------- an installed wheel
+
+
+def test_pyproject_lists_every_package_directory():
+    """Packages are listed (the macros/ mapping needs it): a new subpackage must be added there."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "xhht_xl").rglob("__init__.py")}
+    assert set(config["packages"]) == found | {"xhht_xl.macros"}
+    assert config["package-dir"] == {"xhht_xl.macros": "macros"}
+    assert sorted(config["package-data"]["xhht_xl.macros"]) == sorted(VBA_SOURCES)
+
+
+def _run(cmd: list, **kw) -> subprocess.CompletedProcess:
+    out = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=600, **kw)
+    assert out.returncode == 0, (cmd, out.stdout[-2000:], out.stderr[-2000:])
+    return out
+
+
+def test_an_installed_wheel_builds_the_packaged_addin_byte_for_byte(tmp_path):
+    """pip-install the wheel into a fresh venv, then `xhht addin build` there (no checkout around)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "xhht_xl", src / "xhht_xl", ignore=ignore)
+    shutil.copytree(ROOT / "macros", src / "macros", ignore=ignore)
+    dist = tmp_path / "dist"
+    # The build backend of the test environment (setuptools, wheel), no download.
+    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", dist, src])
+    wheel = next(dist.glob("xhht_xl-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {"xhht_xl/macros/Ribbon.bas", "xhht_xl/macros/Xhht.bas", "xhht_xl/macros/ThisWorkbook.cls",
+            "xhht_xl/data/xhht_xl.xlam"} <= set(names)  # fmt: skip
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", venv])
+    py = venv / "bin" / "python"
+    _run([py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel])
+    # The dependencies (pandas, xlwings...) come from this environment, after the venv's own
+    # site-packages, so xhht_xl itself is the installed wheel and nothing of the checkout.
+    site = _run([py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).stdout.strip()
+    here = [p for p in sys.path if p.endswith("site-packages")]
+    (Path(site) / "zz_test_deps.pth").write_text("\n".join(here) + "\n", encoding="utf-8")
+    work = tmp_path / "work"
+    work.mkdir()
+    where = _run([py, "-c", "import xhht_xl.excel.addin as a; print(a.__file__); print(a.default_macros_dir())"],
+                 cwd=work).stdout.split()  # fmt: skip
+    assert all(line.startswith(site) for line in where), where
+    xhht = venv / "bin" / "xhht"
+    out = _run([xhht, "addin", "build", "-o", "X.xlam"], cwd=work)
+    assert out.stdout.strip() == messages.text("addin.built", path="X.xlam")
+    packaged = Path(site) / "xhht_xl" / "data" / "xhht_xl.xlam"
+    assert (work / "X.xlam").read_bytes() == packaged.read_bytes() == addin.shipped_path().read_bytes()
+    for path in (["addin", "--help"], ["addin", "build", "--help"], ["addin", "install", "--help"]):
+        assert _run([xhht, *path], cwd=work).stdout.startswith("usage: xhht addin")
