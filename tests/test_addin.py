@@ -72,6 +72,15 @@ def test_registry_buttons_in_order_with_texts():
     assert not re.search(r"^\s*(import|from) xlwings", (ROOT / "xhht_xl/excel/registry.py").read_text(), re.M)
 
 
+def test_readme_names_every_button_and_counts_them_right():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Dùng trong Excel: thẻ XHHT") : readme.index("### Cài trên Windows")]
+    labels = [messages.text(b.label_key) for b in registry.BUTTONS]
+    assert f"thẻ **XHHT** với {len(labels)} nút:" in section
+    assert [label for label in labels if f"**{label}**" not in section] == []
+    assert f"thẻ XHHT có {len(labels)} nút" in readme
+
+
 def test_customui_copy_is_generated_from_the_registry():
     """The build uses customui_xml(); macros/customUI14.xml is its reviewable copy."""
     assert (MACROS / "customUI14.xml").read_bytes() == addin.customui_xml().encode("utf-8")
