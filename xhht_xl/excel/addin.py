@@ -160,7 +160,10 @@ def xlwings_module() -> ovba.Module:
     )
     if count != 1 or f'XLWINGS_VERSION As String = "{XLWINGS_VERSION}"' not in text:
         raise problem
-    return ovba.module_from_bas(text, str(path))
+    try:
+        return ovba.module_from_bas(text, str(path))
+    except ovba.OvbaError:
+        raise problem from None
 
 
 def _crlf(text: str) -> str:
