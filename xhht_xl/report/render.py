@@ -14,7 +14,7 @@ import datetime as dt
 
 from docx import Document
 from docx.enum.table import WD_TABLE_ALIGNMENT
-from docx.enum.text import WD_ALIGN_PARAGRAPH, WD_BREAK
+from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, RGBColor
@@ -343,7 +343,7 @@ def _blocks(doc, blocks: list[Block], annex: bool = False) -> None:
 
 def _closing(doc, head: Letterhead) -> None:
     if head.closing:
-        _para(doc, head.closing, before=4)
+        _para(doc, head.closing, before=4, keep=True)  # the closing sentence stays with the signature
     left_w, right_w = 82.0, TEXT_WIDTH - 82.0
     t = _grid(doc, [left_w, right_w], borders=False)
     row = t.add_row()
@@ -371,14 +371,12 @@ def _closing(doc, head: Letterhead) -> None:
 
 
 def _annex(doc, annex: Annex, head: Letterhead) -> None:
-    p = doc.add_paragraph()
-    p.add_run().add_break(WD_BREAK.PAGE)
-    p.paragraph_format.space_after = Pt(0)
-    _para(doc, T("report.annex-label", number=annex.number), bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, after=0,
-          keep=True)  # fmt: skip
+    label = _para(doc, T("report.annex-label", number=annex.number), bold=True, align=WD_ALIGN_PARAGRAPH.CENTER,
+                  after=0, keep=True)  # fmt: skip
+    label.paragraph_format.page_break_before = True
     _para(doc, annex.title, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, after=0, keep=True)
     if head.attached:
-        _para(doc, head.attached, italic=True, size=13, align=WD_ALIGN_PARAGRAPH.CENTER, after=0, keep=True)
+        _para(doc, head.attached, italic=True, size=12, align=WD_ALIGN_PARAGRAPH.CENTER, after=0, keep=True)
     _rule(doc, 40, TEXT_WIDTH, after=6)
     _blocks(doc, annex.blocks, annex=True)
 

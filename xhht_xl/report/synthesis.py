@@ -696,7 +696,7 @@ class _Synthesis:
                        Series(T("report.chart-target", year=self.year), tuple(targets), GREY)),
                       value_title=T("report.chart-axis"), value_min=0, value_max=float(np.ceil(top / 10) * 10),
                       major_unit=10, font_pt=8)  # fmt: skip
-        height = min(225.0, 30 + 7.2 * len(rated))
+        height = min(220.0, 30 + 6.6 * len(rated))
         self.add(Figure(T("report.results-chart", n=n, year=self.year), chart, TEXT_WIDTH, height,
                         note=T("report.results-chart-note", table=self.tables)))  # fmt: skip
 
@@ -743,12 +743,11 @@ class _Synthesis:
                 by.setdefault((x.reason, x.award), []).append(x)
             rows = []
             for (reason, award), xs in by.items():
-                rows.append(Row([T("report.excluded-group", reason=reason, award=award, n=len(xs)), "", "", "", ""],
+                rows.append(Row([T("report.excluded-group", reason=reason, award=award, n=len(xs)), "", "", ""],
                                 kind="group", keep_with_next=True))  # fmt: skip
-                rows += [Row([str(k), x.kind_text, x.name, x.where, x.proposer]) for k, x in enumerate(xs, start=1)]
-            self.add(Table(T("report.excluded-caption", n=n), [T(f"report.{h}") for h in AWARD_HEADS],
-                           [10.0, 17.0, 50.0, 54.0, 34.0], ["center", "center", "left", "left", "left"], rows,
-                           font_pt=10.5))  # fmt: skip
+                rows += [Row([str(k), x.kind_text, x.name, x.proposer]) for k, x in enumerate(xs, start=1)]
+            self.add(Table(T("report.excluded-caption", n=n), [T(f"report.{h}") for h in EXCLUDED_HEADS],
+                           [10.0, 17.0, 88.0, 50.0], ["center", "center", "left", "left"], rows, font_pt=10.5))  # fmt: skip
 
     # annexes -------------------------------------------------------------------------------
     def annex_texts(self) -> Annex:
@@ -795,6 +794,7 @@ class _Synthesis:
 
 
 AWARD_HEADS = ("col-stt", "col-kind-short", "col-name", "col-where", "col-proposer")
+EXCLUDED_HEADS = ("col-stt", "col-kind-short", "col-name", "col-proposer")
 STATUS_HEADS = ("col-stt", "col-unit-name", "col-level", "col-deadline", "col-received", "col-state")
 
 
