@@ -333,6 +333,24 @@ def test_the_plan_says_who_issues(result, plan_copy, tmp_path):
         plan_mod.load(plan_copy)
 
 
+def test_a_plan_without_report_settings(result, plan_copy, tmp_path):
+    """Without ``[report]`` the committee of the consolidating unit issues the report with the
+    default signature; funding and timeliness are still stated."""
+    toml = plan_copy / "plan.toml"
+    text = toml.read_text(encoding="utf-8")
+    toml.write_text(text[: text.index("\n[report]")], encoding="utf-8")
+    other = plan_mod.load(plan_copy)
+    c = dataclasses.replace(result.province, plan=other)
+    doc = Document(report.write_report(c, tmp_path / "bc.docx"))
+    assert doc.tables[0].rows[0].cells[0].text.split("\n")[:2] == ["ỦY BAN NHÂN DÂN", "TỈNH LONG AN"]
+    closing = next(t for t in _body(doc)[::-1] if isinstance(t, DocxTable)).rows[0].cells
+    assert closing[1].text.startswith(T("report.sign-default"))
+    body = [b for b in _body(doc)]
+    assert _table(body, "report.funding-caption", unit=other.settings.funding_unit)
+    assert any(isinstance(b, Paragraph) and "gửi báo cáo đúng hạn" in b.text for b in body)
+    assert not (tmp_path / "bc_to_trinh.docx").exists()
+
+
 # -- what the body says ---------------------------------------------------------------------------------
 
 
@@ -576,7 +594,7 @@ def test_hostile_and_missing_text(out, result):
     assert f"{name}: {LONG}" in annex and len(LONG) == 5000
     assert f"{name}: {FORMULA}" in annex
     sections = _sections(doc, plan)
-    assert T("report.no-text-item", n=len(result.province.status)) in sections["II.3"]
+    assert T("report.no-text-item", n=len(result.province.status), code="II.3") in sections["II.3"]
     wb = openpyxl.load_workbook(out["hostile_awards"])
     cells = [c for ws in wb for row in ws.iter_rows() for c in row if c.value == FORMULA]
     assert cells and all(c.data_type == "s" for c in cells)

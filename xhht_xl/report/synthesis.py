@@ -1,10 +1,11 @@
 """What the draft report says: sections I–VI synthesised from a consolidation.
 
 The body follows the plan's outline (Đề cương of KH 137). Each item states what the data shows:
-the issuer's own text (its own workbook, ``--into``) first, then sentences built from the
-consolidated figures (coverage, totals and rates against targets with the verdict, best and
-weakest units, funding by source and year with its trend, lateness), then at most two short
-quotations from the units, chosen by one stated rule:
+sentences built from the consolidated figures (coverage, totals and rates against targets with
+the verdict, best and weakest units, funding by source and year with its trend, lateness), the
+issuer's own text (its own workbook, ``--into``), the quantities the units name in their texts
+added up ("204 hội nghị (19 đơn vị)"), then at most two short quotations from the units, chosen
+by one stated rule (also printed in the report's opening):
 
     the units' sentences under the item are grouped into near-duplicates (``text.group``); a
     group's quotation is its most representative sentence (``Point.representative``), attributed
@@ -48,7 +49,7 @@ from .text import (
     similarity,
     two,
     vn_numbers,
-)  # fmt: skip
+)
 
 T = messages.text
 VERDICT = {"dat": "verdict.dat", "khong-dat": "verdict.khong-dat", "vuot": "verdict.vuot"}
@@ -324,6 +325,8 @@ class _Synthesis:
             text += " " + T("report.coverage-missing", names=names(absent, 6, MORE))
         self.add(para(text))
         self.add(para(self.completeness()))
+        if not self.plan.settings.report.status_item:  # no outline item for it: this review's timeliness here
+            self.timeliness()
         self.add(para(T("report.quote-rule", annex="I"), "note", italic=True))
 
     def completeness(self) -> str:
@@ -350,11 +353,15 @@ class _Synthesis:
     def outline(self) -> None:
         items = list(self.plan.settings.outline)
         report = self.plan.settings.report
+        appendix_top = next((o.code.split(".")[0] for o in items if o.kind == "appendix"), None)
         funding_parent = None
-        if report.funding_items:
+        if report.funding_items:  # the section holding the items that report on funding
             first = next(o.code for o in items if o.code in report.funding_items)
             funding_parent = first.rsplit(".", 1)[0] if "." in first else first
-        appendix_top = next((o.code.split(".")[0] for o in items if o.kind == "appendix"), None)
+        elif self.plan.settings.funding_sources:  # else: the section before the results (Đề cương: II)
+            tops = [o.code for o in items if "." not in o.code]
+            at = tops.index(appendix_top) if appendix_top in tops else 0
+            funding_parent = tops[at - 1] if at > 0 else (tops[0] if tops else None)
         for i, item in enumerate(items):
             self.heading(item.code, item.title)
             if item.code == funding_parent:
@@ -387,7 +394,7 @@ class _Synthesis:
         if counted:
             self.add(para(counted))
         if not said and not own:
-            self.add(para(T("report.no-text-item", n=len(self.reporting)), "note", italic=True))
+            self.add(para(T("report.no-text-item", n=len(self.reporting), code=code), "note", italic=True))
             return
         if proposals:
             self.proposals(code, said, own)
@@ -799,9 +806,12 @@ STATUS_HEADS = ("col-stt", "col-unit-name", "col-level", "col-deadline", "col-re
 
 
 def synthesise(c, *, number: str = "", date: dt.date | None = None) -> Draft:
-    """The draft review report of consolidation ``c`` as a :class:`Draft` (see module docstring
-    for what each part says). ``number``/``date`` fill the number and date lines (blank if not
-    given)."""
+    """The draft review report of consolidation ``c`` (a ``consolidation.Consolidation``) as a
+    :class:`~.model.Draft`: letterhead, body blocks in outline order, Phụ lục I (units' texts by
+    item) and II (who reported when). See the module docstring for what each part says.
+    ``number``/``date`` fill the number and date lines (blank if not given). Issuer, signature
+    and recipients come from the plan's ``[[report.documents]]`` (KH 137 mục III.2, VI.2.1,
+    VI.3.4). Pure: reads ``c``, writes nothing."""
     return _Synthesis(c, number, date).build()
 
 
