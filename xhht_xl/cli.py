@@ -187,11 +187,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     from . import report
 
     out = Path(args.out)
-    for target in filter(None, (out, args.awards)):
+    for target in filter(None, (out, args.awards, args.cover)):
         _writable(Path(target).resolve().parent)
     c = _run_consolidation(args, out)
-    report.write_report(c, out, number=args.number or "")
+    cover = args.cover or report.cover_path(c, out)
+    report.write_report(c, out, number=args.number or "", cover=cover or False)
     print(T("cli.written", path=out))
+    if cover:
+        print(T("cli.written", path=cover))
     if args.awards:
         report.write_award_list(c, args.awards)
         print(T("cli.written", path=args.awards))
@@ -263,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, type=Path, metavar="REPORT.docx", help=T("report.out-help"))
     p.add_argument("--awards", type=Path, metavar="AWARDS.xlsx", help=T("report.awards-help"))
     p.add_argument("--number", help=T("report.number-help"))
+    p.add_argument("--cover", type=Path, metavar="TO_TRINH.docx", help=T("report.cover-help"))
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("addin", help=T("addin.help"), description=T("addin.help"))
