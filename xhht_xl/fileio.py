@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -49,9 +50,24 @@ def _umask() -> int:
 
 
 def save_workbook(wb, target: str | Path) -> Path:
-    """Save an openpyxl workbook atomically."""
+    """Save an openpyxl workbook atomically.
+
+    A workbook the project built (``xlsxrules.own``) gets the known results of its formulas cached
+    and is checked against Excel's structural rules on the written XML before it replaces ``target``.
+    """
+    from . import xlsxrules  # openpyxl is loaded whenever there is a workbook to save
+
     with atomic_path(target) as tmp:
-        wb.save(tmp)
+        if not xlsxrules.owned(wb):
+            wb.save(tmp)
+        else:
+            buf = io.BytesIO()
+            wb.save(buf)
+            data = xlsxrules.write_cached(buf.getvalue(), xlsxrules.cached_values(wb))
+            found = xlsxrules.problems(data, cells=False)
+            if found:
+                raise OutputError(messages.text("io.broken-workbook", file=target, problem=found[0]))
+            tmp.write_bytes(data)
     return Path(target)
 
 
