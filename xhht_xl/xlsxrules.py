@@ -17,6 +17,7 @@ recalculates on open: openpyxl sets ``fullCalcOnLoad``).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import math
 import posixpath
@@ -246,14 +247,18 @@ def problems(source: str | bytes | io.BytesIO | object, cells: bool = True) -> l
         source = io.BytesIO(source)
     found: list[Problem] = []
     with zipfile.ZipFile(source) as zf:
-        book = safe_fromstring(zf.read("xl/workbook.xml"))
-        found += _sheet_names(book)
-        found += _defined_names(book)
-        for title, part in _sheet_parts(zf, book).items():
+        found += _book_problems(zf.read("xl/workbook.xml"))
+        for title, part in _sheet_parts(zf).items():
             if part in zf.namelist():
                 xml = zf.read(part)
                 found += [Problem(f"{part} ({title})", r, d) for r, d in _sheet_problems(xml, cells)]
     return found
+
+
+@functools.lru_cache(maxsize=16)
+def _book_problems(xml: bytes) -> tuple[Problem, ...]:
+    book = safe_fromstring(xml)
+    return (*_sheet_names(book), *_defined_names(book))
 
 
 def _sheet_parts(zf: zipfile.ZipFile, book: ET.Element | None = None) -> dict[str, str]:
@@ -504,14 +509,25 @@ _ROW_TAG = re.compile(rb"<row\b[^>]*>")
 _ATTR = re.compile(rb'\s(r|ht)="([^"]*)"')
 
 
-def _sheet_problems(xml: bytes, cells: bool = True) -> Iterator[tuple[str, str]]:
-    scan = _SheetScan()
+def _sheet_problems(xml: bytes, cells: bool = True) -> list[tuple[str, str]]:
     start, end = xml.find(b"<sheetData"), xml.rfind(b"</sheetData>")
-    if not cells and 0 <= start < end:  # (unprefixed markup, as openpyxl writes it; else parse it all)
-        for tag in _ROW_TAG.findall(xml, start, end):
-            if b' ht="' in tag:
-                scan._row({k.decode(): v.decode() for k, v in _ATTR.findall(tag)})
-        xml = xml[:start] + b"<sheetData/>" + xml[end + len(b"</sheetData>") :]
+    if cells or not 0 <= start < end:  # (unprefixed markup, as openpyxl writes it; else parse it all)
+        return _scan(xml)
+    heights = _SheetScan()
+    for tag in _ROW_TAG.findall(xml, start, end):
+        if b' ht="' in tag:
+            heights._row({k.decode(): v.decode() for k, v in _ATTR.findall(tag)})
+    return heights.found + list(_structure(xml[:start] + b"<sheetData/>" + xml[end + len(b"</sheetData>") :]))
+
+
+@functools.lru_cache(maxsize=64)
+def _structure(xml: bytes) -> tuple[tuple[str, str], ...]:
+    """A sheet without its cells: the same bytes at every save of one template, so checked once."""
+    return tuple(_scan(xml))
+
+
+def _scan(xml: bytes) -> list[tuple[str, str]]:
+    scan = _SheetScan()
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.buffer_text = True
     parser.StartElementHandler = scan.start
@@ -519,10 +535,12 @@ def _sheet_problems(xml: bytes, cells: bool = True) -> Iterator[tuple[str, str]]
     parser.CharacterDataHandler = scan.chars
     parser.EntityDeclHandler = _no_entities
     parser.Parse(xml, True)
-    yield from scan.found
-    yield from _overlaps("merged-ranges-overlap", scan.merges)
-    yield from _overlaps("cell-under-two-validations", scan.validations)
-    yield from _duplicate_formats(scan.cf_rules)
+    return [
+        *scan.found,
+        *_overlaps("merged-ranges-overlap", scan.merges),
+        *_overlaps("cell-under-two-validations", scan.validations),
+        *_duplicate_formats(scan.cf_rules),
+    ]
 
 
 def _no_entities(*_args) -> None:
