@@ -32,7 +32,6 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, RGBColor
-from openpyxl import Workbook
 from openpyxl.styles import Alignment
 
 from . import layout, messages, outputs, templates
@@ -910,7 +909,7 @@ def write_award_list(c, path: str | Path) -> Path:
     from openpyxl.worksheet.worksheet import Worksheet
 
     iss = issuer(c)
-    wb = Workbook()
+    wb = templates.new_workbook()  # checked against Excel's structural rules when saved
     ws: Worksheet = wb.active
     ws.title = T("report.award-list-sheet")
     heads = [T(f"report.{k}") for k in AWARD_HEADS]
