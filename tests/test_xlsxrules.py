@@ -263,3 +263,33 @@ def test_every_template_kind_passes(plan, tmp_path):
     assert len(paths) == 14 + len(plan.units_at("huyen"))
     for path in paths:
         assert xlsxrules.problems(Path(path)) == [], path.name
+
+
+def test_every_workbook_the_demo_writes_passes(demo_run):
+    """Templates, the districts' and the province's consolidated workbooks, returned copies and the
+    award list, as written: no rule broken, every formula with its cached result."""
+    folder = demo_run.folder
+    kinds = {
+        "templates": sorted((folder / "mau_bieu").glob("*.xlsx")),
+        "district": sorted(demo_run.outputs["districts"].glob("*_tong_hop.xlsx")),
+        "province": [demo_run.outputs["province"]],
+        "returned": sorted(demo_run.outputs["returned"].rglob("*.xlsx")),
+        "awards": [demo_run.outputs["awards"]],
+    }
+    for kind, paths in kinds.items():
+        assert paths, kind
+        for path in paths:
+            assert xlsxrules.problems(path) == [], (kind, path.name)
+
+
+def test_a_formula_changed_after_it_was_written_gets_no_cached_value(plan):
+    """Nor does a formula depending on it: a cached result is never a guess."""
+    lay = layout.build(plan, "chung")
+    wb = templates.build_workbook(plan, "xa", values={("kq", "GDHT", 2020, "num"): 5, ("kq", "GDHT", 2020, "den"): 8})
+    rate, verdict = (lay.formulas[("kq", "GDHT", 2020, p)] for p in ("rate", "verdict"))
+    before = xlsxrules.cached_values(wb)[rate.sheet]
+    assert before[rate.ref] == 62.5 and before[verdict.ref] != ""
+    wb[rate.sheet][rate.ref] = "=1/3"
+    after = xlsxrules.cached_values(wb)[rate.sheet]
+    assert rate.ref not in after and verdict.ref not in after
+    assert after[lay.formulas[("kq", "GDHT", 2015, "rate")].ref] == ""  # the others still known

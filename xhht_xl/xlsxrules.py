@@ -73,8 +73,9 @@ class Problem:
 
 Getter = Callable[[Worksheet, str], object]
 Mirror = Callable[[Getter], object]
-# Workbooks built by the project (``own``), with the mirrors of their formulas by sheet and cell.
-_OWNED: weakref.WeakKeyDictionary[Workbook, dict[tuple[int, str], tuple[Worksheet, Mirror]]] = (
+# Workbooks built by the project (``own``), with the mirrors of their formulas: (sheet id, cell) ->
+# (sheet, the formula as written, mirror).
+_OWNED: weakref.WeakKeyDictionary[Workbook, dict[tuple[int, str], tuple[Worksheet, str, Mirror]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -90,9 +91,9 @@ def owned(wb: Workbook) -> bool:
 
 
 def known(ws: Worksheet, ref: str, mirror: Mirror) -> None:
-    """The formula in ``ws[ref]`` evaluates to ``mirror(get)``, ``get(ws, ref)`` giving any cell's value
-    (a formula cell's through its own mirror). Evaluated when the workbook is saved."""
-    _OWNED.setdefault(ws.parent, {})[(id(ws), ref)] = (ws, mirror)
+    """The formula now in ``ws[ref]`` evaluates to ``mirror(get)``, ``get(ws, ref)`` giving any cell's
+    value (a formula cell's through its own mirror). Evaluated when the workbook is saved."""
+    _OWNED.setdefault(ws.parent, {})[(id(ws), ref)] = (ws, ws[ref].value, mirror)
 
 
 def excel_number(value: object) -> float | None:
@@ -106,31 +107,40 @@ def excel_number(value: object) -> float | None:
     return None
 
 
+class _Unknown(Exception):
+    """A formula depends on a formula whose value we do not know."""
+
+
 def cached_values(wb: Workbook) -> dict[str, dict[str, object]]:
-    """Sheet title -> cell -> value of every registered formula that is still a formula."""
+    """Sheet title -> cell -> value of every registered formula still as it was written (a formula
+    changed since, or depending on a formula without a mirror, gets no cached value)."""
     mirrors = _OWNED.get(wb, {})
     memo: dict[tuple[int, str], object] = {}
 
     def get(ws: Worksheet, ref: str) -> object:
+        cell = ws[ref]
+        if cell.data_type != "f":
+            return cell.value
         key = (id(ws), ref)
-        if key in mirrors and _is_formula(ws[ref]):
-            if key not in memo:
-                memo[key] = None  # a cycle reads as empty
-                memo[key] = mirrors[key][1](get)
-            return memo[key]
-        value = ws[ref].value
-        return None if _is_formula(ws[ref]) else value
+        entry = mirrors.get(key)
+        if entry is None or entry[1] != cell.value:
+            raise _Unknown(ref)
+        if key not in memo:
+            memo[key] = _Unknown  # a cycle: unknown
+            memo[key] = entry[2](get)
+        if memo[key] is _Unknown:
+            raise _Unknown(ref)
+        return memo[key]
 
     out: dict[str, dict[str, object]] = {}
     sheets = {id(ws) for ws in wb.worksheets}
-    for (key, ref), (ws, _mirror) in mirrors.items():
-        if key in sheets and _is_formula(ws[ref]):
-            out.setdefault(ws.title, {})[ref] = get(ws, ref)
+    for (key, ref), (ws, _formula, _mirror) in mirrors.items():
+        if key in sheets:
+            try:
+                out.setdefault(ws.title, {})[ref] = get(ws, ref)
+            except _Unknown:
+                continue
     return out
-
-
-def _is_formula(cell) -> bool:
-    return cell.data_type == "f"
 
 
 def _cached(value: object) -> tuple[str | None, str]:
