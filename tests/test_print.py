@@ -41,6 +41,7 @@ def rendered(soffice, plan, tmp_path_factory) -> dict[str, Path]:
             paths.append(save_workbook(templates.build_workbook(plan, level, unit), work / "src" / name))
     values = clean_values(plan)
     values[("kq", "GDHT", 2020, "num")] = -3
+    values[("kq", "DHHT", 2020, "num")], values[("kq", "DHHT", 2020, "den")] = 9_876_543, 9_999_999  # widest
     values[("kq", "GDHT", 2015, "den")] = "1.234.567"
     src = write_book(work / "in" / "bao_cao.xlsx", plan, "xa", values)
     paths.append(write_returned_copy(validate(src, plan), plan, work / "src"))
@@ -48,7 +49,7 @@ def rendered(soffice, plan, tmp_path_factory) -> dict[str, Path]:
     return {p.stem: pdf for p, pdf in zip(paths, pdfs, strict=True)}
 
 
-def test_no_text_under_9_points_on_paper(rendered):
+def test_no_text_under_9_points_on_paper_and_no_hashes(rendered):
     (stick,) = _word_heights(rendered["thuoc_do"])
     nine = min(h for h, _ in stick)  # the box of a 9 pt word, as poppler measures it
     checked = 0
@@ -58,6 +59,7 @@ def test_no_text_under_9_points_on_paper(rendered):
         for number, words in enumerate(_word_heights(pdf), start=1):
             small = [(round(h / nine * MIN_PT, 1), w) for h, w in words if h < nine * 0.995]
             assert not small, f"{name}.pdf page {number}: {small[:5]}"
+            assert not [w for _, w in words if w.startswith("###")], f"{name}.pdf page {number}: a number too wide"
             checked += len(words)
     assert checked > 3000
 

@@ -465,8 +465,9 @@ def _unit_name(value: object) -> str:
     return "" if at < 0 else value[at + 3 : at + 3 + 250]
 
 
-# Kết quả: visible widths (characters) chosen so that A4 landscape fits at about 90 %.
-RESULT_WIDTHS = {"stt": 5, "name": 36, "how": 30, "num": 9, "den": 9, "rate": 7, "target": 8, "verdict": 9}
+# Kết quả: visible widths (characters) chosen so that A4 landscape fits at about 90 % (counts up to
+# 9.999.999 shown whole).
+RESULT_WIDTHS = {"stt": 5, "name": 34, "how": 28, "num": 10, "den": 10, "rate": 7, "target": 8, "verdict": 9}
 
 
 def _results_sheet(
