@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import tempfile
 from collections.abc import Iterator
@@ -58,12 +57,9 @@ def save_workbook(wb, target: str | Path) -> Path:
     from . import xlsxrules  # openpyxl is loaded whenever there is a workbook to save
 
     with atomic_path(target) as tmp:
-        if not xlsxrules.owned(wb):
-            wb.save(tmp)
-        else:
-            buf = io.BytesIO()
-            wb.save(buf)
-            data = xlsxrules.write_cached(buf.getvalue(), xlsxrules.cached_values(wb))
+        wb.save(tmp)
+        if xlsxrules.owned(wb):
+            data = xlsxrules.write_cached(tmp.read_bytes(), xlsxrules.cached_values(wb))
             found = xlsxrules.problems(data, cells=False)
             if found:
                 raise OutputError(messages.text("io.broken-workbook", file=target, problem=found[0]))
