@@ -367,9 +367,8 @@ def _send_text(plan: Plan, level: str) -> str:
 
 def _guide(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: Layout) -> None:
     d = plan.deadline(level)
+    # the level, not the unit: a per-unit template differs from its level's only in the unit cell
     who = _level_text(plan, level)
-    if unit is not None:
-        who = T("templates.unit-with-level", unit=unit.name, level=who)
     lines = [
         (T("templates.guide-title"), F_TITLE),
         (T("templates.guide-basis", basis=plan.settings.basis), F_BODY),
