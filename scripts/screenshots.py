@@ -16,6 +16,7 @@ from xhht_xl import demo, lo, report, templates
 from xhht_xl import plan as plan_mod
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+LOCALE = "vi-VN"  # numbers and dates as a Vietnamese clerk's Excel shows them
 
 
 def filled_commune(plan, rng: random.Random) -> dict:
@@ -40,7 +41,7 @@ def main() -> None:
         tmp = Path(tmp)
         src = tmp / "mau_xa_dien_mau.xlsx"
         templates.build_workbook(plan, "xa", values=filled_commune(plan, random.Random(5))).save(src)
-        (pdf,) = lo.convert([src], "pdf", tmp / "pdf", tmp / "work")
+        (pdf,) = lo.convert([src], "pdf", tmp / "pdf", tmp / "work", locale=LOCALE)
         png = lo.render_png(pdf, tmp / "page", page=3, dpi=90)
         shutil.copy(png, DOCS / "mau_ket_qua.png")
         print("docs/mau_ket_qua.png")
@@ -55,11 +56,13 @@ def province(tmp: Path) -> None:
     only.mkdir()
     for sheet, name in (("Kết quả", "tong_hop_tinh"), ("Biểu đồ", "bieu_do")):
         wb = openpyxl.load_workbook(book)
-        for other in wb.sheetnames:
-            if other != sheet:
-                del wb[other]
+        wb.active = wb.sheetnames.index(sheet)
+        for ws in wb.worksheets:  # hidden, not deleted: formulas still reach the other sheets
+            ws.sheet_view.tabSelected = ws.title == sheet
+            if ws.title != sheet:
+                ws.sheet_state = "hidden"
         wb.save(only / f"{name}.xlsx")
-        (pdf,) = lo.convert([only / f"{name}.xlsx"], "pdf", tmp / "pdf2", tmp / "work")
+        (pdf,) = lo.convert([only / f"{name}.xlsx"], "pdf", tmp / "pdf2", tmp / "work", locale=LOCALE)
         shutil.copy(lo.render_png(pdf, tmp / name, page=1, dpi=80), DOCS / f"{name}.png")
         print(f"docs/{name}.png")
     report_page(DOCS / "bao_cao.png", result.province, tmp / "report")

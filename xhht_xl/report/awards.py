@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from openpyxl import Workbook
 from openpyxl.styles import Alignment
 
 from .. import layout, messages, templates
@@ -160,7 +159,7 @@ def write_award_list(c, path: str | Path, body: str = "") -> Path:
     sel = selection(c)
     if not body:
         body = issuer(c.plan, c.unit, document(c.plan, c.scope.level, "report")).name
-    wb = Workbook()
+    wb = templates.new_workbook()  # checked against Excel's structural rules when saved
     ws = wb.active
     ws.title = T("report.award-list-sheet")
     heads = [T(f"report.{k}") for k in LIST_HEADS]
