@@ -596,6 +596,8 @@ class _Builder:
             missing = [r.name for r in self.c.status.itertuples() if r.state == "missing"]
             if missing:
                 _para(self.doc, T("report.coverage-missing", names=", ".join(missing)), italic=True)
+            for line in outputs.coverage_lines(self.c):  # the levels below: "186/188 xã …"
+                _para(self.doc, line, italic=True)
 
     # outline ---------------------------------------------------------------------------------
     def heading(self, code: str, title: str) -> None:
