@@ -147,7 +147,8 @@ def consolidate(
     now = now or dt.datetime.now().replace(microsecond=0)
     as_of = as_of or now.date()
     store = Path(store) if store is not None else folder.parent / intake.STORE_NAME
-    csv_name = Path(received_at).name if isinstance(received_at, (str, Path)) else ""
+    csv_path = Path(received_at) if isinstance(received_at, (str, Path)) else None
+    csv_name = csv_path.name if csv_path is not None else ""
     times = received_at if isinstance(received_at, dict) else intake.read_received_at(received_at)
     expected_units = {c: plan.units[c] for codes in scope.expected.values() for c in codes}
 
@@ -157,8 +158,8 @@ def consolidate(
         own_sub, own_issues = _own(into, plan, scope)
         issues += own_issues
     rows = _received_rows(times)
-    if csv_name:
-        _check_rows_name_files(times, rows, folder, csv_name)
+    if csv_path is not None:
+        _check_rows_name_files(times, rows, folder, csv_path)
 
     with intake.locked(store):
         received = intake.pull(folder, plan, expected_units, store, times, progress, now, workers)
@@ -307,24 +308,26 @@ def _matching(key: str, rels: set[str], names: set[str]) -> bool:
     return any("/".join(parts[i:]) in rels for i in range(len(parts))) or parts[-1] in names
 
 
-def _check_rows_name_files(times, rows: dict[str, int], folder: Path, csv_name: str) -> None:
-    """Every row of a received-at file must name a file of the folder (a misspelt name would
-    silently leave that file on a weaker evidence of its received time)."""
+def _check_rows_name_files(times, rows: dict[str, int], folder: Path, csv_path: Path) -> None:
+    """Every row of a received-at file must name an existing file: one of the folder, or one
+    beside the CSV (a CSV kept for a whole mailbox also lists other folders' files). A misspelt
+    name would silently leave that file on a weaker evidence of its received time."""
     if not times:
         return
     rels = {textnorm.nfc(p.relative_to(folder).as_posix()) for p in intake.scan(folder)}
     names = {rel.rsplit("/", 1)[-1] for rel in rels}
     for key in times:
-        if not _matching(key, rels, names):
-            raise ConsolidationError(T("consolidate.received-at-unknown-file", file=_shown(csv_name),
+        if not _matching(key, rels, names) and not (csv_path.parent / key).is_file():
+            raise ConsolidationError(T("consolidate.received-at-unknown-file", file=_shown(csv_path.name),
                                        row=rows.get(key, "?"), name=_shown(key), folder=folder))  # fmt: skip
 
 
 def _check_rows_name_units(times, rows, received, expected, csv_name: str, plan: Plan, scope: Scope) -> None:
-    """A row for a file of a unit outside this consolidation is a wrong received-at file."""
-    for key in times:
-        for r in received:
-            if r.unit and r.unit not in expected and intake._lookup_time({key: dt.datetime.min}, r.rel) is not None:
+    """A row for a file of the folder that belongs to a unit outside this consolidation."""
+    strangers = [r for r in received if r.unit and r.unit not in expected]
+    for r in strangers:
+        for key in times:
+            if intake._lookup_time({key: dt.datetime.min}, r.rel) is not None:
                 raise ConsolidationError(
                     T("consolidate.received-at-unknown-unit", file=_shown(csv_name), row=rows.get(key, "?"),
                       name=_shown(key), unit=_unit_label(plan, r.unit), scope=_unit_label(plan, scope.unit))
