@@ -247,20 +247,14 @@ def _denominator_groups(plan: Plan) -> list[list[str]]:
     return [codes for codes in groups.values() if len(codes) > 1]
 
 
-@cache
-def _carried(path: str, sha256: str, unit: str) -> coverage.Carried | None:
-    carried = coverage.read(path)
-    return carried if carried is not None and carried.unit == unit else None
-
-
 def _partial_sums(ctx: Context) -> set[tuple[str, int]]:
     """Figures of a consolidated workbook written by xhht_xl that are the tool's sums over fewer
     units than expected (its ``_coverage`` sheet says so and the cells still hold those sums)."""
     sub = ctx.sub
     if not ctx.plan.child_levels(ctx.level) or sub.path is None or sub.kind not in ("xlsx", "xlsm"):
         return set()
-    carried = _carried(str(sub.path), sub.sha256, sub.unit_code)
-    if carried is None:
+    carried = coverage.read(sub.path)
+    if carried is None or carried.unit != sub.unit_code:
         return set()
     out = set()
     for (code, m), fig in carried.figures.items():

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
@@ -38,7 +39,7 @@ UNIT_FIELDS = ("unit", "level", "via", "state", "received_at", "days_late", "rec
 # states of a unit below the direct level: the four of the status sheet, and "unknown" when the
 # unit's report would reach us through a workbook that does not say (missing, or not ours)
 STATES = ("on_time", "late", "missing", "pending", "unknown")
-MAX_ROWS = 500_000  # far beyond a country's units x figures; bounds what a crafted sheet costs
+MAX_ROWS = 500_000  # far beyond a country's units x figures
 
 
 @dataclass(frozen=True)
@@ -174,55 +175,62 @@ def _num(x) -> float | None:
 
 
 def read(path: str | Path) -> Carried | None:
-    """The coverage a workbook written by xhht_xl carries, or None (no such sheet, not an
-    .xlsx/.xlsm, damaged). Reads the sheet row by row, bounded, without loading the grid."""
-    import openpyxl
+    """The coverage a workbook written by xhht_xl carries, or None (no such sheet, damaged).
 
+    Read with python-calamine like every other sheet of a received workbook (.xlsx, .xls, .ods
+    saved by any spreadsheet keep a very hidden sheet); memoised per file version, since the
+    checks and the consolidation both ask.
+    """
     path = Path(path)
-    if path.suffix.lower() not in (".xlsx", ".xlsm"):
-        return None
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True, keep_links=False)
-    except Exception:  # not ours to judge here: the reader reports a damaged file
+        st = path.stat()
+    except OSError:
         return None
+    return _read(str(path), st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=256)
+def _read(path: str, _mtime_ns: int, _size: int) -> Carried | None:
+    from python_calamine import CalamineWorkbook
+
     try:
-        if SHEET not in wb.sheetnames:
+        wb = CalamineWorkbook.from_path(path)
+        if SHEET not in wb.sheet_names:
             return None
-        rows = wb[SHEET].iter_rows(max_row=MAX_ROWS, max_col=len(FIGURE_FIELDS) + 1, values_only=True)
-        head = next(rows, None)
-        if not head or head[0] != "format" or head[1] != FORMAT:
-            return None
-        out = Carried(unit=_text(head[2]), level=_text(head[3]))
-        for row in rows:
-            if not row or row[0] not in ("figure", "unit"):
-                continue
-            try:
-                if row[0] == "figure":
-                    rec = dict(zip(FIGURE_FIELDS, row[1:], strict=False))
-                    ints = [int(rec[k] or 0) for k in FIGURE_FIELDS[4:]]
-                    out.figures[(_text(rec["indicator"]), int(rec["milestone"]))] = Figure(
-                        _float(rec["num"]), _float(rec["den"]), *ints
-                    )
-                else:
-                    rec = dict(zip(UNIT_FIELDS, row[1:], strict=False))
-                    state = _text(rec["state"])
-                    if state not in STATES:
-                        continue
-                    when = _text(rec["received_at"])
-                    out.units.append({
-                        "unit": _text(rec["unit"]),
-                        "level": _text(rec["level"]),
-                        "via": _text(rec["via"]),
-                        "state": state,
-                        "received_at": dt.datetime.fromisoformat(when) if when else None,
-                        "days_late": int(rec["days_late"] or 0),
-                        "received_source": _text(rec["received_source"]),
-                    })  # fmt: skip
-            except (TypeError, ValueError):
-                continue  # a damaged row says nothing; the others still count
-        return out
-    finally:
-        wb.close()
+        rows = wb.get_sheet_by_name(SHEET).to_python()[:MAX_ROWS]
+    except Exception:  # a damaged extra sheet says nothing; the reader reports a damaged file
+        return None
+    if not rows or len(rows[0]) < 4 or rows[0][0] != "format" or rows[0][1] != FORMAT:
+        return None
+    out = Carried(unit=_text(rows[0][2]), level=_text(rows[0][3]))
+    for row in rows[1:]:
+        if not row or row[0] not in ("figure", "unit"):
+            continue
+        try:
+            if row[0] == "figure":
+                rec = dict(zip(FIGURE_FIELDS, row[1:], strict=False))
+                ints = [int(rec.get(k) or 0) for k in FIGURE_FIELDS[4:]]
+                out.figures[(_text(rec["indicator"]), int(rec["milestone"]))] = Figure(
+                    _float(rec.get("num")), _float(rec.get("den")), *ints
+                )
+            else:
+                rec = dict(zip(UNIT_FIELDS, row[1:], strict=False))
+                state = _text(rec.get("state"))
+                if state not in STATES:
+                    continue
+                when = _text(rec.get("received_at"))
+                out.units.append({
+                    "unit": _text(rec["unit"]),
+                    "level": _text(rec.get("level")),
+                    "via": _text(rec.get("via")),
+                    "state": state,
+                    "received_at": dt.datetime.fromisoformat(when) if when else None,
+                    "days_late": int(rec.get("days_late") or 0),
+                    "received_source": _text(rec.get("received_source")),
+                })  # fmt: skip
+        except (KeyError, TypeError, ValueError):
+            continue  # a damaged row says nothing; the others still count
+    return out
 
 
 def _text(v) -> str:
