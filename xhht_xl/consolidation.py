@@ -135,10 +135,14 @@ def consolidate(
     """Pull every workbook under ``folder`` and consolidate it for ``unit`` at ``level``.
 
     ``into``: the consolidating unit's own workbook; it must be a workbook of ``unit`` at
-    ``level``. ``received_at``: a ``file,received_at`` CSV (every row must name a file of this
-    folder that belongs to an expected unit) or a mapping ``{relative path: time}`` used where
-    it matches. Raises :class:`ConsolidationError` (one Vietnamese line) before anything is
-    written when the folder, the unit, ``into`` or a row of ``received_at`` is wrong.
+    ``level``. ``received_at``: a ``file,received_at`` CSV (every row must name an existing
+    file, of this folder or beside the CSV, and a file of this folder must belong to an expected
+    unit) or a mapping ``{relative path: time}`` used where it matches; see
+    ``intake.received_time`` for the evidence used otherwise. Raises
+    :class:`ConsolidationError` (one Vietnamese line naming the file and row or both units)
+    before any output is written when the folder, the unit, ``into`` or a row of
+    ``received_at`` is wrong. Figures are computed once here (rates rounded by
+    ``plan.round_rate``); writers only render them.
     """
     folder = Path(folder)
     if not folder.is_dir():
