@@ -62,8 +62,29 @@ def province(tmp: Path) -> None:
         (pdf,) = lo.convert([only / f"{name}.xlsx"], "pdf", tmp / "pdf2", tmp / "work")
         shutil.copy(lo.render_png(pdf, tmp / name, page=1, dpi=80), DOCS / f"{name}.png")
         print(f"docs/{name}.png")
-    report.render_sample(DOCS / "bao_cao.png", result.province)
+    report_page(DOCS / "bao_cao.png", result.province, tmp / "report")
     print("docs/bao_cao.png")
+
+
+def report_pages(c, folder: Path, dpi: int = 85, first: int = 1, last: int | None = None) -> list[Path]:
+    """Pages of the draft report of consolidation ``c`` as PNG, through LibreOffice (Vietnamese
+    locale, so chart numbers read 98,1 and 1.417) and pdftoppm; for README and for looking at
+    every page before calling the report done."""
+    folder.mkdir(parents=True, exist_ok=True)
+    docx = report.write_report(c, folder / "bao_cao_tong_ket.docx")
+    (pdf,) = lo.convert([docx], "pdf", folder / "pdf", folder, locale="vi-VN")
+    pages = []
+    end = last or first
+    for page in range(first, end + 1):
+        pages.append(lo.render_png(pdf, folder / f"trang_{page:02d}", page=page, dpi=dpi))
+    return pages
+
+
+def report_page(png_path: Path, c, work: Path) -> Path:
+    """Page 1 of the draft report of ``c`` as ``png_path`` (docs/bao_cao.png)."""
+    (page,) = report_pages(c, work)
+    shutil.copy(page, png_path)
+    return png_path
 
 
 if __name__ == "__main__":
