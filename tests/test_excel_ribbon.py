@@ -18,7 +18,7 @@ import pytest
 from xhht_xl import demo, layout, lo, messages, read, templates
 from xhht_xl.excel import registry, ribbon, udfs
 from xhht_xl.excel.book import OpenpyxlBook
-from xhht_xl.outputs import read_detail
+from xhht_xl.outputs import NOMINATION_HEADS, read_detail
 from xhht_xl.pipeline import validate
 
 T = messages.text
@@ -52,7 +52,11 @@ class Run:
 def _copy_received(province, code: str, dst: Path) -> Path:
     src = demo._district_folder(province.folder / "nhan", code)
     shutil.copytree(src, dst / src.name, ignore=shutil.ignore_patterns(ribbon.RECEIVED_CSV, "xhht_intake"))
-    shutil.copyfile(province.folder / "nhan" / ribbon.RECEIVED_CSV, dst / ribbon.RECEIVED_CSV)
+    # the received times of the files copied (every row of a received-at file must name a file)
+    lines = (province.folder / "nhan" / ribbon.RECEIVED_CSV).read_text(encoding="utf-8").splitlines()
+    rel = src.relative_to(province.folder / "nhan").as_posix() + "/"
+    kept = [lines[0]] + [ln.replace(rel, src.name + "/", 1) for ln in lines[1:] if ln.startswith(rel)]
+    (dst / ribbon.RECEIVED_CSV).write_text("\n".join(kept) + "\n", encoding="utf-8")
     return dst / src.name
 
 
@@ -216,7 +220,8 @@ def test_tong_hop_issue_links_point_at_the_received_files(run):
 
 def test_khen_thuong_colours_the_quota_verdicts(run):
     ws = _wb(run.files["quota"])[T("excel.sheet-awards")]
-    verdicts = [r[9] for r in ws.iter_rows(min_row=5) if r[9].value in (T("quota.over"), T("quota.within"))]
+    col = len(NOMINATION_HEADS) - 1  # the verdict is the last column
+    verdicts = [r[col] for r in ws.iter_rows(min_row=5) if r[col].value in (T("quota.over"), T("quota.within"))]
     over = [c for c in verdicts if c.value == T("quota.over")]
     assert over and all(c.fill.fgColor.rgb.endswith("FF9999") for c in over)
     (message,) = run.books["quota"].errors  # problems found: shown as an error box

@@ -105,6 +105,28 @@ def test_verdict_matches_decimal_rule(num, den, low_tenths):
     assert t.verdict(rate) == expected
 
 
+@given(st.lists(st.one_of(st.floats(-1e6, 1e6), st.just(float("nan")), st.integers(0, 10**6).map(lambda n: n / 20),
+                          st.tuples(st.integers(0, 10**5), st.integers(1, 10**5)).map(lambda t: t[0] / t[1] * 100)),
+                max_size=50))  # fmt: skip
+def test_the_column_rounding_is_the_one_rule(values):
+    """``rounded_array`` (numpy fast path) gives exactly ``round_rate``'s value, ties included."""
+    import numpy as np
+
+    got = plan_mod.rounded_array(values)
+    want = [plan_mod.rounded(v) for v in values]
+    assert np.array_equal(got, np.array(want, dtype=float), equal_nan=True)
+    for v, g in zip(values, got, strict=True):
+        if v == v:
+            assert g == float(plan_mod.round_rate(v))
+            assert plan_mod.round_rate(float(plan_mod.round_rate(v))) == plan_mod.round_rate(v)  # idempotent
+
+
+def test_half_up_examples():
+    assert [str(plan_mod.round_rate(x)) for x in (93.548387, 12.25, 0.05, 99.95, 2.675 * 10)] == [
+        "93.5", "12.3", "0.1", "100.0", "26.8"]  # fmt: skip
+    assert str(plan_mod.round_half_up(2.675, 2)) == "2.68"
+
+
 def test_fingerprint_ignores_target_values_but_not_structure(plan_copy):
     base = plan_mod.load(plan_copy).fingerprint
     targets = plan_copy / "targets.csv"

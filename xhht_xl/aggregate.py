@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .plan import SELF, Plan
+from .coverage import Carried, Leaves
+from .plan import SELF, Plan, rounded_array
 from .submission import NA, Submission
 
 FACT_COLUMNS = [
@@ -116,12 +117,23 @@ def _pairs(f: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def rate(num, den) -> np.ndarray:
+    """Rates in percent from numerators and denominators, rounded half-up to 0.1 point
+    (``plan.round_rate``, the templates' ROUND(x, 1)): the one value every output shows.
+    NaN where the denominator is 0 or missing."""
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = np.where(den > 0, num / np.where(den > 0, den, 1) * 100, np.nan)
+    return rounded_array(raw)
+
+
 def unit_rates(f: pd.DataFrame, plan: Plan) -> pd.DataFrame:
-    """Per unit: num, den, rate and verdict of every indicator and milestone it reported."""
+    """Per unit: num, den, rate (rounded, see :func:`rate`) and verdict of every indicator and
+    milestone it reported."""
     pairs = _pairs(f)
     if pairs.empty:
         return pairs.assign(rate=[], verdict=[])
-    pairs["rate"] = np.where(pairs["den"] > 0, pairs["num"] / pairs["den"] * 100, np.nan)
+    pairs["rate"] = rate(pairs["num"], pairs["den"])
     pairs = pairs.sort_values(["unit", "indicator", "milestone"]).reset_index(drop=True)
     pairs["verdict"] = _verdicts(pairs, plan)
     return pairs
@@ -185,16 +197,71 @@ def _expected_total(sources: tuple[str, ...], scope: Scope) -> int:
     return sum(len(scope.expected[s]) if s in scope.expected else 1 for s in sources)
 
 
-def totals(f: pd.DataFrame, plan: Plan, scope: Scope) -> pd.DataFrame:
-    """One row per rate indicator and milestone at the consolidating level, with coverage."""
+def _leaf_counts(
+    used: pd.DataFrame, plan: Plan, key: str, values: tuple[str, ...], carried: dict[str, Carried], leaves: Leaves
+) -> tuple[dict[tuple, int], dict[tuple, int]]:
+    """Leaves covered and leaves of unknown coverage behind each figure (``key`` x milestone),
+    from the authoritative rows with data: a unit that typed the figure itself is one leaf; a
+    consolidated workbook written by xhht_xl says how many leaves its figure holds (when its cells
+    still hold what the tool wrote); any other consolidated figure counts its leaves as unknown."""
+    covered: dict[tuple, int] = {}
+    unknown: dict[tuple, int] = {}
+    cols = [used[c] for c in ("unit", "level", key, "milestone", *values)]
+    for unit, level, code, m, *vals in zip(*cols, strict=True):
+        k = (code, m)
+        if level == SELF or authority(plan, code, level) == (SELF,):
+            covered[k] = covered.get(k, 0) + 1
+            continue
+        c = carried.get(unit)
+        fig = c.figures.get((code, int(m))) if c is not None else None
+        if fig is not None and fig.same_values(*(vals + [np.nan] * (2 - len(vals)))):
+            covered[k] = covered.get(k, 0) + fig.leaves_covered
+            unknown[k] = unknown.get(k, 0) + fig.leaves_unknown
+        else:
+            unknown[k] = unknown.get(k, 0) + leaves.count(unit, level, code)
+    return covered, unknown
+
+
+def _leaf_expected(plan: Plan, scope: Scope, code: str, leaves: Leaves) -> tuple[int, str]:
+    """Leaves expected behind the scope's figure of ``code`` and their level ("" when mixed)."""
+    n, levels = 0, set()
+    for source in authority(plan, code, scope.level) if code in plan.indicators else (SELF,):
+        if source == SELF:
+            n += 1
+            levels.add(scope.level)
+        elif source in scope.expected:
+            for unit in scope.expected[source]:
+                n += leaves.count(unit, source, code)
+                levels |= leaves.levels(unit, source, code)
+        else:
+            n += 1
+            dept = plan.unit(source)
+            levels.add(dept.level if dept is not None else source)
+    return n, (next(iter(levels)) if len(levels) == 1 else "")
+
+
+def totals(
+    f: pd.DataFrame, plan: Plan, scope: Scope, carried: dict[str, Carried] | None = None
+) -> pd.DataFrame:
+    """One row per rate indicator and milestone at the consolidating level, with coverage.
+
+    Direct coverage (``units_*``) counts the units reporting to this level; leaf coverage
+    (``leaves_*``, ``leaf_level``) counts the units that typed the figures, through the lower
+    consolidated workbooks' carried coverage (``carried``: unit -> :class:`coverage.Carried`).
+    ``rate`` is rounded once here (:func:`rate`); every writer shows this value.
+    """
+    carried = carried or {}
+    leaves = Leaves(plan)
     pairs = _authority_rows(_pairs(f), plan, scope, "indicator")
     used = pairs[pairs["used"] != ""]
     ok = used[used["state"] == OK]
     sums = ok.groupby(["indicator", "milestone"], observed=True)[["num", "den"]].sum()
     counts = used.groupby(["indicator", "milestone", "state"], observed=True).size()
+    leaf_covered, leaf_unknown = _leaf_counts(ok, plan, "indicator", ("num", "den"), carried, leaves)
     rows = []
     for ind in plan.rate_indicators():
         sources = authority(plan, ind.code, scope.level)
+        leaf_expected, leaf_level = _leaf_expected(plan, scope, ind.code, leaves)
         for m in plan.milestones:
             covered = int(counts.get((ind.code, m, OK), 0))
             num, den = sums.loc[(ind.code, m)] if covered else (np.nan, np.nan)
@@ -209,33 +276,54 @@ def totals(f: pd.DataFrame, plan: Plan, scope: Scope) -> pd.DataFrame:
                     "units_rejected": int(counts.get((ind.code, m, REJECTED), 0)),
                     "units_expected": _expected_total(sources, scope),
                     "source": "+".join(sources),
+                    "leaves_covered": leaf_covered.get((ind.code, m), 0),
+                    "leaves_expected": leaf_expected,
+                    "leaves_unknown": leaf_unknown.get((ind.code, m), 0),
+                    "leaf_level": leaf_level,
                 }
             )
     out = pd.DataFrame(rows)
-    out["rate"] = np.where(out["den"] > 0, out["num"] / out["den"].where(out["den"] > 0), np.nan) * 100
+    out["rate"] = rate(out["num"], out["den"])
     out["verdict"] = _verdicts(out.assign(unit=None), plan)
     out["target"] = [plan.targets[(r.indicator, r.milestone)].kind for r in out.itertuples()]
     return out
 
 
-def funding(f: pd.DataFrame, plan: Plan, scope: Scope) -> pd.DataFrame:
-    """Funding by source and year summed over the authoritative sources (own + sub-units)."""
+def funding(
+    f: pd.DataFrame, plan: Plan, scope: Scope, carried: dict[str, Carried] | None = None
+) -> pd.DataFrame:
+    """Funding by source and year summed over the authoritative sources (own + sub-units), in
+    triệu đồng rounded half-up to 0.1 (``plan.round_half_up``), with direct and leaf coverage."""
+    carried = carried or {}
+    leaves = Leaves(plan)
     amounts = _authority_rows(f[f["measure"] == "amount"], plan, scope, "indicator")
-    ok = amounts[(amounts["used"] != "") & (amounts["state"] == OK)]
+    used = amounts[amounts["used"] != ""]
+    ok = used[used["state"] == OK]
     sums = ok.groupby(["indicator", "milestone"], observed=True)["value"].agg(["sum", "size"])
+    leaf_covered, leaf_unknown = _leaf_counts(ok, plan, "indicator", ("value",), carried, leaves)
     rows = []
     for code in plan.settings.funding_sources:
+        sources = authority(plan, code, scope.level) if code in plan.indicators else (SELF,)
+        leaf_expected, leaf_level = _leaf_expected(plan, scope, code, leaves)
         for year in plan.settings.funding_years:
             have = (code, year) in sums.index
             rows.append(
                 {
                     "source": code,
                     "year": year,
-                    "amount": round(float(sums.loc[(code, year), "sum"]), 1) if have else np.nan,
+                    "amount": float(sums.loc[(code, year), "sum"]) if have else np.nan,
                     "units_covered": int(sums.loc[(code, year), "size"]) if have else 0,
+                    "units_expected": _expected_total(sources, scope),
+                    "leaves_covered": leaf_covered.get((code, year), 0),
+                    "leaves_expected": leaf_expected,
+                    "leaves_unknown": leaf_unknown.get((code, year), 0),
+                    "leaf_level": leaf_level,
                 }
             )
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if not out.empty:
+        out["amount"] = rounded_array(out["amount"])
+    return out
 
 
 def cross_checks(f: pd.DataFrame, plan: Plan, scope: Scope, used: pd.DataFrame) -> pd.DataFrame:
@@ -255,7 +343,7 @@ def cross_checks(f: pd.DataFrame, plan: Plan, scope: Scope, used: pd.DataFrame) 
         num=("num", "sum"), den=("den", "sum"), units=("num", "size")
     )
     g = g.reset_index()
-    g["rate"] = np.where(g["den"] > 0, g["num"] / g["den"].where(g["den"] > 0) * 100, np.nan)
+    g["rate"] = rate(g["num"], g["den"])
     used_by = used.set_index(["indicator", "milestone"])
     g["used_source"] = [
         used_by.loc[(i, m), "source"] for i, m in zip(g["indicator"], g["milestone"], strict=True)

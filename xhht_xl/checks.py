@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
+from . import coverage, messages, textnorm
 from . import layout as layout_mod
-from . import messages, textnorm
 from .issues import Issue, make
 from .plan import AwardLevel, Plan, Unit
 from .read import unit_code_of
@@ -252,16 +252,40 @@ def _denominator_groups(plan: Plan) -> list[list[str]]:
     return [codes for codes in groups.values() if len(codes) > 1]
 
 
+def _partial_sums(ctx: Context) -> set[tuple[str, int]]:
+    """Figures of a consolidated workbook written by xhht_xl that are the tool's sums over fewer
+    units than expected (its ``_coverage`` sheet says so and the cells still hold those sums)."""
+    sub = ctx.sub
+    if not ctx.plan.child_levels(ctx.level) or sub.path is None or sub.kind not in ("xlsx", "xlsm"):
+        return set()
+    carried = coverage.read(sub.path)
+    if carried is None or carried.unit != sub.unit_code:
+        return set()
+    out = set()
+    for (code, m), fig in carried.figures.items():
+        num, den = sub.number(("kq", code, m, "num")), sub.number(("kq", code, m, "den"))
+        nan = float("nan")
+        if not fig.complete and fig.same_values(nan if num is None else num, nan if den is None else den):
+            out.add((code, m))
+    return out
+
+
 @check
 def _shared_denominators(ctx: Context) -> Iterator[Issue]:
-    """Indicators with the same denominator (e.g. all communes of a district) must agree."""
+    """Indicators with the same denominator (e.g. all communes of a district) must agree.
+
+    In a consolidated workbook written by xhht_xl, a sum over the communes that reported is not
+    comparable with a figure covering all of them (the district's own count): partial sums are
+    left out, so the tool's own arithmetic is never reported as the sender's inconsistency.
+    """
     sub = ctx.sub
+    partial = _partial_sums(ctx)
     for codes in _denominator_groups(ctx.plan):
         for m in ctx.plan.milestones:
-            found = {c: sub.number(("kq", c, m, "den")) for c in codes}
+            found = {c: sub.number(("kq", c, m, "den")) for c in codes if (c, m) not in partial}
             values = {v for v in found.values() if v is not None}
             if len(values) > 1:
-                first = sub.entries[("kq", codes[0], m, "den")]
+                first = sub.entries[("kq", next(c for c, v in found.items() if v is not None), m, "den")]
                 ind = ctx.plan.indicators[codes[0]]
                 listed = "; ".join(
                     T("field.indicator-value", indicator=_indicator(ctx, c), value=fmt(v))

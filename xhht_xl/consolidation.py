@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import aggregate, checks, intake, messages, outputs, quotas
+from . import aggregate, checks, coverage, intake, messages, outputs, quotas, textnorm
 from .aggregate import Member, Scope
 from .issues import Issue, Report, make
 from .pipeline import validate
@@ -50,6 +50,10 @@ class Consolidation:
     changes: pd.DataFrame
     report: Report
     appendix: dict[tuple, object] = field(default_factory=dict)
+    # units below the direct ones (the communes under the districts), as the direct units'
+    # workbooks carry them (``coverage.below``); direct unit -> its workbook's carried coverage
+    below: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=coverage.BELOW_COLUMNS))
+    carried: dict[str, coverage.Carried] = field(default_factory=dict)
 
     @property
     def unit(self):
@@ -69,9 +73,15 @@ class Consolidation:
             "cross_checks": self.cross,
             "nominations": self.nominations,
             "status": self.status,
+            "below": self.below,
             "changes": self.changes,
             "issues": self.report.frame(),
         }
+
+    def coverage_by_level(self) -> list[dict]:
+        """Submission counts per level, direct units first, then every level below (see
+        ``coverage.by_level``): what "186/188 xã" in every output is computed from."""
+        return coverage.by_level(self.plan, self.status, self.below)
 
     def write_workbook(self, path: str | Path) -> Path:
         from .outputs import write_workbook
@@ -122,7 +132,18 @@ def consolidate(
     now: dt.datetime | None = None,
     workers: int | None = None,
 ) -> Consolidation:
-    """Pull every workbook under ``folder`` and consolidate it for ``unit`` at ``level``."""
+    """Pull every workbook under ``folder`` and consolidate it for ``unit`` at ``level``.
+
+    ``into``: the consolidating unit's own workbook; it must be a workbook of ``unit`` at
+    ``level``. ``received_at``: a ``file,received_at`` CSV (every row must name an existing
+    file, of this folder or beside the CSV, and a file of this folder must belong to an expected
+    unit) or a mapping ``{relative path: time}`` used where it matches; see
+    ``intake.received_time`` for the evidence used otherwise. Raises
+    :class:`ConsolidationError` (one Vietnamese line naming the file and row or both units)
+    before any output is written when the folder, the unit, ``into`` or a row of
+    ``received_at`` is wrong. Figures are computed once here (rates rounded by
+    ``plan.round_rate``); writers only render them.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ConsolidationError(T("consolidate.folder-missing", folder=folder))
@@ -130,11 +151,24 @@ def consolidate(
     now = now or dt.datetime.now().replace(microsecond=0)
     as_of = as_of or now.date()
     store = Path(store) if store is not None else folder.parent / intake.STORE_NAME
+    csv_path = Path(received_at) if isinstance(received_at, (str, Path)) else None
+    csv_name = csv_path.name if csv_path is not None else ""
     times = received_at if isinstance(received_at, dict) else intake.read_received_at(received_at)
     expected_units = {c: plan.units[c] for codes in scope.expected.values() for c in codes}
 
+    issues: list[Issue] = []
+    own_sub = None
+    if into is not None:
+        own_sub, own_issues = _own(into, plan, scope)
+        issues += own_issues
+    rows = _received_rows(times)
+    if csv_path is not None:
+        _check_rows_name_files(times, rows, folder, csv_path)
+
     with intake.locked(store):
         received = intake.pull(folder, plan, expected_units, store, times, progress, now, workers)
+        if csv_name:
+            _check_rows_name_units(times, rows, received, expected_units, csv_name, plan, scope)
         chosen = intake.choose(received, expected_units, plan)
         ledger = intake.Ledger(store / "ledger.sqlite")
         try:
@@ -145,17 +179,6 @@ def consolidate(
             ledger.db.commit()
         finally:
             ledger.close()
-
-    issues: list[Issue] = []
-    own_sub = None
-    if into is not None:
-        own_validation = validate(into, plan, expected_level=level, file=Path(into).name)
-        if own_validation.submission is None:
-            raise ConsolidationError(
-                T("consolidate.into-unreadable", file=into, text=own_validation.report.issues[0].message)
-            )
-        own_sub = own_validation.submission
-        issues += own_validation.report.issues
 
     members = [
         Member(code, plan.units[code].level, merge([r.sub, *(p.sub for p in r.parts)]) if r.parts else r.sub)
@@ -175,12 +198,17 @@ def consolidate(
     scale = {(i.file, i.sheet, i.cell) for i in issues if i.code == "amount-scale"}
     issues += checks.peer_amounts([m.sub for m in members if not m.own], plan, scale)
     deadlines = {cl: (deadline or plan.deadline(cl).date) for cl in scope.expected}
-    status, status_issues = _status(plan, scope, chosen, received, deadlines, as_of)
+    status, status_issues = _status(plan, scope, chosen, deadlines, as_of)
     issues += status_issues
 
+    carried, carried_issues = _carried(plan, scope, chosen)
+    issues += carried_issues
+    below = coverage.below(plan, tuple(scope.expected), status, carried)
+    issues += _below_missing(plan, chosen, below)
+
     facts = aggregate.facts(members)
-    totals = aggregate.totals(facts, plan, scope)
-    funding = aggregate.funding(facts, plan, scope)
+    totals = aggregate.totals(facts, plan, scope, carried)
+    funding = aggregate.funding(facts, plan, scope, carried)
     cross = aggregate.cross_checks(facts, plan, scope, totals)
     detail = _detail(aggregate.unit_rates(facts[facts["level"] != "self"], plan), plan, chosen)
     nested = [outputs.read_detail(r.path, plan) for r in chosen.values() if r.sub.level in plan.levels
@@ -189,8 +217,13 @@ def consolidate(
     if nested:
         detail = pd.concat([detail, *nested], ignore_index=True)
     noms = quotas.collect(members, plan)
-    noms, quota_issues = quotas.check(noms, plan, scope)
+    noms, quota_issues = quotas.check(noms, plan, scope, issues)
     issues += quota_issues
+
+    report = Report(issues)
+    counts = unit_issue_counts(report)
+    status["errors"] = [counts.get(u, (0, 0))[0] for u in status["unit"]]
+    status["warnings"] = [counts.get(u, (0, 0))[1] for u in status["unit"]]
 
     result = Consolidation(
         plan=plan,
@@ -211,10 +244,134 @@ def consolidate(
         nominations=noms,
         status=status,
         changes=changes,
-        report=Report(issues),
+        report=report,
+        below=below,
+        carried=carried,
     )
     result.appendix = aggregate.appendix_values(totals, funding, plan, scope, own_sub)
     return result
+
+
+def unit_issue_counts(issues) -> dict[str, tuple[int, int]]:
+    """``{unit code: (errors, warnings)}`` over an issue list: the one source of every per-unit
+    count (the status sheet, the JSON summary, the console), so they equal the Vấn đề sheet."""
+    out: dict[str, list[int]] = {}
+    for i in issues:
+        if i.unit and i.severity in ("error", "warning"):
+            n = out.setdefault(i.unit, [0, 0])
+            n[0 if i.severity == "error" else 1] += 1
+    return {u: (n[0], n[1]) for u, n in out.items()}
+
+
+def _own(into: str | Path, plan: Plan, scope: Scope) -> tuple[Submission, list[Issue]]:
+    """The consolidating unit's own workbook, read and checked: it must be a workbook of the
+    scope's unit at its level (a workbook of another unit would put its numbers under our name)."""
+    file = Path(into).name
+    v = validate(into, plan, expected_level=scope.level, file=file)
+    if v.submission is None:
+        raise ConsolidationError(T("consolidate.into-unreadable", file=into, text=v.report.issues[0].message))
+    sub = v.submission
+    expected = _unit_label(plan, scope.unit)
+    if not sub.unit_code:
+        raise ConsolidationError(T("consolidate.into-no-unit", file=_shown(file), expected=expected))
+    if sub.unit_code != scope.unit:
+        raise ConsolidationError(
+            T("consolidate.into-other-unit", file=_shown(file), found=_unit_label(plan, sub.unit_code), expected=expected)
+        )
+    if sub.level and sub.level != scope.level:
+        text = T("consolidate.into-other-level", file=_shown(file), expected=expected,
+                 found_level=_level_name(plan, sub.level), level=_level_name(plan, scope.level))  # fmt: skip
+        raise ConsolidationError(text)
+    return sub, v.report.issues
+
+
+def _unit_label(plan: Plan, code: str) -> str:
+    u = plan.unit(code)
+    return f"{code} - {u.name}" if u is not None else code
+
+
+def _level_name(plan: Plan, level: str) -> str:
+    return plan.levels[level].name.lower() if level in plan.levels else level
+
+
+def _shown(text: str) -> str:
+    """Text from outside (file names) as it may be printed: no control characters."""
+    return "".join(ch if ch.isprintable() else "?" for ch in str(text))
+
+
+def _received_rows(times) -> dict[str, int]:
+    """Row of the received-at file each key came from (the reader may say; else the order of
+    its rows after the header)."""
+    rows = getattr(times, "rows", None)
+    return dict(rows) if rows else {key: i for i, key in enumerate(times, start=2)}
+
+
+def _matching(key: str, rels: set[str], names: set[str]) -> bool:
+    """Whether a received-at key names a file in the folder, by the rules of ``intake._lookup_time``."""
+    parts = key.split("/")
+    return any("/".join(parts[i:]) in rels for i in range(len(parts))) or parts[-1] in names
+
+
+def _check_rows_name_files(times, rows: dict[str, int], folder: Path, csv_path: Path) -> None:
+    """Every row of a received-at file must name an existing file: one of the folder, or one
+    beside the CSV (a CSV kept for a whole mailbox also lists other folders' files). A misspelt
+    name would silently leave that file on a weaker evidence of its received time."""
+    if not times:
+        return
+    rels = {textnorm.nfc(p.relative_to(folder).as_posix()) for p in intake.scan(folder)}
+    names = {rel.rsplit("/", 1)[-1] for rel in rels}
+    for key in times:
+        if not _matching(key, rels, names) and not (csv_path.parent / key).is_file():
+            raise ConsolidationError(T("consolidate.received-at-unknown-file", file=_shown(csv_path.name),
+                                       row=rows.get(key, "?"), name=_shown(key), folder=folder))  # fmt: skip
+
+
+def _check_rows_name_units(times, rows, received, expected, csv_name: str, plan: Plan, scope: Scope) -> None:
+    """A row for a file of the folder that belongs to a unit outside this consolidation."""
+    strangers = [r for r in received if r.unit and r.unit not in expected]
+    for r in strangers:
+        for key in times:
+            if intake._lookup_time({key: dt.datetime.min}, r.rel) is not None:
+                raise ConsolidationError(
+                    T("consolidate.received-at-unknown-unit", file=_shown(csv_name), row=rows.get(key, "?"),
+                      name=_shown(key), unit=_unit_label(plan, r.unit), scope=_unit_label(plan, scope.unit))
+                )  # fmt: skip
+
+
+def _carried(plan: Plan, scope: Scope, chosen: dict[str, intake.Received]):
+    """The coverage each direct unit's consolidated workbook carries; a consolidated level's
+    workbook that carries none (not written by xhht_xl) is noted: its coverage is unknown."""
+    carried: dict[str, coverage.Carried] = {}
+    issues: list[Issue] = []
+    for code, r in chosen.items():
+        unit = plan.units[code]
+        if not plan.child_levels(unit.level):
+            continue
+        c = coverage.read(r.path)
+        if c is not None and c.unit == code:
+            carried[code] = c
+            continue
+        kids = {u.level for u in plan.descendants(code)}
+        noun = plan.levels[next(iter(kids))].unit_noun if len(kids) == 1 else T("coverage.noun-any")
+        issues.append(make("coverage-unknown", file=r.rel, unit=code, code=code, name=unit.name, noun=noun))
+    return carried, issues
+
+
+def _below_missing(plan: Plan, chosen, below: pd.DataFrame) -> list[Issue]:
+    """One warning per direct unit whose workbook lacks units that have not reported to it."""
+    issues = []
+    if below.empty:
+        return issues
+    missing = below[below["state"] == "missing"]
+    for via, group in missing.groupby("via", sort=False):
+        r = chosen.get(via)
+        unit = plan.units[via]
+        levels = set(group["level"])
+        noun = plan.levels[next(iter(levels))].unit_noun if len(levels) == 1 else T("coverage.noun-any")
+        names = ", ".join(f"{c} - {n}" for c, n in zip(group["unit"], group["name"], strict=True))
+        issues.append(make("below-missing", file=r.rel if r else "", unit=via, code=via, name=unit.name,
+                           count=len(group), noun=noun, names=names))  # fmt: skip
+    return issues
 
 
 def _attach(issue: Issue, unit: str) -> Issue:
@@ -223,34 +380,38 @@ def _attach(issue: Issue, unit: str) -> Issue:
     return Issue(issue.code, issue.severity, issue.message, unit, issue.file, issue.sheet, issue.cell)
 
 
-def _status(plan, scope, chosen, received, deadlines, as_of) -> tuple[pd.DataFrame, list[Issue]]:
-    """On time, late (by how many days), missing or not yet due, for every expected unit."""
+def _status(plan, scope, chosen, deadlines, as_of) -> tuple[pd.DataFrame, list[Issue]]:
+    """On time, late (by how many days), missing or not yet due, for every expected unit.
+
+    Judged on when the unit's report first arrived (``Received.arrived_at``): a correction sent
+    after the deadline by a unit that reported on time is noted, not counted late.
+    ``errors``/``warnings`` are filled from the final issue list by the caller.
+    """
     rows, issues = [], []
-    any_file: dict[str, intake.Received] = {}
-    for r in received:
-        if r.unit and r.sub is not None:
-            any_file.setdefault(r.unit, r)
     for level, codes in scope.expected.items():
         deadline = deadlines[level]
         for code in codes:
             unit = plan.units[code]
             r = chosen.get(code)
-            contact_from = r or any_file.get(code)
-            person = unit.contact_person or (_text(contact_from.sub, "reporter") if contact_from else "")
-            phone = unit.contact_phone or (_text(contact_from.sub, "phone") if contact_from else "")
+            person = unit.contact_person or (_text(r.sub, "reporter") if r else "")
+            phone = unit.contact_phone or (_text(r.sub, "phone") if r else "")
+            arrived = r.arrived_at if r else None
             row = {
                 "unit": code,
                 "name": unit.name,
                 "level": level,
                 "deadline": deadline,
                 "state": "",
-                "received_at": r.received_at if r else None,
+                "received_at": arrived,
+                "received_source": r.arrived_source if r else "",
+                "used_received_at": r.received_at if r else None,
                 "days_late": 0,
-                "errors": len(r.validation.report.errors) if r else 0,
-                "warnings": len(r.validation.report.warnings) if r else 0,
+                "errors": 0,
+                "warnings": 0,
                 "file": r.rel if r else "",
                 "contact": person,
                 "phone": phone,
+                "note": "",
             }
             if r is None:
                 row["state"] = "missing" if as_of > deadline else "pending"
@@ -258,9 +419,9 @@ def _status(plan, scope, chosen, received, deadlines, as_of) -> tuple[pd.DataFra
                     issues.append(
                         make("missing", unit=code, code=code, name=unit.name, deadline=_d(deadline))
                     )
-            elif r.received_at.date() > deadline:
+            elif arrived.date() > deadline:
                 row["state"] = "late"
-                row["days_late"] = (r.received_at.date() - deadline).days
+                row["days_late"] = (arrived.date() - deadline).days
                 issues.append(
                     make(
                         "late",
@@ -268,15 +429,27 @@ def _status(plan, scope, chosen, received, deadlines, as_of) -> tuple[pd.DataFra
                         unit=code,
                         code=code,
                         name=unit.name,
-                        received=_d(r.received_at.date()),
+                        received=_d(arrived.date()),
                         days=row["days_late"],
                         deadline=_d(deadline),
                     )
                 )
             else:
                 row["state"] = "on_time"
+                if r.received_at.date() > deadline:
+                    row["note"] = T("coverage.correction-late", when=_hm(r.received_at), first=_hm(arrived))
+                    issues.append(make("correction-late", file=r.rel, unit=code, code=code, name=unit.name,
+                                       first=_hm(arrived), when=_hm(r.received_at), deadline=_d(deadline)))  # fmt: skip
             rows.append(row)
-    return pd.DataFrame(rows), issues
+    return pd.DataFrame(rows, columns=STATUS_COLUMNS), issues
+
+
+STATUS_COLUMNS = ["unit", "name", "level", "deadline", "state", "received_at", "received_source", "used_received_at",
+                  "days_late", "errors", "warnings", "file", "contact", "phone", "note"]  # fmt: skip
+
+
+def _hm(when: dt.datetime) -> str:
+    return when.strftime("%H:%M %d/%m/%Y")
 
 
 def _text(sub: Submission | None, field: str) -> str:
@@ -313,13 +486,15 @@ def _changes(plan, scope, chosen, received, ledger, store) -> pd.DataFrame:
             v = validate(store / last[1], plan)
             previous = v.submission
         if previous is None:
+            # the version this one replaced: same unit and part (not another part of a merger)
             older = [
                 x
                 for x in received
                 if x.unit == code and x.sub is not None and x is not r and x.sha256 != r.sha256
+                and x not in r.parts and x.sub.unit_code_given == r.sub.unit_code_given
             ]
             if older:
-                previous = max(older, key=lambda x: x.received_at).sub
+                previous = max(older, key=lambda x: (x.received_at, x.sub.report_date or dt.date.min)).sub
         if previous is None:
             continue
         for k in sorted(set(previous.entries) | set(r.sub.entries), key=str):

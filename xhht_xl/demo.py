@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -109,6 +110,7 @@ def consolidate_all(
         name = f"{district.code}_tong_hop.xlsx"
         shutil.copyfile(out / "huyen" / name, to_province / name)  # what the district sends up
         up_times[name] = sent_at.get(district.code, NOW)
+        _arrived(to_province / name, up_times[name])
         districts[district.code] = c
         s = c.status["state"].value_counts()
         say(T("demo.step-district", code=district.code, name=district.name, communes=len(c.status),
@@ -119,6 +121,7 @@ def consolidate_all(
             target = to_province / Path(f.path).name
             shutil.copyfile(received / f.path, target)
             up_times[target.name] = f.received_at
+            _arrived(target, f.received_at)
     own_province = next(received / f.path for f in manifest.files if f.level == "tinh")
     say(T("demo.step-province", departments=len(plan.units_at("so_nganh"))))
     province = consolidate(to_province, plan, "tinh", plan.province.code, into=own_province, received_at=up_times,
@@ -135,6 +138,13 @@ def consolidate_all(
         parts = [fn(*args) for fn, args in jobs]
     outputs = {"districts": out / "huyen", "returned": out / "tra_lai", **parts[0], **parts[1]}
     return districts, province, outputs
+
+
+def _arrived(path: Path, when: dt.datetime) -> None:
+    """Give a file sent up the modification time of its arrival (the received-time evidence an
+    analyst's own run over ``gui_tinh`` finds without a --received-at file)."""
+    stamp = when.timestamp()
+    os.utime(path, (stamp, stamp))
 
 
 def _province_outputs(province: Consolidation, out: Path) -> dict[str, Path]:
@@ -194,10 +204,18 @@ def summary(result: DemoResult, plan: Plan) -> str:
 
     unreadable = [i.file for i in issues if i.severity == "error" and not i.sheet and i.code not in
                   ("missing", "quota-exceeded", "duplicate-nominee", "nominee-outside")]  # fmt: skip
+    from .outputs import coverage_lines
+
+    noms = p.nominations
+    excluded = noms[noms["verdict_code"] != "within"] if not noms.empty else noms
+    reasons = ", ".join(f"{v}: {n}" for v, n in excluded["verdict"].value_counts(sort=False).items()) if len(
+        excluded) else T("demo.none")  # fmt: skip
     lines = [
         T("demo.title"),
         T("demo.late", items=names(late)),
         T("demo.missing", items=names(missing)),
+        T("demo.coverage", lines=" ".join(coverage_lines(p)) or T("demo.none")),
+        T("demo.awards", within=len(noms) - len(excluded), excluded=len(excluded), reasons=reasons),
         T("demo.targets", year=year, met=met, not_met=len(not_met), none=len(last) - met - len(not_met)),
         T("demo.targets-not-met", items=", ".join(not_met) or T("demo.none")),
         T("demo.quotas", items=names(i.unit for i in issues if i.code == "quota-exceeded")),

@@ -33,6 +33,11 @@ LOCK_STALE_SECONDS = 15 * 60
 
 Progress = Callable[[int, int, str], None]
 
+# Evidence of when a file was received, strongest first. A mailbox's received time (the server's
+# INTERNALDATE, added by the mailbox intake) will rank above the file's own modification time.
+GIVEN, MAILBOX, MTIME, FIRST_SEEN = "given", "mailbox", "mtime", "first_seen"
+EVIDENCE = (GIVEN, MAILBOX, MTIME, FIRST_SEEN)
+
 
 class IntakeError(Exception):
     """Intake cannot run; ``str()`` is one Vietnamese line."""
@@ -48,11 +53,16 @@ class Received:
     sha256: str
     first_seen: dt.datetime
     received_at: dt.datetime
+    received_source: str = FIRST_SEEN  # which evidence gave ``received_at`` (one of EVIDENCE)
     unit: str = ""  # today's code of the unit it belongs to ("" = unassigned)
     assigned_by: str = ""  # "code" | "name" | ""
     used: bool = False
     issues: list[Issue] = field(default_factory=list)  # intake's own findings about this file
     parts: list[Received] = field(default_factory=list)  # other files of the same unit to add (mergers)
+    # set by ``choose`` on the version used: when the unit's report first arrived (its earliest
+    # version; for a unit reporting in parts, the last part's earliest), and the evidence for it
+    arrived_at: dt.datetime | None = None
+    arrived_source: str = ""
 
     @property
     def sub(self):
@@ -225,10 +235,14 @@ def pull(
     progress: Progress | None = None,
     now: dt.datetime | None = None,
     workers: int | None = None,
+    mailbox: dict[str, dt.datetime] | None = None,
 ) -> list[Received]:
     """Read, check, identify, archive and record every file under ``folder``.
 
-    Large folders are read by ``workers`` processes (default: up to 2 from 64 files on).
+    ``received_at``: times the clerk supplied (``--received-at``); ``mailbox``: the mail
+    server's received times of attachments saved into ``folder`` (by relative path). See
+    :func:`received_time` for the order of evidence. Large folders are read by ``workers``
+    processes (default: up to 2 from 64 files on).
     """
     received_at = received_at or {}
     now = now or dt.datetime.now().replace(microsecond=0)
@@ -242,8 +256,8 @@ def pull(
                 progress(i, len(files), rel)
             sha = validation.submission.sha256 if validation.submission else _sha256(path)
             first_seen = ledger.first_seen(sha, now)
-            when = _lookup_time(received_at, rel) or first_seen
-            r = Received(path, rel, validation, sha, first_seen, when)
+            when, source = received_time(path, rel, first_seen, received_at, mailbox)
+            r = Received(path, rel, validation, sha, first_seen, when, source)
             identify(r, plan, expected)
             ledger.record(r, str(archive(store, path, sha).relative_to(store)))
             out.append(r)
@@ -282,6 +296,45 @@ def _validations(files: list[Path], rels: list[str], plan: Plan, workers: int | 
         yield from zip(files, rels, results, strict=True)
 
 
+def local_time(when: dt.datetime) -> dt.datetime:
+    """A time as naive local time of this machine (a time given with a UTC offset is converted),
+    so that times from every source compare and deadlines are judged on the local date."""
+    if when.tzinfo is not None:
+        when = when.astimezone().replace(tzinfo=None)
+    return when.replace(microsecond=0)
+
+
+def received_time(
+    path: Path,
+    rel: str,
+    first_seen: dt.datetime,
+    given: dict[str, dt.datetime] | None = None,
+    mailbox: dict[str, dt.datetime] | None = None,
+) -> tuple[dt.datetime, str]:
+    """When ``rel`` was received and on what evidence (one of :data:`EVIDENCE`), strongest first:
+
+    1. ``given``: the time the clerk supplied for this file (``--received-at``, e.g. the e-mail's date);
+    2. ``mailbox``: the mail server's received time of the message the file came in;
+    3. the file's modification time, unless it is later than when the store first saw this
+       content (then the file was copied or touched after it arrived);
+    4. when the store first saw this content (its ledger), at worst the moment of this run.
+
+    Never the order of file names: two downloads of one attachment are named "X.xlsx" and
+    "X (1).xlsx" in whatever order they were saved.
+    """
+    for source, times in ((GIVEN, given), (MAILBOX, mailbox)):
+        when = _lookup_time(times or {}, rel)
+        if when is not None:
+            return local_time(when), source
+    try:
+        mtime = dt.datetime.fromtimestamp(path.stat().st_mtime).replace(microsecond=0)
+    except (OSError, OverflowError, ValueError):
+        mtime = None
+    if mtime is not None and mtime <= first_seen:
+        return mtime, MTIME
+    return first_seen, FIRST_SEEN
+
+
 def _lookup_time(times: dict[str, dt.datetime], rel: str) -> dt.datetime | None:
     """The supplied received time of a file: by its relative path, by a longer path ending with it
     (the CSV may be relative to a parent folder), or by its bare name when that is unique."""
@@ -306,8 +359,14 @@ def _sha256(path: Path) -> str:
 
 
 def choose(received: list[Received], expected: dict[str, Unit], plan: Plan) -> dict[str, Received]:
-    """The version used for each expected unit: the most recently received readable one.
+    """The version used for each expected unit: the readable one received last.
 
+    Versions are ordered by their received time (:func:`received_time`), never by file name.
+    Versions received at the same time cannot be ordered: the one whose own date cell
+    ("Ngày báo cáo") is later is used, with a warning that says so (content decides only when
+    the dates are equal too, and the warning asks the clerk to remove the wrong file). The
+    version used records when the unit's report first arrived (``arrived_at``): timeliness is
+    judged on the first version, a later correction does not make a unit late.
     Other versions are listed (superseded or duplicate); files of no expected unit are unassigned.
     """
     by_unit: dict[str, list[Received]] = {}
@@ -329,20 +388,66 @@ def choose(received: list[Received], expected: dict[str, Unit], plan: Plan) -> d
             part = given if given and given != unit and plan.resolve_code(given)[0] == unit else unit
             parts.setdefault(part, []).append(r)
         used: list[Received] = []
+        arrivals: list[Received] = []
         for part_versions in parts.values():
-            part_versions.sort(key=lambda r: (r.received_at, r.rel))
-            best = part_versions[-1]
+            best = _latest(part_versions, unit)
             best.used = True
             used.append(best)
+            arrivals.append(min(part_versions, key=lambda r: r.received_at))
             seen = {best.sha256}
-            for r in part_versions[:-1]:
+            for r in sorted(part_versions, key=lambda r: (r.received_at, r.sha256)):
+                if r is best:
+                    continue
                 if r.sha256 in seen:
                     r.issues.append(make("duplicate-unit", file=r.rel, unit=unit, other=best.rel))
-                else:
-                    r.issues.append(make("superseded", file=r.rel, unit=unit, code=unit, newer=best.rel))
+                elif r.received_at < best.received_at:
+                    r.issues.append(make("superseded", file=r.rel, unit=unit, code=unit, newer=best.rel,
+                                         at=_hm(r.received_at), newer_at=_hm(best.received_at)))  # fmt: skip
                 seen.add(r.sha256)
         if used:
-            used.sort(key=lambda r: (r.received_at, r.rel))
+            used.sort(key=lambda r: (r.received_at, r.sha256))
             chosen[unit] = used[-1]
             chosen[unit].parts = used[:-1]
+            arrived = max(arrivals, key=lambda r: r.received_at)  # the unit is complete with its last part
+            chosen[unit].arrived_at, chosen[unit].arrived_source = arrived.received_at, arrived.received_source
     return chosen
+
+
+def _latest(versions: list[Received], unit: str) -> Received:
+    """The version received last; a tie is broken by the later date cell, then by content
+    (never by file name), with a warning on the version used."""
+    last = max(r.received_at for r in versions)
+    tied = [r for r in versions if r.received_at == last]
+    if len({r.sha256 for r in tied}) == 1:
+        return tied[0]
+    day = dt.date.min
+
+    def dated(r: Received) -> tuple[dt.date, str]:
+        return (r.sub.report_date or day, r.sha256)
+
+    tied.sort(key=dated)
+    best = tied[-1]
+    others = [r for r in tied[:-1] if r.sha256 != best.sha256]
+    listed = ", ".join(f"{r.rel} ({_day(r.sub.report_date)})" for r in others)
+    by_date = all((r.sub.report_date or day) < (best.sub.report_date or day) for r in others)
+    best.issues.append(
+        make(
+            "versions-unordered" if by_date else "versions-unordered-same-date",
+            file=best.rel,
+            unit=unit,
+            code=unit,
+            at=_hm(last),
+            source=T(f"evidence.{best.received_source}"),
+            date=_day(best.sub.report_date),
+            others=listed,
+        )
+    )
+    return best
+
+
+def _hm(when: dt.datetime) -> str:
+    return when.strftime("%H:%M %d/%m/%Y")
+
+
+def _day(day: dt.date | None) -> str:
+    return day.strftime("%d/%m/%Y") if day else T("evidence.no-date")

@@ -69,6 +69,11 @@ SEVERITY: dict[str, Severity] = {
     "duplicate-nominee": "error",
     "nominee-outside": "error",
     "source-mismatch": "info",
+    "versions-unordered": "warning",
+    "versions-unordered-same-date": "warning",
+    "correction-late": "info",
+    "below-missing": "warning",
+    "coverage-unknown": "info",
 }
 
 

@@ -20,14 +20,17 @@ from openpyxl.chart import BarChart, Reference
 from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
-from . import layout, messages, templates
+from . import coverage, layout, messages, templates
 from .fileio import save_workbook, write_text
-from .templates import BORDER, CENTER, F_HEAD, F_TITLE, FILL_BAD, FILL_HEAD, FILL_OK, FILL_WARN
+from .plan import round_rate
+from .templates import BORDER, CENTER, F_HEAD, F_TITLE, FILL_BAD, FILL_HEAD, FILL_OK, FILL_WARN, WRAP_TOP
 
 T = messages.text
 VERDICT = {"dat": "verdict.dat", "khong-dat": "verdict.khong-dat", "vuot": "verdict.vuot"}
 STATE = {"on_time": "consolidate.state-on_time", "late": "consolidate.state-late",
-         "missing": "consolidate.state-missing", "pending": "consolidate.state-pending"}  # fmt: skip
+         "missing": "consolidate.state-missing", "pending": "consolidate.state-pending",
+         "unknown": "consolidate.state-unknown"}  # fmt: skip
+NAMES_SHOWN = 20  # units named in a coverage line; the JSON lists them all
 ROW_CM = 0.53  # default row height in cm, to place a chart below another
 # The detail sheet is also read back by the level above (communes' figures reach the province).
 DETAIL_COLUMNS = (
@@ -108,7 +111,58 @@ def write_workbook(c, path: Path) -> Path:
     _cross(sheets["cross"], c)
     _changes(sheets["changes"], c)
     _charts(sheets["charts"], c)
+    coverage.write(wb, c)  # read back by the level above: coverage travels up
     return save_workbook(wb, path)
+
+
+def coverage_text(plan, covered: int, expected: int, unknown: int, leaf_level: str) -> str:
+    """"186/188 xã, phường, thị trấn" (with "(chưa rõ N)" when some leaves are unknown)."""
+    noun = plan.levels[leaf_level].unit_noun if leaf_level in plan.levels else T("coverage.noun-any")
+    if unknown:
+        return T("coverage.of-unknown", covered=covered, expected=expected, noun=noun, unknown=unknown)
+    return T("coverage.of", covered=covered, expected=expected, noun=noun)
+
+
+def _names(c, codes: list[str]) -> str:
+    plan = c.plan
+    shown = []
+    for code in codes[:NAMES_SHOWN]:
+        unit = plan.unit(code)
+        parent = plan.unit(unit.parent) if unit is not None and unit.parent else None
+        if unit is None:
+            shown.append(code)
+        elif parent is not None and parent.code != c.scope.unit:
+            shown.append(T("coverage.unit-in", code=code, name=unit.name, parent=parent.name))
+        else:
+            shown.append(f"{code} - {unit.name}")
+    text = ", ".join(shown)
+    if len(codes) > NAMES_SHOWN:
+        text = T("coverage.more", names=text, count=len(codes) - NAMES_SHOWN)
+    return text
+
+
+def coverage_lines(c, direct: bool = False) -> list[str]:
+    """Who reported into this consolidation, per level: with ``direct`` the direct units too, then
+    every level below ("Cấp xã, theo báo cáo tổng hợp của cấp trên trực tiếp: 186/188 …"),
+    naming the missing and late units. The same lines go to the status sheet, the totals sheet
+    and the report, computed from ``c.coverage_by_level()``."""
+    lines = []
+    unknown = False
+    for lv in c.coverage_by_level():
+        if lv["direct"] and not direct:
+            continue
+        level = c.plan.levels[lv["level"]]
+        key = "coverage.direct-line" if lv["direct"] else "coverage.below-line"
+        lines.append(T(key, level=level.name, noun=level.unit_noun, **{k: lv[k] for k in (
+            "received", "expected", "on_time", "late", "missing", "pending", "unknown")}))  # fmt: skip
+        if lv["missing_units"]:
+            lines.append(T("coverage.missing-names", names=_names(c, lv["missing_units"])))
+        if lv["late_units"] and not lv["direct"]:
+            lines.append(T("coverage.late-names", names=_names(c, lv["late_units"])))
+        unknown = unknown or lv["unknown"] > 0
+    if unknown:
+        lines.append(T("coverage.unknown-note"))
+    return lines
 
 
 def _totals(ws: Worksheet, c) -> None:
@@ -116,24 +170,41 @@ def _totals(ws: Worksheet, c) -> None:
     rows = []
     for r in c.totals.itertuples():
         target = plan.targets[(r.indicator, r.milestone)]
-        rows.append([r.indicator, plan.indicators[r.indicator].name, r.milestone, r.num, r.den,
-                     None if pd.isna(r.rate) else round(r.rate, 2), layout.target_text(target), _verdict(r.verdict),
-                     r.units_covered, r.units_expected, r.units_na, r.units_rejected, r.source, target.verified])  # fmt: skip
+        rows.append([r.indicator, plan.indicators[r.indicator].name, r.milestone, r.num, r.den, r.rate,
+                     layout.target_text(target), _verdict(r.verdict), r.units_covered, r.units_expected, r.units_na,
+                     r.units_rejected, r.source, target.verified,
+                     coverage_text(plan, r.leaves_covered, r.leaves_expected, r.leaves_unknown, r.leaf_level),
+                     r.leaves_covered, r.leaves_expected, r.leaves_unknown])  # fmt: skip
     heads = ["indicator", "indicator-name", "milestone", "num", "den", "rate", "target", "verdict", "covered",
-             "expected", "na", "rejected", "source", "verified"]  # fmt: skip
+             "expected", "na", "rejected", "source", "verified", "coverage", "leaves-covered", "leaves-expected",
+             "leaves-unknown"]  # fmt: skip
     _table(ws, T("out.title-totals", unit=c.unit.name.upper()), [T(f"out.col-{h}") for h in heads], rows,
-           [18, 48, 7, 11, 11, 9, 12, 11, 10, 10, 10, 10, 14, 12])  # fmt: skip
+           [18, 48, 7, 11, 11, 9, 12, 11, 10, 10, 10, 10, 14, 12, 24, 10, 10, 10])  # fmt: skip
+    _note(ws, 2, T("coverage.totals-note", lines=" ".join(coverage_lines(c))).strip())
     for r in range(4, 4 + len(rows)):
         ws.cell(r, 6).number_format = "0.0"
         for col in (4, 5):
             ws.cell(r, col).number_format = "#,##0"
 
 
+def _note(ws: Worksheet, row: int, text: str) -> None:
+    """A line of text above a table, wrapped across the table's width (not running off the page)."""
+    cols = max(ws.max_column, 1)
+    templates.put(ws, (row, 1), text, alignment=WRAP_TOP)
+    ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=cols)
+    width = sum((ws.column_dimensions[layout.col_letter(c)].width or 9) for c in range(1, cols + 1))
+    lines = max(1, math.ceil(len(text) * 1.1 / max(width, 1)))
+    ws.row_dimensions[row].height = 15 * lines
+
+
 def _pct(n: int, total: int) -> str:
-    return f"{(n / total * 100 if total else 0):.1f}%".replace(".", ",")
+    """n of total in percent, rounded by the one rule: "98,1%"."""
+    return f"{round_rate(n / total * 100 if total else 0)}%".replace(".", ",")
 
 
 def status_summary(c) -> dict[str, int | str]:
+    """Counts of the direct units' status; ``with_errors`` counts units with an error in the
+    issue list (the status frame's ``errors`` column is computed from it)."""
     s = c.status
     total = len(s)
     counts = {
@@ -148,18 +219,20 @@ def status_summary(c) -> dict[str, int | str]:
 
 
 STATUS_HEADS = ("unit", "unit-name", "level", "state", "deadline", "received", "days-late", "errors", "warnings",
-                "file", "contact", "phone")  # fmt: skip
-STATUS_WIDTHS = (9, 28, 14, 13, 11, 16, 9, 8, 10, 40, 22, 14)
+                "file", "contact", "phone", "received-source", "note")  # fmt: skip
+STATUS_WIDTHS = (9, 28, 14, 13, 11, 16, 9, 8, 10, 40, 22, 14, 18, 40)
+# the verdict stays the last column (the ribbon colours it); the reason comes just before it
 NOMINATION_HEADS = ("proposer", "priority", "award", "kind", "name", "position", "nominee-unit", "summary",
-                    "previous", "quota")  # fmt: skip
-NOMINATION_WIDTHS = (26, 7, 26, 10, 24, 20, 26, 46, 20, 16)
+                    "previous", "reason", "quota")  # fmt: skip
+NOMINATION_WIDTHS = (26, 7, 26, 10, 24, 20, 26, 46, 20, 36, 16)
 
 
 def status_rows(c) -> list[list]:
     """The submission status as rows (same columns as ``STATUS_HEADS``): workbook and ribbon."""
     return [
         [r.unit, r.name, c.plan.levels[r.level].name, T(STATE[r.state]), r.deadline, _clean(r.received_at),
-         r.days_late or None, r.errors, r.warnings, r.file, r.contact, r.phone]
+         r.days_late or None, r.errors, r.warnings, r.file, r.contact, r.phone,
+         T(f"evidence.{r.received_source}") if r.received_source else "", r.note]
         for r in c.status.itertuples()
     ]  # fmt: skip
 
@@ -171,7 +244,7 @@ def nomination_rows(c) -> list[list]:
         proposer = c.plan.unit(r.proposer)
         rows.append([f"{r.proposer} - {proposer.name}" if proposer else r.proposer, r.priority, r.award_name,
                      T(f"out.kind-{r.kind}") if r.kind else "", r.name, r.position, r.unit_text, r.summary,
-                     r.previous, r.verdict])  # fmt: skip
+                     r.previous, r.reason, r.verdict])  # fmt: skip
     return rows
 
 
@@ -183,6 +256,9 @@ def _status(ws: Worksheet, c) -> None:
     _table(ws, T("out.title-status", as_of=c.as_of.strftime("%d/%m/%Y")), heads(STATUS_HEADS), status_rows(c),
            list(STATUS_WIDTHS), first_row=4)  # fmt: skip
     templates.put(ws, (2, 1), T("out.summary-status", **status_summary(c)))
+    below = coverage_lines(c)
+    if below:
+        _note(ws, 3, " ".join(below))
     fills = {"late": FILL_WARN, "missing": FILL_BAD, "on_time": FILL_OK}
     for i, r in enumerate(c.status.itertuples(), start=5):
         ws.cell(i, 5).number_format = "dd/mm/yyyy"
@@ -217,7 +293,7 @@ def _detail(ws: Worksheet, c) -> None:
     rows = []
     for r in c.detail.itertuples():
         rows.append([r.unit, r.name, c.plan.levels[r.level].name if r.level in c.plan.levels else r.level, r.indicator,
-                     r.milestone, r.num, r.den, None if pd.isna(r.rate) else round(r.rate, 2), _verdict(r.verdict),
+                     r.milestone, r.num, r.den, r.rate, _verdict(r.verdict),
                      T(f"out.state-{r.state}"), r.file])  # fmt: skip
     # the column headers are the texts of DETAIL_COLUMNS ("name" and "state" have their own labels)
     labels = [{"name": "unit-name", "state": "data-state"}.get(col, col) for col in DETAIL_COLUMNS]
@@ -229,14 +305,15 @@ def _detail(ws: Worksheet, c) -> None:
 def _nominations(ws: Worksheet, c) -> None:
     rows = nomination_rows(c)
     _table(ws, T("out.title-nominations"), heads(NOMINATION_HEADS), rows, list(NOMINATION_WIDTHS))
-    over = T("quota.over")
-    for i, r in enumerate(rows, start=4):
-        ws.cell(i, 10).fill = FILL_BAD if r[9] == over else FILL_OK
+    col = len(NOMINATION_HEADS)
+    for i, code in enumerate(c.nominations["verdict_code"], start=4):
+        fill = FILL_OK if code == "within" else FILL_WARN if code in ("proposal", "no-quota", "invalid") else FILL_BAD
+        ws.cell(i, col).fill = fill
 
 
 def _cross(ws: Worksheet, c) -> None:
-    rows = [[r.indicator, r.milestone, r.source, r.num, r.den, None if pd.isna(r.rate) else round(r.rate, 2), r.units,
-             r.used_source, None if pd.isna(r.used_rate) else round(r.used_rate, 2)] for r in c.cross.itertuples()]  # fmt: skip
+    rows = [[r.indicator, r.milestone, r.source, r.num, r.den, r.rate, r.units, r.used_source, r.used_rate]
+            for r in c.cross.itertuples()]  # fmt: skip
     heads = [
         "indicator",
         "milestone",
@@ -347,8 +424,17 @@ def report_dict(c) -> dict:
         "as_of": c.as_of.isoformat(),
         "deadlines": {k: v.isoformat() for k, v in c.deadlines.items()},
         "summary": status_summary(c),
+        # who reported, per level, down to the leaves: {"level", "direct", "expected", "received", …}
+        "coverage": c.coverage_by_level(),
         "issues": [i.as_dict() for i in c.report],
         "status": _records(c.status),
+        "below": _records(c.below),
+        # every file read, with the received time used and its evidence
+        "files": [
+            {"file": r.rel, "unit": r.unit, "received_at": r.received_at.isoformat(),
+             "received_source": r.received_source, "used": r.used}
+            for r in c.received
+        ],
         # whom to call: late and missing units with the contact the plan or their last workbook gives
         "call_list": _records(
             c.status[c.status["state"].isin(["late", "missing"])][

@@ -19,6 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import messages
@@ -246,13 +247,44 @@ class Settings(_Model):
         return self
 
 
-def round_rate(rate: float) -> Decimal:
-    """Round a percentage half-up to one decimal, as Excel's ROUND(x, 1) does.
+def round_half_up(value: float, digits: int = 1) -> Decimal:
+    """``value`` rounded half-up (away from zero) to ``digits`` decimals, as Excel's ROUND does.
 
-    Going through 15 significant digits first reproduces Excel, which rounds the decimal
-    number it displays (ROUND(2.675, 2) = 2.68), not the binary float below it.
+    The one rounding rule of every output (CLERK.md "one rounding rule everywhere"): rates in
+    percent and amounts in triệu đồng are rounded with it to one decimal, once, where they are
+    computed (``aggregate``), and every writer shows that value. Going through 15 significant
+    digits first reproduces Excel, which rounds the decimal number it displays
+    (ROUND(2.675, 2) = 2.68), not the binary float below it.
     """
-    return Decimal(f"{rate:.15g}").quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return Decimal(f"{value:.15g}").quantize(Decimal(1).scaleb(-digits), rounding=ROUND_HALF_UP)
+
+
+def round_rate(rate: float) -> Decimal:
+    """A percentage rounded half-up to 0.1 point (98.15 -> 98.2), as the templates' ROUND(x, 1).
+
+    The templates compare ROUND(rate, 1) with the target, and so does :meth:`Target.verdict`.
+    Idempotent: ``round_rate(float(round_rate(x))) == round_rate(x)``.
+    """
+    return round_half_up(rate, 1)
+
+
+def rounded(value: float | None, digits: int = 1) -> float:
+    """:func:`round_half_up` as a float, NaN for a missing value."""
+    if value is None or value != value:
+        return float("nan")
+    return float(round_half_up(float(value), digits))
+
+
+def rounded_array(values, digits: int = 1) -> np.ndarray:
+    """:func:`rounded` over an array (NaN stays NaN), fast: numpy rounds every value that is
+    not within 1e-6 of a half (where only the tie rule can differ), :func:`rounded` the rest."""
+    x = np.asarray(values, dtype=float)
+    scaled = x * 10.0**digits
+    out = np.round(scaled) / 10.0**digits
+    near = np.abs(np.abs(scaled - np.trunc(scaled)) - 0.5) < 1e-6
+    for i in np.flatnonzero(near):
+        out[i] = rounded(float(x[i]), digits)
+    return out
 
 
 class Plan:

@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import random
 import shutil
 import time
@@ -1180,6 +1181,9 @@ def write_submissions(
     record(rel, unit, "xlsx", province.received_at[unit.code])
 
     written.sort(key=lambda f: f.path)
+    for f in written:  # a file's modification time is when it arrived, as after saving an attachment
+        stamp = f.received_at.timestamp()
+        os.utime(folder / f.path, (stamp, stamp))
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
     out.writerow(["file", "received_at"])
