@@ -15,7 +15,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from xhht_xl import demo, layout, lo, messages, read, templates
+from xhht_xl import coverage, demo, layout, lo, messages, read, templates
 from xhht_xl.excel import registry, ribbon, udfs
 from xhht_xl.excel.book import OpenpyxlBook
 from xhht_xl.outputs import NOMINATION_HEADS, read_detail
@@ -203,6 +203,14 @@ def test_tong_hop_fills_the_appendix_like_the_cli_and_adds_the_sheets(run, provi
         assert T(f"out.sheet-{key}") in wb.sheetnames
     assert wb.sheetnames[-2:] == ["_ds", "_meta"]
     assert not read_detail(path, plan).empty  # the province reads the communes through it
+    # the coverage the level above reads back, very hidden, the same as the CLI's workbook carries
+    assert wb[coverage.SHEET].sheet_state == "veryHidden"
+    carried = coverage.read(path)
+    reference_cov = coverage.read(province.folder / "ket_qua" / "huyen" / f"{district}_tong_hop.xlsx")
+    assert carried is not None and carried.unit == district
+    same = {k: repr(v) for k, v in carried.figures.items()}  # repr: nan equals nan
+    assert same == {k: repr(v) for k, v in reference_cov.figures.items()}
+    assert sorted(u["unit"] for u in carried.units) == sorted(u["unit"] for u in reference_cov.units)
     v = validate(path, plan, expected_level="huyen")
     assert v.readable and v.submission.unit_code == district
     data = json.loads(path.with_name(T("excel.json-name", stem=district)).read_text(encoding="utf-8"))

@@ -128,6 +128,10 @@ class Book(ABC):
     def activate(self, sheet: str) -> None: ...
 
     @abstractmethod
+    def hide(self, sheet: str) -> None:
+        """Make a sheet very hidden (not listed by Unhide): data the level above reads, not a clerk."""
+
+    @abstractmethod
     def status(self, text: str | None) -> None:
         """Status bar text; ``None`` gives the status bar back to the application."""
 
@@ -295,6 +299,9 @@ class OpenpyxlBook(Book):
         else:
             c.hyperlink = Hyperlink(ref=c.coordinate, location=to)
         c.font = Font(color="0563C1", underline="single")
+
+    def hide(self, sheet):
+        self.wb[sheet].sheet_state = "veryHidden"
 
     def activate(self, sheet):
         wb = self.wb
@@ -477,6 +484,9 @@ class XlwingsBook(Book):
                                    TextToDisplay="" if shown is None else str(shown))  # fmt: skip
         finally:
             restore()
+
+    def hide(self, sheet):
+        self.book.sheets[sheet].api.Visible = 2  # xlSheetVeryHidden
 
     def activate(self, sheet):
         self.book.sheets[sheet].activate()

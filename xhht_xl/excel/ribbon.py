@@ -31,7 +31,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .. import layout, messages
+from .. import coverage, layout, messages
 from .. import plan as plan_mod
 from . import registry
 from .book import Book, BookError, location
@@ -428,6 +428,22 @@ def _copy_sheets(book: Book, source: Path, names: list[str]) -> None:
                     book.link(name, cell.coordinate, to=h.location or sub or None, address=address or None)
 
 
+def _copy_coverage(book: Book, source: Path) -> None:
+    """Carry the consolidation's coverage (``coverage.SHEET``, very hidden) into the book, so the
+    level above knows which units this workbook stands for, as it does for ``xhht consolidate``."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(source, read_only=True)
+    try:
+        if coverage.SHEET not in wb.sheetnames:
+            return
+        rows = [list(r) for r in wb[coverage.SHEET].iter_rows(values_only=True)]
+    finally:
+        wb.close()
+    book.write(coverage.SHEET, rows, header=False)
+    book.hide(coverage.SHEET)
+
+
 @handler("tong_hop")
 def tong_hop(book: Book) -> bool:
     """Consolidate the picked folder into the open workbook (after a backup copy)."""
@@ -446,6 +462,7 @@ def tong_hop(book: Book) -> bool:
         try:
             c.write_workbook(tmp)
             _copy_sheets(book, tmp, [T(f"out.sheet-{k}") for k in COPIED])
+            _copy_coverage(book, tmp)
         finally:
             tmp.unlink(missing_ok=True)
     report = c.write_json(path.with_name(T("excel.json-name", stem=path.stem)))

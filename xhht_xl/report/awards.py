@@ -2,9 +2,9 @@
 
 One function, :func:`selection`, reads the consolidation's ``nominations`` frame and is used both
 by section IV of the report and by the award list workbook, so the two always hold the same
-people. A nomination is proposed when its verdict is "Trong định mức" (``quota.within``); the
-consolidation sets that verdict (quotas of KH 137 mục IV.2, and the checks of ``quotas.check``),
-every other verdict is the reason it is left out.
+people. A nomination is proposed when ``quotas.passing`` keeps it (verdict "Trong định mức": the
+quotas of KH 137 mục IV.2 and every check of ``quotas.check``); every other nomination is listed
+with the consolidation's ``reason`` for leaving it out.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from openpyxl.styles import Alignment
 
-from .. import layout, messages, templates
+from .. import layout, messages, quotas, templates
 from ..fileio import save_workbook
 from ..plan import Plan
 from .text import clean
@@ -90,7 +90,7 @@ def _nominee(plan: Plan, r) -> Nominee:
         kind=r.kind or "", name=clean(r.name).strip(), position=clean(r.position).strip(),
         unit=_workplace(plan, r.unit, r.unit_text), summary=clean(r.summary).strip(),
         previous=clean(r.previous).strip(), proposer=proposer.name if proposer else clean(r.proposer),
-        award=clean(r.award_name), reason=clean(r.verdict),
+        award=clean(r.award_name), reason=clean(getattr(r, "reason", "") or r.verdict),
     )  # fmt: skip
 
 
@@ -102,10 +102,10 @@ def selection(c) -> Selection:
     noms: pd.DataFrame = c.nominations
     if noms.empty:
         return Selection((), ())
-    within = T("quota.within")
     order = {a.code: i for i, a in enumerate(plan.settings.award_levels)}
     frame = noms.assign(_pos=range(len(noms)))
-    ok = frame[frame["verdict"] == within].copy()
+    passing = frame.index.isin(quotas.passing(frame).index)
+    ok = frame[passing].copy()
     ok["_award"] = ok["award"].map(order).fillna(len(order))
     ok["_kind"] = (ok["kind"] != "collective").astype(int)
     ok = ok.sort_values(["_award", "_kind", "_pos"])
@@ -113,7 +113,7 @@ def selection(c) -> Selection:
     for _award, part in ok.groupby("_award", sort=True):
         nominees = tuple(_nominee(plan, r) for r in part.itertuples())
         groups.append(AwardGroup(nominees[0].award, nominees))
-    excluded = tuple(_nominee(plan, r) for r in frame[frame["verdict"] != within].itertuples())
+    excluded = tuple(_nominee(plan, r) for r in frame[~passing].itertuples())
     return Selection(tuple(groups), excluded)
 
 

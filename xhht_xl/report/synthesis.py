@@ -119,10 +119,12 @@ def _leaf_level(plan: Plan, level: str) -> str | None:
 
 
 def coverage(c) -> Coverage:
-    """Who and what consolidation ``c`` covers, read from its ``status`` frame (direct units) and
-    its ``detail`` frame (leaf units that reached the totals through their district's workbook).
-    This is the only function reading coverage; switch it to the totals' coverage columns when
-    the consolidation carries them."""
+    """Who consolidation ``c`` covers: the direct units per level from its ``status`` frame, and
+    the leaf units (communes) from ``c.below``, the units under the direct ones as their
+    workbooks carry them (``coverage.below``). A leaf counts as covered only when its own
+    submission reached its district (on time or late); missing, not yet due and unknown ones
+    (a district workbook that does not say) are named as having no data. This is the only
+    function reading coverage for the report."""
     plan: Plan = c.plan
     levels = []
     status = c.status
@@ -138,11 +140,10 @@ def coverage(c) -> Coverage:
     leaf = _leaf_level(plan, c.scope.level)
     if leaf is None:
         return Coverage(tuple(levels))
-    expected = [u for u in plan.descendants(c.scope.unit) if u.level == leaf]
-    have = set(c.detail.loc[c.detail["level"] == leaf, "unit"].astype(str)) if not c.detail.empty else set()
-    missing = tuple(_with_parent(plan, u.code) for u in expected if u.code not in have)
-    return Coverage(tuple(levels), plan.levels[leaf].unit_noun, len(expected) - len(missing), len(expected),
-                    missing)  # fmt: skip
+    below = c.below[c.below["level"] == leaf] if not c.below.empty else c.below
+    received = below["state"].isin(["on_time", "late"])
+    missing = tuple(_with_parent(plan, code) for code in below.loc[~received, "unit"])
+    return Coverage(tuple(levels), plan.levels[leaf].unit_noun, int(received.sum()), len(below), missing)
 
 
 def indicator_coverage(c, milestone: int) -> list[tuple[str, int, int]]:
