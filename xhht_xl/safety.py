@@ -115,6 +115,7 @@ class FileInfo:
     external_links: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sheet_parts: dict[str, str] = field(default_factory=dict)  # .xlsx/.xlsm: sheet name -> zip part
+    non_utf8: list[str] = field(default_factory=list)  # .xlsx/.xlsm: XML parts in another encoding
     data: bytes = field(default=b"", repr=False, compare=False)  # the bytes that were inspected
 
 
@@ -156,8 +157,9 @@ def require_defusedxml() -> None:
 # --------------------------------------------------------------------------- XML parts
 
 
-def _read_member(zf: zipfile.ZipFile, member: str | zipfile.ZipInfo, max_bytes: int, file: str) -> bytes:
-    """Inflate at most ``max_bytes`` of one member; more than that is an error."""
+def read_member(zf: zipfile.ZipFile, member: str | zipfile.ZipInfo, max_bytes: int, file: str) -> bytes:
+    """Inflate at most ``max_bytes`` of one member; more than that is ``part-too-big``, damaged
+    data ``zip-corrupt`` (``UnreadableFile``); a missing member raises ``KeyError``."""
     try:
         with zf.open(member) as fh:
             data = fh.read(max_bytes + 1)
@@ -194,7 +196,7 @@ def safe_xml(
     raises ``zip-corrupt`` / ``file-corrupt``. A missing member raises ``KeyError``.
     """
     name = str(file) if file is not None else (zf.filename or "?")
-    return _parse_xml(_read_member(zf, member, max_bytes, name), name)
+    return _parse_xml(read_member(zf, member, max_bytes, name), name)
 
 
 class _BoundedReader(io.RawIOBase):
@@ -258,18 +260,23 @@ def _head(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int) -> bytes:
         return fh.read(size)
 
 
-def _scan_for_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, file: str) -> None:
+def _scan_for_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, file: str) -> bool:
     """Reject an XML part whose prolog declares a DTD (the parsers downstream are not
-    all ours). Reads at most ``limits.head_bytes`` inflated bytes of the part."""
+    all ours). Reads at most ``limits.head_bytes`` inflated bytes of the part. Returns whether
+    the part is UTF-8 (python-calamine misreads other encodings)."""
     try:
         head = _head(zf, info, limits.head_bytes)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError):
         raise UnreadableFile("zip-corrupt", file) from None
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    from .ooxml import is_utf8
+
+    utf8 = is_utf8(head)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:2] in (b"<\x00", b"\x00<"):
         head = head.decode("utf-16", errors="ignore").encode("utf-8")
     lowered = head.lower()
     if b"<!doctype" in lowered or b"<!entity" in lowered:
         raise UnreadableFile("xml-unsafe", file)
+    return utf8
 
 
 def _local(tag: str) -> str:
@@ -293,10 +300,11 @@ def inspect(path: str | Path, limits: Limits = Limits()) -> FileInfo:
     digest = hashlib.sha256(data).hexdigest()
     notes: list[str] = []
     parts: dict[str, str] = {}
+    non_utf8: list[str] = []
     head = data[:8]
 
     if head.startswith(_ZIP):
-        kind, has_macros, links = _inspect_zip(data, file, limits, notes, parts)
+        kind, has_macros, links = _inspect_zip(data, file, limits, notes, parts, non_utf8)
     elif head.startswith(_CFB):
         kind, has_macros, links = _inspect_cfb(data, file, notes)
     else:
@@ -320,6 +328,7 @@ def inspect(path: str | Path, limits: Limits = Limits()) -> FileInfo:
         external_links=links,
         notes=notes,
         sheet_parts=parts,
+        non_utf8=non_utf8,
         data=data,
     )
 
@@ -405,7 +414,7 @@ def _as_text(head: bytes) -> str | None:
 
 
 def _inspect_zip(
-    data: bytes, file: str, limits: Limits, notes: list[str], parts: dict[str, str]
+    data: bytes, file: str, limits: Limits, notes: list[str], parts: dict[str, str], non_utf8: list[str]
 ) -> tuple[str, bool, list[str]]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
@@ -447,7 +456,9 @@ def _inspect_zip(
         if main is None and "xl/workbook.xml" in by_lower:
             main = by_lower["xl/workbook.xml"]
         if main is not None and main.lower() in by_lower:
-            return _inspect_ooxml(zf, infos, by_lower, by_lower[main.lower()], file, limits, notes, parts)
+            return _inspect_ooxml(
+                zf, infos, by_lower, by_lower[main.lower()], file, limits, notes, parts, non_utf8
+            )
         if any(n.endswith((".xlsx", ".xlsm", ".xls", ".ods", ".xlsb", ".csv")) for n in by_lower):
             raise UnreadableFile("archive", file)
         if main is not None or "[content_types].xml" in by_lower:
@@ -483,10 +494,13 @@ def _inspect_ooxml(
     limits: Limits,
     notes: list[str],
     parts: dict[str, str],
+    parts_non_utf8: list[str],
 ) -> tuple[str, bool, list[str]]:
+    non_utf8 = []
     for info in infos:
         if info.filename.lower().endswith((".xml", ".rels", ".vml")):
-            _scan_for_dtd(zf, info, limits, file)
+            if not _scan_for_dtd(zf, info, limits, file):
+                non_utf8.append(info.filename)
 
     ct_name = by_lower.get("[content_types].xml")
     if ct_name is None:
@@ -508,6 +522,7 @@ def _inspect_ooxml(
         notes.append(messages.text("safety.note-template", file=_display_name(file)))
     if any(n.startswith(("xl/activex/", "xl/embeddings/")) for n in lowered):
         notes.append(messages.text("safety.note-embedded", file=_display_name(file)))
+    parts_non_utf8.extend(non_utf8)
     return kind, has_macros, _ooxml_external_links(zf, by_lower, file, limits)
 
 
@@ -542,7 +557,7 @@ def _ooxml_external_links(
 def _inspect_odf(
     zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, limits: Limits, notes: list[str]
 ) -> tuple[str, bool, list[str]]:
-    mimetype = _read_member(zf, by_lower["mimetype"], 256, file).decode("ascii", errors="replace").strip()
+    mimetype = read_member(zf, by_lower["mimetype"], 256, file).decode("ascii", errors="replace").strip()
     if mimetype.startswith("application/vnd.oasis.opendocument.text"):
         raise UnreadableFile("word-document", file)
     if mimetype.startswith("application/vnd.oasis.opendocument.presentation"):
@@ -661,6 +676,7 @@ def defined_names(
     include_builtin: bool = False,
     include_local: bool = False,
     limits: Limits = Limits(),
+    data: bytes = b"",
 ) -> dict[str, tuple[str, str]]:
     """Workbook-scope defined names that point at one cell or one rectangular range.
 
@@ -670,19 +686,20 @@ def defined_names(
     database...) are skipped unless ``include_builtin``; sheet-scoped names are skipped
     unless ``include_local``, in which case they are keyed ``"<sheet>!<name>"``.
     For .xls returns ``{}`` (python-calamine does not expose names).
-    Call after ``inspect`` accepted the file.
+    Call after ``inspect`` accepted the file; ``data`` (the bytes it read) spares reading the file
+    again, which may have been replaced since.
     """
     file = str(path)
     if kind in ("xlsx", "xlsm"):
-        return _ooxml_names(Path(path), file, include_builtin, include_local, limits)
+        return _ooxml_names(Path(path), file, include_builtin, include_local, limits, data)
     if kind == "ods":
-        return _ods_names(Path(path), file, include_local, limits)
+        return _ods_names(Path(path), file, include_local, limits, data)
     return {}
 
 
-def _open_zip(p: Path, file: str) -> zipfile.ZipFile:
+def _open_zip(p: Path, file: str, data: bytes = b"") -> zipfile.ZipFile:
     try:
-        return zipfile.ZipFile(p)
+        return zipfile.ZipFile(io.BytesIO(data) if data else p)
     except FileNotFoundError:
         raise UnreadableFile("file-missing", file) from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError):
@@ -730,7 +747,7 @@ def _workbook_head(zf: zipfile.ZipFile, name: str, file: str, limits: Limits) ->
     The cut is closed with the root's end tag and parsed with defusedxml; if the part does not
     look as expected, the whole part is parsed instead.
     """
-    data = _read_member(zf, name, limits.max_xml_bytes, file)
+    data = read_member(zf, name, limits.max_xml_bytes, file)
     end, root = _SHEETS_END.search(data), _ROOT_START.search(data)
     if end is not None and root is not None:
         prefix = root.group(1)
@@ -752,9 +769,9 @@ def _main_name(zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, limits:
 
 
 def _ooxml_names(
-    p: Path, file: str, include_builtin: bool, include_local: bool, limits: Limits
+    p: Path, file: str, include_builtin: bool, include_local: bool, limits: Limits, data: bytes = b""
 ) -> dict[str, tuple[str, str]]:
-    with _open_zip(p, file) as zf:
+    with _open_zip(p, file, data) as zf:
         by_lower = {n.lower(): n for n in zf.namelist()}
         root = safe_xml(zf, _main_name(zf, by_lower, file, limits), limits.max_xml_bytes, file=file)
     return _names_from_root(root, include_builtin, include_local)
@@ -850,14 +867,16 @@ def _parse_ods_ref(text: str) -> tuple[str, str] | None:
     return sheet, ":".join(cells)
 
 
-def _ods_names(p: Path, file: str, include_local: bool, limits: Limits) -> dict[str, tuple[str, str]]:
+def _ods_names(
+    p: Path, file: str, include_local: bool, limits: Limits, data: bytes = b""
+) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     t_name = f"{{{_NS_TABLE}}}name"
     table = f"{{{_NS_TABLE}}}table"
     range_attr = f"{{{_NS_TABLE}}}cell-range-address"
     expr_attr = f"{{{_NS_TABLE}}}expression"
     current_table: str | None = None
-    with _open_zip(p, file) as zf:
+    with _open_zip(p, file, data) as zf:
         for event, elem in _iter_xml(zf, "content.xml", limits.max_xml_bytes, file):
             if elem.tag == table:
                 current_table = elem.get(t_name) if event == "start" else None
@@ -942,5 +961,5 @@ def read_parts(
         names = set(zf.namelist())
         for member in members:
             if member in names:
-                out[member] = _read_member(zf, member, limits.max_xml_bytes, file)
+                out[member] = read_member(zf, member, limits.max_xml_bytes, file)
     return out
