@@ -133,8 +133,10 @@ def consolidate(
     times = received_at if isinstance(received_at, dict) else intake.read_received_at(received_at)
     expected_units = {c: plan.units[c] for codes in scope.expected.values() for c in codes}
 
-    with intake.locked(store):
-        received = intake.pull(folder, plan, expected_units, store, times, progress, now, workers)
+    intake_notes: list[Issue] = []
+    with intake.locked(store, intake_notes):
+        received = intake.pull(folder, plan, expected_units, store, times, progress, now, workers,
+                               own=(scope.level, scope.unit), notes=intake_notes)  # fmt: skip
         chosen = intake.choose(received, expected_units, plan)
         ledger = intake.Ledger(store / "ledger.sqlite")
         try:
@@ -146,7 +148,7 @@ def consolidate(
         finally:
             ledger.close()
 
-    issues: list[Issue] = []
+    issues: list[Issue] = list(intake_notes)
     own_sub = None
     if into is not None:
         own_validation = validate(into, plan, expected_level=level, file=Path(into).name)
@@ -183,8 +185,8 @@ def consolidate(
     funding = aggregate.funding(facts, plan, scope)
     cross = aggregate.cross_checks(facts, plan, scope, totals)
     detail = _detail(aggregate.unit_rates(facts[facts["level"] != "self"], plan), plan, chosen)
-    nested = [outputs.read_detail(r.path, plan) for r in chosen.values() if r.sub.level in plan.levels
-              and plan.child_levels(r.sub.level)]  # fmt: skip
+    nested = [outputs.read_detail(store / r.archive if r.archive else r.path, plan) for r in chosen.values()
+              if r.sub.level in plan.levels and plan.child_levels(r.sub.level)]  # fmt: skip
     nested = [n for n in nested if not n.empty]
     if nested:
         detail = pd.concat([detail, *nested], ignore_index=True)
@@ -308,8 +310,8 @@ def _changes(plan, scope, chosen, received, ledger, store) -> pd.DataFrame:
     key = f"{scope.level}:{scope.unit}"
     for code, r in chosen.items():
         previous = None
-        last = ledger.last_used(key, code)
-        if last is not None and last[0] != r.sha256:
+        last = ledger.last_used(key, code, other_than=r.sha256)
+        if last is not None:
             v = validate(store / last[1], plan)
             previous = v.submission
         if previous is None:

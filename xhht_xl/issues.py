@@ -42,6 +42,12 @@ SEVERITY: dict[str, Severity] = {
     "rows-beyond-table": "error",
     "data-outside": "warning",
     "cells-outside": "warning",
+    "file-failed": "error",
+    # intake (messages/read.toml)
+    "files-skipped": "info",
+    "own-output": "info",
+    "archive-failed": "warning",
+    "lock-recovered": "info",
     # the unit
     "unit-missing": "error",
     "unit-unknown": "error",

@@ -43,6 +43,7 @@ DETAIL_COLUMNS = (
     "state",
     "file",
 )
+DETAIL_MAX_ROWS = 200_000  # rows of a detail sheet read back (a national plan's district: ~10,000)
 
 
 def _verdict(v) -> str:
@@ -386,15 +387,10 @@ def read_detail(path: Path, plan) -> pd.DataFrame:
 
     This is how the communes' figures reach the province through the districts' workbooks.
     """
-    from python_calamine import CalamineWorkbook
+    from .read import sheet_rows
 
-    name = T("out.sheet-detail")
-    try:
-        wb = CalamineWorkbook.from_path(str(path))
-        if name not in wb.sheet_names:
-            return pd.DataFrame(columns=list(DETAIL_COLUMNS))
-        rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
-    except Exception:  # a damaged extra sheet must not stop the consolidation
+    rows = sheet_rows(path, T("out.sheet-detail"), bound=(DETAIL_MAX_ROWS, len(DETAIL_COLUMNS) + 1))
+    if rows is None:  # no such sheet, or damaged: it must not stop the consolidation
         return pd.DataFrame(columns=list(DETAIL_COLUMNS))
     levels = {lv.name: lv.code for lv in plan.levels.values()}
     verdicts = {T(v): k for k, v in VERDICT.items()}

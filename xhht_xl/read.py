@@ -58,14 +58,20 @@ _EXITS = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
 
 
 def read(
-    path: str | Path, plan: Plan, *, file: str | None = None, limits: safety.Limits | None = None
+    path: str | Path,
+    plan: Plan,
+    *,
+    file: str | None = None,
+    limits: safety.Limits | None = None,
+    data: bytes | None = None,
 ) -> Submission:
     """Read ``path`` into a :class:`Submission` (entries keyed as in ``layout``, with the issues met
     while reading). Raises ``safety.UnreadableFile`` (one Vietnamese line) if it cannot be read at
-    all. Only the bytes ``safety.inspect`` read and hashed are parsed: the file is opened once."""
+    all. Only the bytes ``safety.inspect`` read and hashed (or ``data``, read by the caller with
+    ``safety.read_bounded``) are parsed: the file is opened once."""
     path = Path(path)
     limits = limits or safety.Limits()
-    info = safety.inspect(path, limits)
+    info = safety.inspect(path, limits, data=data)
     label = file or path.name
     sub = Submission(
         path=path,
@@ -79,6 +85,7 @@ def read(
         notes=[n for n in info.notes if n not in _flag_notes(info)],
     )
     book = Book(info, limits)
+    sub.output = book.output_marks()
     _Reader(sub, plan, book).run()
     return sub
 
@@ -91,8 +98,11 @@ class Book:
     of the package. Cells cut that held data are listed in ``far[sheet]``.
     """
 
-    def __init__(self, info: safety.FileInfo, limits: safety.Limits):
+    def __init__(
+        self, info: safety.FileInfo, limits: safety.Limits, bounds: dict[str, tuple[int, int]] | None = None
+    ):
         self.info, self.limits = info, limits
+        self.bounds = bounds or {}  # sheet -> (rows, columns) read, instead of ooxml.BOUND
         self.path = info.path
         self.ooxml = info.kind in ("xlsx", "xlsm")
         self.zf = zipfile.ZipFile(io.BytesIO(info.data)) if self.ooxml else None
@@ -116,6 +126,29 @@ class Book:
             if isinstance(exc, _EXITS):
                 raise
             raise safety.UnreadableFile("file-corrupt", self.path) from None
+
+    def output_marks(self) -> dict[str, str]:
+        """The ``xhht_*`` custom document properties this tool writes into its own outputs, and the
+        package's created/modified times (``fileio.mark_output``)."""
+        if not self.ooxml:
+            return {}
+        names = {n.lower(): n for n in self.zf.NameToInfo}
+        custom = names.get("docprops/custom.xml")
+        if custom is None:
+            return {}
+        path = str(self.path)
+        out: dict[str, str] = {}
+        for prop in safety.safe_xml(self.zf, custom, self.limits.max_xml_bytes, file=path):
+            name = prop.get("name", "")
+            if name.startswith("xhht_") and len(prop):
+                out[name] = _clean(prop[0].text or "")
+        core = names.get("docprops/core.xml")
+        if out and core is not None:
+            for elem in safety.safe_xml(self.zf, core, self.limits.max_xml_bytes, file=path):
+                local = elem.tag.rsplit("}", 1)[-1]
+                if local in ("created", "modified"):
+                    out[local] = (elem.text or "").strip()
+        return out
 
     def _open(self) -> CalamineWorkbook:
         data = ooxml.rebuild(self.zf, self.replaced) if self.replaced else self.info.data
@@ -145,7 +178,8 @@ class Book:
             part = self.info.sheet_parts.get(sheet)
             if part is None or part not in self.zf.NameToInfo:
                 return None
-            scan = self._guard(lambda: ooxml.scan_sheet(self._part(part)))
+            bound = self.bounds.get(sheet, ooxml.BOUND)
+            scan = self._guard(lambda: ooxml.scan_sheet(self._part(part), bound))
             self.scans[sheet] = scan
             if scan.far:
                 self.far[sheet] = scan.far
@@ -183,6 +217,24 @@ class Book:
                 raise safety.UnreadableFile("file-corrupt", self.path) from None
             self.grids[sheet] = grid
         return grid
+
+
+def sheet_rows(
+    path: str | Path, sheet: str, *, bound: tuple[int, int], limits: safety.Limits | None = None
+) -> list[list] | None:
+    """The values of one sheet of a workbook this tool may read (through the intake gate), at most
+    ``bound`` = (rows, columns) of them; None when the file cannot be read or has no such sheet.
+    For .xls/.ods the bound is not enforced before python-calamine (see ``Book``)."""
+    try:
+        book = Book(
+            safety.inspect(path, limits or safety.Limits()), limits or safety.Limits(), {sheet: bound}
+        )
+        if sheet not in book.sheet_names:
+            return None
+        rows = book.grid(sheet)
+    except safety.UnreadableFile:
+        return None
+    return [line[: bound[1]] for line in rows[: bound[0]]]
 
 
 class _Reader:
@@ -772,6 +824,14 @@ def _role_of(lay: Layout, sheet: str) -> str:
 @cache
 def _roles(lay: Layout) -> dict[str, str]:
     return {name: role for role, name in lay.sheets.items()}
+
+
+def failed_issue(exc: BaseException, file: str) -> Issue:
+    """A file whose reading or checking failed in an unforeseen way: one error naming it (with the
+    error's kind, for the developers), so the run goes on with the other files."""
+    detail = cleaning.for_terminal(str(exc))[:120]
+    reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return make("file-failed", file=file, reason=reason)
 
 
 def unreadable_issue(exc: safety.UnreadableFile, file: str, unit: str = "") -> Issue:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import posixpath
 import re
 import stat
@@ -286,17 +287,19 @@ def _local(tag: str) -> str:
 # --------------------------------------------------------------------------- inspect
 
 
-def inspect(path: str | Path, limits: Limits = Limits()) -> FileInfo:
+def inspect(path: str | Path, limits: Limits = Limits(), *, data: bytes | None = None) -> FileInfo:
     """Decide what ``path`` is before any spreadsheet parser runs.
 
     Returns a ``FileInfo`` for an .xlsx/.xlsm/.xls/.ods workbook; raises
     ``UnreadableFile`` for anything else (see ``messages/safety.toml`` for the codes).
+    ``data``: the file's bytes, already read with :func:`read_bounded` (intake hashes and
+    archives exactly these); otherwise the file is read here, once.
     Raises ``RuntimeError`` if the environment cannot read XML safely.
     """
     require_defusedxml()
     p = Path(path)
     file = str(path)
-    data = _read_bounded(p, file, limits)
+    data = read_bounded(p, limits) if data is None else data
     digest = hashlib.sha256(data).hexdigest()
     notes: list[str] = []
     parts: dict[str, str] = {}
@@ -333,21 +336,33 @@ def inspect(path: str | Path, limits: Limits = Limits()) -> FileInfo:
     )
 
 
-def _read_bounded(p: Path, file: str, limits: Limits) -> bytes:
+def read_bounded(path: str | Path, limits: Limits = Limits(), *, follow: bool = True) -> bytes:
+    """The bytes of a regular file, at most ``limits.max_bytes`` of them (nothing is read of a
+    larger one). Raises ``UnreadableFile``: ``file-missing``, ``file-unreadable`` (also a
+    directory, FIFO or device, and with ``follow=False`` a symbolic link), ``file-empty``,
+    ``file-too-big``. The size is checked on the open file, so a file replaced between the
+    check and the read cannot slip a larger content through."""
+    p, file = Path(path), str(path)
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+        if p.is_symlink():
+            raise UnreadableFile("file-unreadable", file)
     try:
-        st = p.stat()
+        fd = os.open(p, flags)
     except FileNotFoundError:
         raise UnreadableFile("file-missing", file) from None
     except OSError:
         raise UnreadableFile("file-unreadable", file) from None
-    if not stat.S_ISREG(st.st_mode):  # a directory, FIFO or device: never open it
-        raise UnreadableFile("file-unreadable", file)
-    if st.st_size == 0:
-        raise UnreadableFile("file-empty", file)
-    if st.st_size > limits.max_bytes:
-        raise _too_big(file, st.st_size, limits)
     try:
-        with open(p, "rb") as fh:
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):  # a directory, FIFO or device: never read it
+                raise UnreadableFile("file-unreadable", file)
+            if st.st_size == 0:
+                raise UnreadableFile("file-empty", file)
+            if st.st_size > limits.max_bytes:
+                raise _too_big(file, st.st_size, limits)
             data = fh.read(limits.max_bytes + 1)
     except OSError:
         raise UnreadableFile("file-unreadable", file) from None
