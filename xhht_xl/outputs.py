@@ -21,7 +21,7 @@ from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
 from . import layout, messages, templates
-from .fileio import save_workbook, write_text
+from .fileio import mark_output, save_workbook, write_text
 from .templates import BORDER, CENTER, F_HEAD, F_TITLE, FILL_BAD, FILL_HEAD, FILL_OK, FILL_WARN
 
 T = messages.text
@@ -96,6 +96,7 @@ def write_workbook(c, path: Path) -> Path:
     """The consolidated workbook of ``c`` (a ``Consolidation``), written atomically."""
     plan = c.plan
     wb = templates.build_workbook(plan, c.scope.level, unit=c.unit, values=c.appendix)
+    mark_output(wb, "consolidated", unit=c.scope.unit, level=c.scope.level)  # intake skips it when found
     index = len(layout.build(plan, layout.template_for(plan, c.scope.level)).sheets) - 2  # before _ds, _meta
     sheets = {}
     for key in ("totals", "status", "issues", "detail", "nominations", "cross", "changes", "charts"):

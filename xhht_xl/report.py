@@ -36,7 +36,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment
 
 from . import layout, messages, outputs, templates
-from .fileio import atomic_path, save_workbook
+from .fileio import atomic_path, mark_output, save_workbook
 from .plan import Plan, round_rate
 
 T = messages.text
@@ -911,6 +911,7 @@ def write_award_list(c, path: str | Path) -> Path:
 
     iss = issuer(c)
     wb = Workbook()
+    mark_output(wb, "award-list", unit=c.scope.unit, level=c.scope.level)  # intake skips it when found
     ws: Worksheet = wb.active
     ws.title = T("report.award-list-sheet")
     heads = [T(f"report.{k}") for k in AWARD_HEADS]
