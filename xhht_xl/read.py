@@ -119,6 +119,11 @@ class Book:
                         self.replaced[part] = ooxml.canonical_xml(self._part(part))
                     except ooxml.PartError:
                         pass
+        self.data = info.data
+        if info.kind == "xls" and info.data:  # cut far cells before calamine allocates up to them
+            patched, far = safety.xls_bound(info.data, ooxml.BOUND)
+            self.data = patched or info.data
+            self.far.update(far)
         self.wb = self._open()
         try:
             self.sheet_names = list(self.wb.sheet_names)
@@ -151,7 +156,7 @@ class Book:
         return out
 
     def _open(self) -> CalamineWorkbook:
-        data = ooxml.rebuild(self.zf, self.replaced) if self.replaced else self.info.data
+        data = ooxml.rebuild(self.zf, self.replaced) if self.replaced else self.data
         try:
             if data:
                 return CalamineWorkbook.from_filelike(io.BytesIO(data))

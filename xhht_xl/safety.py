@@ -978,3 +978,79 @@ def read_parts(
             if member in names:
                 out[member] = read_member(zf, member, limits.max_xml_bytes, file)
     return out
+
+
+# --------------------------------------------------------------------------- .xls extent
+
+# BIFF8 cell records (MS-XLS 2.4): row and column are the first two 16-bit fields; MULRK and
+# MULBLANK end with their last column.
+_XLS_CELLS = {0x0006, 0x00D6, 0x00FD, 0x0201, 0x0203, 0x0204, 0x0205, 0x027E}
+_XLS_MULTI = {0x00BD, 0x00BE}
+_XLS_EMPTY = {0x0201, 0x00BE}  # BLANK, MULBLANK: formatting only
+_XLS_NEUTRAL = 0x7FFF  # a record type no reader knows: the record is skipped, the stream unchanged
+
+
+def xls_bound(data: bytes, bound: tuple[int, int]) -> tuple[bytes | None, dict[str, list[str]]]:
+    """Cut the cells of an .xls beyond ``bound`` = (rows, columns) before python-calamine sees it
+    (it allocates every cell up to the farthest one). Returns the patched file (None when nothing
+    lies beyond) and, per sheet name, the cells that held data there. Each far cell record keeps
+    its size and gets a record type no reader knows, so no stream offset moves (MS-XLS 2.1.4)."""
+    import olefile
+
+    try:
+        ole = olefile.OleFileIO(io.BytesIO(data))
+        name = next(n for n in ("Workbook", "Book") if ole.exists(n))
+        stream = bytearray(ole.openstream(name).read())
+        ole.close()
+    except Exception:  # damaged: python-calamine decides (inspect already accepted the container)
+        return None, {}
+    max_row, max_col = bound
+    sheets: dict[int, str] = {}
+    current = ""
+    far: dict[str, list[str]] = {}
+    patched = False
+    pos = 0
+    while pos + 4 <= len(stream):
+        rtype, size = struct.unpack_from("<HH", stream, pos)
+        body = pos + 4
+        if rtype == _BIFF_BOUNDSHEET and size >= 8:
+            offset = struct.unpack_from("<I", stream, body)[0]
+            sheets[offset] = _biff_sheet_name(bytes(stream[body + 6 : body + size]))
+        elif rtype == 0x0809:  # BOF: a sheet's substream starts here
+            current = sheets.get(pos, current)
+        elif (rtype in _XLS_CELLS or rtype in _XLS_MULTI) and size >= 4:
+            row, col = struct.unpack_from("<HH", stream, body)
+            last = struct.unpack_from("<H", stream, body + size - 2)[0] if rtype in _XLS_MULTI else col
+            if row + 1 >= max_row or last + 1 > max_col:
+                struct.pack_into("<H", stream, pos, _XLS_NEUTRAL)
+                patched = True
+                if rtype not in _XLS_EMPTY:
+                    far.setdefault(current, []).append(f"{_col_letter(max(col, min(last, max_col)) + 1)}{row + 1}")
+        pos = body + size
+    if not patched:
+        return None, {}
+    out = io.BytesIO(data)
+    ole = olefile.OleFileIO(out, write_mode=True)
+    ole.write_stream(name, bytes(stream))
+    ole.close()
+    return out.getvalue(), far
+
+
+def _biff_sheet_name(raw: bytes) -> str:
+    """The name in a BOUNDSHEET body after its offset and flags (ShortXLUnicodeString)."""
+    if len(raw) < 2:
+        return ""
+    count, flags = raw[0], raw[1]
+    text = raw[2:]
+    try:
+        return text[: 2 * count].decode("utf-16-le") if flags & 1 else text[:count].decode("latin-1")
+    except UnicodeDecodeError:
+        return ""
+
+
+def _col_letter(col: int) -> str:
+    out = ""
+    while col:
+        col, rem = divmod(col - 1, 26)
+        out = chr(65 + rem) + out
+    return out
