@@ -304,3 +304,102 @@ def formula_texts(data: bytes) -> dict[str, Formula]:
     """Every formula of a worksheet part (full parse), for evaluating the few that sit in input cells."""
     scan = full_parse(data)
     return scan.formulas or {}
+
+
+# -- OpenDocument spreadsheets ---------------------------------------------------------------
+
+_ODF_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+_ODF_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+
+
+def odf_bound(content: bytes, bound: tuple[int, int] = BOUND) -> tuple[bytes | None, dict[str, list[str]]]:
+    """Cut what lies beyond ``bound`` in an .ods ``content.xml`` (python-calamine expands repeated
+    rows and cells up to the farthest value, and refuses a sheet past 100 million cells). Rows and
+    cells are counted with their ``number-rows-repeated`` / ``number-columns-repeated`` (ODF 1.2
+    Part 1, 9.1.3, 9.1.4). Returns the new part (None when nothing lies beyond) and, per table, the
+    cells that held data there."""
+    from lxml import etree
+
+    try:
+        tree = etree.ElementTree(etree.fromstring(content, _parser()))
+    except etree.XMLSyntaxError:
+        raise PartError("file-corrupt") from None
+    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
+        raise PartError("xml-unsafe")
+    t = f"{{{_ODF_TABLE}}}"
+    max_row, max_col = bound
+    changed = False
+    far: dict[str, list[str]] = {}
+    for table in tree.getroot().iter(f"{t}table"):
+        name = table.get(f"{t}name", "")
+        row_no = 0  # rows before this one
+        for row in list(table.iter(f"{t}table-row")):
+            if row.getparent() is None or _odf_table_of(row) is not table:
+                continue
+            repeat = int(row.get(f"{t}number-rows-repeated", "1") or 1)
+            data = _odf_row_data(row, t)
+            if row_no + 1 >= max_row:
+                if data:
+                    far.setdefault(name, []).append(f"{col_letter(data)}{row_no + 1}")
+                row.getparent().remove(row)
+                changed = True
+            else:
+                if row_no + repeat >= max_row:
+                    row.set(f"{t}number-rows-repeated", str(max_row - 1 - row_no))
+                    changed = True
+                    if data:
+                        far.setdefault(name, []).append(f"{col_letter(data)}{max_row}")
+                changed |= _odf_cut_cells(row, t, max_col, far.setdefault(name, []), row_no + 1)
+            row_no += repeat
+        if not far.get(name):
+            far.pop(name, None)
+    if not changed:
+        return None, far
+    return etree.tostring(tree.getroot(), xml_declaration=True, encoding="UTF-8"), far
+
+
+def _odf_table_of(elem):
+    parent = elem.getparent()
+    while parent is not None and _local(parent.tag) != "table":
+        parent = parent.getparent()
+    return parent
+
+
+def _odf_cell_data(cell, t: str) -> bool:
+    if cell.get(f"{{{_ODF_OFFICE}}}value-type") or cell.get(f"{t}formula"):
+        return True
+    return any(e.text for e in cell.iter() if e is not cell)
+
+
+def _odf_row_data(row, t: str) -> int:
+    """The column (1-based) of the first cell holding data in a row, 0 if none."""
+    col = 0
+    for cell in row:
+        if _local(cell.tag) not in ("table-cell", "covered-table-cell"):
+            continue
+        if _odf_cell_data(cell, t):
+            return col + 1
+        col += int(cell.get(f"{t}number-columns-repeated", "1") or 1)
+    return 0
+
+
+def _odf_cut_cells(row, t: str, max_col: int, far: list[str], row_no: int) -> bool:
+    changed = False
+    col = 0
+    for cell in list(row):
+        if _local(cell.tag) not in ("table-cell", "covered-table-cell"):
+            continue
+        repeat = int(cell.get(f"{t}number-columns-repeated", "1") or 1)
+        data = _odf_cell_data(cell, t)
+        if col + 1 > max_col:
+            if data:
+                far.append(f"{col_letter(col + 1)}{row_no}")
+            row.remove(cell)
+            changed = True
+        elif col + repeat > max_col:
+            cell.set(f"{t}number-columns-repeated", str(max_col - col))
+            changed = True
+            if data:
+                far.append(f"{col_letter(max_col + 1)}{row_no}")
+        col += repeat
+    return changed

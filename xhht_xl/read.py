@@ -124,6 +124,12 @@ class Book:
             patched, far = safety.xls_bound(info.data, ooxml.BOUND)
             self.data = patched or info.data
             self.far.update(far)
+        elif info.kind == "ods" and info.data:
+            zf = zipfile.ZipFile(io.BytesIO(info.data))
+            content = self._guard(lambda: ooxml.odf_bound(self._part("content.xml", zf)))
+            if content[0] is not None:
+                self.data = ooxml.rebuild(zf, {"content.xml": content[0]})
+            self.far.update(content[1])
         self.wb = self._open()
         try:
             self.sheet_names = list(self.wb.sheet_names)
@@ -166,8 +172,8 @@ class Book:
                 raise
             raise safety.UnreadableFile("file-corrupt", self.path) from None
 
-    def _part(self, part: str) -> bytes:
-        return safety.read_member(self.zf, part, self.limits.max_xml_bytes, str(self.path))
+    def _part(self, part: str, zf: zipfile.ZipFile | None = None) -> bytes:
+        return safety.read_member(zf or self.zf, part, self.limits.max_xml_bytes, str(self.path))
 
     def _guard(self, fn):
         try:

@@ -1025,7 +1025,9 @@ def xls_bound(data: bytes, bound: tuple[int, int]) -> tuple[bytes | None, dict[s
                 struct.pack_into("<H", stream, pos, _XLS_NEUTRAL)
                 patched = True
                 if rtype not in _XLS_EMPTY:
-                    far.setdefault(current, []).append(f"{_col_letter(max(col, min(last, max_col)) + 1)}{row + 1}")
+                    far.setdefault(current, []).append(
+                        f"{_col_letter(max(col, min(last, max_col)) + 1)}{row + 1}"
+                    )
         pos = body + size
     if not patched:
         return None, {}
