@@ -122,16 +122,19 @@ def _umask() -> int:
     return mask
 
 
-def mark_output(wb, kind: str, *, unit: str = "", level: str = "", source: str = "") -> None:
+def mark_output(
+    wb, kind: str, *, unit: str = "", level: str = "", source: str = "", values: str = ""
+) -> None:
     """Stamp an openpyxl workbook as this tool's ``kind`` of output (for ``unit`` at ``level``,
-    made from ``source``), so intake recognises it wherever it is found later."""
+    made from the file whose SHA-256 is ``source``, holding data whose ``Submission.fingerprint``
+    is ``values``), so intake recognises it wherever it is found later."""
     from openpyxl.packaging.custom import StringProperty
 
     assert kind in OUTPUT_KINDS, kind
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-    values = {"xhht_output": kind, "xhht_unit": unit, "xhht_level": level, "xhht_source": source,
-              "xhht_written": now.isoformat()}  # fmt: skip
-    for name, value in values.items():
+    marks = {"xhht_output": kind, "xhht_unit": unit, "xhht_level": level, "xhht_source": source,
+             "xhht_values": values, "xhht_written": now.isoformat()}  # fmt: skip
+    for name, value in marks.items():
         if value:
             wb.custom_doc_props.append(StringProperty(name=name, value=value))
     wb.properties.created = now

@@ -478,6 +478,7 @@ def pull(
     # would break every workbook the name is written into: only those are dropped)
     rels = [cleaning.clean_cell(path.relative_to(folder).as_posix())[0] for path in files]
     out: list[Received] = []
+    store.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(store / "ledger.sqlite")
     try:
         jobs = _validations(files, rels, plan, workers, store, own)
@@ -545,30 +546,20 @@ def take(path: Path, rel: str, plan: Plan, store: Path, own: tuple[str, str] | N
 def own_output(sub, own: tuple[str, str]) -> str:
     """Which of this tool's outputs for ``own`` = (level, unit) the workbook is ("" = none): its
     consolidated output or the unit's own workbook (``_meta`` or the output marks name the same unit
-    and level), the award list, or a returned copy nobody has saved since it was written."""
+    and level), the award list, or a returned copy whose values nobody has changed (a sender who
+    corrects it and sends it back has made a submission)."""
     level, unit = own
     marks = sub.output
     kind = marks.get("xhht_output", "")
     if kind == "award-list":
         return "award-list"
-    if kind == "returned" and _untouched(marks):
+    if kind == "returned" and marks.get("xhht_values") == sub.fingerprint():
         return "returned"
     if kind == "consolidated" and (marks.get("xhht_level"), marks.get("xhht_unit")) == own:
         return "consolidated"
     if sub.level == level and sub.meta_unit == unit:
         return "own"
     return ""
-
-
-def _untouched(marks: dict[str, str]) -> bool:
-    """A workbook saved only by this tool: Excel and LibreOffice stamp the modified time when they
-    save, this tool writes it within seconds of the time it marks."""
-    try:
-        written = dt.datetime.fromisoformat(marks["xhht_written"])
-        modified = dt.datetime.fromisoformat(marks["modified"].rstrip("Z").replace("Z", ""))
-    except (KeyError, ValueError):
-        return False
-    return abs((modified - written).total_seconds()) <= 120
 
 
 def _reason(exc: BaseException) -> str:

@@ -89,6 +89,18 @@ class Submission:
     # {"xhht_output": "consolidated" | "returned" | "award-list", "xhht_unit", "xhht_level", ...}
     output: dict[str, str] = field(default_factory=dict)
 
+    def fingerprint(self) -> str:
+        """A hash of every entry's value: equal for two files holding the same data (how intake
+        recognises a returned copy that came back unchanged)."""
+        import hashlib
+
+        text = "\n".join(
+            f"{'/'.join(map(str, k))}={type(e.value).__name__}:{e.value!r}"
+            for k, e in sorted(self.entries.items(), key=lambda item: str(item[0]))
+            if e.value is not None
+        )
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
     def value(self, key: tuple) -> object:
         entry = self.entries.get(key)
         return entry.value if entry is not None else None
