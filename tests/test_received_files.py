@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import os
 import re
 import signal
@@ -576,3 +577,99 @@ def test_a_defect_met_by_one_file_is_an_issue_naming_it(tmp_path, plan, clean, m
     monkeypatch.setattr(read, "parse_text", broken)
     v = validate(src, plan)
     assert v.submission is None and v.report.flatten(("file", "code")) == [(src.name, "file-failed")]
+
+
+# -- everything at once ---------------------------------------------------------------------------
+
+
+def test_a_folder_of_every_bad_file_beside_normal_communes(tmp_path, plan, capsys):
+    """Every kind of bad file beside normal communes: the run finishes, each bad file has its issue,
+    every writer copes with the cleaned text, and the communes' totals are those of the clean files."""
+    codes = [u.code for u in plan.children(DISTRICT, "xa")]
+    clean_dir, bad_dir = tmp_path / "sach", tmp_path / "nhận"
+    lay = layout.build(plan, "chung")
+    den = ("kq", "GDHT", 2020, "den")
+    names = {}
+    for i, code in enumerate(codes):
+        values = clean_values(plan, unit=code, seed=i)
+        values[("kt", 0, "award")] = "Bằng khen của Chủ tịch UBND tỉnh"
+        values[("kt", 0, "kind")] = "Cá nhân"
+        values[("kt", 0, "name")] = "NOMINEE"
+        values[("kt", 0, "position")] = "Chủ tịch Hội Khuyến học"
+        values[("kt", 0, "unit")] = layout.unit_option(plan, plan.unit(code))
+        values[("kt", 0, "summary")] = "Vận động xây dựng gia đình học tập."
+        src = write_book(clean_dir / f"{code}.xlsx", plan, "xa", values)
+        names[code] = src
+    variants = {
+        # each commune's file, changed in one way that must not change its values
+        codes[0]: lambda d: d.replace(
+            b"</sheetData>", b'<row r="1048576"><c r="XFD1048576"><v>9</v></c></row></sheetData>'
+        ),
+        codes[1]: lambda d: re.sub(rb'(<c) r="[A-Z]+[0-9]+"', rb"\1", d),
+        codes[2]: lambda d: re.sub(rb'<dimension ref="A1:', b'<dimension ref="A0:', d),
+    }
+    for code, src in names.items():
+        target = bad_dir / ("x" * 200 + ".xlsx" if code == codes[3] else f"{code}.xlsx")
+        if code in variants:
+            _rewrite(src, target, variants[code], parts=lambda n: n == "xl/worksheets/sheet3.xml")
+        elif code == codes[4]:  # the denominator typed as a formula, cached 0 (XlsxWriter)
+            cell = lay.inputs[den]
+            value = clean_values(plan, unit=code, seed=4)[den]
+            _formula(src, target, cell.ref, f"<f>{value - 1}+1</f><v>0</v>".encode())
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(src.read_bytes())
+    # control characters and terminal escapes in a reporter's and a nominee's name
+    for path in (bad_dir / f"{codes[5]}.xlsx", clean_dir / f"{codes[5]}.xlsx"):
+        escaped = b"_x0001_Nguy\xe1\xbb\x85n_x001B_[2J" if "nhận" in str(path) else b"Nguy\xe1\xbb\x85n[2J"
+        _rewrite(path, path.with_suffix(".tmp.xlsx"), lambda d, e=escaped: d.replace(b"NOMINEE", e),
+                 parts=lambda n: "worksheets/" in n)  # fmt: skip
+        path.with_suffix(".tmp.xlsx").replace(path)
+    # files that are no submission at all
+    (bad_dir / "Thumbs.db").write_bytes(b"\0" * 64)
+    (bad_dir / "~$27685.xlsx").write_bytes(b"\0" * 165)
+    (bad_dir / "rong.xlsx").write_bytes(b"")
+    (bad_dir / "scan.xlsx").write_bytes(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF")
+    (bad_dir / "passwd.xlsx").symlink_to("/etc/passwd")
+    with open(bad_dir / "giant.xlsx", "wb") as fh:
+        fh.truncate(21 * 1024 * 1024)
+    bomb = io.BytesIO()
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/workbook.xml", b"<" * (60 * 1024 * 1024))
+    (bad_dir / "bomb.xlsx").write_bytes(bomb.getvalue())
+    # the district's own narrative, with a control character, given with --into
+    own = write_book(tmp_path / "own.xlsx", plan, "huyen", clean_values(plan, level="huyen", unit=DISTRICT))
+    own_bad = _rewrite(own, tmp_path / "own_bad.xlsx", lambda d: d.replace("Nội dung".encode(), b"N_x0007_\xe1\xbb\x99i dung"),
+                       parts=lambda n: "worksheets/" in n)  # fmt: skip
+    as_of = "2020-08-20"
+
+    def run(folder: Path, out: Path, into: Path) -> tuple[int, str]:
+        args = [str(folder), "--level", "huyen", "--unit", DISTRICT, "--as-of", as_of, "--into", str(into)]
+        code = cli.main(["consolidate", *args, "-o", str(out), "--json", str(out.with_suffix(".json")),
+                         "--facts", str(out.with_suffix(".csv"))])  # fmt: skip
+        code2 = cli.main(["report", *args, "-o", str(out.with_suffix(".docx")), "--awards",
+                          str(out.parent / "khen.xlsx")])  # fmt: skip
+        out_text, err = capsys.readouterr()
+        assert code == code2 and code in (0, 1) and "Traceback" not in out_text + err, err
+        assert "\x1b" not in out_text + err and "\x07" not in out_text + err
+        return code, out_text
+
+    run(clean_dir, tmp_path / "a" / "th.xlsx", own)
+    run(bad_dir, tmp_path / "b" / "th.xlsx", own_bad)
+    want = consolidate(clean_dir, plan, "huyen", DISTRICT, as_of=dt.date(2020, 8, 20), store=tmp_path / "k1")
+    got = consolidate(bad_dir, plan, "huyen", DISTRICT, as_of=dt.date(2020, 8, 20), store=tmp_path / "k2")
+    assert got.totals.equals(want.totals)
+    assert got.funding.equals(want.funding)
+    by_file = {}
+    for issue in got.report:
+        by_file.setdefault(issue.file, set()).add(issue.code)
+    assert "cell-far" in by_file[f"{codes[0]}.xlsx"]
+    assert "formula-in-input-cached" in by_file[f"{codes[4]}.xlsx"]
+    assert "text-cleaned" in by_file[f"{codes[5]}.xlsx"]
+    for name, code in (("scan.xlsx", "pdf"), ("giant.xlsx", "file-too-big"), ("bomb.xlsx", "zip-bomb")):
+        assert code in by_file[name], (name, by_file.get(name))
+    assert "files-skipped" in by_file[""]
+    for ext in (".xlsx", ".json", ".csv", ".docx"):
+        assert (tmp_path / "b" / f"th{ext}").stat().st_size > 0
+    noms = read.sheet_rows(tmp_path / "b" / "th.xlsx", T("out.sheet-nominations"), bound=(100, 12))
+    assert any("Nguyễn[2J" in str(v) for row in noms for v in row)
