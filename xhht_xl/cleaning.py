@@ -23,6 +23,8 @@ _TERMINAL = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u206
 
 def clean_cell(text: str) -> tuple[str, bool]:
     """``text`` without control characters and cut to Excel's cell limit; True if it changed."""
+    if len(text) <= CELL_MAX_CHARS and text.isprintable():  # the usual cell: nothing to do
+        return text, False
     cleaned = _CONTROL.sub("", text) if _CONTROL.search(text) else text
     if len(cleaned) > CELL_MAX_CHARS:
         cleaned = cleaned[:CELL_MAX_CHARS]

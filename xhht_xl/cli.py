@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
@@ -310,6 +311,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         say(T("cli.interrupted"), file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # the store's ledger: disk full, damaged
+        reason = T("io.errno-full") if "full" in str(exc).lower() else T("intake.store-damaged", text=exc)
+        say(T("intake.store-failed", store="xhht_intake", reason=reason), file=sys.stderr)
         return 2
     except OSError as exc:  # disk full, no permission...: one Vietnamese line, not errno text
         from .fileio import os_reason

@@ -19,6 +19,7 @@ from . import messages
 
 # Custom document properties stamped on workbooks this tool writes (read back by read.Book).
 OUTPUT_KINDS = ("consolidated", "returned", "award-list")
+_TEMP = ".~xhht-"  # temporary files beside their target (intake skips names starting ".~")
 
 
 class OutputError(Exception):
@@ -50,7 +51,12 @@ def _error(target: Path, exc: OSError) -> OutputError:
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically."""
+    """Yield a temporary path beside ``target``; on success it replaces ``target`` atomically.
+    A ``target`` that is already a temporary path of an :func:`output_set` is written directly
+    (the set replaces it with the others)."""
+    if Path(target).name.startswith(_TEMP):
+        yield Path(target)
+        return
     with output_set() as stage:
         yield stage(target)
 
@@ -69,7 +75,7 @@ def output_set() -> Iterator[Callable[[str | Path], Path]]:
             raise OutputError(messages.text("io.is-folder", file=target))
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".~xhht-", suffix=target.suffix, dir=target.parent)
+            fd, tmp = tempfile.mkstemp(prefix=_TEMP, suffix=target.suffix, dir=target.parent)
             os.close(fd)
         except OSError as exc:
             raise _error(target, exc) from None

@@ -330,11 +330,35 @@ def _held_message(lock: Path, owner: dict) -> str:
              host=owner.get("host") or "?", since=owner.get("since") or "?")  # fmt: skip
 
 
+@contextlib.contextmanager
+def store_errors(store: Path) -> Iterator[None]:
+    """SQLite and file-system failures of the store (disk full, read-only, damaged ledger) as one
+    Vietnamese line (:class:`IntakeError`)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        text = str(exc).lower()
+        reason = (
+            T("io.errno-full")
+            if "full" in text
+            else T("intake.store-damaged", text=cleaning.for_terminal(str(exc)))
+        )
+        raise IntakeError(T("intake.store-failed", store=store, reason=reason)) from None
+    except OSError as exc:
+        from .fileio import os_reason
+
+        raise IntakeError(T("intake.store-failed", store=store, reason=os_reason(exc))) from None
+
+
 class Ledger:
     """Receipts of every file version seen, and which version each consolidation used."""
 
     def __init__(self, path: Path):
         self.path = path
+        with store_errors(path.parent):
+            self._open(path)
+
+    def _open(self, path: Path) -> None:
         self.db = sqlite3.connect(path)
         self.db.executescript(
             """
@@ -408,8 +432,11 @@ class Ledger:
         return self.db.execute("SELECT COUNT(*) FROM receipts").fetchone()[0]
 
     def close(self) -> None:
-        self.db.commit()
-        self.db.close()
+        try:
+            with store_errors(self.path.parent):
+                self.db.commit()
+        finally:
+            self.db.close()
 
 
 def archive(store: Path, data: bytes, sha256: str, suffix: str) -> Path:
@@ -493,9 +520,9 @@ def pull(
             r.issues += got.issues
             if not r.skipped:
                 identify(r, plan, expected)
-            ledger.record(r, got.archive)
+            with store_errors(store):
+                ledger.record(r, got.archive)
             out.append(r)
-        ledger.db.commit()
     finally:
         ledger.close()
     return out

@@ -37,23 +37,29 @@ MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 BOUND = (1000, 104)  # row 1000 is out, column 105 ("DA") is out
 STREAM_FROM = 8 * 1024 * 1024  # parts larger than this are parsed as a stream
 
-_NAME = rb"(?:[A-Za-z_][\w.\-]*:)?"  # an optional namespace prefix
 _ATTR = rb"\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*')"
-_REF = rb"[A-Z]{1,3}[1-9][0-9]{0,6}"
 _DECL = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml(?P<attrs>(?:" + _ATTR + rb")*)\s*\?>")
 _ENCODING = re.compile(rb"\sencoding\s*=\s*[\"']([A-Za-z0-9._\-]+)[\"']")
-_SHEETDATA_START = re.compile(rb"<" + _NAME + rb"sheetData(?:" + _ATTR + rb")*\s*(/?)>")
-_SHEETDATA_END = re.compile(rb"</" + _NAME + rb"sheetData\s*>")
-_DIMENSION = re.compile(rb"<" + _NAME + rb"dimension(?P<attrs>(?:" + _ATTR + rb")*)\s*/?>")
-_REF_ATTR = re.compile(rb"\sref\s*=\s*[\"']([^\"']*)[\"']")
-_C_START = re.compile(rb"<" + _NAME + rb"c[\s/>]")
-_C_REF = re.compile(rb"<" + _NAME + rb"c(?:" + _ATTR + rb")*?\s+r\s*=\s*[\"'](" + _REF + rb")[\"']")
-_C_WITH_F = re.compile(
-    rb"<" + _NAME + rb"c(?:" + _ATTR + rb")*?\s+r\s*=\s*[\"'](" + _REF + rb")[\"'](?:" + _ATTR + rb")*\s*>"
-    rb"\s*<" + _NAME + rb"f[\s/>]"
+# The main namespace bound to a prefix anywhere: elements are then prefixed (the full parse reads them).
+_MAIN_PREFIXED = re.compile(
+    rb"xmlns:[A-Za-z_][\w.\-]*\s*=\s*[\"'](?:http://schemas\.openxmlformats\.org/spreadsheetml/2006/main"
+    rb"|http://purl\.oclc\.org/ooxml/spreadsheetml/main)[\"']"
 )
-# A reference beyond BOUND: three letters, a first letter past C in two letters, or four digits.
-_FAR = re.compile(rb"(?<![A-Z])(?:[A-Z]{3}|[D-Z][A-Z])[0-9]|[A-Z][0-9]{4}")
+_SHEETDATA_START = re.compile(rb"<sheetData(?:" + _ATTR + rb")*\s*(/?)>")
+_SHEETDATA_END = re.compile(rb"</sheetData\s*>")
+_DIMENSION = re.compile(rb"<dimension(?P<attrs>(?:" + _ATTR + rb")*)\s*/?>")
+_REF_ATTR = re.compile(rb"\sref\s*=\s*[\"']([^\"']*)[\"']")
+# A cell start tag without a plain r within BOUND (rows 1-999, columns A-CZ): no r, an r written
+# otherwise (an entity, a $), or a far one. Attribute values of a cell (r, s, t, cm, vm, ph) hold no
+# ">"; a file whose do is read by the full parse all the same, as its tag then ends early here.
+_C_NOT_NEAR = re.compile(
+    rb"<c(?=[\s/>])(?!(?>[^>]*?\sr\s*=\s*[\"'])(?:[A-C][A-Z]|[A-Z])[1-9][0-9]{0,2}[\"'])"
+)
+# A cell whose first child is a formula (CT_Cell: f?, v?, is?), its r captured (every cell has one
+# by then: _C_NOT_NEAR was checked first).
+_C_WITH_F = re.compile(
+    rb"<c(?=\s)(?>[^>]*?\sr\s*=\s*[\"']([A-Z]{1,3}[1-9][0-9]{0,6})[\"'])[^>]*+>\s*+<f[\s/>]"
+)
 _A1_RANGE = re.compile(r"^\$?[A-Z]{1,3}\$?[1-9][0-9]{0,6}(?::\$?[A-Z]{1,3}\$?[1-9][0-9]{0,6})?$")
 
 
@@ -138,29 +144,29 @@ def _shallow(data: bytes) -> SheetScan | None:
         start = 0
     else:
         return None  # a BOM, another encoding, or text before the root
-    if data.find(b"<!", start) >= 0 or data.find(b"<?", start) >= 0:
-        return None
     sd = _SHEETDATA_START.search(data, start)
-    if sd is None:
-        return SheetScan(frozenset())
-    head = data[start : sd.start()]
-    dim = _DIMENSION.search(head)
+    if sd is None or _MAIN_PREFIXED.search(data, 0, sd.start()):
+        return None  # no sheetData, or prefixed elements: the full parse decides
+    if data.find(b"<!", start, sd.start()) >= 0 or data.find(b"<?", start, sd.start()) >= 0:
+        return None
+    dim = _DIMENSION.search(data, start, sd.start())
     if dim is not None:
         ref = _REF_ATTR.search(dim.group("attrs"))
         if ref is None or not _A1_RANGE.match(ref.group(1).decode("ascii", "replace")):
-            return None  # a dimension calamine rejects ("A0:…"): drop it in the full parse
+            return None  # a dimension calamine rejects ("A0:…"): dropped by the full parse
     if sd.group(1):  # <sheetData/>
         return SheetScan(frozenset())
     end = _SHEETDATA_END.search(data, sd.end())
     if end is None:
         return None
-    region = data[sd.end() : end.start()]
-    refs = _C_REF.findall(region)
-    if len(refs) != len(_C_START.findall(region)):
-        return None  # a cell without (a plain) r
-    if _FAR.search(b" ".join(refs)):
+    lo, hi = sd.end(), end.start()
+    # no comment, CDATA or processing instruction in the cells (one would also hide an earlier
+    # "</sheetData>"): every "<" there opens an element tag
+    if data.find(b"<!", lo, hi) >= 0 or data.find(b"<?", lo, hi) >= 0:
         return None
-    return SheetScan(frozenset(r.decode("ascii") for r in _C_WITH_F.findall(region)))
+    if _C_NOT_NEAR.search(data, lo, hi):
+        return None
+    return SheetScan(frozenset(map(bytes.decode, _C_WITH_F.findall(data, lo, hi))))
 
 
 # -- the full parse ----------------------------------------------------------------------------

@@ -105,7 +105,7 @@ class Book:
         self.bounds = bounds or {}  # sheet -> (rows, columns) read, instead of ooxml.BOUND
         self.path = info.path
         self.ooxml = info.kind in ("xlsx", "xlsm")
-        self.zf = zipfile.ZipFile(io.BytesIO(info.data)) if self.ooxml else None
+        self.zf = (info.zip or zipfile.ZipFile(io.BytesIO(info.data))) if self.ooxml else None
         self.replaced: dict[str, bytes] = {}
         self.scans: dict[str, ooxml.SheetScan] = {}
         self.far: dict[str, list[str]] = {}
@@ -125,7 +125,7 @@ class Book:
             self.data = patched or info.data
             self.far.update(far)
         elif info.kind == "ods" and info.data:
-            zf = zipfile.ZipFile(io.BytesIO(info.data))
+            zf = info.zip or zipfile.ZipFile(io.BytesIO(info.data))
             content = self._guard(lambda: ooxml.odf_bound(self._part("content.xml", zf)))
             if content[0] is not None:
                 self.data = ooxml.rebuild(zf, {"content.xml": content[0]})
@@ -472,7 +472,10 @@ class _Reader:
         entries, locations = self.sub.entries, self.sub.locations
         roles = _roles(lay)
         plain = not self.names and not self.moved  # the usual file: every cell where the layout says
-        formula_refs: dict[str, frozenset[str] | None] = {}
+        # cells holding a formula, per sheet (None: the format does not tell; usually no input has one)
+        formula_refs = {
+            self.actual[r]: self.book.formula_refs(self.actual[r]) for r in READ_ROLES if r in self.actual
+        }
         for key, cell in lay.inputs.items():
             if plain:
                 sheet = self.actual.get(roles[cell.sheet])
@@ -487,9 +490,7 @@ class _Reader:
             raw = self.at(sheet, row, col)
             kind = key[0]
             ref = cell.ref if plain else f"{col_letter(col)}{row}"
-            refs = formula_refs.get(sheet, ())
-            if refs == ():
-                refs = formula_refs[sheet] = self.book.formula_refs(sheet)
+            refs = formula_refs.get(sheet)
             if refs and ref in refs:
                 raw = self.input_formula(sheet, ref, raw)
                 if raw is _FAILED:  # counted as missing, the error is already at the cell
@@ -499,7 +500,7 @@ class _Reader:
                 if kind != "kt":  # where an empty required cell is, for messages
                     locations[key] = (sheet, ref)
                 continue
-            if isinstance(raw, str):
+            if raw.__class__ is str and not raw.isprintable():  # only "\n" in a usual cell
                 raw, changed = cleaning.clean_cell(raw)
                 if changed:
                     self.issue("text-cleaned", sheet=sheet, cell=ref)

@@ -118,6 +118,8 @@ class FileInfo:
     sheet_parts: dict[str, str] = field(default_factory=dict)  # .xlsx/.xlsm: sheet name -> zip part
     non_utf8: list[str] = field(default_factory=list)  # .xlsx/.xlsm: XML parts in another encoding
     data: bytes = field(default=b"", repr=False, compare=False)  # the bytes that were inspected
+    # the package over ``data``, left open for the reader (ZIP formats), so it is parsed once
+    zip: zipfile.ZipFile | None = field(default=None, repr=False, compare=False)
 
 
 def _display_name(file: str | Path | None) -> str:
@@ -304,10 +306,11 @@ def inspect(path: str | Path, limits: Limits = Limits(), *, data: bytes | None =
     notes: list[str] = []
     parts: dict[str, str] = {}
     non_utf8: list[str] = []
+    opened: list[zipfile.ZipFile] = []
     head = data[:8]
 
     if head.startswith(_ZIP):
-        kind, has_macros, links = _inspect_zip(data, file, limits, notes, parts, non_utf8)
+        kind, has_macros, links = _inspect_zip(data, file, limits, notes, parts, non_utf8, opened)
     elif head.startswith(_CFB):
         kind, has_macros, links = _inspect_cfb(data, file, notes)
     else:
@@ -333,6 +336,7 @@ def inspect(path: str | Path, limits: Limits = Limits(), *, data: bytes | None =
         sheet_parts=parts,
         non_utf8=non_utf8,
         data=data,
+        zip=opened[0] if opened else None,
     )
 
 
@@ -429,7 +433,13 @@ def _as_text(head: bytes) -> str | None:
 
 
 def _inspect_zip(
-    data: bytes, file: str, limits: Limits, notes: list[str], parts: dict[str, str], non_utf8: list[str]
+    data: bytes,
+    file: str,
+    limits: Limits,
+    notes: list[str],
+    parts: dict[str, str],
+    non_utf8: list[str],
+    opened: list[zipfile.ZipFile],
 ) -> tuple[str, bool, list[str]]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
@@ -457,28 +467,47 @@ def _inspect_zip(
             raise UnreadableFile("zip-corrupt", file)
 
     by_lower = {n.lower(): n for n in names}
-    with zf:
-        if "mimetype" in by_lower and "[content_types].xml" not in by_lower:
-            return _inspect_odf(zf, by_lower, file, limits, notes)
-        main = _ooxml_main_part(zf, by_lower, file, limits)
-        low_main = main.lower() if main else ""
-        if low_main.endswith(".bin") or "xl/workbook.bin" in by_lower:
-            raise UnreadableFile("xlsb", file)
-        if low_main.startswith("word/") or "word/document.xml" in by_lower:
-            raise UnreadableFile("word-document", file)
-        if low_main.startswith("ppt/") or "ppt/presentation.xml" in by_lower:
-            raise UnreadableFile("presentation", file)
-        if main is None and "xl/workbook.xml" in by_lower:
-            main = by_lower["xl/workbook.xml"]
-        if main is not None and main.lower() in by_lower:
-            return _inspect_ooxml(
-                zf, infos, by_lower, by_lower[main.lower()], file, limits, notes, parts, non_utf8
-            )
-        if any(n.endswith((".xlsx", ".xlsm", ".xls", ".ods", ".xlsb", ".csv")) for n in by_lower):
-            raise UnreadableFile("archive", file)
-        if main is not None or "[content_types].xml" in by_lower:
-            raise UnreadableFile("zip-corrupt", file)  # an OOXML package missing its main part
-        raise UnreadableFile("not-a-workbook", file)
+    try:
+        result = _inspect_members(zf, infos, by_lower, file, limits, notes, parts, non_utf8)
+    except BaseException:
+        zf.close()
+        raise
+    opened.append(zf)  # accepted: the reader goes on with this open package
+    return result
+
+
+def _inspect_members(
+    zf: zipfile.ZipFile,
+    infos: list[zipfile.ZipInfo],
+    by_lower: dict[str, str],
+    file: str,
+    limits: Limits,
+    notes: list[str],
+    parts: dict[str, str],
+    non_utf8: list[str],
+) -> tuple[str, bool, list[str]]:
+    """What kind of package an accepted ZIP is (ODF or OOXML, and which OOXML), or raise."""
+    if "mimetype" in by_lower and "[content_types].xml" not in by_lower:
+        return _inspect_odf(zf, by_lower, file, limits, notes)
+    main = _ooxml_main_part(zf, by_lower, file, limits)
+    low_main = main.lower() if main else ""
+    if low_main.endswith(".bin") or "xl/workbook.bin" in by_lower:
+        raise UnreadableFile("xlsb", file)
+    if low_main.startswith("word/") or "word/document.xml" in by_lower:
+        raise UnreadableFile("word-document", file)
+    if low_main.startswith("ppt/") or "ppt/presentation.xml" in by_lower:
+        raise UnreadableFile("presentation", file)
+    if main is None and "xl/workbook.xml" in by_lower:
+        main = by_lower["xl/workbook.xml"]
+    if main is not None and main.lower() in by_lower:
+        return _inspect_ooxml(
+            zf, infos, by_lower, by_lower[main.lower()], file, limits, notes, parts, non_utf8
+        )
+    if any(n.endswith((".xlsx", ".xlsm", ".xls", ".ods", ".xlsb", ".csv")) for n in by_lower):
+        raise UnreadableFile("archive", file)
+    if main is not None or "[content_types].xml" in by_lower:
+        raise UnreadableFile("zip-corrupt", file)  # an OOXML package missing its main part
+    raise UnreadableFile("not-a-workbook", file)
 
 
 def _ooxml_main_part(zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, limits: Limits) -> str | None:
@@ -513,7 +542,9 @@ def _inspect_ooxml(
 ) -> tuple[str, bool, list[str]]:
     non_utf8 = []
     for info in infos:
-        if info.filename.lower().endswith((".xml", ".rels", ".vml")):
+        low = info.filename.lower()
+        # worksheets are checked by ooxml.scan_sheet before python-calamine reads any of them
+        if low.endswith((".xml", ".rels", ".vml")) and not low.startswith("xl/worksheets/"):
             if not _scan_for_dtd(zf, info, limits, file):
                 non_utf8.append(info.filename)
 
