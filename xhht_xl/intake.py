@@ -562,7 +562,7 @@ def take(path: Path, rel: str, plan: Plan, store: Path, own: tuple[str, str] | N
     got.validation = validate(path, plan, file=rel, data=data)
     sub = got.validation.submission
     if sub is not None and own is not None:
-        kind = own_output(sub, own)
+        kind = own_output(sub, own, data)
         if kind:
             got.skipped = True
             note = make("own-output", file=rel, kind=T(f"intake.output-{kind}"))
@@ -570,13 +570,19 @@ def take(path: Path, rel: str, plan: Plan, store: Path, own: tuple[str, str] | N
     return got
 
 
-def own_output(sub, own: tuple[str, str]) -> str:
+def own_output(sub, own: tuple[str, str], data: bytes) -> str:
     """Which of this tool's outputs for ``own`` = (level, unit) the workbook is ("" = none): its
     consolidated output or the unit's own workbook (``_meta`` or the output marks name the same unit
     and level), the award list, or a returned copy whose values nobody has changed (a sender who
-    corrects it and sends it back has made a submission)."""
+    corrects it and sends it back has made a submission). ``data``: the file's bytes, for the
+    marks this tool writes into its outputs (``read.output_marks``)."""
+    from .read import output_marks
+
     level, unit = own
-    marks = sub.output
+    if sub.level == level and sub.meta_unit == unit:
+        consolidated = output_marks(data).get("xhht_output") == "consolidated"
+        return "consolidated" if consolidated else "own"
+    marks = output_marks(data)
     kind = marks.get("xhht_output", "")
     if kind == "award-list":
         return "award-list"
@@ -584,8 +590,6 @@ def own_output(sub, own: tuple[str, str]) -> str:
         return "returned"
     if kind == "consolidated" and (marks.get("xhht_level"), marks.get("xhht_unit")) == own:
         return "consolidated"
-    if sub.level == level and sub.meta_unit == unit:
-        return "own"
     return ""
 
 

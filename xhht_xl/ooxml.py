@@ -318,12 +318,14 @@ _ODF_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 _ODF_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
 
 
-def odf_bound(content: bytes, bound: tuple[int, int] = BOUND) -> tuple[bytes | None, dict[str, list[str]]]:
+def odf_bound(
+    content: bytes, bound: tuple[int, int] = BOUND, per_table: dict[str, tuple[int, int]] | None = None
+) -> tuple[bytes | None, dict[str, list[str]]]:
     """Cut what lies beyond ``bound`` in an .ods ``content.xml`` (python-calamine expands repeated
     rows and cells up to the farthest value, and refuses a sheet past 100 million cells). Rows and
     cells are counted with their ``number-rows-repeated`` / ``number-columns-repeated`` (ODF 1.2
     Part 1, 9.1.3, 9.1.4). Returns the new part (None when nothing lies beyond) and, per table, the
-    cells that held data there."""
+    cells that held data there. ``per_table``: another bound for some tables, by name."""
     from lxml import etree
 
     try:
@@ -333,11 +335,11 @@ def odf_bound(content: bytes, bound: tuple[int, int] = BOUND) -> tuple[bytes | N
     if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
         raise PartError("xml-unsafe")
     t = f"{{{_ODF_TABLE}}}"
-    max_row, max_col = bound
     changed = False
     far: dict[str, list[str]] = {}
     for table in tree.getroot().iter(f"{t}table"):
         name = table.get(f"{t}name", "")
+        max_row, max_col = (per_table or {}).get(name, bound)
         row_no = 0  # rows before this one
         for row in list(table.iter(f"{t}table-row")):
             if row.getparent() is None or _odf_table_of(row) is not table:

@@ -85,9 +85,27 @@ def read(
         notes=[n for n in info.notes if n not in _flag_notes(info)],
     )
     book = Book(info, limits)
-    sub.output = book.output_marks()
     _Reader(sub, plan, book).run()
     return sub
+
+
+def output_marks(data: bytes, limits: safety.Limits | None = None) -> dict[str, str]:
+    """The ``xhht_*`` custom document properties this tool writes into its own outputs
+    (``fileio.mark_output``), from a package's bytes; {} when there are none or it is no package.
+    Cheap for other files: the member's name is looked for in the bytes first."""
+    if b"docProps/custom.xml" not in data:
+        return {}
+    limits = limits or safety.Limits()
+    out: dict[str, str] = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for prop in safety.safe_xml(zf, "docProps/custom.xml", limits.max_xml_bytes):
+                name = prop.get("name", "")
+                if name.startswith("xhht_") and len(prop):
+                    out[name] = _clean(prop[0].text or "")
+    except (zipfile.BadZipFile, KeyError, OSError, safety.UnreadableFile):
+        return {}
+    return out
 
 
 class Book:
@@ -121,12 +139,14 @@ class Book:
                         pass
         self.data = info.data
         if info.kind == "xls" and info.data:  # cut far cells before calamine allocates up to them
-            patched, far = safety.xls_bound(info.data, ooxml.BOUND)
+            patched, far = safety.xls_bound(info.data, ooxml.BOUND, self.bounds)
             self.data = patched or info.data
             self.far.update(far)
         elif info.kind == "ods" and info.data:
             zf = info.zip or zipfile.ZipFile(io.BytesIO(info.data))
-            content = self._guard(lambda: ooxml.odf_bound(self._part("content.xml", zf)))
+            content = self._guard(
+                lambda: ooxml.odf_bound(self._part("content.xml", zf), ooxml.BOUND, self.bounds)
+            )
             if content[0] is not None:
                 self.data = ooxml.rebuild(zf, {"content.xml": content[0]})
             self.far.update(content[1])
@@ -137,29 +157,6 @@ class Book:
             if isinstance(exc, _EXITS):
                 raise
             raise safety.UnreadableFile("file-corrupt", self.path) from None
-
-    def output_marks(self) -> dict[str, str]:
-        """The ``xhht_*`` custom document properties this tool writes into its own outputs, and the
-        package's created/modified times (``fileio.mark_output``)."""
-        if not self.ooxml:
-            return {}
-        names = {n.lower(): n for n in self.zf.NameToInfo}
-        custom = names.get("docprops/custom.xml")
-        if custom is None:
-            return {}
-        path = str(self.path)
-        out: dict[str, str] = {}
-        for prop in safety.safe_xml(self.zf, custom, self.limits.max_xml_bytes, file=path):
-            name = prop.get("name", "")
-            if name.startswith("xhht_") and len(prop):
-                out[name] = _clean(prop[0].text or "")
-        core = names.get("docprops/core.xml")
-        if out and core is not None:
-            for elem in safety.safe_xml(self.zf, core, self.limits.max_xml_bytes, file=path):
-                local = elem.tag.rsplit("}", 1)[-1]
-                if local in ("created", "modified"):
-                    out[local] = (elem.text or "").strip()
-        return out
 
     def _open(self) -> CalamineWorkbook:
         data = ooxml.rebuild(self.zf, self.replaced) if self.replaced else self.data
@@ -234,8 +231,8 @@ def sheet_rows(
     path: str | Path, sheet: str, *, bound: tuple[int, int], limits: safety.Limits | None = None
 ) -> list[list] | None:
     """The values of one sheet of a workbook this tool may read (through the intake gate), at most
-    ``bound`` = (rows, columns) of them; None when the file cannot be read or has no such sheet.
-    For .xls/.ods the bound is not enforced before python-calamine (see ``Book``)."""
+    ``bound`` = (rows, columns) of them (also before python-calamine runs); None when the file cannot
+    be read or has no such sheet."""
     try:
         book = Book(
             safety.inspect(path, limits or safety.Limits()), limits or safety.Limits(), {sheet: bound}
@@ -476,6 +473,7 @@ class _Reader:
         formula_refs = {
             self.actual[r]: self.book.formula_refs(self.actual[r]) for r in READ_ROLES if r in self.actual
         }
+        grids: dict[str, list[list]] = {}
         for key, cell in lay.inputs.items():
             if plain:
                 sheet = self.actual.get(roles[cell.sheet])
@@ -487,7 +485,11 @@ class _Reader:
                 if where is None:
                     continue
                 sheet, row, col = where
-            raw = self.at(sheet, row, col)
+            grid = grids.get(sheet)
+            if grid is None:
+                grid = grids[sheet] = self.grid(sheet)
+            line = grid[row - 1] if 0 < row <= len(grid) else ()
+            raw = line[col - 1] if 0 < col <= len(line) else ""
             kind = key[0]
             ref = cell.ref if plain else f"{col_letter(col)}{row}"
             refs = formula_refs.get(sheet)

@@ -1021,7 +1021,9 @@ _XLS_EMPTY = {0x0201, 0x00BE}  # BLANK, MULBLANK: formatting only
 _XLS_NEUTRAL = 0x7FFF  # a record type no reader knows: the record is skipped, the stream unchanged
 
 
-def xls_bound(data: bytes, bound: tuple[int, int]) -> tuple[bytes | None, dict[str, list[str]]]:
+def xls_bound(
+    data: bytes, bound: tuple[int, int], per_sheet: dict[str, tuple[int, int]] | None = None
+) -> tuple[bytes | None, dict[str, list[str]]]:
     """Cut the cells of an .xls beyond ``bound`` = (rows, columns) before python-calamine sees it
     (it allocates every cell up to the farthest one). Returns the patched file (None when nothing
     lies beyond) and, per sheet name, the cells that held data there. Each far cell record keeps
@@ -1035,6 +1037,7 @@ def xls_bound(data: bytes, bound: tuple[int, int]) -> tuple[bytes | None, dict[s
         ole.close()
     except Exception:  # damaged: python-calamine decides (inspect already accepted the container)
         return None, {}
+    per_sheet = per_sheet or {}
     max_row, max_col = bound
     sheets: dict[int, str] = {}
     current = ""
@@ -1049,6 +1052,7 @@ def xls_bound(data: bytes, bound: tuple[int, int]) -> tuple[bytes | None, dict[s
             sheets[offset] = _biff_sheet_name(bytes(stream[body + 6 : body + size]))
         elif rtype == 0x0809:  # BOF: a sheet's substream starts here
             current = sheets.get(pos, current)
+            max_row, max_col = per_sheet.get(current, bound)
         elif (rtype in _XLS_CELLS or rtype in _XLS_MULTI) and size >= 4:
             row, col = struct.unpack_from("<HH", stream, body)
             last = struct.unpack_from("<H", stream, body + size - 2)[0] if rtype in _XLS_MULTI else col

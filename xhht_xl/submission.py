@@ -85,9 +85,6 @@ class Submission:
     has_macros: bool = False
     external_links: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    # what this tool wrote into a workbook it produced (custom document properties "xhht_*"):
-    # {"xhht_output": "consolidated" | "returned" | "award-list", "xhht_unit", "xhht_level", ...}
-    output: dict[str, str] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """A hash of every entry's value: equal for two files holding the same data (how intake
