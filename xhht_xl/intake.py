@@ -657,25 +657,23 @@ def _validations(
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(plan, store, own)) as pool:  # fmt: skip
             window = 2 * workers
-            pending: dict = {}
+            pending: dict = {}  # future -> chunk, in chunk order
             queue = list(todo)
             todo = []
-            while queue or pending:
-                while queue and len(pending) < window:
-                    k = queue.pop(0)
-                    pending[pool.submit(_take_chunk, chunks[k])] = k
-                future = next(iter(pending))  # in order: results are yielded in file order
-                k = pending.pop(future)
-                try:
-                    done[k] = future.result()
-                except BrokenProcessPool:
-                    broken = [k, *pending.values(), *queue]
-                    pending, queue = {}, []
-                    break
-                while nxt in done:
-                    for (path, rel), got in zip(chunks[nxt], done.pop(nxt), strict=True):
-                        yield path, rel, got
-                    nxt += 1
+            try:
+                while queue or pending:
+                    while queue and len(pending) < window:
+                        pending[pool.submit(_take_chunk, chunks[queue[0]])] = queue[0]
+                        queue.pop(0)
+                    future = next(iter(pending))  # in order: results are yielded in file order
+                    done[pending[future]] = future.result()
+                    del pending[future]
+                    while nxt in done:
+                        for (path, rel), got in zip(chunks[nxt], done.pop(nxt), strict=True):
+                            yield path, rel, got
+                        nxt += 1
+            except BrokenProcessPool:  # raised by result() or by submit(), whichever comes first
+                broken = [*pending.values(), *queue]
         if broken:
             suspects, todo = broken[: 2 * workers], broken[2 * workers :]
             for k in suspects:
