@@ -16,6 +16,7 @@ from xhht_xl import demo, lo, report, templates
 from xhht_xl import plan as plan_mod
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+LOCALE = "vi-VN"  # numbers and dates as a Vietnamese clerk's Excel shows them
 
 
 def filled_commune(plan, rng: random.Random) -> dict:
@@ -40,7 +41,7 @@ def main() -> None:
         tmp = Path(tmp)
         src = tmp / "mau_xa_dien_mau.xlsx"
         templates.build_workbook(plan, "xa", values=filled_commune(plan, random.Random(5))).save(src)
-        (pdf,) = lo.convert([src], "pdf", tmp / "pdf", tmp / "work")
+        (pdf,) = lo.convert([src], "pdf", tmp / "pdf", tmp / "work", locale=LOCALE)
         png = lo.render_png(pdf, tmp / "page", page=3, dpi=90)
         shutil.copy(png, DOCS / "mau_ket_qua.png")
         print("docs/mau_ket_qua.png")
@@ -55,15 +56,38 @@ def province(tmp: Path) -> None:
     only.mkdir()
     for sheet, name in (("Kết quả", "tong_hop_tinh"), ("Biểu đồ", "bieu_do")):
         wb = openpyxl.load_workbook(book)
-        for other in wb.sheetnames:
-            if other != sheet:
-                del wb[other]
+        wb.active = wb.sheetnames.index(sheet)
+        for ws in wb.worksheets:  # hidden, not deleted: formulas still reach the other sheets
+            ws.sheet_view.tabSelected = ws.title == sheet
+            if ws.title != sheet:
+                ws.sheet_state = "hidden"
         wb.save(only / f"{name}.xlsx")
-        (pdf,) = lo.convert([only / f"{name}.xlsx"], "pdf", tmp / "pdf2", tmp / "work")
+        (pdf,) = lo.convert([only / f"{name}.xlsx"], "pdf", tmp / "pdf2", tmp / "work", locale=LOCALE)
         shutil.copy(lo.render_png(pdf, tmp / name, page=1, dpi=80), DOCS / f"{name}.png")
         print(f"docs/{name}.png")
-    report.render_sample(DOCS / "bao_cao.png", result.province)
+    report_page(DOCS / "bao_cao.png", result.province, tmp / "report")
     print("docs/bao_cao.png")
+
+
+def report_pages(c, folder: Path, dpi: int = 85, first: int = 1, last: int | None = None) -> list[Path]:
+    """Pages of the draft report of consolidation ``c`` as PNG, through LibreOffice (Vietnamese
+    locale, so chart numbers read 98,1 and 1.417) and pdftoppm; for README and for looking at
+    every page before calling the report done."""
+    folder.mkdir(parents=True, exist_ok=True)
+    docx = report.write_report(c, folder / "bao_cao_tong_ket.docx")
+    (pdf,) = lo.convert([docx], "pdf", folder / "pdf", folder, locale="vi-VN")
+    pages = []
+    end = last or first
+    for page in range(first, end + 1):
+        pages.append(lo.render_png(pdf, folder / f"trang_{page:02d}", page=page, dpi=dpi))
+    return pages
+
+
+def report_page(png_path: Path, c, work: Path) -> Path:
+    """Page 1 of the draft report of ``c`` as ``png_path`` (docs/bao_cao.png)."""
+    (page,) = report_pages(c, work)
+    shutil.copy(page, png_path)
+    return png_path
 
 
 if __name__ == "__main__":

@@ -60,3 +60,24 @@ def write_book(
     path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
     return path
+
+
+def entries_with_faults(plan: Plan, rng: random.Random, unit: str = "27712") -> dict:
+    """A commune's entries, most valid, some invalid in each way the templates and checks catch
+    (num > den, negative, not whole, text, "không áp dụng", den text or negative, 0/0), and funding."""
+    from xhht_xl import messages
+
+    values: dict = {("unit", "unit"): unit}
+    faults = [lambda d: (d + 3, d), lambda d: (-2, d), lambda d: (2.5, d), lambda d: ("12.679", d),
+              lambda d: (messages.text("layout.na-text"), d), lambda d: (1, "abc"), lambda d: (1, -5),
+              lambda d: (None, d), lambda d: (0, 0)]  # fmt: skip
+    for ind in plan.rate_indicators():
+        for m in plan.milestones:
+            den = rng.choice([7, 480, 2000, 4321])
+            num, den = rng.choice(faults)(den) if rng.random() < 0.4 else (rng.randint(0, den), den)
+            values[("kq", ind.code, m, "num")] = num
+            values[("kq", ind.code, m, "den")] = den
+    for src in plan.settings.funding_sources:
+        for year in plan.settings.funding_years:
+            values[("kp", src, year)] = rng.choice([12.5, 0, None, "x", 300.25, 0.1])
+    return {k: v for k, v in values.items() if v is not None}

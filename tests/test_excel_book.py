@@ -156,3 +156,49 @@ def test_folders_are_remembered_per_purpose(template, tmp_path, monkeypatch):
     ribbon.dispatch("tao_mau", Recording(template))
     ribbon.dispatch("tao_mau", Recording(template))
     assert seen == [("templates", None), ("templates", tmp_path)]
+
+
+class _Unsaved(OpenpyxlBook):
+    """A workbook Excel has never saved: its FullName is "Book1" (no folder)."""
+
+    @property
+    def path(self) -> Path:
+        return Path("Book1")
+
+
+def test_only_the_buttons_marked_needs_file_refuse_an_unsaved_workbook(template, tmp_path, monkeypatch):
+    """The ribbon XML sends needs_file buttons through the VBA check for a saved workbook; the
+    handlers agree: those refuse an unsaved book with the same line, the others work."""
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "appdata"))
+    for b in registry.BUTTONS:
+        book = _Unsaved(template, folders=tmp_path / b.tag)
+        (tmp_path / b.tag).mkdir()
+        done = ribbon.dispatch(b.tag, book)
+        if b.needs_file:
+            assert (done, book.errors) == (False, [T("excel.save-first")]), b.tag
+        else:
+            assert done and not book.errors, (b.tag, book.errors)
+
+
+def test_a_cloud_workbook_without_a_local_copy_gets_one_vietnamese_line(tmp_path, monkeypatch):
+    """OneDrive/SharePoint with AutoSave: xlwings cannot map the URL to a file and raises in English."""
+    import xlwings
+
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path))
+
+    class CloudBook:  # the xlwings Book of such a workbook, as far as the adapter asks
+        name = "báo cáo huyện.xlsx"
+
+        @property
+        def fullname(self):
+            raise xlwings.XlwingsError("Couldn't find your local OneDrive file, see: xlwings.org/error")
+
+    book = XlwingsBook(CloudBook())
+    assert book.name == "báo cáo huyện.xlsx"
+    with pytest.raises(book_mod.BookError) as err:
+        _ = book.path
+    line = T("excel.cloud-path", file="báo cáo huyện.xlsx")
+    assert str(err.value) == line and "OneDrive" in line and "\n" not in line
+    with pytest.raises(book_mod.BookError):
+        ribbon._require_file(book)  # how the handlers reach the path
+    assert book_mod.BookError in ribbon._known_errors()  # dispatch shows the line as it is

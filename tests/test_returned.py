@@ -11,7 +11,7 @@ import pytest
 from helpers import clean_values, write_book
 
 from xhht_xl import layout, lo, messages, validate
-from xhht_xl.returned import FILLS, ReturnError, write_returned_copy
+from xhht_xl.returned import FILLS, ReturnError, place_issues, write_returned_copy
 
 SHEET = messages.text("returned.sheet")
 NARRATIVE_FORMULA = '=HYPERLINK("http://example.vn/bao-cao","Xem báo cáo") và =1+1'
@@ -156,6 +156,12 @@ def test_returned_copy(tmp_path, plan, moved):
     assert "không được âm" in wb[neg.sheet][neg.ref].comment.text
     phone = lay.inputs[("unit", "phone")]
     assert wb[phone.sheet][phone.ref].fill.fgColor.rgb[-6:] == FILLS["warning"].fgColor.rgb[-6:]
+    # No conditional format of the template over a marked cell: its colour is the legend's.
+    for sheet, ref in marked:
+        covering = [str(cf.sqref) for cf in wb[sheet].conditional_formatting if ref in cf.sqref]
+        assert not covering, (sheet, ref, covering)
+    unmarked = lay.inputs[("kq", "DHHT", 2015, "den")]  # red by the template's own format, still
+    assert any(unmarked.ref in cf.sqref for cf in wb[unmarked.sheet].conditional_formatting)
 
     # Still a protected template (no password), and the copy reads back as the same submission.
     for role in ("unit", "results", "funding", "narrative"):
@@ -286,3 +292,49 @@ def test_returned_copy_opens_in_libreoffice(plan, lo_copies):
         assert wb[rate.sheet][rate.ref].value == pytest.approx(num / den * 100)
         narrative = lay.inputs[("bc", "I.1")]
         assert wb[narrative.sheet][narrative.ref].value == NARRATIVE_FORMULA
+
+
+@pytest.mark.libreoffice
+def test_rejected_rows_show_no_rate_in_the_returned_copy(plan, lo_copies):
+    """Recalculated by LibreOffice, a row with an error on its counts has no rate and no verdict."""
+    validations, _, resaved = lo_copies
+    lay = layout.build(plan, "chung")
+    for v, path in zip(validations, resaved, strict=True):
+        wb = openpyxl.load_workbook(path, data_only=True)
+        rows = set()
+        for p in place_issues(v.submission, plan, lay, v.report):
+            if p.key is not None and p.key[0] == "kq" and p.issue.severity == "error":
+                rows.add(p.key[1:3])
+        assert {("GDHT", 2020), ("DHHT", 2015)} <= rows
+        for code, m in rows:
+            for part in ("rate", "verdict"):
+                cell = lay.formulas[("kq", code, m, part)]
+                assert wb[cell.sheet][cell.ref].value in (None, ""), (v.submission.kind, code, m, part)
+
+
+def _html_cells(html: str) -> list[tuple[str, str]]:
+    """(background colour, text) of each cell LibreOffice exported (conditional formats applied)."""
+    out = []
+    for m in re.finditer(r"<td([^>]*)>(.*?)</td>", html, re.S):
+        colour = re.search(r'bgcolor="#([0-9A-Fa-f]{6})"', m.group(1))
+        text = " ".join(re.sub(r"<[^>]+>", " ", m.group(2)).split())
+        out.append(((colour.group(1).upper() if colour else ""), text))
+    return out
+
+
+@pytest.mark.libreoffice
+def test_returned_copy_colours_match_its_legend(plan, lo_copies, tmp_path):
+    """As LibreOffice paints it: a warning cell is orange (not the template's red), an error red."""
+    _, copies, _ = lo_copies
+    (html,) = lo.convert([copies[0]], "html", tmp_path / "html", tmp_path / "work", locale="vi-VN")
+    cells = _html_cells(html.read_text(encoding="utf-8", errors="replace"))
+    colour = {s: f.fgColor.rgb[-6:].upper() for s, f in FILLS.items()}
+    warning = messages.text("returned.severity-warning")
+    error = messages.text("returned.severity-error")
+    typed = [c for c in cells if c[1].endswith("1.234.567")]  # the sender's text (after its note): a warning
+    assert typed and all(bg == colour["warning"] for bg, _ in typed), typed
+    marked = [c for c in cells if f"{warning}:" in c[1] or f"{error}:" in c[1]]
+    assert len(marked) >= 6
+    for bg, text in marked:
+        worst = "error" if f"{error}:" in text else "warning"
+        assert bg == colour[worst], (bg, text)

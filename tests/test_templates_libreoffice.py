@@ -125,3 +125,53 @@ def test_results_sheet_renders(soffice, plan, tmp_path):
     )
     png = lo.render_png(pdf, tmp_path / "page", page=3)
     assert png.stat().st_size > 20_000
+
+
+REJECTED = {"count-negative", "count-not-integer", "num-exceeds-den", "value-invalid", "number-ambiguous"}
+
+
+def _rejected_rows(v, lay) -> set[tuple[str, int]]:
+    """(indicator, milestone) of every result row an error of the checks rejects."""
+    at = {(c.sheet, c.ref): key for key, c in lay.inputs.items() if key[0] == "kq"}
+    return {at[(i.sheet, i.cell)][1:3] for i in v.report if i.code in REJECTED and (i.sheet, i.cell) in at}
+
+
+def test_rejected_entries_show_no_rate_and_cached_values_are_recalculated_ones(soffice, plan, tmp_path):
+    """A row the checks reject (num > den, negative, not whole, text) shows neither a rate nor a
+    verdict once LibreOffice recalculates it; every result cached by the writer is LibreOffice's."""
+    from helpers import entries_with_faults
+
+    from xhht_xl import fileio, validate
+
+    lay = layout.build(plan, "chung")
+    values = entries_with_faults(plan, random.Random(11))
+    src = fileio.save_workbook(templates.build_workbook(plan, "xa", values=values), tmp_path / "xa.xlsx")
+    rejected = _rejected_rows(validate(src, plan), lay)
+    assert len(rejected) > 5
+    (out,) = lo.convert([src], "xlsx", tmp_path / "out", tmp_path / "work")
+    ours = openpyxl.load_workbook(src, data_only=True)
+    recalculated = openpyxl.load_workbook(out, data_only=True)
+    formulas = openpyxl.load_workbook(src)
+    compared = 0
+    for ws in formulas.worksheets:
+        for row in ws.iter_rows():
+            for c in row:
+                if c.data_type != "f":
+                    continue
+                cached, fresh = ours[ws.title][c.coordinate].value, recalculated[ws.title][c.coordinate].value
+                if isinstance(fresh, float):
+                    assert cached == pytest.approx(fresh, rel=1e-12), (ws.title, c.coordinate)
+                else:
+                    assert (cached or None) == (fresh or None), (ws.title, c.coordinate, c.value)
+                compared += 1
+    assert compared == len(lay.formulas) + 2 + len(plan.settings.funding_years) + 1  # + unit name, subtitle, totals
+    results = recalculated[lay.sheets["results"]]
+    shown = 0
+    for ind in plan.rate_indicators():
+        for m in plan.milestones:
+            rate = results[lay.formulas[("kq", ind.code, m, "rate")].ref].value
+            verdict = results[lay.formulas[("kq", ind.code, m, "verdict")].ref].value
+            if (ind.code, m) in rejected:
+                assert (rate or None, verdict or None) == (None, None), (ind.code, m, rate, verdict)
+            shown += rate not in (None, "")
+    assert shown > 10

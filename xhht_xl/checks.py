@@ -190,10 +190,14 @@ def _parse_issue(ctx: Context, entry: Entry) -> Issue | None:
     return None
 
 
+def _indicator(ctx: Context, code: str) -> str:
+    """An indicator as a clerk knows it: by its name."""
+    ind = ctx.plan.indicators.get(code)
+    return ind.name if ind is not None else code
+
+
 def _what(ctx: Context, key: tuple) -> str:
-    ind = ctx.plan.indicators.get(key[1])
-    name = ind.code if ind is not None else key[1]
-    return f"{T('field.' + key[3])} {name} năm {key[2]}"
+    return T("field.count-of", part=T("field." + key[3]), indicator=_indicator(ctx, key[1]), milestone=key[2])
 
 
 def _numbers(ctx: Context, kind: str) -> tuple[list[Issue], list[tuple[tuple, Entry]]]:
@@ -233,7 +237,8 @@ def _counts(ctx: Context) -> Iterator[Issue]:
         if num is not None and den is not None and num > den:
             _reject(num_entry, den_entry)
             yield ctx.issue(
-                "num-exceeds-den", num_entry, indicator=key[1], milestone=key[2], num=fmt(num), den=fmt(den)
+                "num-exceeds-den", num_entry, indicator=_indicator(ctx, key[1]), milestone=key[2], num=fmt(num),
+                den=fmt(den),
             )
 
 
@@ -258,7 +263,11 @@ def _shared_denominators(ctx: Context) -> Iterator[Issue]:
             if len(values) > 1:
                 first = sub.entries[("kq", codes[0], m, "den")]
                 ind = ctx.plan.indicators[codes[0]]
-                listed = ", ".join(f"{c} = {fmt(v)}" for c, v in found.items() if v is not None)
+                listed = "; ".join(
+                    T("field.indicator-value", indicator=_indicator(ctx, c), value=fmt(v))
+                    for c, v in found.items()
+                    if v is not None
+                )
                 yield ctx.issue(
                     "denominator-mismatch", first, denominator=ind.denominator, milestone=m, values=listed
                 )

@@ -33,6 +33,22 @@ def say(text: str, *, file=None, end: str = "\n") -> None:
     print(for_terminal(str(text)), file=file if file is not None else sys.stdout, end=end, flush=True)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Help texts are data (``messages/*.toml``) and may hold a literal ``%`` (``%APPDATA%``):
+    argparse would %-format them and crash, so they are shown as written."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return self._get_help_string(action) or ""
+
+
+class _Parser(argparse.ArgumentParser):
+    """``ArgumentParser`` whose sub-command parsers (built as the same class) use :class:`_HelpFormatter`."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+
 def _plan_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", metavar="DIR", help=T("cli.plan-help"))
 
@@ -184,27 +200,34 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .fileio import output_set
 
     out = Path(args.out)
-    for target in filter(None, (out, args.awards)):
+    for target in filter(None, (out, args.awards, args.cover)):
         _writable(Path(target))
     c = _run_consolidation(args, out)
-    with output_set() as stage:  # the report and the award list: both new, or both as they were
-        report.write_report(c, stage(out), number=args.number or "")
+    cover = args.cover or report.cover_path(c, out)
+    with output_set() as stage:  # the report, its cover and the award list: all new, or all as they were
+        report.write_report(c, stage(out), number=args.number or "", cover=stage(cover) if cover else False)
         if args.awards:
             report.write_award_list(c, stage(args.awards))
     say(T("cli.written", path=out))
+    if cover:
+        say(T("cli.written", path=cover))
     if args.awards:
         say(T("cli.written", path=args.awards))
     return 1 if c.report.errors else 0
 
 
 def cmd_addin(args: argparse.Namespace) -> int:
+    """``xhht addin build|install|uninstall``: the Excel add-in (one Vietnamese line on failure)."""
     from .excel import addin
 
     try:
         if args.action == "build":
-            say(T("addin.built", path=addin.build(args.out or addin.shipped_path())))
+            say(T("addin.built", path=addin.build(args.out)))
         elif args.action == "install":
             say(T("addin.installed", path=addin.install(args.python, args.startup_dir)))
+            warning = addin.path_warning(args.python)
+            if warning:
+                say(warning, file=sys.stderr)
         else:
             folder = args.startup_dir or "XLSTART"
             say(
@@ -226,7 +249,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xhht", description=T("cli.description"))
+    parser = _Parser(prog="xhht", description=T("cli.description"))
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -258,13 +281,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, type=Path, metavar="REPORT.docx", help=T("report.out-help"))
     p.add_argument("--awards", type=Path, metavar="AWARDS.xlsx", help=T("report.awards-help"))
     p.add_argument("--number", help=T("report.number-help"))
+    p.add_argument("--cover", type=Path, metavar="TO_TRINH.docx", help=T("report.cover-help"))
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("addin", help=T("addin.help"))
-    p.add_argument("action", choices=["build", "install", "uninstall"])
-    p.add_argument("-o", "--out", type=Path, help=T("addin.out-help"))
-    p.add_argument("--python", help=T("addin.python-help"))
-    p.add_argument("--startup-dir", type=Path, help=T("addin.startup-help"))
+    p = sub.add_parser("addin", help=T("addin.help"), description=T("addin.help"))
+    actions = p.add_subparsers(dest="action", required=True, metavar="{build,install,uninstall}")
+    a = actions.add_parser("build", help=T("addin.build-help"), description=T("addin.build-help"))
+    a.add_argument("-o", "--out", type=Path, default=Path("xhht_xl.xlam"), metavar="OUT.xlam",
+                   help=T("addin.out-help"))  # fmt: skip
+    a = actions.add_parser("install", help=T("addin.install-help"), description=T("addin.install-help"))
+    a.add_argument("--python", metavar="PYTHON.EXE", help=T("addin.python-help"))
+    a.add_argument("--startup-dir", type=Path, metavar="DIR", help=T("addin.startup-help"))
+    a = actions.add_parser("uninstall", help=T("addin.uninstall-help"), description=T("addin.uninstall-help"))
+    a.add_argument("--startup-dir", type=Path, metavar="DIR", help=T("addin.startup-help"))
     p.set_defaults(func=cmd_addin)
 
     p = sub.add_parser("demo", help=T("cli.demo-help"))

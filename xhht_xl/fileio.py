@@ -147,9 +147,21 @@ def mark_output(
 
 
 def save_workbook(wb, target: str | Path) -> Path:
-    """Save an openpyxl workbook atomically."""
+    """Save an openpyxl workbook atomically.
+
+    A workbook the project built (``xlsxrules.own``) gets the known results of its formulas cached
+    and is checked against Excel's structural rules on the written XML before it replaces ``target``.
+    """
+    from . import xlsxrules  # openpyxl is loaded whenever there is a workbook to save
+
     with atomic_path(target) as tmp:
         wb.save(tmp)
+        if xlsxrules.owned(wb):
+            data = xlsxrules.write_cached(tmp.read_bytes(), xlsxrules.cached_values(wb))
+            found = xlsxrules.problems(data, cells=False)
+            if found:
+                raise OutputError(messages.text("io.broken-workbook", file=target, problem=found[0]))
+            tmp.write_bytes(data)
     return Path(target)
 
 

@@ -17,8 +17,11 @@ from functools import cache, cached_property
 from . import messages
 from .plan import Plan, Target, Unit
 
-VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
+# Labels that changed between versions: a file keeps being read with the labels it was issued with.
+#   2: the unit cell's label no longer says "(chọn trong danh sách)" (a per-unit template locks it)
+_LABELS_V1 = {"field-unit": "field-unit-v1"}
 
 # Entry keys (tuples) used by writer, reader and everything downstream:
 #   ("unit", field)                      field in UNIT_FIELDS
@@ -220,6 +223,8 @@ def _build(plan: Plan, template: str, version: int) -> Layout:
     ]
     for row, (name, label) in enumerate(fields, start=3):
         lay.unit_rows[name] = row
+        if version == 1:
+            label = _LABELS_V1.get(label, label)
         lay.labels[Cell(s, row, 1)] = t(f"layout.{label}")
         if name in UNIT_FIELDS:
             lay.inputs[("unit", name)] = Cell(s, row, 2)

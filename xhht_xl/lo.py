@@ -33,21 +33,28 @@ def soffice() -> str | None:
     return shutil.which("soffice") or shutil.which("libreoffice")
 
 
-def profile(folder: Path) -> Path:
-    """A LibreOffice user profile under ``folder`` that recalculates every formula on load."""
+_LOCALE = """<item oor:path="/org.openoffice.Setup/L10N"><prop oor:name="ooSetupSystemLocale" oor:op="fuse"><value>{locale}</value></prop></item>
+"""
+
+
+def profile(folder: Path, locale: str | None = None) -> Path:
+    """A LibreOffice user profile under ``folder`` that recalculates every formula on load and,
+    given ``locale`` ("vi-VN"), shows numbers as a reader in that locale sees them (1.417; 98,1)."""
     user = folder / "user"
     user.mkdir(parents=True, exist_ok=True)
-    (user / "registrymodifications.xcu").write_text(_RECALC, encoding="utf-8")
+    text = _RECALC if locale is None else _RECALC.replace("</oor:items>", _LOCALE.format(locale=locale) + "</oor:items>")
+    (user / "registrymodifications.xcu").write_text(text, encoding="utf-8")
     return folder
 
 
-def convert(files: Sequence[Path], fmt: str, outdir: Path, work: Path, timeout: float = 300) -> list[Path]:
+def convert(files: Sequence[Path], fmt: str, outdir: Path, work: Path, timeout: float = 300,
+            locale: str | None = None) -> list[Path]:  # fmt: skip
     """Convert ``files`` to ``fmt`` into ``outdir``; returns the output paths in input order."""
     exe = soffice()
     if exe is None:
         raise RuntimeError("LibreOffice (soffice) is not installed: apt-get install -y libreoffice-calc")
     outdir.mkdir(parents=True, exist_ok=True)
-    prof = profile(work / "lo-profile")
+    prof = profile(work / ("lo-profile" if locale is None else f"lo-profile-{locale}"), locale)
     target = FILTERS.get(fmt, fmt)
     ext = fmt.split(":")[0]
     for i in range(0, len(files), BATCH):

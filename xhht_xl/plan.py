@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import messages
 
@@ -182,6 +182,32 @@ class OutlineItem(_Model):
     kind: Literal["heading", "text", "appendix", "awards"]
 
 
+class ReportDocument(_Model):
+    """A document a level issues with its review (NĐ 30/2020/NĐ-CP form): who issues it, under
+    what authority it is signed, to whom it goes. ``issuer`` "committee" is the people's committee
+    of the consolidating unit (UBND tỉnh, UBND huyện), otherwise a unit code (SGDDT)."""
+
+    level: str
+    kind: Literal["report", "cover"]  # Báo cáo / Tờ trình submitting the report
+    issuer: str = "committee"
+    basis: str = ""  # what the document answers ("Thực hiện …"); default: the plan's basis
+    to: str = ""  # the addressee (Kính gửi) of a cover; where a report goes
+    signer: tuple[str, ...] = ()  # authority and title lines of the signature block
+    recipients: tuple[str, ...] = ()  # Nơi nhận, one line each
+    source: str = ""  # the articles of the plan this follows
+
+
+class ReportSettings(_Model):
+    """How the draft report reads the plan: the documents each level issues, which outline items
+    carry the funding figures, this review's timeliness and the de-duplicated proposals."""
+
+    documents: tuple[ReportDocument, ...] = ()
+    funding_items: dict[str, str] = Field(default_factory=dict)  # outline item -> funding source
+    funding_labels: dict[str, str] = Field(default_factory=dict)  # funding source -> short name
+    status_item: str = ""
+    proposals_item: str = ""
+
+
 class Settings(_Model):
     id: str
     title: str
@@ -201,6 +227,23 @@ class Settings(_Model):
     award_levels: tuple[AwardLevel, ...]
     quotas: tuple[Quota, ...]
     outline: tuple[OutlineItem, ...]
+    report: ReportSettings = ReportSettings()
+
+    @model_validator(mode="after")
+    def _report_refs(self) -> Settings:
+        items = {o.code for o in self.outline}
+        levels = {lv.code for lv in self.levels}
+        r = self.report
+        for code in [*r.funding_items, r.status_item, r.proposals_item]:
+            if code and code not in items:
+                raise ValueError(f"report: {code}")
+        for code in [*r.funding_items.values(), *r.funding_labels]:
+            if code not in self.funding_sources:
+                raise ValueError(f"report: {code}")
+        for d in r.documents:
+            if d.level not in levels:
+                raise ValueError(f"report.documents: {d.level}")
+        return self
 
 
 def round_rate(rate: float) -> Decimal:
@@ -456,7 +499,8 @@ def load(folder: str | Path | None = None) -> Plan:
                 ),
                 row=row,
             )
-    for code in (settings.province, settings.standing_body):
+    issuers = [d.issuer for d in settings.report.documents if d.issuer != "committee"]
+    for code in (settings.province, settings.standing_body, *issuers):
         if code not in by_code:
             raise PlanError("plan.toml", messages.text("plan.unknown-unit", code=code))
 

@@ -130,11 +130,14 @@ def build_returned(
     lv = template_level(sub, plan, level)
     lay = layout_mod.build(plan, layout_mod.template_for(plan, lv))
     unit = _template_unit(sub, plan, lv)
-    wb = templates.build_workbook(plan, lv, unit, values=sender_values(sub, lay), lay=lay)
+    placed = place_issues(sub, plan, lay, issues)
+    # The marked cells carry no conditional format of the template: its red "invalid entry" or
+    # green verdict would cover the legend's colour (an orange warning shown red).
+    marked = {p.cell for p in placed if p.cell is not None}
+    wb = templates.build_workbook(plan, lv, unit, values=sender_values(sub, lay), lay=lay, marked=marked)
     # intake skips it while it holds the sender's values unchanged
     mark_output(wb, "returned", level=lv, source=sub.sha256, values=sub.fingerprint())
     _restore_unit_cell(wb, sub, lay)
-    placed = place_issues(sub, plan, lay, issues)
     _mark_cells(wb, placed)
     _issue_sheet(wb, sub, placed)
     return wb

@@ -11,21 +11,22 @@ consolidated appendix); a value is always written as a value, a sender's text ne
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.workbook.protection import WorkbookProtection
 from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.worksheet import Worksheet
 
-from . import __version__, layout, messages, textnorm
+from . import __version__, layout, messages, textnorm, xlsxrules
 from .fileio import save_workbook
 from .layout import Cell, Layout, col_letter
-from .plan import Plan, Unit
+from .plan import Plan, Target, Unit
 
 FONT = "Times New Roman"
 CREATED = dt.datetime(2020, 6, 18, 8, 0, 0)  # KH 137 date: fixed so builds are reproducible
@@ -35,7 +36,8 @@ BORDER = Border(left=_thin, right=_thin, top=_thin, bottom=_thin)
 F_TITLE = Font(name=FONT, size=13, bold=True)
 F_HEAD = Font(name=FONT, size=11, bold=True)
 F_BODY = Font(name=FONT, size=11)
-F_SMALL = Font(name=FONT, size=9, italic=True)
+F_SMALL = Font(name=FONT, size=10, italic=True)
+F_CODE = Font(name=FONT, size=10)
 F_GROUP = Font(name=FONT, size=11, bold=True)
 FILL_HEAD = PatternFill("solid", fgColor="D9E1F2")
 FILL_GROUP = PatternFill("solid", fgColor="EDEDED")
@@ -47,6 +49,8 @@ FILL_OK = PatternFill("solid", fgColor="C6EFCE")
 FILL_WARN = PatternFill("solid", fgColor="FFC7CE")
 WRAP_TOP = Alignment(wrap_text=True, vertical="top")
 CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+MARGIN_SIDE = 0.4  # inches (1 cm): the page width goes to the columns
+CHARS_PER_WIDTH = 1.05  # Times New Roman 11 pt characters per unit of column width, word wrap included
 UNLOCKED = Protection(locked=False)
 LOCKED = Protection(locked=True)
 
@@ -54,23 +58,35 @@ T = messages.text
 
 
 def _na_check(ref: str) -> str:
-    return f'{ref}="{T("layout.na-text")}",{ref}="{T("layout.na-short")}"'
+    return f'OR({ref}="{T("layout.na-text")}",{ref}="{T("layout.na-short")}")'
 
 
 def count_rule(cell: str, num: str, den: str) -> str:
-    """Excel condition: ``cell`` is empty-able, a whole number >= 0, or "không áp dụng", and num <= den."""
+    """Excel condition: ``cell`` is "không áp dụng", or a whole number >= 0 and, when both of the
+    pair are numbers, num <= den. IF keeps a text entry away from INT (#VALUE!, not FALSE)."""
     return (
-        f"OR({_na_check(cell)},AND(ISNUMBER({cell}),{cell}>=0,{cell}=INT({cell}),"
-        f"OR(NOT(ISNUMBER({num})),NOT(ISNUMBER({den})),{num}<={den})))"
+        f"IF(ISNUMBER({cell}),AND({cell}>=0,{cell}=INT({cell}),"
+        f"IF(AND(ISNUMBER({num}),ISNUMBER({den})),{num}<={den},TRUE)),{_na_check(cell)})"
     )
 
 
 def amount_rule(cell: str) -> str:
-    return f"OR({_na_check(cell)},AND(ISNUMBER({cell}),{cell}>=0))"
+    return f"IF(ISNUMBER({cell}),{cell}>=0,{_na_check(cell)})"
 
 
 def rate_formula(num: str, den: str) -> str:
-    return f'=IF(AND(ISNUMBER({num}),ISNUMBER({den})),IF({den}>0,{num}/{den}*100,""),"")'
+    """Tỷ lệ (%): blank unless both entries pass ``count_rule`` and den > 0, so a row the checks
+    reject never shows a rate (nor, through it, a verdict)."""
+    valid = f"AND({den}>0,{num}>=0,{num}<={den},{num}=INT({num}),{den}=INT({den}))"
+    return f'=IF(AND(ISNUMBER({num}),ISNUMBER({den})),IF({valid},{num}/{den}*100,""),"")'
+
+
+def rate_value(num: object, den: object) -> float | str:
+    """What ``rate_formula`` evaluates to (its cached value)."""
+    n, d = xlsxrules.excel_number(num), xlsxrules.excel_number(den)
+    if n is None or d is None or not (d > 0 and 0 <= n <= d and n.is_integer() and d.is_integer()):
+        return ""
+    return n / d * 100
 
 
 def verdict_formula(rate: str, kind: str, low: str, high: str, previous: str | None) -> str:
@@ -85,6 +101,22 @@ def verdict_formula(rate: str, kind: str, low: str, high: str, previous: str | N
         f'=IF(OR({rate}="",{kind}="",{kind}="none"),"",IF({kind}="increase",{increase},'
         f'IF({r}<{low},"{khong}",IF({r}<=IF({high}="",{low},{high}),"{dat}","{vuot}"))))'
     )
+
+
+def verdict_value(target: Target, rate: object, previous: object) -> str:
+    """What ``verdict_formula`` evaluates to (its cached value)."""
+    r = xlsxrules.excel_number(rate)
+    p = xlsxrules.excel_number(previous)
+    if r is None or target.kind == "none" or (target.kind == "increase" and p is None):
+        return ""
+    verdict = target.verdict(r, p)
+    return T(f"verdict.{verdict}") if verdict else ""
+
+
+def sum_value(values: Iterable[object]) -> float | str:
+    """What ``=IF(COUNT(span)=0,"",SUM(span))`` evaluates to over the cells' ``values``."""
+    numbers = [n for v in values if (n := xlsxrules.excel_number(v)) is not None]
+    return sum(numbers) if numbers else ""
 
 
 def put(ws: Worksheet, cell: Cell | tuple[int, int], value: object, font: Font = F_BODY, **style) -> None:
@@ -102,8 +134,10 @@ def put(ws: Worksheet, cell: Cell | tuple[int, int], value: object, font: Font =
         setattr(c, key, val)
 
 
-def _formula(ws: Worksheet, cell: Cell, text: str, **style) -> None:
+def _formula(ws: Worksheet, cell: Cell, text: str, mirror: xlsxrules.Mirror, **style) -> None:
+    """Write one of our formulas with its Python ``mirror``, whose result is cached at save time."""
     put(ws, cell, text, formula=True, **style)
+    xlsxrules.known(ws, cell.ref, mirror)
 
 
 def _protect(ws: Worksheet) -> None:
@@ -118,33 +152,41 @@ def _protect(ws: Worksheet) -> None:
 
 
 def _print(ws: Worksheet, landscape: bool, title_rows: str | None) -> None:
+    """A4, fit to the page width; column widths are chosen so that the fitted scale keeps every
+    font at 9 pt or more on paper (``tests/test_print.py`` measures it on LibreOffice's PDF)."""
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.orientation = "landscape" if landscape else "portrait"
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_margins.left = ws.page_margins.right = 0.5
+    ws.page_margins.left = ws.page_margins.right = MARGIN_SIDE
     ws.page_margins.top = ws.page_margins.bottom = 0.6
     ws.oddFooter.center.text = "&P/&N"
     if title_rows:
         ws.print_title_rows = title_rows
 
 
-def row_height(texts: Iterable[tuple[str, float]], base: float = 15.0) -> float:
-    """Row height for wrapped texts given (text, column width in characters)."""
-    lines = 1
-    for text, width in texts:
-        n = 0
-        for para in str(text).split("\n"):
-            n += max(1, -(-len(para) // max(1, int(width * 1.1))))
-        lines = max(lines, n)
-    return base * lines
+def row_height(texts: Iterable[tuple], base: float = 15.0) -> float:
+    """Row height (points) for wrapped texts given as (text, column width in characters[, font])."""
+    height = base
+    for text, width, *font in texts:
+        f = font[0] if font else F_BODY
+        pt = f.size or 11
+        per_line = max(1, int(width * CHARS_PER_WIDTH * 11 / pt / (1.1 if f.bold else 1)))
+        lines = sum(max(1, -(-_text_length(para) // per_line)) for para in str(text).split("\n"))
+        height = max(height, lines * base * pt / 11)
+    return height
 
 
-def _runs(rows: list[int]) -> list[tuple[int, int]]:
-    """Contiguous runs of sorted row numbers: [4,5,6,9] -> [(4,6),(9,9)]."""
+def _text_length(text: str) -> int:
+    """Length in average characters: capitals are about a third wider."""
+    return len(text) + sum(ch.isupper() for ch in text) // 3
+
+
+def _runs(rows: Iterable[int]) -> list[tuple[int, int]]:
+    """Disjoint runs of consecutive row numbers, each row once: [6,4,5,5,9] -> [(4,6),(9,9)]."""
     out: list[tuple[int, int]] = []
-    for r in sorted(rows):
+    for r in sorted(set(rows)):
         if out and r == out[-1][1] + 1:
             out[-1] = (out[-1][0], r)
         else:
@@ -152,26 +194,46 @@ def _runs(rows: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def _validate_runs(ws: Worksheet, col: int, rows: list[int], make_rule, error: str) -> None:
-    """Custom validation + red conditional format over each run of rows of one column."""
+def _span(col: int, first: int, last: int) -> str:
+    top = f"{col_letter(col)}{first}"
+    return top if first == last else f"{top}:{col_letter(col)}{last}"
+
+
+def _validate_runs(
+    ws: Worksheet, col: int, rows: Iterable[int], make_rule, error: str, marked: Collection[int] = ()
+) -> None:
+    """Custom validation over each run of rows of one column, and the red conditional format over
+    each run of the rows not ``marked`` (a returned copy colours those cells itself)."""
+    rows = set(rows)
     for first, last in _runs(rows):
-        top = f"{col_letter(col)}{first}"
-        rng = f"{top}:{col_letter(col)}{last}"
-        rule = make_rule(first)
-        dv = DataValidation(type="custom", formula1=rule, allow_blank=True, showErrorMessage=True,
+        dv = DataValidation(type="custom", formula1=make_rule(first), allow_blank=True, showErrorMessage=True,
                             errorTitle=T("templates.invalid-entry"), error=error)  # fmt: skip
-        dv.add(rng)
+        dv.add(_span(col, first, last))
         ws.add_data_validation(dv)
+    for first, last in _runs(rows - set(marked)):
+        top = f"{col_letter(col)}{first}"
         ws.conditional_formatting.add(
-            rng, FormulaRule(formula=[f'AND({top}<>"",NOT({rule}))'], fill=FILL_BAD)
+            _span(col, first, last), FormulaRule(formula=[f'AND({top}<>"",NOT({make_rule(first)}))'], fill=FILL_BAD)
         )
 
 
-def _list_validation(ws: Worksheet, rng: str, name: str) -> None:
+def _list_validation(ws: Worksheet, rng: str, name: str, prompt: str | None = None) -> None:
     dv = DataValidation(type="list", formula1=f"={name}", allow_blank=True, showErrorMessage=True,
-                        errorTitle=T("templates.invalid-entry"), error=T("templates.invalid-list"))  # fmt: skip
+                        errorTitle=T("templates.invalid-entry"), error=T("templates.invalid-list"),
+                        showInputMessage=prompt is not None, prompt=prompt)  # fmt: skip
     dv.add(rng)
     ws.add_data_validation(dv)
+
+
+def new_workbook() -> Workbook:
+    """An empty workbook of ours: checked on save (``xlsxrules.own``), Times New Roman as its
+    default font. Excel and LibreOffice size columns by the default font's digit width: with
+    Calibri absent, LibreOffice falls back to a wider font and prints everything smaller than Excel
+    would; Times New Roman (Liberation Serif in LibreOffice) has the same digit width as Calibri."""
+    wb = xlsxrules.own(Workbook())
+    wb._fonts = IndexedList([F_BODY])  # font 0: the font of unstyled cells and of the Normal style
+    wb._named_styles["Normal"].font = F_BODY
+    return wb
 
 
 def build_workbook(
@@ -180,14 +242,18 @@ def build_workbook(
     unit: Unit | None = None,
     values: Mapping[tuple, object] | None = None,
     lay: Layout | None = None,
+    marked: Collection[Cell] = (),
 ) -> Workbook:
-    """An official template for ``level`` (optionally for one ``unit``, pre-filled with ``values``)."""
+    """An official template for ``level`` (optionally for one ``unit``, pre-filled with ``values``).
+
+    ``marked`` cells get no conditional format: the caller colours them (a returned copy's legend).
+    """
     template = layout.template_for(plan, level)
     lay = lay or layout.build(plan, template)
     values = dict(values or {})
     if unit is not None:
         values.setdefault(("unit", "unit"), unit.code)
-    wb = Workbook()
+    wb = new_workbook()
     wb.remove(wb.active)
     wb.properties.creator = "xhht_xl"
     wb.properties.title = plan.settings.short_title
@@ -210,10 +276,10 @@ def build_workbook(
         put(wb[cell.sheet], cell, text)
 
     _lists(wb, lists, plan, level, unit)
-    _guide(guide, plan, level, lay)
+    _guide(guide, plan, level, unit, lay)
     _unit_sheet(unit_ws, plan, level, unit, lay)
-    _results_sheet(results, plan, level, unit, lay)
-    _funding_sheet(funding, plan, lay)
+    _results_sheet(results, plan, level, unit, lay, marked)
+    _funding_sheet(funding, plan, lay, marked)
     _awards_sheet(awards, lay)
     _narrative_sheet(narrative, plan, unit, lay)
     _meta(meta, plan, level, unit, lay)
@@ -263,23 +329,61 @@ def _lists(wb: Workbook, ws: Worksheet, plan: Plan, level: str, unit: Unit | Non
         wb.defined_names[name] = DefinedName(name, attr_text=ref)
 
 
-def _guide(ws: Worksheet, plan: Plan, level: str, lay: Layout) -> None:
+def _level_text(plan: Plan, level: str) -> str:
+    """"Cấp xã (xã, phường, thị trấn)", but "Cấp tỉnh" (the noun would only repeat the name)."""
     lv = plan.levels[level]
+    if not lv.unit_noun or lv.unit_noun.casefold() in lv.name.casefold():
+        return lv.name
+    return T("templates.level-with-noun", level=lv.name, noun=lv.unit_noun)
+
+
+def _join(items: list[str]) -> str:
+    """"a", "a và b", "a, b và c"."""
+    if len(items) < 2:
+        return "".join(items)
+    return T("templates.join-last", first=", ".join(items[:-1]), last=items[-1])
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _send_text(plan: Plan, level: str) -> str:
+    """Where this level's file goes (KH 137 III.2, VI): the level above, the standing body, or
+    (for the top level) nowhere by mail: the standing body itself consolidates and reports upward."""
+    lv = plan.levels[level]
+    body = plan.unit(plan.settings.standing_body)
+    body_name = body.name if body is not None else ""
+    if not lv.parent:
+        children = [_lower_first(x.name) for x in plan.levels.values() if x.parent == level]
+        return T("templates.guide-send-top", level=_lower_first(lv.name), body=body_name, children=_join(children))
+    parent = plan.levels[lv.parent]
+    if not parent.parent:
+        return T("templates.guide-send-body", body=body_name, email=plan.settings.submit_email,
+                 address=plan.settings.submit_address)  # fmt: skip
+    return T("templates.guide-send-parent", parent=_lower_first(_level_text(plan, parent.code)),
+             parent_level=_lower_first(parent.name))  # fmt: skip
+
+
+def _guide(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: Layout) -> None:
     d = plan.deadline(level)
+    # the level, not the unit: a per-unit template differs from its level's only in the unit cell
+    who = _level_text(plan, level)
     lines = [
         (T("templates.guide-title"), F_TITLE),
         (T("templates.guide-basis", basis=plan.settings.basis), F_BODY),
-        (T("templates.guide-level", level=lv.name, noun=lv.unit_noun), F_BODY),
+        (T("templates.guide-level", who=who), F_BODY),
     ]
     if d is not None:
         key = "templates.guide-deadline-set" if d.overridable else "templates.guide-deadline"
         lines.append((T(key, date=d.date.strftime("%d/%m/%Y"), basis=d.basis), F_BODY))
     s = lay.sheets
+    unit_step = "templates.step-unit-fixed" if unit is not None else "templates.step-unit-choose"
     lines.append(
         (
             T(
                 "templates.guide-steps",
-                unit_sheet=s["unit"],
+                unit_step=T(unit_step, unit_sheet=s["unit"]),
                 results_sheet=s["results"],
                 funding_sheet=s["funding"],
                 awards_sheet=s["awards"],
@@ -291,24 +395,21 @@ def _guide(ws: Worksheet, plan: Plan, level: str, lay: Layout) -> None:
             F_BODY,
         )
     )
-    lines.append((T("templates.guide-send", email=plan.settings.submit_email), F_BODY))
-    lines.append(
-        (
-            T("templates.guide-version", template_id=lay.template_id, version=plan.settings.template_version),
-            F_SMALL,
-        )
-    )
-    ws.column_dimensions["A"].width = 76
+    lines.append((_send_text(plan, level), F_BODY))
+    lines.append((T("templates.guide-version", basis=plan.settings.basis, version=plan.settings.template_version),
+                  F_SMALL))  # fmt: skip
+    width = 80
+    ws.column_dimensions["A"].width = width
     for row, (text, font) in enumerate(lines, start=1):
         put(ws, (row, 1), text, font=font, alignment=WRAP_TOP)
-        ws.row_dimensions[row].height = row_height([(text, 62 if font is F_TITLE else 72)], base=17)
+        ws.row_dimensions[row].height = row_height([(text, width, font)], base=16)
     _protect(ws)
     _print(ws, landscape=False, title_rows=None)
 
 
 def _unit_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: Layout) -> None:
-    ws.column_dimensions["A"].width = 38
-    ws.column_dimensions["B"].width = 70
+    ws.column_dimensions["A"].width = 28
+    ws.column_dimensions["B"].width = 66
     put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE)
     rows = lay.unit_rows
     for name, row in rows.items():
@@ -328,20 +429,20 @@ def _unit_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: L
         ws[unit_ref].protection = LOCKED
         ws[unit_ref].fill = FILL_CALC
     else:
-        _list_validation(ws, unit_ref, "DS_DONVI")
+        _list_validation(ws, unit_ref, "DS_DONVI", prompt=T("templates.choose-unit"))
     _formula(ws, Cell(ws.title, rows["unit_name"], 2), f'=IFERROR(MID({unit_ref},FIND(" - ",{unit_ref})+3,250),"")',
-             fill=FILL_CALC)  # fmt: skip
+             lambda get: _unit_name(get(ws, unit_ref)), fill=FILL_CALC)  # fmt: skip
     put(ws, (rows["level"], 2), plan.levels[level].name, fill=FILL_CALC, border=BORDER)
     d = plan.deadline(level)
     if d is not None:
         put(ws, (rows["deadline"], 2), d.date, fill=FILL_CALC, border=BORDER, number_format="dd/mm/yyyy",
-            alignment=Alignment(horizontal="left"))  # fmt: skip
-    info = T("layout.template-info", template_id=lay.template_id, version=plan.settings.template_version,
-             fingerprint=lay.fingerprint)  # fmt: skip
-    put(ws, (rows["template"], 2), info, font=F_SMALL, fill=FILL_CALC, border=BORDER)
+            alignment=Alignment(horizontal="left", vertical="top"))  # fmt: skip
+    info = T("layout.template-info", template=_lower_first(plan.levels[level].name),
+             version=plan.settings.template_version)  # fmt: skip
+    put(ws, (rows["template"], 2), info, fill=FILL_CALC, border=BORDER)
     date_cell = f"B{rows['date']}"
     ws[date_cell].number_format = "dd/mm/yyyy"
-    ws[date_cell].alignment = Alignment(horizontal="left")
+    ws[date_cell].alignment = Alignment(horizontal="left", vertical="top")
     dv = DataValidation(type="date", operator="between", formula1="DATE(2020,1,1)", formula2="DATE(2021,12,31)",
                         allow_blank=True, showErrorMessage=True, errorTitle=T("templates.invalid-entry"),
                         error=T("templates.invalid-date"))  # fmt: skip
@@ -349,24 +450,46 @@ def _unit_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: L
     ws.add_data_validation(dv)
     for r in (rows["phone"],):
         ws.cell(r, 2).number_format = "@"
+    for row in rows.values():
+        ws.row_dimensions[row].height = 18
     _protect(ws)
     _print(ws, landscape=False, title_rows=None)
 
 
-def _results_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: Layout) -> None:
+def _unit_name(value: object) -> str:
+    """What the unit-name formula gives: the text after the first " - " of the unit cell."""
+    if not isinstance(value, str):
+        return ""
+    at = value.find(" - ")
+    return "" if at < 0 else value[at + 3 : at + 3 + 250]
+
+
+# Kết quả: visible widths (characters) chosen so that A4 landscape fits at about 90 % (counts up to
+# 9.999.999 shown whole).
+RESULT_WIDTHS = {"stt": 5, "name": 34, "how": 28, "num": 10, "den": 10, "rate": 7, "target": 8, "verdict": 9}
+
+
+def _results_sheet(
+    ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: Layout, marked: Collection[Cell]
+) -> None:
     h1, h2 = lay.result_header_rows
+    w = RESULT_WIDTHS
     last_col = max(c.verdict for c in lay.result_cols.values())
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=last_col)
     put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
-    ws.row_dimensions[1].height = 24
-    put(ws, (2, 1), T("layout.subtitle"), font=F_HEAD)
-    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=2)
-    unit_row = lay.unit_rows["unit"]
-    _formula(ws, Cell(ws.title, 2, 3), f"=IF('{lay.sheets['unit']}'!B{unit_row}=\"\",\"\",'{lay.sheets['unit']}'!B{unit_row})",
-             font=F_HEAD)  # fmt: skip
-    widths = {1: 5, 2: 13, 3: 44, 4: 34}
+    ws.row_dimensions[1].height = 36
+    # "Đơn vị báo cáo: <the unit chosen on the unit sheet>" in one cell across the label columns
+    unit_ref = f"B{lay.unit_rows['unit']}"
+    unit_ws = ws.parent[lay.sheets["unit"]]
+    subtitle = T("layout.subtitle")
+    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=4)
+    _formula(ws, Cell(ws.title, 2, 1), f"=\"{subtitle} \"&'{unit_ws.title}'!{unit_ref}",
+             lambda get: f"{subtitle} {_text(get(unit_ws, unit_ref))}", font=F_HEAD)  # fmt: skip
+    widths = {1: w["stt"], 2: 14, 3: w["name"], 4: w["how"]}
+    ws.column_dimensions["B"].hidden = True  # indicator codes: the reader's anchor, not for clerks
     for cols in lay.result_cols.values():
-        widths.update({cols.num: 10, cols.den: 10, cols.rate: 8, cols.target: 10, cols.verdict: 10})
+        widths.update({cols.num: w["num"], cols.den: w["den"], cols.rate: w["rate"], cols.target: w["target"],
+                       cols.verdict: w["verdict"]})  # fmt: skip
         for c in (cols.kind, cols.low, cols.high):
             ws.column_dimensions[col_letter(c)].hidden = True
             widths[c] = 8
@@ -375,8 +498,9 @@ def _results_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay
         ws.merge_cells(start_row=h1, start_column=col, end_row=h2, end_column=col)
     for col, width in widths.items():
         ws.column_dimensions[col_letter(col)].width = width
+    ws.row_dimensions[h1].height = 18
+    ws.row_dimensions[h2].height = 32
     for row in (h1, h2):
-        ws.row_dimensions[row].height = 30
         for col in range(1, last_col + 1):
             c = ws.cell(row, col)
             c.font, c.fill, c.alignment, c.border = F_HEAD, FILL_HEAD, CENTER, BORDER
@@ -387,8 +511,9 @@ def _results_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay
             c.font, c.fill, c.border = F_GROUP, FILL_GROUP, BORDER
         ws.merge_cells(start_row=row, start_column=3, end_row=row, end_column=last_col)
         ws.cell(row, 1).alignment = CENTER
+        ws.cell(row, 3).alignment = WRAP_TOP
 
-    entered: dict[str, list[int]] = {"num": [], "den": []}
+    entered: list[int] = []
     milestones = list(lay.result_cols)
     stt = 0
     last_group = None
@@ -398,15 +523,17 @@ def _results_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay
             stt, last_group = 0, ind.group
         stt += 1
         put(ws, (row, 1), stt, alignment=CENTER, border=BORDER)
-        ws.cell(row, 2).font = Font(name=FONT, size=8)
+        ws.cell(row, 2).font = F_CODE
         ws.cell(row, 2).alignment = WRAP_TOP
         ws.cell(row, 2).border = BORDER
         ws.cell(row, 3).alignment = WRAP_TOP
         ws.cell(row, 3).border = BORDER
         how = T("layout.formula-text", numerator=ind.numerator, denominator=ind.denominator)
         put(ws, (row, 4), how, font=F_SMALL, alignment=WRAP_TOP, border=BORDER)
-        ws.row_dimensions[row].height = row_height([(ind.name, 44), (how, 40)])
+        texts = [(ind.name, w["name"]), (how, w["how"], F_SMALL)]
         is_input = plan.entered_by(ind, level, unit)
+        if is_input:
+            entered.append(row)
         for i, m in enumerate(milestones):
             cols = lay.result_cols[m]
             target = plan.target(code, m)
@@ -419,11 +546,12 @@ def _results_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay
                 c.alignment = Alignment(horizontal="right", vertical="top")
                 c.fill = FILL_INPUT if is_input else FILL_GREY
                 c.protection = UNLOCKED if is_input else LOCKED
-            if is_input:
-                entered["num"].append(row)
-            _formula(ws, Cell(ws.title, row, cols.rate), rate_formula(num, den), fill=FILL_CALC, border=BORDER,
-                     number_format="0.0", alignment=Alignment(horizontal="right", vertical="top"))  # fmt: skip
-            put(ws, (row, cols.target), layout.target_text(target), alignment=CENTER, border=BORDER)
+            _formula(ws, Cell(ws.title, row, cols.rate), rate_formula(num, den),
+                     lambda get, num=num, den=den: rate_value(get(ws, num), get(ws, den)), fill=FILL_CALC,
+                     border=BORDER, number_format="0.0", alignment=Alignment(horizontal="right", vertical="top"))  # fmt: skip
+            target_text = layout.target_text(target)
+            texts.append((target_text, w["target"]))
+            put(ws, (row, cols.target), target_text, alignment=CENTER, border=BORDER)
             put(ws, (row, cols.kind), target.kind)
             put(ws, (row, cols.low), target.low)
             put(ws, (row, cols.high), target.high)
@@ -441,40 +569,59 @@ def _results_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay
                 ws,
                 Cell(ws.title, row, cols.verdict),
                 formula,
+                lambda get, t=target, rate=rate, prev=prev: verdict_value(
+                    t, get(ws, rate), get(ws, prev) if prev else None
+                ),
                 fill=FILL_CALC,
                 border=BORDER,
                 alignment=CENTER,
             )
+        ws.row_dimensions[row].height = row_height(texts)
 
+    result_rows = sorted(lay.result_rows.values())
+    count_error = T("templates.invalid-count", na=T("layout.na-text"))
     for m in milestones:
         cols = lay.result_cols[m]
         n, d = col_letter(cols.num), col_letter(cols.den)
-        count_error = T("templates.invalid-count", na=T("layout.na-text"))
-        _validate_runs(ws, cols.num, entered["num"], lambda r, n=n, d=d: count_rule(f"{n}{r}", f"{n}{r}", f"{d}{r}"),
-                       count_error)  # fmt: skip
-        _validate_runs(ws, cols.den, entered["num"], lambda r, n=n, d=d: count_rule(f"{d}{r}", f"{n}{r}", f"{d}{r}"),
-                       count_error)  # fmt: skip
-        first = min(lay.result_rows.values())
-        last = max(lay.result_rows.values())
+        for col, c in ((cols.num, n), (cols.den, d)):
+            _validate_runs(ws, col, entered, lambda r, c=c, n=n, d=d: count_rule(f"{c}{r}", f"{n}{r}", f"{d}{r}"),
+                           count_error, _marked_rows(marked, ws.title, col))  # fmt: skip
         v = col_letter(cols.verdict)
-        rng = f"{v}{first}:{v}{last}"
-        ws.conditional_formatting.add(
-            rng, FormulaRule(formula=[f'{v}{first}="{T("verdict.khong-dat")}"'], fill=FILL_WARN)
-        )
-        ws.conditional_formatting.add(
-            rng,
-            FormulaRule(
-                formula=[f'OR({v}{first}="{T("verdict.dat")}",{v}{first}="{T("verdict.vuot")}")'],
-                fill=FILL_OK,
-            ),
-        )
+        for first, last in _runs(set(result_rows) - set(_marked_rows(marked, ws.title, cols.verdict))):
+            rng = _span(cols.verdict, first, last)
+            ws.conditional_formatting.add(
+                rng, FormulaRule(formula=[f'{v}{first}="{T("verdict.khong-dat")}"'], fill=FILL_WARN)
+            )
+            ws.conditional_formatting.add(
+                rng,
+                FormulaRule(
+                    formula=[f'OR({v}{first}="{T("verdict.dat")}",{v}{first}="{T("verdict.vuot")}")'],
+                    fill=FILL_OK,
+                ),
+            )
     ws.freeze_panes = f"E{h2 + 1}"
     _protect(ws)
     _print(ws, landscape=True, title_rows=f"{h1}:{h2}")
-    ws.print_area = f"A1:{col_letter(last_col)}{max(lay.result_rows.values())}"
+    ws.print_area = f"A1:{col_letter(last_col)}{max(result_rows)}"
 
 
-def _funding_sheet(ws: Worksheet, plan: Plan, lay: Layout) -> None:
+def _marked_rows(marked: Collection[Cell], sheet: str, col: int) -> list[int]:
+    return [c.row for c in marked if c.sheet == sheet and c.col == col]
+
+
+def _text(value: object) -> str:
+    """A cell value as Excel's "&" turns it into text (enough for the unit cell: text or a code)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    number = xlsxrules.excel_number(value)
+    if number is not None:
+        return repr(int(number)) if number.is_integer() else repr(number)
+    return str(value)
+
+
+def _funding_sheet(ws: Worksheet, plan: Plan, lay: Layout, marked: Collection[Cell]) -> None:
     header = min(lay.funding_rows.values()) - 1
     total_col, total_row = lay.funding_total_col, lay.funding_total_row
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=total_col)
@@ -483,40 +630,51 @@ def _funding_sheet(ws: Worksheet, plan: Plan, lay: Layout) -> None:
     for col in range(1, total_col + 1):
         c = ws.cell(header, col)
         c.font, c.fill, c.alignment, c.border = F_HEAD, FILL_HEAD, CENTER, BORDER
-        ws.column_dimensions[col_letter(col)].width = 12
+        ws.column_dimensions[col_letter(col)].width = 11
     ws.column_dimensions["A"].width = 5
-    ws.column_dimensions["C"].width = 46
-    ws.column_dimensions[col_letter(total_col)].width = 14
+    ws.column_dimensions["B"].width = 14
+    ws.column_dimensions["B"].hidden = True  # source codes: the reader's anchor, not for clerks
+    ws.column_dimensions["C"].width = 40
+    ws.column_dimensions[col_letter(total_col)].width = 13
     first_year_col, last_year_col = min(lay.funding_cols.values()), max(lay.funding_cols.values())
     for i, (code, row) in enumerate(lay.funding_rows.items(), start=1):
         put(ws, (row, 1), i, alignment=CENTER, border=BORDER)
-        ws.cell(row, 2).font = Font(name=FONT, size=8)
+        ws.cell(row, 2).font = F_CODE
         ws.cell(row, 2).border = BORDER
         ws.cell(row, 3).alignment = WRAP_TOP
         ws.cell(row, 3).border = BORDER
-        ws.row_dimensions[row].height = row_height([(plan.indicators[code].name, 46)])
+        ws.row_dimensions[row].height = row_height([(plan.indicators[code].name, 40)])
         for col in lay.funding_cols.values():
             c = ws.cell(row, col)
             c.fill, c.protection, c.border, c.number_format = FILL_INPUT, UNLOCKED, BORDER, "#,##0.0"
             c.font = F_BODY
-        span = f"{col_letter(first_year_col)}{row}:{col_letter(last_year_col)}{row}"
-        _formula(ws, Cell(ws.title, row, total_col), f'=IF(COUNT({span})=0,"",SUM({span}))', fill=FILL_CALC,
-                 border=BORDER, number_format="#,##0.0", font=F_HEAD)  # fmt: skip
+        refs = [f"{col_letter(col)}{row}" for col in range(first_year_col, last_year_col + 1)]
+        span = f"{refs[0]}:{refs[-1]}"
+        _formula(ws, Cell(ws.title, row, total_col), f'=IF(COUNT({span})=0,"",SUM({span}))',
+                 lambda get, refs=refs: sum_value(get(ws, r) for r in refs), fill=FILL_CALC, border=BORDER,
+                 number_format="#,##0.0", font=F_HEAD)  # fmt: skip
     rows = sorted(lay.funding_rows.values())
     for col in range(first_year_col, total_col + 1):
         letter = col_letter(col)
-        span = f"{letter}{rows[0]}:{letter}{rows[-1]}"
-        _formula(ws, Cell(ws.title, total_row, col), f'=IF(COUNT({span})=0,"",SUM({span}))', fill=FILL_CALC,
-                 border=BORDER, number_format="#,##0.0", font=F_HEAD)  # fmt: skip
+        refs = [f"{letter}{r}" for r in range(rows[0], rows[-1] + 1)]
+        span = f"{refs[0]}:{refs[-1]}"
+        _formula(ws, Cell(ws.title, total_row, col), f'=IF(COUNT({span})=0,"",SUM({span}))',
+                 lambda get, refs=refs: sum_value(get(ws, r) for r in refs), fill=FILL_CALC, border=BORDER,
+                 number_format="#,##0.0", font=F_HEAD)  # fmt: skip
     for col in (1, 2, 3):
         ws.cell(total_row, col).border = BORDER
         ws.cell(total_row, col).font = F_HEAD
     error = T("templates.invalid-amount", funding_unit=plan.settings.funding_unit, na=T("layout.na-text"))
     for col in lay.funding_cols.values():
         letter = col_letter(col)
-        _validate_runs(ws, col, rows, lambda r, letter=letter: amount_rule(f"{letter}{r}"), error)
+        _validate_runs(ws, col, rows, lambda r, letter=letter: amount_rule(f"{letter}{r}"), error,
+                       _marked_rows(marked, ws.title, col))  # fmt: skip
     _protect(ws)
     _print(ws, landscape=True, title_rows=f"{header}:{header}")
+
+
+AWARD_WIDTHS = {"priority": 8, "award": 22, "kind": 10, "name": 22, "position": 15, "unit": 24, "summary": 38,
+                "previous": 18, "note": 11}  # fmt: skip
 
 
 def _awards_sheet(ws: Worksheet, lay: Layout) -> None:
@@ -526,13 +684,13 @@ def _awards_sheet(ws: Worksheet, lay: Layout) -> None:
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=block.last_col)
     put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
     ws.row_dimensions[1].height = 24
-    widths = {"priority": 9, "award": 26, "kind": 11, "name": 26, "position": 18, "unit": 30, "summary": 46,
-              "previous": 26, "note": 14}  # fmt: skip
     for fld, col in lay.award_cols.items():
-        ws.column_dimensions[col_letter(col)].width = widths[fld]
+        ws.column_dimensions[col_letter(col)].width = AWARD_WIDTHS[fld]
         c = ws.cell(header, col)
         c.font, c.fill, c.alignment, c.border = F_HEAD, FILL_HEAD, CENTER, BORDER
-    ws.row_dimensions[header].height = 32
+    ws.row_dimensions[header].height = row_height(
+        [(ws.cell(header, col).value, AWARD_WIDTHS[fld], F_HEAD) for fld, col in lay.award_cols.items()]
+    )
     for idx, row in enumerate(range(block.first_row, block.last_row + 1), start=1):
         ws.row_dimensions[row].height = 45
         for fld, col in lay.award_cols.items():
@@ -552,12 +710,16 @@ def _awards_sheet(ws: Worksheet, lay: Layout) -> None:
     _print(ws, landscape=True, title_rows=f"{header}:{header}")
 
 
+NARRATIVE_WIDTHS = (6, 34, 64)
+
+
 def _narrative_sheet(ws: Worksheet, plan: Plan, unit: Unit | None, lay: Layout) -> None:
     header = min(lay.narrative_rows.values()) - 1
     ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=3)
     put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
     ws.row_dimensions[1].height = 36
-    for col, width in ((1, 8), (2, 42), (3, 80)):
+    title_width = NARRATIVE_WIDTHS[1]
+    for col, width in enumerate(NARRATIVE_WIDTHS, start=1):
         ws.column_dimensions[col_letter(col)].width = width
         c = ws.cell(header, col)
         c.font, c.fill, c.alignment, c.border = F_HEAD, FILL_HEAD, CENTER, BORDER
@@ -572,7 +734,7 @@ def _narrative_sheet(ws: Worksheet, plan: Plan, unit: Unit | None, lay: Layout) 
         if kind == "heading":
             for col in (1, 2, 3):
                 ws.cell(row, col).fill = FILL_GROUP
-            ws.row_dimensions[row].height = row_height([(ws.cell(row, 2).value, 42)])
+            ws.row_dimensions[row].height = row_height([(ws.cell(row, 2).value, title_width, F_HEAD)])
         elif kind == "text":
             text_cell.fill, text_cell.protection = FILL_INPUT, UNLOCKED
             ws.row_dimensions[row].height = 110
@@ -580,14 +742,13 @@ def _narrative_sheet(ws: Worksheet, plan: Plan, unit: Unit | None, lay: Layout) 
             note = "layout.see-appendix" if kind == "appendix" else "layout.see-awards"
             sheet = lay.sheets["results" if kind == "appendix" else "awards"]
             put(ws, (row, 3), T(note, sheet=sheet), font=F_SMALL, fill=FILL_CALC, border=BORDER)
-            ws.row_dimensions[row].height = row_height([(ws.cell(row, 2).value, 42)])
+            ws.row_dimensions[row].height = row_height([(ws.cell(row, 2).value, title_width)])
     if layout.TOPIC_ITEM in lay.narrative_rows:
         row = lay.narrative_rows[layout.TOPIC_ITEM]
         topic = unit.topic if unit is not None and unit.topic else "…"
-        put(
-            ws, (row, 2), T("layout.topic-title", topic=topic), font=F_HEAD, alignment=WRAP_TOP, border=BORDER
-        )
-        ws.row_dimensions[row].height = 150
+        title = T("layout.topic-title", topic=topic)
+        put(ws, (row, 2), title, font=F_HEAD, alignment=WRAP_TOP, border=BORDER)
+        ws.row_dimensions[row].height = max(150, row_height([(title, title_width, F_HEAD)]))
     _protect(ws)
     _print(ws, landscape=False, title_rows=f"{header}:{header}")
 

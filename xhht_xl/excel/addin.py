@@ -1,37 +1,67 @@
 """Build, install and uninstall the Excel add-in ``xhht_xl.xlam`` from text sources, on any OS.
 
-Sources: ``macros/*.bas`` (ASCII, CRLF), ``macros/customUI14.xml`` (generated from
-``registry.py`` and ``messages/ribbon.toml`` by :func:`write_sources`), and the xlwings VBA
-module for custom add-ins that the *installed* xlwings package ships
-(``xlwings/xlwings_custom_addin.bas``), read at build time with its ``PROJECT_NAME`` set to
-``xhht_xl``. The package is written with ``zipfile`` at a fixed timestamp, so a build is
-reproducible byte for byte.
+Sources (package data, so ``xhht addin build`` also works from an installed wheel; see
+:func:`default_macros_dir`): ``*.bas`` standard modules and ``ThisWorkbook.cls`` (the code of
+the workbook module), ASCII with CRLF. Generated at build time: the ribbon (:func:`customui_xml`,
+from ``registry.py`` and ``messages/ribbon.toml``; ``macros/customUI14.xml`` is a reviewable
+copy kept current by :func:`write_sources`), the worksheet functions' VBA declarations
+(``udf_vba.module_source``), the add-in's sheets ``xhht_xl.texts`` and ``xhht_xl.functions``
+(the Vietnamese texts the VBA shows, from ``messages/excel.toml``), and the xlwings VBA module
+for custom add-ins that the *installed* xlwings ships (``xlwings/xlwings_custom_addin.bas``,
+BSD-3), read with its ``PROJECT_NAME`` set to ``xhht_xl``. The package is written with
+``zipfile`` at a fixed timestamp, so a build is reproducible byte for byte.
 
 Settings: RunPython looks for a sheet ``xhht_xl.conf`` in the active workbook, then in the
 add-in, then for ``xhht_xl.conf`` next to the active workbook, then for
-``%USERPROFILE%\\.xhht_xl\\xhht_xl.conf`` (xlwings 0.37.8, ``GetConfig``). The shipped add-in has
-that sheet, empty; :func:`install` writes the copy it puts into XLSTART with the sheet filled
-(``INTERPRETER_WIN``), because the user file is found through VBA's ``Environ("USERPROFILE")``,
-which cannot carry a Vietnamese user name (see ``macros/README.md``).
+``%USERPROFILE%\\.xhht_xl\\xhht_xl.conf`` (xlwings 0.37.8, ``GetConfig``). The add-in's sheet
+turns ``ADD_WORKBOOK_TO_PYTHONPATH`` off (nothing is imported from the workbook's folder, and a
+OneDrive/SharePoint workbook's web address is never resolved on the way to Python);
+:func:`install` writes the copy it puts into XLSTART with ``INTERPRETER_WIN`` as well, because
+the user file is found through VBA's ``Environ("USERPROFILE")``, which cannot carry a Vietnamese
+user name (see ``macros/README.md``).
+
+Errors are :class:`AddinError` with one Vietnamese line; outputs are written atomically
+(``fileio``).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from xhht_xl import messages
+from xhht_xl import fileio, messages
 from xhht_xl.excel import cfb, ovba, registry
+
+T = messages.text
 
 PROJECT_NAME = "xhht_xl"
 ADDIN_NAME = "xhht_xl.xlam"
 CONF_SHEET = f"{PROJECT_NAME}.conf"
+TEXTS_SHEET = f"{PROJECT_NAME}.texts"  # read by macros/Xhht.bas XhhtText
+FUNCTIONS_SHEET = f"{PROJECT_NAME}.functions"  # read by macros/Xhht.bas XhhtRegisterFunctions
+# Always in the add-in's settings sheet: RunPython and the UDF server leave the workbook's folder
+# off sys.path (xhht_xl is installed; a OneDrive/SharePoint URL is never resolved there).
+BASE_SETTINGS = {"ADD_WORKBOOK_TO_PYTHONPATH": "false"}
+# The texts the VBA shows (sheet key -> message key). Stored as templates: the VBA replaces
+# {path} and {detail} itself.
+VBA_TEXTS = {
+    "title": "excel.title",
+    "no-workbook": "excel.vba-no-workbook",
+    "protected-view": "excel.vba-protected-view",
+    "save-first": "excel.save-first",
+    "not-installed": "excel.vba-not-installed",
+    "no-interpreter": "excel.vba-no-interpreter",
+    "path-not-ansi": "excel.vba-path-not-ansi",
+    "udf-failed": "excel.vba-udf-failed",
+}
+THIS_WORKBOOK_CODE = "ThisWorkbook.cls"
 XLWINGS_VERSION = "0.37.8"
 CUSTOMUI_NS = "http://schemas.microsoft.com/office/2009/07/customui"
 REL_CUSTOMUI14 = "http://schemas.microsoft.com/office/2007/relationships/ui/extensibility"
@@ -41,17 +71,21 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_R = "http://schemas.openxmlformats.org/package/2006/relationships"
-_SHEET_PART = "xl/worksheets/sheet1.xml"
+_SHEET_PART = "xl/worksheets/sheet1.xml"  # the settings sheet
 _XML = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
 
 class AddinError(RuntimeError):
-    """The add-in cannot be built or installed (missing sources, unexpected xlwings VBA...)."""
+    """The add-in cannot be built or installed; ``str()`` is one Vietnamese line."""
 
 
 def default_macros_dir() -> Path:
-    """``macros/`` of the source checkout this module lives in."""
-    return Path(__file__).resolve().parents[2] / "macros"
+    """The add-in's text sources: ``xhht_xl/macros`` in an installed package (pyproject maps the
+    checkout's ``macros/`` there as package data), else ``macros/`` of the source checkout this
+    module lives in (an editable install)."""
+    here = Path(__file__).resolve()
+    packaged = here.parents[1] / "macros"
+    return packaged if packaged.is_dir() else here.parents[2] / "macros"
 
 
 def shipped_path() -> Path:
@@ -86,7 +120,7 @@ def customui_xml() -> str:
                 ("screentip", messages.text(b.screentip_key)),
                 ("imageMso", b.image_mso),
                 ("size", "large"),
-                ("onAction", registry.CALLBACK),
+                ("onAction", b.callback),
             ]
             out.append("          <button " + " ".join(f"{k}={quoteattr(v)}" for k, v in attrs) + "/>\n")
         out.append("        </group>\n")
@@ -95,10 +129,11 @@ def customui_xml() -> str:
 
 
 def write_sources(macros_dir: Path | None = None) -> Path:
-    """Regenerate ``macros/customUI14.xml`` from the registry; return its path."""
+    """Regenerate ``macros/customUI14.xml``, the reviewable copy of the ribbon; return its path.
+
+    The build itself uses :func:`customui_xml`, so an installed package needs no such file."""
     path = Path(macros_dir or default_macros_dir()) / "customUI14.xml"
-    path.write_bytes(customui_xml().encode("utf-8"))
-    return path
+    return fileio.write_bytes(path, customui_xml().encode("utf-8"))
 
 
 def xlwings_module() -> ovba.Module:
@@ -110,43 +145,73 @@ def xlwings_module() -> ovba.Module:
     import xlwings
 
     if xlwings.__version__ != XLWINGS_VERSION:
-        raise AddinError(
-            f"xlwings {XLWINGS_VERSION} is required to build the add-in, found {xlwings.__version__}"
-        )
+        raise AddinError(T("excel.addin-xlwings-version", need=XLWINGS_VERSION, found=xlwings.__version__))
     path = Path(xlwings.__file__).with_name("xlwings_custom_addin.bas")
-    if not path.is_file():
-        raise AddinError(f"the installed xlwings ships no {path.name}")
-    text = _crlf(path.read_bytes().decode("ascii", errors="strict"))
+    problem = AddinError(T("excel.addin-xlwings-vba", file=path, need=XLWINGS_VERSION))
+    try:
+        text = _crlf(path.read_bytes().decode("ascii", errors="strict"))
+    except (OSError, UnicodeDecodeError):
+        raise problem from None
     text, count = re.subn(
         r'^(Public Const PROJECT_NAME As String = )"myaddin"',
         rf'\1"{PROJECT_NAME}"',
         text,
         flags=re.MULTILINE,
     )
-    if count != 1:
-        raise AddinError(f"{path}: expected one PROJECT_NAME constant, found {count}")
-    if f'XLWINGS_VERSION As String = "{XLWINGS_VERSION}"' not in text:
-        raise AddinError(f"{path}: not the VBA of xlwings {XLWINGS_VERSION}")
-    return ovba.module_from_bas(text, str(path))
+    if count != 1 or f'XLWINGS_VERSION As String = "{XLWINGS_VERSION}"' not in text:
+        raise problem
+    try:
+        return ovba.module_from_bas(text, str(path))
+    except ovba.OvbaError:
+        raise problem from None
 
 
 def _crlf(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
 
 
+def _source(path: Path) -> str:
+    """An ASCII VBA source file, with CRLF line ends."""
+    folder = path.parent
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        raise AddinError(T("excel.addin-sources-missing", file=path.name, folder=folder)) from None
+    try:
+        text = _crlf(raw.decode("ascii"))
+        ovba.check_source(text, path.name)
+    except (UnicodeDecodeError, ovba.OvbaError) as exc:
+        raise AddinError(T("excel.addin-bad-source", file=path)) from exc
+    return text
+
+
+def udf_module() -> ovba.Module:
+    """The module ``xlwings_udfs``: the VBA declarations of the worksheet functions."""
+    from . import udf_vba, udfs
+
+    try:
+        return ovba.module_from_bas(udf_vba.module_source(udfs.SPECS.values()), udf_vba.VBA_MODULE)
+    except (udf_vba.UdfVbaError, ovba.OvbaError) as exc:
+        raise AddinError(T("excel.addin-functions")) from exc
+
+
 def modules(macros_dir: Path | None = None) -> list[ovba.Module]:
-    """All modules of the project: ThisWorkbook, Sheet1, ``macros/*.bas`` (sorted), xlwings."""
+    """All modules of the project, in this order: ThisWorkbook (its code from
+    ``ThisWorkbook.cls``), one document module per sheet (Sheet1..Sheet3), ``*.bas`` (sorted),
+    ``xlwings_udfs``, xlwings."""
     folder = Path(macros_dir or default_macros_dir())
     bas = sorted(folder.glob("*.bas"))
     if not bas:
-        raise AddinError(f"no .bas sources in {folder}")
-    mods = [
-        ovba.document_module("ThisWorkbook", ovba.WORKBOOK_BASE),
-        ovba.document_module("Sheet1", ovba.WORKSHEET_BASE),
-    ]
-    mods += [
-        ovba.module_from_bas(_crlf(p.read_bytes().decode("ascii", errors="replace")), str(p)) for p in bas
-    ]
+        raise AddinError(T("excel.addin-sources-missing", file="*.bas", folder=folder))
+    code = _source(folder / THIS_WORKBOOK_CODE)
+    mods = [ovba.document_module("ThisWorkbook", ovba.WORKBOOK_BASE, code)]
+    mods += [ovba.document_module(code_name, ovba.WORKSHEET_BASE) for code_name, _ in _SHEETS]
+    for p in bas:
+        try:
+            mods.append(ovba.module_from_bas(_source(p), str(p)))
+        except ovba.OvbaError as exc:
+            raise AddinError(T("excel.addin-bad-source", file=p)) from exc
+    mods.append(udf_module())
     mods.append(xlwings_module())
     return mods
 
@@ -159,21 +224,52 @@ def vba_project(macros_dir: Path | None = None) -> bytes:
 # ---------------------------------------------------------------- package
 
 
-def _sheet_xml(settings: Mapping[str, str]) -> str:
-    rows = []
-    for r, (key, value) in enumerate(settings.items(), 1):
+# (code name, sheet name) of the add-in's sheets, in workbook order; sheet<i>.xml is the i-th.
+_SHEETS = (("Sheet1", CONF_SHEET), ("Sheet2", TEXTS_SHEET), ("Sheet3", FUNCTIONS_SHEET))
+
+
+def _col(index: int) -> str:
+    name = ""
+    while index:
+        index, rem = divmod(index - 1, 26)
+        name = chr(65 + rem) + name
+    return name
+
+
+def _sheet_xml(rows: Sequence[Sequence[str]], code_name: str = "Sheet1") -> str:
+    """A worksheet of text cells (inline strings: Unicode in UTF-8 XML, no shared strings)."""
+    out = []
+    width = max((len(r) for r in rows), default=1)
+    for r, row in enumerate(rows, 1):
         cells = "".join(
-            f'<c r="{col}{r}" t="inlineStr"><is><t xml:space="preserve">{escape(text)}</t></is></c>'
-            for col, text in (("A", key), ("B", value))
+            f'<c r="{_col(c)}{r}" t="inlineStr"><is><t xml:space="preserve">{escape(text)}</t></is></c>'
+            for c, text in enumerate(row, 1)
         )
-        rows.append(f'<row r="{r}">{cells}</row>')
-    ref = f"A1:B{len(rows)}" if rows else "A1"
+        out.append(f'<row r="{r}">{cells}</row>')
+    ref = f"A1:{_col(width)}{len(rows)}" if rows else "A1"
     return (
-        f'{_XML}<worksheet xmlns="{_MAIN}" xmlns:r="{_R}"><sheetPr codeName="Sheet1"/>'
+        f'{_XML}<worksheet xmlns="{_MAIN}" xmlns:r="{_R}"><sheetPr codeName="{code_name}"/>'
         f'<dimension ref="{ref}"/><sheetViews><sheetView workbookViewId="0"/></sheetViews>'
-        f'<sheetFormatPr defaultRowHeight="15"/><cols><col min="1" max="2" width="40" customWidth="1"/></cols>'
-        f"<sheetData>{''.join(rows)}</sheetData></worksheet>"
+        f'<sheetFormatPr defaultRowHeight="15"/><cols><col min="1" max="{max(width, 2)}" width="40" customWidth="1"/></cols>'
+        f"<sheetData>{''.join(out)}</sheetData></worksheet>"
     )
+
+
+def _settings_sheet(settings: Mapping[str, str]) -> bytes:
+    return _sheet_xml(list(settings.items()), "Sheet1").encode("utf-8")
+
+
+def texts_rows() -> list[list[str]]:
+    """Rows of the sheet ``xhht_xl.texts``: key, text (a template: ``{path}``, ``{detail}`` kept)."""
+    table = messages.table()
+    return [[key, table[msg]] for key, msg in VBA_TEXTS.items()]
+
+
+def functions_rows() -> list[list[str]]:
+    """Rows of the sheet ``xhht_xl.functions``: name, category, description, argument texts."""
+    from . import udfs
+
+    return [[s.name, s.category, s.doc, *(a.doc for a in s.args)] for s in udfs.SPECS.values()]
 
 
 _STYLES = (
@@ -188,14 +284,18 @@ _STYLES = (
 
 def _parts(main_type: str, vba: bytes, ribbon: bytes, settings: Mapping[str, str]) -> list[tuple[str, bytes]]:
     sheet_ct = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    n = len(_SHEETS)
     content_types = (
         f'{_XML}<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
         '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
         '<Default Extension="xml" ContentType="application/xml"/>'
         '<Default Extension="bin" ContentType="application/vnd.ms-office.vbaProject"/>'
         f'<Override PartName="/xl/workbook.xml" ContentType="{main_type}"/>'
-        f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{sheet_ct}.worksheet+xml"/>'
-        f'<Override PartName="/xl/styles.xml" ContentType="{sheet_ct}.styles+xml"/>'
+        + "".join(
+            f'<Override PartName="/xl/worksheets/sheet{i}.xml" ContentType="{sheet_ct}.worksheet+xml"/>'
+            for i in range(1, n + 1)
+        )
+        + f'<Override PartName="/xl/styles.xml" ContentType="{sheet_ct}.styles+xml"/>'
         "</Types>"
     )
     root_rels = (
@@ -204,16 +304,21 @@ def _parts(main_type: str, vba: bytes, ribbon: bytes, settings: Mapping[str, str
         f'<Relationship Id="rId2" Type="{REL_CUSTOMUI14}" Target="customUI/customUI14.xml"/>'
         "</Relationships>"
     )
+    sheets = "".join(
+        f'<sheet name="{name}" sheetId="{i}" r:id="rId{i}"/>' for i, (_, name) in enumerate(_SHEETS, 1)
+    )
     workbook = (
         f'{_XML}<workbook xmlns="{_MAIN}" xmlns:r="{_R}"><workbookPr codeName="ThisWorkbook"/>'
-        "<bookViews><workbookView/></bookViews>"
-        f'<sheets><sheet name="{CONF_SHEET}" sheetId="1" r:id="rId1"/></sheets></workbook>'
+        f"<bookViews><workbookView/></bookViews><sheets>{sheets}</sheets></workbook>"
     )
     workbook_rels = (
         f'{_XML}<Relationships xmlns="{_PKG_R}">'
-        f'<Relationship Id="rId1" Type="{_R}/worksheet" Target="worksheets/sheet1.xml"/>'
-        f'<Relationship Id="rId2" Type="{_R}/styles" Target="styles.xml"/>'
-        '<Relationship Id="rId3" Type="http://schemas.microsoft.com/office/2006/relationships/vbaProject"'
+        + "".join(
+            f'<Relationship Id="rId{i}" Type="{_R}/worksheet" Target="worksheets/sheet{i}.xml"/>'
+            for i in range(1, n + 1)
+        )
+        + f'<Relationship Id="rId{n + 1}" Type="{_R}/styles" Target="styles.xml"/>'
+        f'<Relationship Id="rId{n + 2}" Type="http://schemas.microsoft.com/office/2006/relationships/vbaProject"'
         ' Target="vbaProject.bin"/></Relationships>'
     )
     return [
@@ -221,7 +326,9 @@ def _parts(main_type: str, vba: bytes, ribbon: bytes, settings: Mapping[str, str
         ("_rels/.rels", root_rels.encode()),
         ("xl/workbook.xml", workbook.encode()),
         ("xl/_rels/workbook.xml.rels", workbook_rels.encode()),
-        (_SHEET_PART, _sheet_xml(settings).encode("utf-8")),
+        (_SHEET_PART, _settings_sheet(settings)),
+        ("xl/worksheets/sheet2.xml", _sheet_xml(texts_rows(), "Sheet2").encode("utf-8")),
+        ("xl/worksheets/sheet3.xml", _sheet_xml(functions_rows(), "Sheet3").encode("utf-8")),
         ("xl/styles.xml", _STYLES.encode()),
         ("xl/vbaProject.bin", vba),
         ("customUI/customUI14.xml", ribbon),
@@ -231,34 +338,29 @@ def _parts(main_type: str, vba: bytes, ribbon: bytes, settings: Mapping[str, str
 def _write_package(
     out_path: Path | str, main_type: str, macros_dir: Path | None, settings: Mapping[str, str]
 ) -> Path:
-    folder = Path(macros_dir or default_macros_dir())
-    ribbon = folder / "customUI14.xml"
-    if not ribbon.is_file():
-        raise AddinError(f"{ribbon} is missing: run write_sources() first")
-    parts = _parts(main_type, vba_project(folder), ribbon.read_bytes(), settings)
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    _zip(tmp, parts)
-    os.replace(tmp, out)
-    return out
+    parts = _parts(main_type, vba_project(macros_dir), customui_xml().encode("utf-8"), settings)
+    return fileio.write_bytes(out_path, _zip(parts))
 
 
-def _zip(path: Path, parts: list[tuple[str, bytes]]) -> None:
-    with zipfile.ZipFile(path, "w") as z:
+def _zip(parts: list[tuple[str, bytes]]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
         for name, data in parts:
             info = zipfile.ZipInfo(name, date_time=_FIXED_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.external_attr = 0o644 << 16
             info.create_system = 0
             z.writestr(info, data, compresslevel=9)
+    return buf.getvalue()
 
 
 def build(out_path: Path | str, macros_dir: Path | None = None) -> Path:
-    """Build the add-in (``.xlam``) from ``macros_dir`` (default: the checkout's ``macros/``).
+    """Build the add-in (``.xlam``) from ``macros_dir`` (default :func:`default_macros_dir`).
 
-    Same sources and same xlwings => same bytes. Returns ``out_path``."""
-    return _write_package(out_path, CT_ADDIN, macros_dir, {})
+    Same sources, messages and xlwings => same bytes. Returns ``out_path``; raises
+    :class:`AddinError` (sources, xlwings) or ``fileio.OutputError`` (the file cannot be written),
+    each with one Vietnamese line."""
+    return _write_package(out_path, CT_ADDIN, macros_dir, BASE_SETTINGS)
 
 
 def build_xlsm(out_path: Path | str, macros_dir: Path | None = None) -> Path:
@@ -266,7 +368,7 @@ def build_xlsm(out_path: Path | str, macros_dir: Path | None = None) -> Path:
 
     LibreOffice refuses every ``.xlam``; this variant lets it (and other readers) check the
     project."""
-    return _write_package(out_path, CT_XLSM, macros_dir, {})
+    return _write_package(out_path, CT_XLSM, macros_dir, BASE_SETTINGS)
 
 
 # ---------------------------------------------------------------- install
@@ -293,7 +395,7 @@ def _ascii_safe(path: str) -> str:
 def _default_startup_dir() -> Path:
     appdata = os.environ.get("APPDATA")
     if not appdata:
-        raise AddinError(messages.text("addin.no-appdata"))
+        raise AddinError(T("addin.no-appdata"))
     return Path(appdata) / "Microsoft" / "Excel" / "XLSTART"
 
 
@@ -302,35 +404,33 @@ def settings_for(python_exe: str, temp_dir: str | None = None) -> dict[str, str]
 
     Non-ASCII paths (a Vietnamese Windows user name) are given in their 8.3 form where Windows
     has one, because RunPython checks the interpreter with VBA's ``GetAttr`` and runs it through
-    ``cmd.exe``; ``TEMP DIR`` is set the same way when the temp folder is not ASCII (xlwings
-    otherwise takes it from VBA's ``Environ("Temp")``)."""
-    # UDF MODULES: the Python module whose @xw.func functions "Nhập hàm" imports into the add-in.
-    settings = {"INTERPRETER_WIN": _ascii_safe(python_exe), "UDF MODULES": "xhht_xl.excel.udfs"}
+    ``cmd.exe``, and the worksheet functions load xlwings' DLL next to it with ``LoadLibraryA``
+    (ANSI); ``TEMP DIR`` is set the same way when the temp folder is not ASCII (xlwings otherwise
+    takes it from VBA's ``Environ("Temp")``). :data:`BASE_SETTINGS` always follow."""
+    settings = {"INTERPRETER_WIN": _ascii_safe(python_exe), **BASE_SETTINGS}
     temp = temp_dir if temp_dir is not None else os.environ.get("TEMP", "")
     if temp and not temp.isascii():
         settings["TEMP DIR"] = _ascii_safe(temp)
     return settings
 
 
-def with_settings(addin: Path | str, out_path: Path | str, settings: Mapping[str, str]) -> Path:
-    """Copy the add-in ``addin`` to ``out_path`` with its ``xhht_xl.conf`` sheet holding ``settings``.
+def path_warning(python_exe: str | None = None) -> str | None:
+    """One Vietnamese line when the interpreter's path stays non-ASCII (no 8.3 name on its
+    volume), which VBA's ANSI file calls may not reach; ``None`` when the path is safe."""
+    exe = _ascii_safe(str(python_exe or sys.executable))
+    return None if exe.isascii() else T("excel.addin-path-not-ascii", path=exe)
 
-    Every other part is copied unchanged, in the same order and at the same fixed timestamp."""
-    out = Path(out_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+
+def with_settings(addin: Path | str, out_path: Path | str, settings: Mapping[str, str]) -> Path:
+    """Copy the add-in ``addin`` to ``out_path`` (atomically) with its ``xhht_xl.conf`` sheet
+    holding ``settings``. Every other part is copied unchanged, in the same order and at the
+    same fixed timestamp. ``fileio.OutputError`` when Excel holds the file open."""
     with zipfile.ZipFile(addin) as src:
         parts = [
-            (i.filename, _sheet_xml(settings).encode("utf-8") if i.filename == _SHEET_PART else src.read(i))
+            (i.filename, _settings_sheet(settings) if i.filename == _SHEET_PART else src.read(i))
             for i in src.infolist()
         ]
-    _zip(tmp, parts)
-    try:
-        os.replace(tmp, out)
-    except PermissionError as exc:  # Windows: Excel has the add-in open
-        tmp.unlink(missing_ok=True)
-        raise AddinError(messages.text("addin.busy", path=out)) from exc
-    return out
+    return fileio.write_bytes(out_path, _zip(parts))
 
 
 def install(
@@ -344,12 +444,13 @@ def install(
     ``startup_dir`` defaults to ``%APPDATA%\\Microsoft\\Excel\\XLSTART`` (Excel opens the
     add-ins there at start; it is a trusted location by default); ``python_exe`` defaults to
     ``sys.executable``; ``addin`` to :func:`shipped_path`. The installed copy has its
-    ``xhht_xl.conf`` sheet filled by :func:`settings_for`. Returns the installed file."""
+    ``xhht_xl.conf`` sheet filled by :func:`settings_for`; an upgrade replaces the file and
+    loses nothing (the functions' declarations are part of it). Returns the installed file."""
     exe = str(python_exe or sys.executable)
     folder = Path(startup_dir) if startup_dir is not None else _default_startup_dir()
     source = Path(addin) if addin is not None else shipped_path()
     if not source.is_file():
-        raise AddinError(messages.text("addin.missing", path=source))
+        raise AddinError(T("addin.missing", path=source))
     return with_settings(source, folder / ADDIN_NAME, settings_for(exe, temp_dir))
 
 
@@ -361,11 +462,11 @@ def uninstall(startup_dir: Path | str | None = None) -> bool:
         try:
             target.unlink()
         except PermissionError as exc:  # Windows: Excel has the add-in open
-            raise AddinError(messages.text("addin.busy", path=target)) from exc
+            raise AddinError(T("addin.busy", path=target)) from exc
         return True
     return False
 
 
-if __name__ == "__main__":  # developer build: regenerate the ribbon and the shipped add-in
+if __name__ == "__main__":  # developer build: regenerate the ribbon copy and the shipped add-in
     write_sources()
     print(build(shipped_path()))

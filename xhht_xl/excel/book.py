@@ -28,6 +28,12 @@ from ..fileio import save_workbook
 
 T = messages.text
 AUTHOR = "XHHT"
+
+
+class BookError(Exception):
+    """The open workbook cannot be used as asked; ``str()`` is the one line the clerk reads."""
+
+
 _REF = re.compile(r"^\$?([A-Za-z]{1,3})\$?(\d+)(?::\$?([A-Za-z]{1,3})\$?(\d+))?$")
 Rows = Sequence[Sequence[object]]
 
@@ -353,7 +359,17 @@ class XlwingsBook(Book):
 
     @property
     def path(self) -> Path:
-        return Path(self.book.fullname)
+        """The workbook's file. A workbook opened from OneDrive/SharePoint with AutoSave has a
+        web address for a name; xlwings finds the synced local copy or raises (in English):
+        the clerk reads one Vietnamese line instead."""
+        try:
+            return Path(self.book.fullname)
+        except Exception:
+            raise BookError(T("excel.cloud-path", file=self.book.name)) from None
+
+    @property
+    def name(self) -> str:
+        return self.book.name
 
     def sheet_names(self):
         return [s.name for s in self.book.sheets]

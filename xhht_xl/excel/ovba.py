@@ -185,8 +185,9 @@ class Module:
     document: bool = False
 
 
-def document_module(name: str, base: str) -> Module:
-    """The attribute-only source that Excel stores for a workbook or worksheet document module."""
+def document_module(name: str, base: str, code: str = "") -> Module:
+    """A workbook or worksheet document module: the attribute lines Excel stores, then ``code``
+    (CRLF lines, e.g. a ``Workbook_Open`` handler); attributes only when ``code`` is empty."""
     lines = [
         f'Attribute VB_Name = "{name}"',
         f'Attribute VB_Base = "{base}"',
@@ -197,7 +198,7 @@ def document_module(name: str, base: str) -> Module:
         "Attribute VB_TemplateDerived = False",
         "Attribute VB_Customizable = True",
     ]
-    return Module(name, "\r\n".join(lines) + "\r\n", document=True)
+    return Module(name, "\r\n".join(lines) + "\r\n" + code, document=True)
 
 
 def module_from_bas(text: str, origin: str = "<text>") -> Module:

@@ -34,7 +34,7 @@ from pathlib import Path
 from .. import layout, messages
 from .. import plan as plan_mod
 from . import registry
-from .book import Book, location
+from .book import Book, BookError, location
 
 T = messages.text
 Handler = Callable[[Book], bool]
@@ -104,6 +104,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 
     return (
         HandlerError,
+        BookError,
         ConsolidationError,
         IntakeError,
         OutputError,
@@ -528,6 +529,7 @@ def tra_lai(book: Book) -> bool:
     from ..pipeline import validate
     from ..returned import ReturnError, returned_name, write_returned_copy
 
+    _require_file(book)  # the list links to the copies relative to the workbook's folder
     plan = _plan()
     source = _pick(book, "received")
     out = _pick(book, "returned")
@@ -584,15 +586,6 @@ def bao_cao(book: Book) -> bool:
     book.status(T("excel.writing"))
     out = report.write_report(c, book.path.with_name(T("excel.report-name", stem=book.path.stem)))
     book.message(T("excel.report-done", file=Path(out).name, folder=Path(out).parent))
-    return False
-
-
-@handler("nhap_ham")
-def nhap_ham(book: Book) -> bool:
-    """Importing the worksheet functions is done by the add-in's VBA (xlwings'
-    ImportPythonUDFsToAddin, which needs access to the VBA project); reaching Python means the
-    add-in predates that button: say what to do."""
-    book.message(T("excel.import-functions"))
     return False
 
 

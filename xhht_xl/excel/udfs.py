@@ -1,13 +1,22 @@
 """Worksheet functions (xlwings UDFs) of the add-in, named XHHT_… in upper snake case.
 
-On Windows, xlwings imports them into Excel (``UDF_MODULES = xhht_xl.excel.udfs``); elsewhere
-``@xw.func`` returns the function unchanged, so they are plain Python in tests. Parameters carry
-no type hints on purpose: xlwings would use them as converters.
+On Windows, ``@xw.func``/``@xw.arg`` attach xlwings' metadata (``__xlfunc__``); elsewhere they
+return the function unchanged, so the functions are plain Python in tests. Parameters carry no
+type hints on purpose: xlwings would use them as converters.
+
+Excel sees the functions through VBA declarations that ship inside the add-in: they are
+generated at build time from :data:`SPECS` (``xhht_xl.excel.udf_vba``), in the layout xlwings'
+own ``import_udfs`` writes, so no "Trust access to the VBA project object model" and no
+"import" step is needed. :data:`SPECS` holds what xlwings' decorators hold on Windows (name,
+arguments, optional ones, category :data:`CATEGORY`, Vietnamese descriptions from
+``messages/excel.toml``); ``tests/test_excel_udf_vba.py`` runs the real decorators to prove it.
 
 A bad argument never raises: the function returns the text of the Excel error a formula would
 give (``"#N/A"`` no data or unknown code, ``"#VALUE!"`` wrong kind of value, ``"#DIV/0!"``,
-``"#NUM!"``), which is what xlwings puts into the cell. The Vietnamese descriptions shown by
-Excel's function wizard come from ``messages/excel.toml``.
+``"#NUM!"``). xlwings 0.37.8 cannot return a real error value from a UDF (its COM server turns
+every return value into a plain VARIANT; xlwings issue 776), so the add-in's VBA declaration
+turns these exact texts into Excel's error values (``CVErr``, :data:`ERROR_CODES`): in Excel
+``ISERROR``/``IFERROR`` catch them; a Python caller gets the text.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import datetime as dt
 import inspect
 import json
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -26,7 +36,9 @@ from .. import plan as plan_mod
 
 T = messages.text
 NA, VALUE, DIV0, NUM = "#N/A", "#VALUE!", "#DIV/0!", "#NUM!"
-CATEGORY = "XHHT"
+# Excel's xlCVError numbers (CVErr) of the error texts above; the add-in's VBA maps them.
+ERROR_CODES = {NA: 2042, VALUE: 2015, DIV0: 2007, NUM: 2036}
+CATEGORY = "XHHT"  # the function wizard's category (a custom one: Application.MacroOptions Category)
 FUNCTIONS = (
     "XHHT_TY_LE",
     "XHHT_DANH_GIA",
@@ -47,12 +59,46 @@ class _Bad(Exception):
     """An argument that gives an Excel error value (``str()`` is that value)."""
 
 
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a worksheet function: its name, wizard text, and whether it may be left out."""
+
+    name: str
+    doc: str
+    optional: bool
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What Excel needs to know of a worksheet function: the VBA declaration and the wizard texts.
+
+    ``name`` is the Python and Excel name; ``doc`` the description (≤ 255 characters, Excel's
+    limit for ``MacroOptions``); ``category`` the wizard's category; ``args`` in order."""
+
+    name: str
+    doc: str
+    category: str
+    args: tuple[Arg, ...]
+
+
+SPECS: dict[str, FunctionSpec] = {}
+
+
 def _export(fn):
-    """``@xw.func`` with the Vietnamese description and argument texts from the messages."""
+    """Declare ``fn`` a worksheet function: xlwings' decorators (live on Windows) and :data:`SPECS`.
+
+    ``xw.arg`` re-applies xlwings' function decorator, which resets the category to "xlwings"
+    (xlwings 0.37.8 ``udfs.xlfunc``), so every ``xw.arg`` comes first and ``xw.func`` last."""
     fn.__doc__ = T(f"excel.fn-{fn.__name__}")
+    args = []
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD:
+            raise TypeError(f"{fn.__name__}: only plain positional parameters become worksheet arguments")
+        args.append(Arg(p.name, T(f"excel.arg-{p.name}"), p.default is not inspect.Parameter.empty))
+    for a in args:
+        fn = xw.arg(a.name, doc=a.doc)(fn)
     fn = xw.func(category=CATEGORY)(fn)
-    for name in inspect.signature(fn).parameters:
-        fn = xw.arg(name, doc=T(f"excel.arg-{name}"))(fn)
+    SPECS[fn.__name__] = FunctionSpec(fn.__name__, fn.__doc__, CATEGORY, tuple(args))
     return fn
 
 
