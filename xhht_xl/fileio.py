@@ -72,7 +72,8 @@ def output_set() -> Iterator[Callable[[str | Path], Path]]:
     def stage(target: str | Path) -> Path:
         target = Path(target)
         if target.is_dir():
-            raise OutputError(messages.text("io.is-folder", file=target))
+            reason = messages.text("io.errno-is-folder")
+            raise OutputError(messages.text("io.cannot-write", file=target, reason=reason))
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=_TEMP, suffix=target.suffix, dir=target.parent)
