@@ -11,6 +11,10 @@ noise hits both alike:
 (b) ``xhht_xl.validate(p, plan)``: the intake gate, read and every check;
 (c) ``pandas.read_excel(p, sheet_name=None)`` with openpyxl, on a subset (it is slow).
 
+Then (a) and (b) again over district consolidated workbooks (what the province reads: the
+template's sheets plus the consolidation's own sheets), made by consolidating each district's
+synthetic communes (``--districts`` of them) and copied ``--copies`` times.
+
 Prints median and total per measure, the ratios (b)/(a) (target <= 2.0) and (c)/(b) (target >= 8)
 and the peak RSS. ``--profile`` adds a cProfile of (b) over the commune files.
 """
@@ -43,6 +47,27 @@ def bare_calamine(path: Path) -> None:
         wb.get_sheet_by_name(name).to_python()
 
 
+def district_workbooks(plan, folder: Path, count: int, copies: int) -> list[Path]:
+    """Consolidated workbooks of the first ``count`` districts over the synthetic communes."""
+    from xhht_xl import demo
+    from xhht_xl.consolidation import consolidate
+
+    out = folder / "districts"
+    made = []
+    for district in plan.units_at("huyen")[:count]:
+        c = consolidate(demo._district_folder(folder / "demo", district.code), plan, "huyen", district.code,
+                        store=folder / "stores" / district.code)  # fmt: skip
+        made.append(c.write_workbook(out / f"{district.code}_tong_hop.xlsx"))
+    files = []
+    for i in range(copies):
+        dest = folder / f"dcopy{i}"
+        dest.mkdir()
+        for p in made:
+            shutil.copyfile(p, dest / p.name)
+            files.append(dest / p.name)
+    return files
+
+
 def timed(fn, path) -> float:
     start = time.perf_counter()
     fn(path)
@@ -58,6 +83,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--copies", type=int, default=5, help="replicas of each commune file (default 5)")
     ap.add_argument("--pandas", type=int, default=100, help="files for the pandas measure (default 100)")
+    ap.add_argument("--districts", type=int, default=15, help="districts consolidated for (d) (default 15)")
     ap.add_argument("--profile", action="store_true", help="cProfile validate() on the commune files")
     args = ap.parse_args()
 
@@ -122,6 +148,27 @@ def main() -> int:
         cb_main = statistics.median(c) / statistics.median(b[index[p]] for p in subset)
         print(f"(c)/(b) = {cb:.1f}  (target >= 8: {'ok' if cb >= 8 else 'MISSED'}); "
               f"totals {sum(c) / sum(b_subset):.1f}; against (b) of the main run {cb_main:.1f}")  # fmt: skip
+        if args.districts:
+            district_files = district_workbooks(plan, folder, args.districts, args.copies)
+            for p in district_files[:3]:
+                bare_calamine(p)
+                validate(p)
+            da: list[float] = []
+            db: list[float] = []
+            for p in district_files:  # interleaved
+                da.append(timed(bare_calamine, p))
+                db.append(timed(validate, p))
+            print()
+            print(f"district consolidated workbooks: {len(district_files) // args.copies} x {args.copies} = "
+                  f"{len(district_files)} files, median size "
+                  f"{statistics.median(f.stat().st_size for f in district_files) / 1024:.0f} KiB")  # fmt: skip
+            print(f"| {'measure (per workbook)':<44} | {'files':>5} | {'median ms':>9} | {'total s':>8} |")
+            print(f"|{'-' * 46}|{'-' * 7}|{'-' * 11}|{'-' * 10}|")
+            print(row("(a) calamine bare read, all sheets", da))
+            print(row("(b) xhht_xl.validate (read + check)", db))
+            print(f"(b)/(a) = {statistics.median(db) / statistics.median(da):.2f} on district workbooks; "
+                  f"totals {sum(db) / sum(da):.2f}")  # fmt: skip
+
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         peak_mib = peak / 1024 / (1024 if sys.platform == "darwin" else 1)
         print(f"peak RSS {peak_mib:.0f} MiB")

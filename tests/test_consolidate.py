@@ -166,7 +166,7 @@ def test_output_is_atomic_and_unwritable_output_keeps_the_old_one(
         raise OSError("disk full")
 
     monkeypatch.setattr("openpyxl.workbook.workbook.Workbook.save", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="Không ghi được"):  # one Vietnamese line, not errno text
         c.write_workbook(out)
     assert out.read_bytes() == old
     assert [p.name for p in out.parent.iterdir()] == ["tong_hop.xlsx"], "no temp file left behind"

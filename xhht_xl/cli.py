@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import sqlite3
 import sys
-import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import messages
 from . import plan as plan_mod
+from .cleaning import for_terminal
 
 T = messages.text
 log = logging.getLogger("xhht_xl")
@@ -23,6 +25,12 @@ log = logging.getLogger("xhht_xl")
 
 class CommandError(Exception):
     """Stop the command with a one-line message and exit code 2."""
+
+
+def say(text: str, *, file=None, end: str = "\n") -> None:
+    """Print one line a clerk reads. It may hold text from senders' files and file names: control
+    and escape characters are dropped, so no cell can rewrite the terminal (``cleaning``)."""
+    print(for_terminal(str(text)), file=file if file is not None else sys.stdout, end=end, flush=True)
 
 
 class _HelpFormatter(argparse.HelpFormatter):
@@ -57,15 +65,16 @@ def cmd_templates(args: argparse.Namespace) -> int:
         if level not in plan.levels:
             raise CommandError(T("plan.unknown-level", level=level))
     paths = templates.write_templates(plan, args.folder, per_unit=args.per_unit, levels=args.level)
-    print(T("cli.templates-done", count=len(paths), folder=args.folder))
+    say(T("cli.templates-done", count=len(paths), folder=args.folder))
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Read and check received files: one line per issue, one summary line per file."""
+    from .fileio import OutputError
     from .issues import Report
     from .pipeline import validate
-    from .returned import ReturnError, write_returned_copy
+    from .returned import ReturnError, returned_name, write_returned_copy
 
     plan = _load_plan(args)
     if args.level and args.level not in plan.levels:
@@ -79,52 +88,51 @@ def cmd_validate(args: argparse.Namespace) -> int:
         v = validate(path, plan, expected_level=args.level, file=label)
         everything.extend(v.report)
         for issue in v.report:
-            print(T("validate.line", severity=T(f"validate.{issue.severity}"), message=issue.message))
+            say(T("validate.line", severity=T(f"validate.{issue.severity}"), message=issue.message))
         if not v.readable:
             unreadable = True
             continue
         n = {s: sum(1 for i in v.report if i.severity == s) for s in ("error", "warning", "info")}
         key = "validate.summary" if v.report.issues else "validate.summary-clean"
-        print(T(key, file=label, errors=n["error"], warnings=n["warning"], infos=n["info"]))
+        say(T(key, file=label, errors=n["error"], warnings=n["warning"], infos=n["info"]))
         failed = failed or n["error"] > 0 or (args.strict and n["warning"] > 0)
         if args.return_copy is not None and (n["error"] or n["warning"]):
-            copy_name = T("returned.file-name", stem=Path(path).stem)
-            stem, i = Path(copy_name).stem, 1
-            while copy_name in copies:  # two senders' files with the same name
-                i += 1
-                copy_name = f"{stem}_{i}.xlsx"
+            copy_name = returned_name(path, taken=copies)  # two senders' files with the same name
             copies.add(copy_name)
             try:
                 out = write_returned_copy(v, plan, args.return_copy, level=args.level, name=copy_name)
-            except ReturnError as exc:
-                print(T("validate.returned-skipped", text=exc))
+            except (ReturnError, OutputError) as exc:  # this copy only: the next files are checked
+                say(T("validate.returned-skipped", text=exc))
             else:
-                print(T("validate.returned-done", path=out))
+                say(T("validate.returned-done", path=out))
     if args.json is not None:
         everything.write_json(args.json)
-        print(T("validate.json-done", path=args.json))
+        say(T("validate.json-done", path=args.json))
     return 2 if unreadable else 1 if failed else 0
 
 
 def _date(text: str):
-    import datetime as dt
+    from .intake import parse_day
 
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(T("cli.bad-date", value=text)) from None
+    day = parse_day(text)
+    if day is None:
+        raise argparse.ArgumentTypeError(T("cli.bad-date", value=for_terminal(text)))
+    return day
 
 
 def _progress(i: int, n: int, label: str) -> None:
     if sys.stderr.isatty():
-        line = T("cli.progress", i=i, n=n, label=label)[:100]
-        print("\r" + line.ljust(100), end="" if i < n else "\n", file=sys.stderr, flush=True)
+        line = for_terminal(T("cli.progress", i=i, n=n, label=label))[:100]
+        say("\r" + line.ljust(100), end="" if i < n else "\n", file=sys.stderr)
 
 
-def _writable(folder: Path) -> None:
-    """Fail before any work if the output folder cannot take a file."""
+def _writable(target: Path) -> None:
+    """Fail before any work if ``target`` is a folder or its folder cannot take a file."""
     import tempfile
 
+    if target.is_dir():
+        raise CommandError(T("io.is-folder", file=target))
+    folder = target.resolve().parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".~xhht-check-"):
@@ -134,19 +142,23 @@ def _writable(folder: Path) -> None:
 
 
 def cmd_consolidate(args: argparse.Namespace) -> int:
+    from .fileio import output_set
     from .outputs import status_summary
 
     out = Path(args.out)
-    for target in filter(None, (out, args.json, args.facts)):
-        _writable(Path(target).resolve().parent)
+    targets = [Path(t) for t in (out, args.json, args.facts) if t is not None]
+    for target in targets:
+        _writable(target)
     c = _run_consolidation(args, out)
-    c.write_workbook(out)
-    for target, write in ((args.json, c.write_json), (args.facts, c.write_facts)):
-        if target is not None:
-            write(target)
-            print(T("cli.written", path=target))
+    with output_set() as stage:  # the workbook, the JSON and the CSV: all new, or all as they were
+        c.write_workbook(stage(out))
+        for target, write in ((args.json, c.write_json), (args.facts, c.write_facts)):
+            if target is not None:
+                write(stage(target))
+    for target in targets[1:]:
+        say(T("cli.written", path=target))
     s = status_summary(c)
-    print(
+    say(
         T("cli.consolidate-done", unit=f"{c.unit.code} - {c.unit.name}", expected=s["expected"], on_time=s["on_time"],
           late=s["late"], missing=s["missing"], errors=len(c.report.errors), warnings=len(c.report.warnings), out=out)
     )  # fmt: skip
@@ -185,19 +197,22 @@ def _run_consolidation(args: argparse.Namespace, out: Path):
 def cmd_report(args: argparse.Namespace) -> int:
     """The draft review report of a consolidation (the folder and options of ``consolidate``)."""
     from . import report
+    from .fileio import output_set
 
     out = Path(args.out)
     for target in filter(None, (out, args.awards, args.cover)):
-        _writable(Path(target).resolve().parent)
+        _writable(Path(target))
     c = _run_consolidation(args, out)
     cover = args.cover or report.cover_path(c, out)
-    report.write_report(c, out, number=args.number or "", cover=cover or False)
-    print(T("cli.written", path=out))
+    with output_set() as stage:  # the report, its cover and the award list: all new, or all as they were
+        report.write_report(c, stage(out), number=args.number or "", cover=stage(cover) if cover else False)
+        if args.awards:
+            report.write_award_list(c, stage(args.awards))
+    say(T("cli.written", path=out))
     if cover:
-        print(T("cli.written", path=cover))
+        say(T("cli.written", path=cover))
     if args.awards:
-        report.write_award_list(c, args.awards)
-        print(T("cli.written", path=args.awards))
+        say(T("cli.written", path=args.awards))
     return 1 if c.report.errors else 0
 
 
@@ -207,15 +222,15 @@ def cmd_addin(args: argparse.Namespace) -> int:
 
     try:
         if args.action == "build":
-            print(T("addin.built", path=addin.build(args.out)))
+            say(T("addin.built", path=addin.build(args.out)))
         elif args.action == "install":
-            print(T("addin.installed", path=addin.install(args.python, args.startup_dir)))
+            say(T("addin.installed", path=addin.install(args.python, args.startup_dir)))
             warning = addin.path_warning(args.python)
             if warning:
-                print(warning, file=sys.stderr)
+                say(warning, file=sys.stderr)
         else:
             folder = args.startup_dir or "XLSTART"
-            print(
+            say(
                 T(
                     "addin.uninstalled" if addin.uninstall(args.startup_dir) else "addin.not-installed",
                     folder=folder,
@@ -321,16 +336,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except _one_line_errors() as exc:
-        print(T("cli.error", text=exc), file=sys.stderr)
+        say(T("cli.error", text=exc), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(T("cli.interrupted"), file=sys.stderr)
+        say(T("cli.interrupted"), file=sys.stderr)
+        return 2
+    except sqlite3.Error as exc:  # the store's ledger: disk full, damaged
+        reason = T("io.errno-full") if "full" in str(exc).lower() else T("intake.store-damaged", text=exc)
+        say(T("intake.store-failed", store="xhht_intake", reason=reason), file=sys.stderr)
+        return 2
+    except OSError as exc:  # disk full, no permission...: one Vietnamese line, not errno text
+        from .fileio import os_reason
+
+        say(T("cli.os-error", file=exc.filename or "?", reason=os_reason(exc)), file=sys.stderr)
         return 2
     except Exception as exc:  # the clerk gets one line, the developer the trace
-        log_path = Path(tempfile.gettempdir()) / "xhht_xl-error.log"
-        log_path.write_text(traceback.format_exc(), encoding="utf-8")
-        print(T("cli.unexpected", text=exc, log=log_path), file=sys.stderr)
+        log = _write_log(traceback.format_exc())
+        say(T("cli.unexpected", text=exc, log=log or T("cli.no-log")), file=sys.stderr)
         return 2
+
+
+def state_dir() -> Path:
+    """The user's own folder for this tool's state and logs: %LOCALAPPDATA%\\xhht_xl on Windows,
+    ~/Library/Logs/xhht_xl on macOS, $XDG_STATE_HOME/xhht_xl (~/.local/state/xhht_xl) elsewhere
+    (XDG Base Directory Specification 0.8)."""
+    if os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = str(Path.home() / "Library" / "Logs")
+    else:
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "xhht_xl"
+
+
+def _write_log(text: str) -> Path | None:
+    """The trace of an unexpected error, in the user's own state folder (never a shared /tmp path a
+    planted link could redirect): written atomically (a link in its place is replaced, not
+    followed). None when even that fails."""
+    from .fileio import OutputError, write_text
+
+    folder = state_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return write_text(folder / "error.log", text)
+    except (OSError, OutputError):
+        return None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -165,8 +165,10 @@ def consolidate(
     if csv_path is not None:
         _check_rows_name_files(times, rows, folder, csv_path)
 
-    with intake.locked(store):
-        received = intake.pull(folder, plan, expected_units, store, times, progress, now, workers)
+    intake_notes: list[Issue] = []
+    with intake.locked(store, intake_notes):
+        received = intake.pull(folder, plan, expected_units, store, times, progress, now, workers,
+                               own=(scope.level, scope.unit), notes=intake_notes)  # fmt: skip
         if csv_name:
             _check_rows_name_units(times, rows, received, expected_units, csv_name, plan, scope)
         chosen = intake.choose(received, expected_units, plan)
@@ -179,6 +181,8 @@ def consolidate(
             ledger.db.commit()
         finally:
             ledger.close()
+
+    issues[:0] = intake_notes
 
     members = [
         Member(code, plan.units[code].level, merge([r.sub, *(p.sub for p in r.parts)]) if r.parts else r.sub)
@@ -201,7 +205,7 @@ def consolidate(
     status, status_issues = _status(plan, scope, chosen, deadlines, as_of)
     issues += status_issues
 
-    carried, carried_issues = _carried(plan, scope, chosen)
+    carried, carried_issues = _carried(plan, scope, chosen, store)
     issues += carried_issues
     below = coverage.below(plan, tuple(scope.expected), status, carried)
     issues += _below_missing(plan, chosen, below)
@@ -211,8 +215,8 @@ def consolidate(
     funding = aggregate.funding(facts, plan, scope, carried)
     cross = aggregate.cross_checks(facts, plan, scope, totals)
     detail = _detail(aggregate.unit_rates(facts[facts["level"] != "self"], plan), plan, chosen)
-    nested = [outputs.read_detail(r.path, plan) for r in chosen.values() if r.sub.level in plan.levels
-              and plan.child_levels(r.sub.level)]  # fmt: skip
+    nested = [outputs.read_detail(store / r.archive if r.archive else r.path, plan) for r in chosen.values()
+              if r.sub.level in plan.levels and plan.child_levels(r.sub.level)]  # fmt: skip
     nested = [n for n in nested if not n.empty]
     if nested:
         detail = pd.concat([detail, *nested], ignore_index=True)
@@ -338,7 +342,7 @@ def _check_rows_name_units(times, rows, received, expected, csv_name: str, plan:
                 )  # fmt: skip
 
 
-def _carried(plan: Plan, scope: Scope, chosen: dict[str, intake.Received]):
+def _carried(plan: Plan, scope: Scope, chosen: dict[str, intake.Received], store: Path):
     """The coverage each direct unit's consolidated workbook carries; a consolidated level's
     workbook that carries none (not written by xhht_xl) is noted: its coverage is unknown."""
     carried: dict[str, coverage.Carried] = {}
@@ -347,7 +351,7 @@ def _carried(plan: Plan, scope: Scope, chosen: dict[str, intake.Received]):
         unit = plan.units[code]
         if not plan.child_levels(unit.level):
             continue
-        c = coverage.read(r.path)
+        c = coverage.read(store / r.archive if r.archive else r.path)  # the bytes that were read
         if c is not None and c.unit == code:
             carried[code] = c
             continue
@@ -481,8 +485,8 @@ def _changes(plan, scope, chosen, received, ledger, store) -> pd.DataFrame:
     key = f"{scope.level}:{scope.unit}"
     for code, r in chosen.items():
         previous = None
-        last = ledger.last_used(key, code)
-        if last is not None and last[0] != r.sha256:
+        last = ledger.last_used(key, code, other_than=r.sha256)
+        if last is not None:
             v = validate(store / last[1], plan)
             previous = v.submission
         if previous is None:

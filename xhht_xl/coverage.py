@@ -40,6 +40,7 @@ UNIT_FIELDS = ("unit", "level", "via", "state", "received_at", "days_late", "rec
 # unit's report would reach us through a workbook that does not say (missing, or not ours)
 STATES = ("on_time", "late", "missing", "pending", "unknown")
 MAX_ROWS = 500_000  # far beyond a country's units x figures
+MAX_COLUMNS = 16  # a figure row has 13 cells
 
 
 @dataclass(frozen=True)
@@ -191,14 +192,11 @@ def read(path: str | Path) -> Carried | None:
 
 @lru_cache(maxsize=256)
 def _read(path: str, _mtime_ns: int, _size: int) -> Carried | None:
-    from python_calamine import CalamineWorkbook
+    from .read import sheet_rows
 
-    try:
-        wb = CalamineWorkbook.from_path(path)
-        if SHEET not in wb.sheet_names:
-            return None
-        rows = wb.get_sheet_by_name(SHEET).to_python()[:MAX_ROWS]
-    except Exception:  # a damaged extra sheet says nothing; the reader reports a damaged file
+    # through the intake gate and bounded before python-calamine runs, like every received sheet
+    rows = sheet_rows(path, SHEET, bound=(MAX_ROWS, MAX_COLUMNS))
+    if rows is None:  # no such sheet, or damaged: it says nothing; the reader reports a damaged file
         return None
     if not rows or len(rows[0]) < 4 or rows[0][0] != "format" or rows[0][1] != FORMAT:
         return None

@@ -11,25 +11,34 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import hashlib
 import multiprocessing
 import os
-import shutil
+import re
+import socket
 import sqlite3
-import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import messages, textnorm
-from .issues import Issue, make
+from . import cleaning, messages, safety, textnorm
+from .issues import Issue, Report, make
 from .pipeline import Validation, validate
 from .plan import Plan, Unit
 
 T = messages.text
 SKIP_PREFIXES = ("~$", ".~", "._")  # Office lock files, our temp files, macOS resource forks
+# Files that operating systems and editors leave in any folder: never a submission.
+JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini", ".ds_store", "ehthumbs.db", "icon\r", ".directory"})
+JUNK_SUFFIXES = (".tmp", ".temp", ".bak", ".lnk", ".crdownload", ".part", ".partial", ".swp")
 STORE_NAME = "xhht_intake"
-LOCK_STALE_SECONDS = 15 * 60
+LOCK_STALE_SECONDS = 15 * 60  # a lock held from another computer is taken over after this
+# Received times are Vietnam's (UTC+7), as the plan's deadlines are: a time given with another
+# UTC offset is converted.
+LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
 
 Progress = Callable[[int, int, str], None]
 
@@ -54,6 +63,9 @@ class Received:
     first_seen: dt.datetime
     received_at: dt.datetime
     received_source: str = FIRST_SEEN  # which evidence gave ``received_at`` (one of EVIDENCE)
+    size: int = 0  # bytes read (the size on disk of a file refused before reading)
+    archive: str = ""  # where the bytes read are kept, relative to the store ("" = not kept)
+    skipped: bool = False  # not a submission: junk, a link out of the folder, our own output
     unit: str = ""  # today's code of the unit it belongs to ("" = unassigned)
     assigned_by: str = ""  # "code" | "name" | ""
     used: bool = False
@@ -69,64 +81,283 @@ class Received:
         return self.validation.submission
 
 
-def scan(folder: Path) -> list[Path]:
-    """Every regular file under ``folder`` (any names), skipping lock/temp files and our store."""
+def scan(folder: Path, skipped: Counter | None = None) -> list[Path]:
+    """Every regular file under ``folder`` (any names), in a stable order, skipping our store, hidden
+    folders and junk (:func:`is_junk`: Office lock files, Thumbs.db, desktop.ini, .DS_Store, .tmp,
+    empty files). ``skipped`` (if given) counts what was skipped, by reason: ``junk``, ``empty``,
+    ``link`` (a symbolic link whose target lies outside ``folder``, never followed).
+    """
     out = []
+    skipped = skipped if skipped is not None else Counter()
+    root_real = os.path.realpath(folder)
     for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != STORE_NAME and not d.startswith("."))
-        for name in sorted(files):
-            if name.startswith(SKIP_PREFIXES) or name.startswith("."):
+        kept = []
+        for d in sorted(dirs):
+            if d == STORE_NAME or d.startswith("."):
                 continue
+            if os.path.islink(os.path.join(root, d)):  # os.walk does not follow it: say so
+                skipped["link"] += 1
+                continue
+            kept.append(d)
+        dirs[:] = kept
+        for name in sorted(files):
             path = Path(root) / name
-            if path.is_file():
-                out.append(path)
+            if is_junk(name):
+                skipped["junk"] += 1
+                continue
+            if path.is_symlink():
+                target = os.path.realpath(path)
+                if os.path.commonpath([root_real, target]) != root_real or not os.path.isfile(target):
+                    skipped["link"] += 1
+                    continue
+            try:
+                st = path.stat()
+            except OSError:
+                out.append(path)  # unreadable: reported by the reader with its name
+                continue
+            if not path.is_file():
+                continue
+            if st.st_size == 0:
+                skipped["empty"] += 1
+                continue
+            out.append(path)
     return out
+
+
+def is_junk(name: str) -> bool:
+    """Files nobody sends on purpose: lock and temporary files of Office, LibreOffice and this tool,
+    macOS and Windows folder metadata."""
+    low = name.lower()
+    return (
+        name.startswith(SKIP_PREFIXES)
+        or name.startswith(".")
+        or low in JUNK_NAMES
+        or low.endswith(JUNK_SUFFIXES)
+        or (low.startswith(".~lock.") and low.endswith("#"))
+    )
 
 
 def read_received_at(path: Path | None) -> dict[str, dt.datetime]:
-    """``file,received_at`` CSV (e.g. the e-mails' dates): key is the relative path or the file name."""
+    """The received times a clerk supplies (e.g. the e-mails' dates), from a two-column CSV
+    ``file,received_at``: key is the relative path or the file name (NFC), value a naive time in
+    Vietnam time (:data:`LOCAL_TZ`).
+
+    Accepts what Excel writes on a Vietnamese Windows: UTF-8 with or without BOM, UTF-16 (with BOM),
+    Windows-1258; comma, semicolon or tab; ISO times with or without seconds and UTC offset, or
+    dd/mm/yyyy [HH:MM[:SS]]. Raises :class:`IntakeError` (one Vietnamese line naming the file and
+    row) for a file it cannot read; nothing else has run by then.
+    """
     if path is None:
         return {}
-    out: dict[str, dt.datetime] = {}
+    path = Path(path)
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        raw = path.read_bytes()
     except OSError as exc:
-        raise IntakeError(T("intake.received-at-unreadable", file=path, reason=exc.strerror or exc)) from None
-    for line_no, row in enumerate(csv.DictReader(text.splitlines()), start=2):
-        try:
-            when = dt.datetime.fromisoformat(row["received_at"].strip())
-            out[textnorm.nfc(row["file"].strip().replace("\\", "/"))] = when
-        except (KeyError, ValueError, AttributeError):
-            raise IntakeError(T("intake.received-at-bad", file=Path(path).name, row=line_no)) from None
+        from .fileio import os_reason
+
+        raise IntakeError(T("intake.received-at-unreadable", file=path, reason=os_reason(exc))) from None
+    text = _decode_csv(raw)
+    lines = text.splitlines()
+    try:
+        dialect = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    rows = list(csv.reader(lines, dialect))
+    header = [textnorm.nfc(h).lower() for h in (rows[0] if rows else [])]
+    if "file" not in header or "received_at" not in header:
+        raise IntakeError(T("intake.received-at-bad", file=path.name, row=1))
+    i_file, i_when = header.index("file"), header.index("received_at")
+    out: dict[str, dt.datetime] = {}
+    for line_no, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        when = parse_when(row[i_when]) if len(row) > max(i_file, i_when) else None
+        name = row[i_file].strip().replace("\\", "/") if len(row) > i_file else ""
+        if when is None or not name:
+            raise IntakeError(T("intake.received-at-bad", file=path.name, row=line_no))
+        out[textnorm.nfc(name)] = when
     return out
 
 
+def _decode_csv(raw: bytes) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return raw.decode("utf-16")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        return raw[3:].decode("utf-8", errors="replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1258", errors="replace")  # Excel's "CSV" on a Vietnamese Windows
+
+
+_DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def parse_when(text: str) -> dt.datetime | None:
+    """A date-time as clerks write it: ISO 8601 (``2020-08-31T16:30``, ``2020-08-31 16:30:05+07:00``,
+    ``…Z``) or Vietnamese ``31/08/2020 16:30`` (day first); a bare date means its start. A time with
+    a UTC offset is converted to Vietnam time. None when it is neither."""
+    text = text.strip()
+    if not text:
+        return None
+    m = _DMY.match(text)
+    try:
+        if m:
+            d, mo, y, h, mi, sec = m.groups()
+            return dt.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(sec or 0))
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+    except ValueError:
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(LOCAL_TZ).replace(tzinfo=None)
+    return when
+
+
+def parse_day(text: str) -> dt.date | None:
+    """A date given by a clerk (``--as-of``, ``--deadline``): ``2020-08-31`` or ``31/08/2020``."""
+    when = parse_when(text)
+    return when.date() if when is not None and when.time() == dt.time() else None
+
+
 @contextlib.contextmanager
-def locked(store: Path) -> Iterator[None]:
-    """Hold the store's lock file; a lock older than 15 minutes is considered abandoned."""
+def locked(store: Path, notes: list[Issue] | None = None) -> Iterator[None]:
+    """Hold the store's lock while a consolidation uses it (SQLite ledger and archive).
+
+    The lock is an operating-system lock on ``store/.lock`` (``flock``; ``msvcrt.locking`` on
+    Windows), released by the system when its process ends, even when killed: a run that died never
+    locks others out. The file tells who holds it (process, computer, since when); when a dead run
+    left that text, the lock is taken over at once and ``notes`` (if given) gets an info issue.
+    Where the file system has no such locks (some network shares), the file itself is the lock, and
+    one whose process is gone (same computer) or older than 15 minutes is taken over.
+    Raises :class:`IntakeError` (one line: who holds it since when, and how to clear it).
+    """
     store.mkdir(parents=True, exist_ok=True)
     lock = store / ".lock"
-    for _ in range(2):
-        try:
-            fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            break
-        except FileExistsError:
-            try:
-                age = time.time() - lock.stat().st_mtime
-            except FileNotFoundError:
-                continue
-            if age > LOCK_STALE_SECONDS:
-                lock.unlink(missing_ok=True)
-                continue
-            raise IntakeError(T("intake.locked", folder=store)) from None
-    else:  # pragma: no cover - lost a race twice
-        raise IntakeError(T("intake.locked", folder=store))
+    me = {"pid": os.getpid(), "host": socket.gethostname(), "since": dt.datetime.now().replace(microsecond=0)}
+    fh = open(lock, "a+b")
     try:
-        os.write(fd, f"{os.getpid()} {dt.datetime.now().isoformat()}".encode())
-        os.close(fd)
-        yield
+        try:
+            _os_lock(fh)
+            held = True
+        except BlockingIOError:
+            raise IntakeError(_held_message(lock, _lock_owner(fh))) from None
+        except OSError:
+            held = False  # no OS locks here: fall back on the file's own content
+        previous = _lock_owner(fh)
+        if not held and previous and _owner_alive(previous):
+            raise IntakeError(_held_message(lock, previous))
+        if previous and notes is not None:
+            notes.append(make("lock-recovered", pid=previous.get("pid", "?"), host=previous.get("host", "?"),
+                              since=previous.get("since", "?")))  # fmt: skip
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{me['pid']} {me['host']} {me['since'].isoformat()}\n".encode())
+        fh.flush()
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fh.seek(0)
+                fh.truncate()  # an empty lock file is a released lock
+                fh.flush()
     finally:
-        lock.unlink(missing_ok=True)
+        fh.close()  # releases the OS lock
+
+
+def _os_lock(fh) -> None:
+    """Take an exclusive, non-blocking OS lock; BlockingIOError when another process holds it."""
+    if os.name == "nt":  # pragma: no cover - Windows only
+        import msvcrt
+
+        try:
+            fh.seek(0)
+            msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError as exc:
+            raise BlockingIOError(str(exc)) from None
+    else:
+        import fcntl
+
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _lock_owner(fh) -> dict:
+    """``{"pid", "host", "since"}`` from a lock file's text ("" fields when unknown); {} if empty."""
+    fh.seek(0)
+    words = fh.read(512).decode("utf-8", errors="replace").split()
+    if not words:
+        return {}
+    owner = {"pid": words[0], "host": "", "since": ""}
+    if len(words) >= 3:
+        owner["host"], owner["since"] = words[1], words[2]
+    elif len(words) == 2:  # the format of earlier versions: "pid iso-time"
+        owner["since"] = words[1]
+    with contextlib.suppress(ValueError):
+        owner["since"] = dt.datetime.fromisoformat(owner["since"]).strftime("%H:%M %d/%m/%Y")
+    return owner
+
+
+def _owner_alive(owner: dict) -> bool:
+    """Whether a lock's owner may still run: same computer and its process exists, or another
+    computer and the lock is younger than :data:`LOCK_STALE_SECONDS`."""
+    if owner.get("host") in ("", socket.gethostname()):
+        try:
+            return _pid_alive(int(owner["pid"]))
+        except ValueError:
+            return False
+    try:
+        since = dt.datetime.strptime(owner["since"], "%H:%M %d/%m/%Y")
+    except ValueError:
+        return False
+    return (dt.datetime.now() - since).total_seconds() < LOCK_STALE_SECONDS
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if os.name == "nt":  # pragma: no cover - Windows only
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, pid)  # QUERY_LIMITED_INFORMATION
+        if not handle:
+            return ctypes.GetLastError() == 5  # access denied: it exists
+        code = ctypes.c_ulong()
+        ctypes.windll.kernel32.GetExitCodeProcess(handle, ctypes.byref(code))
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return code.value == 259  # STILL_ACTIVE
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _held_message(lock: Path, owner: dict) -> str:
+    if not owner:
+        return T("intake.locked", folder=lock.parent, lock=lock)
+    return T("intake.locked-by", folder=lock.parent, lock=lock, pid=owner.get("pid", "?"),
+             host=owner.get("host") or "?", since=owner.get("since") or "?")  # fmt: skip
+
+
+@contextlib.contextmanager
+def store_errors(store: Path) -> Iterator[None]:
+    """SQLite and file-system failures of the store (disk full, read-only, damaged ledger) as one
+    Vietnamese line (:class:`IntakeError`)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        text = str(exc).lower()
+        reason = (
+            T("io.errno-full")
+            if "full" in text
+            else T("intake.store-damaged", text=cleaning.for_terminal(str(exc)))
+        )
+        raise IntakeError(T("intake.store-failed", store=store, reason=reason)) from None
+    except OSError as exc:
+        from .fileio import os_reason
+
+        raise IntakeError(T("intake.store-failed", store=store, reason=os_reason(exc))) from None
 
 
 class Ledger:
@@ -134,6 +365,10 @@ class Ledger:
 
     def __init__(self, path: Path):
         self.path = path
+        with store_errors(path.parent):
+            self._open(path)
+
+    def _open(self, path: Path) -> None:
         self.db = sqlite3.connect(path)
         self.db.executescript(
             """
@@ -149,13 +384,22 @@ class Ledger:
         )
 
     def first_seen(self, sha256: str, now: dt.datetime) -> dt.datetime:
+        if not sha256:  # a file that was not read (too big, unreadable): nothing to recognise
+            return now
         row = self.db.execute("SELECT MIN(first_seen) FROM receipts WHERE sha256 = ?", (sha256,)).fetchone()
         return dt.datetime.fromisoformat(row[0]) if row and row[0] else now
 
     def record(self, r: Received, archive: str) -> None:
+        """Receipt of one file version: ``status`` is ``ok``, ``errors``, ``skipped:<why>`` (junk or
+        this tool's own output) or ``unreadable:<code>`` (the intake gate's code, e.g.
+        ``file-too-big``: such a file is neither hashed whole nor archived, ``archive`` is "")."""
         sub = r.sub
         report = r.validation.report
-        status = "unreadable" if sub is None else ("errors" if report.errors else "ok")
+        if sub is None:
+            code = report.issues[0].code if report.issues else "?"
+            status = f"skipped:{code}" if r.skipped else f"unreadable:{code}"
+        else:
+            status = "errors" if report.errors else "ok"
         self.db.execute(
             """INSERT INTO receipts VALUES (?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT(sha256, path) DO UPDATE SET unit=excluded.unit, level=excluded.level,
@@ -164,7 +408,7 @@ class Ledger:
             (
                 r.sha256,
                 r.rel,
-                r.path.stat().st_size,
+                r.size,
                 r.unit,
                 sub.level if sub else "",
                 sub.template_version if sub else "",
@@ -177,12 +421,15 @@ class Ledger:
             ),
         )
 
-    def last_used(self, consolidation: str, unit: str) -> tuple[str, str] | None:
-        """(sha256, archive) of the version of ``unit`` the previous run of this consolidation used."""
+    def last_used(self, consolidation: str, unit: str, other_than: str = "") -> tuple[str, str] | None:
+        """(sha256, archive) of the version of ``unit`` the latest run of this consolidation used,
+        other than ``other_than`` (the version used now: an identical rerun compares with the same
+        earlier version, so it shows the same changes)."""
         row = self.db.execute(
             """SELECT u.sha256, r.archive FROM used u JOIN receipts r ON r.sha256 = u.sha256
-               WHERE u.consolidation = ? AND u.unit = ? ORDER BY u.run_at DESC LIMIT 1""",
-            (consolidation, unit),
+               WHERE u.consolidation = ? AND u.unit = ? AND u.sha256 != ? AND r.archive != ''
+               ORDER BY u.run_at DESC, u.rowid DESC, r.archive LIMIT 1""",
+            (consolidation, unit, other_than),
         ).fetchone()
         return (row[0], row[1]) if row else None
 
@@ -195,19 +442,29 @@ class Ledger:
         return self.db.execute("SELECT COUNT(*) FROM receipts").fetchone()[0]
 
     def close(self) -> None:
-        self.db.commit()
-        self.db.close()
+        try:
+            with store_errors(self.path.parent):
+                self.db.commit()
+        finally:
+            self.db.close()
 
 
-def archive(store: Path, path: Path, sha256: str) -> Path:
-    """A copy of a received version, named by its hash (copied once, never modified)."""
-    target = store / "files" / sha256[:2] / f"{sha256}{path.suffix.lower()}"
+def archive(store: Path, data: bytes, sha256: str, suffix: str) -> Path:
+    """Keep a received version, named by its hash: exactly ``data``, the bytes that were hashed and
+    read (never the path again: a file replaced meanwhile must not land under another hash).
+    Written once, atomically; never modified. Raises OSError."""
+    target = store / "files" / sha256[:2] / f"{sha256}{_safe_suffix(suffix)}"
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(target.suffix + ".tmp")
-        shutil.copyfile(path, tmp)
-        os.replace(tmp, target)
+        from .fileio import write_bytes
+
+        write_bytes(target, data)
     return target
+
+
+def _safe_suffix(suffix: str) -> str:
+    suffix = suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ".bin"
 
 
 def identify(r: Received, plan: Plan, expected: dict[str, Unit]) -> None:
@@ -236,64 +493,220 @@ def pull(
     now: dt.datetime | None = None,
     workers: int | None = None,
     mailbox: dict[str, dt.datetime] | None = None,
+    *,
+    own: tuple[str, str] | None = None,
+    notes: list[Issue] | None = None,
 ) -> list[Received]:
     """Read, check, identify, archive and record every file under ``folder``.
 
     ``received_at``: times the clerk supplied (``--received-at``); ``mailbox``: the mail
     server's received times of attachments saved into ``folder`` (by relative path). See
     :func:`received_time` for the order of evidence. Large folders are read by ``workers``
-    processes (default: up to 2 from 64 files on).
+    processes (default: up to 2 from 64 files on). One file never stops the others: whatever
+    goes wrong with it (reading, checking, archiving, even a crash of native code in a worker)
+    becomes an issue naming it. ``own`` = (level, unit) of the consolidation: workbooks this tool
+    wrote for it are skipped with a note. ``notes`` (if given) receives run-level notes (junk
+    files skipped, by kind).
     """
     received_at = received_at or {}
     now = now or dt.datetime.now().replace(microsecond=0)
-    files = scan(folder)
-    rels = [textnorm.nfc(path.relative_to(folder).as_posix()) for path in files]
+    skipped: Counter = Counter()
+    files = scan(folder, skipped)
+    if notes is not None and skipped:
+        notes.append(make("files-skipped", junk=skipped["junk"], empty=skipped["empty"], links=skipped["link"],
+                          folder=folder.name or str(folder)))  # fmt: skip
+    # records name files exactly as on disk (a control character, which Windows forbids anyway,
+    # would break every workbook the name is written into: only those are dropped)
+    rels = [cleaning.clean_cell(path.relative_to(folder).as_posix())[0] for path in files]
     out: list[Received] = []
+    store.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(store / "ledger.sqlite")
     try:
-        for i, (path, rel, validation) in enumerate(_validations(files, rels, plan, workers), start=1):
+        jobs = _validations(files, rels, plan, workers, store, own)
+        for i, (path, rel, got) in enumerate(jobs, start=1):
             if progress:
                 progress(i, len(files), rel)
-            sha = validation.submission.sha256 if validation.submission else _sha256(path)
+            validation, sha = got.validation, got.sha256
             first_seen = ledger.first_seen(sha, now)
             when, source = received_time(path, rel, first_seen, received_at, mailbox)
             r = Received(path, rel, validation, sha, first_seen, when, source)
-            identify(r, plan, expected)
-            ledger.record(r, str(archive(store, path, sha).relative_to(store)))
+            r.size, r.archive, r.skipped = got.size, got.archive, got.skipped
+            r.issues += got.issues
+            if not r.skipped:
+                identify(r, plan, expected)
+            with store_errors(store):
+                ledger.record(r, got.archive)
             out.append(r)
-        ledger.db.commit()
     finally:
         ledger.close()
     return out
 
 
+@dataclass
+class Got:
+    """What intake got from one file: its validation, the hash and size of the bytes read, where
+    they are archived, and intake's own findings (archive failure, own output...)."""
+
+    validation: Validation
+    sha256: str = ""
+    size: int = 0
+    archive: str = ""
+    skipped: bool = False
+    issues: list[Issue] = field(default_factory=list)
+
+
+def take(path: Path, rel: str, plan: Plan, store: Path, own: tuple[str, str] | None = None) -> Got:
+    """Read one received file once (bounded), hash and archive exactly those bytes, read and check
+    them. Never raises for a problem of the file: it becomes an issue naming ``rel``."""
+    from . import read as read_mod
+
+    try:
+        data = safety.read_bounded(path)
+    except safety.UnreadableFile as exc:
+        size = 0
+        with contextlib.suppress(OSError):
+            size = path.lstat().st_size
+        return Got(Validation(path, None, Report([read_mod.unreadable_issue(exc, rel)])), size=size)
+    sha = hashlib.sha256(data).hexdigest()
+    got = Got(Validation(path, None, Report()), sha, len(data))
+    try:
+        got.archive = archive(store, data, sha, path.suffix).relative_to(store).as_posix()
+    except Exception as exc:  # the store is full or read-only: the file is still read
+        got.issues.append(make("archive-failed", file=rel, reason=_reason(exc)))
+    got.validation = validate(path, plan, file=rel, data=data)
+    sub = got.validation.submission
+    if sub is not None and own is not None:
+        kind = own_output(sub, own, data)
+        if kind:
+            got.skipped = True
+            note = make("own-output", file=rel, kind=T(f"intake.output-{kind}"))
+            got.validation = Validation(path, None, Report([note]))
+    return got
+
+
+def own_output(sub, own: tuple[str, str], data: bytes) -> str:
+    """Which of this tool's outputs for ``own`` = (level, unit) the workbook is ("" = none): its
+    consolidated output or the unit's own workbook (``_meta`` or the output marks name the same unit
+    and level), the award list, or a returned copy whose values nobody has changed (a sender who
+    corrects it and sends it back has made a submission). ``data``: the file's bytes, for the
+    marks this tool writes into its outputs (``read.output_marks``)."""
+    from .read import output_marks
+
+    level, unit = own
+    if sub.level == level and sub.meta_unit == unit:
+        consolidated = output_marks(data).get("xhht_output") == "consolidated"
+        return "consolidated" if consolidated else "own"
+    marks = output_marks(data)
+    kind = marks.get("xhht_output", "")
+    if kind == "award-list":
+        return "award-list"
+    if kind == "returned" and marks.get("xhht_values") == sub.fingerprint():
+        return "returned"
+    if kind == "consolidated" and (marks.get("xhht_level"), marks.get("xhht_unit")) == own:
+        return "consolidated"
+    return ""
+
+
+def _reason(exc: BaseException) -> str:
+    from .fileio import os_reason
+
+    if isinstance(exc, OSError):
+        return os_reason(exc)
+    return cleaning.for_terminal(str(exc))[:200] or type(exc).__name__
+
+
 PARALLEL_FROM = 64
-_worker_plan: Plan | None = None
+CHUNK = 8  # files per task sent to a worker
+_worker: tuple | None = None
 
 
-def _init_worker(plan: Plan) -> None:
-    global _worker_plan
-    _worker_plan = plan
+def _init_worker(plan: Plan, store: Path, own) -> None:
+    global _worker
+    _worker = (plan, store, own)
 
 
-def _validate_job(job: tuple[Path, str]) -> Validation:
-    path, rel = job
-    return validate(path, _worker_plan, file=rel)
+def _take_chunk(jobs: list[tuple[Path, str]]) -> list[Got]:
+    plan, store, own = _worker
+    return [_guarded_take(path, rel, plan, store, own) for path, rel in jobs]
 
 
-def _validations(files: list[Path], rels: list[str], plan: Plan, workers: int | None) -> Iterator[tuple]:
-    """(path, rel, Validation) in file order, read in worker processes when it pays off."""
+def _guarded_take(path: Path, rel: str, plan: Plan, store: Path, own) -> Got:
+    try:
+        return take(path, rel, plan, store, own)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # a bug met by this file, or a native panic: the others go on
+        return _failed(path, rel, exc)
+
+
+def _failed(path: Path, rel: str, exc: BaseException | None) -> Got:
+    reason = T("intake.crashed") if exc is None else f"{type(exc).__name__}: {_reason(exc)}"[:200]
+    issue = make("file-failed", file=rel, reason=reason)
+    return Got(Validation(path, None, Report([issue])))
+
+
+def _validations(
+    files: list[Path], rels: list[str], plan: Plan, workers: int | None, store: Path, own=None
+) -> Iterator[tuple[Path, str, Got]]:
+    """(path, rel, Got) in file order, read in worker processes when it pays off.
+
+    A worker that dies (native code aborting) takes only its files down: the tasks in flight are
+    retried one file per process, the file that kills its process gets a ``file-failed`` issue,
+    and the rest go on in a new pool."""
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
     if workers <= 1 or len(files) < PARALLEL_FROM:
         for path, rel in zip(files, rels, strict=True):
-            yield path, rel, validate(path, plan, file=rel)
+            yield path, rel, _guarded_take(path, rel, plan, store, own)
         return
     ctx = multiprocessing.get_context(
         "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     )
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(plan,)) as pool:
-        results = pool.map(_validate_job, zip(files, rels, strict=True), chunksize=16)
-        yield from zip(files, rels, results, strict=True)
+    jobs = list(zip(files, rels, strict=True))
+    chunks = [jobs[i : i + CHUNK] for i in range(0, len(jobs), CHUNK)]
+    done: dict[int, list[Got]] = {}
+    nxt = 0  # next chunk to yield
+    todo = list(range(len(chunks)))
+    while todo:
+        broken: list[int] = []
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(plan, store, own)) as pool:  # fmt: skip
+            window = 2 * workers
+            pending: dict = {}  # future -> chunk, in chunk order
+            queue = list(todo)
+            todo = []
+            try:
+                while queue or pending:
+                    while queue and len(pending) < window:
+                        pending[pool.submit(_take_chunk, chunks[queue[0]])] = queue[0]
+                        queue.pop(0)
+                    future = next(iter(pending))  # in order: results are yielded in file order
+                    done[pending[future]] = future.result()
+                    del pending[future]
+                    while nxt in done:
+                        for (path, rel), got in zip(chunks[nxt], done.pop(nxt), strict=True):
+                            yield path, rel, got
+                        nxt += 1
+            except BrokenProcessPool:  # raised by result() or by submit(), whichever comes first
+                broken = [*pending.values(), *queue]
+        if broken:
+            suspects, todo = broken[: 2 * workers], broken[2 * workers :]
+            for k in suspects:
+                done[k] = [_isolated(ctx, plan, store, own, path, rel) for path, rel in chunks[k]]
+            while nxt in done:
+                for (path, rel), got in zip(chunks[nxt], done.pop(nxt), strict=True):
+                    yield path, rel, got
+                nxt += 1
+
+
+def _isolated(ctx, plan: Plan, store: Path, own, path: Path, rel: str) -> Got:
+    """One file in a process of its own: if it dies, the file is named in a ``file-failed`` issue."""
+    with ProcessPoolExecutor(
+        1, mp_context=ctx, initializer=_init_worker, initargs=(plan, store, own)
+    ) as pool:
+        try:
+            return pool.submit(_take_chunk, [(path, rel)]).result()[0]
+        except BrokenProcessPool:
+            return _failed(path, rel, None)
 
 
 def local_time(when: dt.datetime) -> dt.datetime:
@@ -322,8 +735,9 @@ def received_time(
     Never the order of file names: two downloads of one attachment are named "X.xlsx" and
     "X (1).xlsx" in whatever order they were saved.
     """
+    key = textnorm.nfc(rel)  # supplied names are compared in NFC; records keep the name on disk
     for source, times in ((GIVEN, given), (MAILBOX, mailbox)):
-        when = _lookup_time(times or {}, rel)
+        when = _lookup_time(times or {}, key)
         if when is not None:
             return local_time(when), source
     try:
@@ -346,16 +760,6 @@ def _lookup_time(times: dict[str, dt.datetime], rel: str) -> dt.datetime | None:
     name = rel.rsplit("/", 1)[-1]
     same_name = [t for key, t in times.items() if key.rsplit("/", 1)[-1] == name]
     return same_name[0] if len(same_name) == 1 else None
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def choose(received: list[Received], expected: dict[str, Unit], plan: Plan) -> dict[str, Received]:

@@ -33,6 +33,21 @@ SEVERITY: dict[str, Severity] = {
     "macros": "warning",
     "external-links": "warning",
     "file-note": "info",
+    # reading: sender text, typed formulas, data where the template has no cell (messages/read.toml)
+    "text-cleaned": "info",
+    "formula-in-input": "warning",
+    "formula-in-input-cached": "warning",
+    "formula-unevaluable": "error",
+    "cell-far": "warning",
+    "rows-beyond-table": "error",
+    "data-outside": "warning",
+    "cells-outside": "warning",
+    "file-failed": "error",
+    # intake (messages/read.toml)
+    "files-skipped": "info",
+    "own-output": "info",
+    "archive-failed": "warning",
+    "lock-recovered": "info",
     # the unit
     "unit-missing": "error",
     "unit-unknown": "error",

@@ -21,7 +21,7 @@ from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
 from . import coverage, layout, messages, templates
-from .fileio import save_workbook, write_text
+from .fileio import mark_output, save_workbook, write_text
 from .plan import round_rate
 from .templates import BORDER, CENTER, F_HEAD, F_TITLE, FILL_BAD, FILL_HEAD, FILL_OK, FILL_WARN, WRAP_TOP
 
@@ -46,6 +46,7 @@ DETAIL_COLUMNS = (
     "state",
     "file",
 )
+DETAIL_MAX_ROWS = 200_000  # rows of a detail sheet read back (a national plan's district: ~10,000)
 
 
 def _verdict(v) -> str:
@@ -98,6 +99,7 @@ def write_workbook(c, path: Path) -> Path:
     """The consolidated workbook of ``c`` (a ``Consolidation``), written atomically."""
     plan = c.plan
     wb = templates.build_workbook(plan, c.scope.level, unit=c.unit, values=c.appendix)
+    mark_output(wb, "consolidated", unit=c.scope.unit, level=c.scope.level)  # intake skips it when found
     index = len(layout.build(plan, layout.template_for(plan, c.scope.level)).sheets) - 2  # before _ds, _meta
     sheets = {}
     for key in ("totals", "status", "issues", "detail", "nominations", "cross", "changes", "charts"):
@@ -472,15 +474,10 @@ def read_detail(path: Path, plan) -> pd.DataFrame:
 
     This is how the communes' figures reach the province through the districts' workbooks.
     """
-    from python_calamine import CalamineWorkbook
+    from .read import sheet_rows
 
-    name = T("out.sheet-detail")
-    try:
-        wb = CalamineWorkbook.from_path(str(path))
-        if name not in wb.sheet_names:
-            return pd.DataFrame(columns=list(DETAIL_COLUMNS))
-        rows = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
-    except Exception:  # a damaged extra sheet must not stop the consolidation
+    rows = sheet_rows(path, T("out.sheet-detail"), bound=(DETAIL_MAX_ROWS, len(DETAIL_COLUMNS) + 1))
+    if rows is None:  # no such sheet, or damaged: it must not stop the consolidation
         return pd.DataFrame(columns=list(DETAIL_COLUMNS))
     levels = {lv.name: lv.code for lv in plan.levels.values()}
     verdicts = {T(v): k for k, v in VERDICT.items()}

@@ -33,13 +33,20 @@ def validate(
     *,
     expected_level: str | None = None,
     file: str | None = None,
+    data: bytes | None = None,
 ) -> Validation:
-    """Read and check one received workbook. An unreadable file gives one ``unreadable`` issue."""
+    """Read and check one received workbook. An unreadable file gives one issue with the intake
+    gate's code; a failure of the reader or a check on this file gives one ``file-failed`` error
+    naming it (the caller goes on with the next file). ``data``: the file's bytes, already read."""
     plan = plan or plan_mod.load()
     path = Path(path)
     label = file or path.name
     try:
-        sub = read_mod.read(path, plan, file=label)
+        sub = read_mod.read(path, plan, file=label, data=data)
+        return Validation(path, sub, Report(checks.run_checks(sub, plan, expected_level)))
     except safety.UnreadableFile as exc:
         return Validation(path, None, Report([read_mod.unreadable_issue(exc, label)]))
-    return Validation(path, sub, Report(checks.run_checks(sub, plan, expected_level)))
+    except (KeyboardInterrupt, SystemExit, MemoryError):
+        raise
+    except BaseException as exc:  # a defect met by this one file (or a native panic): name it
+        return Validation(path, None, Report([read_mod.failed_issue(exc, label)]))

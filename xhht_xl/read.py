@@ -1,11 +1,15 @@
 """Read one received workbook into a :class:`Submission`, safely and fast.
 
-Order: the intake gate (``safety.inspect``: size, zip bomb, encryption, disguised formats);
-python-calamine for cell values (.xlsx/.xlsm/.xls/.ods, ~10x faster than openpyxl); the
-workbook XML (defusedxml) for defined names and, in .xlsx, which cells still hold formulas.
-Cells are found by defined name first, then by the row labels (indicator codes, outline
-items) when names were lost or rows inserted, then at the layout's own address. Nothing is
-judged here except how a cell parses: ``checks.py`` turns entries into issues.
+Order: the intake gate (``safety.inspect``: size, zip bomb, encryption, disguised formats); for
+.xlsx/.xlsm each worksheet part is checked by ``ooxml.scan_sheet`` (formula cells; a canonical copy
+when python-calamine would misread or over-allocate the original); python-calamine for cell values
+(.xlsx/.xlsm/.xls/.ods, ~10x faster than openpyxl), never asked for more than ``ooxml.BOUND`` of
+any sheet; the workbook XML (defusedxml) for defined names. Cells are found by defined name first,
+then by the row labels (indicator codes, outline items) when names were lost or rows inserted,
+then at the layout's own address. A formula typed into an input cell is evaluated
+(``formula.py``), its cached value never trusted. Sender text is cleaned here, once
+(``cleaning.clean_cell``). Nothing is judged here except how a cell parses and what lies where
+the template has no cell: ``checks.py`` turns entries into issues.
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ import datetime as dt
 import io
 import re
 import unicodedata
+import zipfile
 from functools import cache
 from pathlib import Path
 
 from python_calamine import CalamineWorkbook
 
+from . import cleaning, messages, ooxml, safety, textnorm
+from . import formula as formula_mod
 from . import layout as layout_mod
-from . import messages, safety, textnorm
 from .issues import Issue, make
 from .layout import Layout, col_letter, col_number
 from .plan import Plan
@@ -45,25 +51,27 @@ READ_ROLES = ("unit", "results", "funding", "awards", "narrative")
 ANCHOR_COL = {"unit": 1, "results": 2, "funding": 2, "narrative": 1, "awards": 1}
 _REF = re.compile(r"^([A-Z]{1,3})(\d+)$")
 _UNIT_CODE = re.compile(r"^\s*([0-9A-Za-z_]+)\s*(?:[-–—:]|$)")
-# In an .xlsx sheet part: a cell element whose first child is a formula.
-_FORMULA_CELL = re.compile(rb'<(?:\w+:)?c\b[^>]*?\br="([A-Z]{1,3}[0-9]+)"[^>]*>\s*<(?:\w+:)?f\b')
-# The same for the usual unprefixed markup, about twice as fast.
-_FORMULA_CELL_PLAIN = re.compile(rb'<c [^>]*?r="([A-Z]{1,3}[0-9]+)"[^>]*><f[ >/]')
-
-
-def formula_refs(xml: bytes) -> set[str]:
-    """Cells of a sheet part whose first child is a formula."""
-    pattern = _FORMULA_CELL_PLAIN if b"<c " in xml else _FORMULA_CELL
-    return {m.decode() for m in pattern.findall(xml)}
+_LISTED = 5  # cells or rows named in one message before "…"
+# Errors python-calamine may raise for damaged content, including pyo3's PanicException (a
+# BaseException): everything but the interpreter's own exits.
+_EXITS = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
 
 
 def read(
-    path: str | Path, plan: Plan, *, file: str | None = None, limits: safety.Limits | None = None
+    path: str | Path,
+    plan: Plan,
+    *,
+    file: str | None = None,
+    limits: safety.Limits | None = None,
+    data: bytes | None = None,
 ) -> Submission:
-    """Read ``path``; raises ``safety.UnreadableFile`` (one Vietnamese line) if it cannot be read at all."""
+    """Read ``path`` into a :class:`Submission` (entries keyed as in ``layout``, with the issues met
+    while reading). Raises ``safety.UnreadableFile`` (one Vietnamese line) if it cannot be read at
+    all. Only the bytes ``safety.inspect`` read and hashed (or ``data``, read by the caller with
+    ``safety.read_bounded``) are parsed: the file is opened once."""
     path = Path(path)
     limits = limits or safety.Limits()
-    info = safety.inspect(path, limits)
+    info = safety.inspect(path, limits, data=data)
     label = file or path.name
     sub = Submission(
         path=path,
@@ -76,48 +84,191 @@ def read(
         # macros and links become their own issues; the other notes are kept as they are
         notes=[n for n in info.notes if n not in _flag_notes(info)],
     )
-    try:
-        wb = (
-            CalamineWorkbook.from_filelike(io.BytesIO(info.data))
-            if info.data
-            else CalamineWorkbook.from_path(str(path))
-        )
-        sheet_names = list(wb.sheet_names)
-    except Exception:  # calamine raises its own error types for damaged content
-        raise safety.UnreadableFile("file-corrupt", path) from None
-    reader = _Reader(sub, plan, wb, sheet_names, limits)
-    reader.sheet_parts, reader.data = info.sheet_parts, info.data
-    reader.run()
+    book = Book(info, limits)
+    _Reader(sub, plan, book).run()
     return sub
 
 
-class _Reader:
-    def __init__(self, sub: Submission, plan: Plan, wb: CalamineWorkbook, sheet_names: list[str], limits):
-        self.sub, self.plan, self.wb, self.sheet_names, self.limits = sub, plan, wb, sheet_names, limits
+def output_marks(data: bytes, limits: safety.Limits | None = None) -> dict[str, str]:
+    """The ``xhht_*`` custom document properties this tool writes into its own outputs
+    (``fileio.mark_output``), from a package's bytes; {} when there are none or it is no package.
+    Cheap for other files: the member's name is looked for in the bytes first."""
+    if b"docProps/custom.xml" not in data:
+        return {}
+    limits = limits or safety.Limits()
+    out: dict[str, str] = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            for prop in safety.safe_xml(zf, "docProps/custom.xml", limits.max_xml_bytes):
+                name = prop.get("name", "")
+                if name.startswith("xhht_") and len(prop):
+                    out[name] = _clean(prop[0].text or "")
+    except (zipfile.BadZipFile, KeyError, OSError, safety.UnreadableFile):
+        return {}
+    return out
+
+
+class Book:
+    """The cells of an accepted workbook, from python-calamine, bounded by ``ooxml.BOUND``.
+
+    For .xlsx/.xlsm every worksheet part is scanned before calamine sees it (``ooxml.scan_sheet``);
+    a part it would misread or over-allocate is replaced by its canonical form in an in-memory copy
+    of the package. Cells cut that held data are listed in ``far[sheet]``.
+    """
+
+    def __init__(
+        self, info: safety.FileInfo, limits: safety.Limits, bounds: dict[str, tuple[int, int]] | None = None
+    ):
+        self.info, self.limits = info, limits
+        self.bounds = bounds or {}  # sheet -> (rows, columns) read, instead of ooxml.BOUND
+        self.path = info.path
+        self.ooxml = info.kind in ("xlsx", "xlsm")
+        self.zf = (info.zip or zipfile.ZipFile(io.BytesIO(info.data))) if self.ooxml else None
+        self.replaced: dict[str, bytes] = {}
+        self.scans: dict[str, ooxml.SheetScan] = {}
+        self.far: dict[str, list[str]] = {}
         self.grids: dict[str, list[list]] = {}
+        self._formulas: dict[str, dict[str, ooxml.Formula]] = {}
+        if self.ooxml:
+            sheets = set(info.sheet_parts.values())
+            for part in info.non_utf8:  # parts calamine would misread: re-encoded as UTF-8
+                if part not in sheets:
+                    try:  # a part calamine does not read may stay as it is, even damaged
+                        self.replaced[part] = ooxml.canonical_xml(self._part(part))
+                    except ooxml.PartError:
+                        pass
+        self.data = info.data
+        if info.kind == "xls" and info.data:  # cut far cells before calamine allocates up to them
+            patched, far = safety.xls_bound(info.data, ooxml.BOUND, self.bounds)
+            self.data = patched or info.data
+            self.far.update(far)
+        elif info.kind == "ods" and info.data:
+            zf = info.zip or zipfile.ZipFile(io.BytesIO(info.data))
+            content = self._guard(
+                lambda: ooxml.odf_bound(self._part("content.xml", zf), ooxml.BOUND, self.bounds)
+            )
+            if content[0] is not None:
+                self.data = ooxml.rebuild(zf, {"content.xml": content[0]})
+            self.far.update(content[1])
+        self.wb = self._open()
+        try:
+            self.sheet_names = list(self.wb.sheet_names)
+        except BaseException as exc:
+            if isinstance(exc, _EXITS):
+                raise
+            raise safety.UnreadableFile("file-corrupt", self.path) from None
+
+    def _open(self) -> CalamineWorkbook:
+        data = ooxml.rebuild(self.zf, self.replaced) if self.replaced else self.data
+        try:
+            if data:
+                return CalamineWorkbook.from_filelike(io.BytesIO(data))
+            return CalamineWorkbook.from_path(str(self.path))
+        except BaseException as exc:
+            if isinstance(exc, _EXITS):
+                raise
+            raise safety.UnreadableFile("file-corrupt", self.path) from None
+
+    def _part(self, part: str, zf: zipfile.ZipFile | None = None) -> bytes:
+        return safety.read_member(zf or self.zf, part, self.limits.max_xml_bytes, str(self.path))
+
+    def _guard(self, fn):
+        try:
+            return fn()
+        except ooxml.PartError as exc:
+            raise safety.UnreadableFile(exc.code, self.path) from None
+
+    def scan(self, sheet: str) -> ooxml.SheetScan | None:
+        """The scan of a sheet's part (.xlsx/.xlsm), None for other formats or an unknown part."""
+        if not self.ooxml:
+            return None
+        if sheet not in self.scans:
+            part = self.info.sheet_parts.get(sheet)
+            if part is None or part not in self.zf.NameToInfo:
+                return None
+            bound = self.bounds.get(sheet, ooxml.BOUND)
+            scan = self._guard(lambda: ooxml.scan_sheet(self._part(part), bound))
+            self.scans[sheet] = scan
+            if scan.far:
+                self.far[sheet] = scan.far
+            if scan.canonical is not None:
+                self.replaced[part] = scan.canonical
+                self.wb = self._open()
+            if scan.formulas is not None:
+                self._formulas[sheet] = scan.formulas
+        return self.scans[sheet]
+
+    def formula_refs(self, sheet: str) -> frozenset[str] | None:
+        """Cells of ``sheet`` holding a formula; None when the format does not tell (.xls, .ods)."""
+        scan = self.scan(sheet)
+        return None if scan is None else scan.formula_refs
+
+    def formulas(self, sheet: str) -> dict[str, ooxml.Formula]:
+        """Every formula of a sheet with its text (parsed on first use: few files need it)."""
+        if sheet not in self._formulas:
+            part = self.info.sheet_parts.get(sheet)
+            found = {}
+            if self.ooxml and part is not None:
+                found = self._guard(lambda: ooxml.formula_texts(self._part(part)))
+            self._formulas[sheet] = found
+        return self._formulas[sheet]
+
+    def grid(self, sheet: str) -> list[list]:
+        grid = self.grids.get(sheet)
+        if grid is None:
+            self.scan(sheet)
+            try:
+                grid = self.wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+            except BaseException as exc:
+                if isinstance(exc, _EXITS):
+                    raise
+                raise safety.UnreadableFile("file-corrupt", self.path) from None
+            self.grids[sheet] = grid
+        return grid
+
+
+def sheet_rows(
+    path: str | Path, sheet: str, *, bound: tuple[int, int], limits: safety.Limits | None = None
+) -> list[list] | None:
+    """The values of one sheet of a workbook this tool may read (through the intake gate), at most
+    ``bound`` = (rows, columns) of them (also before python-calamine runs); None when the file cannot
+    be read or has no such sheet."""
+    try:
+        book = Book(
+            safety.inspect(path, limits or safety.Limits()), limits or safety.Limits(), {sheet: bound}
+        )
+        if sheet not in book.sheet_names:
+            return None
+        rows = book.grid(sheet)
+    except safety.UnreadableFile:
+        return None
+    return [line[: bound[1]] for line in rows[: bound[0]]]
+
+
+class _Reader:
+    def __init__(self, sub: Submission, plan: Plan, book: Book):
+        self.sub, self.plan, self.book = sub, plan, book
+        self.sheet_names = book.sheet_names
+        self.grids = book.grids
         self.actual: dict[str, str] = {}  # role -> sheet name in this file
         self.row_maps: dict[str, dict[int, int]] = {}
         self.sorted_anchors: dict[str, list[int]] = {}
         self.names: dict[str, tuple[str, str]] = {}
-        self.sheet_parts: dict[str, str] = {}
-        self.data = b""
         self.moved = False
+        self.evaluating: list[tuple[str, str]] = []  # formula cells being evaluated (cycles)
+        self.evaluated: dict[tuple[str, str], object] = {}
 
     def issue(self, code: str, /, sheet: str = "", cell: str = "", **values) -> None:
-        self.sub.issues.append(make(code, file=self.sub.file, sheet=sheet, cell=cell, **values))
+        values = {k: (_clean(v) if isinstance(v, str) else v) for k, v in values.items()}
+        self.sub.issues.append(make(code, file=self.sub.file, sheet=_clean(sheet), cell=cell, **values))
 
     def grid(self, sheet: str) -> list[list]:
-        if sheet not in self.grids:
-            try:
-                self.grids[sheet] = self.wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)
-            except Exception:
-                raise safety.UnreadableFile("file-corrupt", self.sub.path) from None
-        return self.grids[sheet]
+        return self.grids.get(sheet) or self.book.grid(sheet)
 
     def at(self, sheet: str, row: int, col: int) -> object:
         grid = self.grids.get(sheet)
         if grid is None:
-            grid = self.grid(sheet)
+            grid = self.book.grid(sheet)
         if 0 < row <= len(grid):
             line = grid[row - 1]
             if 0 < col <= len(line):
@@ -140,12 +291,15 @@ class _Reader:
         if moved and sub.kind != "xls":
             # Labels moved (rows or columns inserted): the defined names, which Excel and
             # LibreOffice keep pointing at the right cells, decide. Untouched files skip this parse.
-            self.names = safety.defined_names(sub.path, sub.kind, limits=self.limits)
+            self.names = safety.defined_names(
+                sub.path, sub.kind, limits=self.book.limits, data=self.book.info.data
+            )
             if not any(n in self.names for n in ("DV_UNIT", "KP_KP_NSDP_TONG")):
                 self.issue("names-lost")
         self.read_inputs(lay)
         self.read_formulas(lay)
         self.read_unit()
+        self.check_extent(lay)
 
     def identify(self) -> Layout | None:
         """Template id, version and level from ``_meta``; else recognise the layout by its sheets."""
@@ -154,7 +308,7 @@ class _Reader:
         if "_meta" in self.sheet_names:
             for row in self.grid("_meta"):
                 if len(row) >= 2 and isinstance(row[0], str) and row[0]:
-                    meta[row[0].strip()] = _as_text(row[1])
+                    meta[row[0].strip()] = _clean(_as_text(row[1]))
         template_id = meta.get("template_id", "")
         parts = template_id.split("/")
         if len(parts) == 3 and parts[0] == "xhht":
@@ -315,6 +469,11 @@ class _Reader:
         entries, locations = self.sub.entries, self.sub.locations
         roles = _roles(lay)
         plain = not self.names and not self.moved  # the usual file: every cell where the layout says
+        # cells holding a formula, per sheet (None: the format does not tell; usually no input has one)
+        formula_refs = {
+            self.actual[r]: self.book.formula_refs(self.actual[r]) for r in READ_ROLES if r in self.actual
+        }
+        grids: dict[str, list[list]] = {}
         for key, cell in lay.inputs.items():
             if plain:
                 sheet = self.actual.get(roles[cell.sheet])
@@ -326,13 +485,27 @@ class _Reader:
                 if where is None:
                     continue
                 sheet, row, col = where
-            raw = self.at(sheet, row, col)
+            grid = grids.get(sheet)
+            if grid is None:
+                grid = grids[sheet] = self.grid(sheet)
+            line = grid[row - 1] if 0 < row <= len(grid) else ()
+            raw = line[col - 1] if 0 < col <= len(line) else ""
             kind = key[0]
             ref = cell.ref if plain else f"{col_letter(col)}{row}"
+            refs = formula_refs.get(sheet)
+            if refs and ref in refs:
+                raw = self.input_formula(sheet, ref, raw)
+                if raw is _FAILED:  # counted as missing, the error is already at the cell
+                    entries[key] = Entry(key, None, sheet, ref, None, REJECTED)
+                    continue
             if kind in ("kt", "bc", "unit") and (raw is None or raw == ""):
                 if kind != "kt":  # where an empty required cell is, for messages
                     locations[key] = (sheet, ref)
                 continue
+            if raw.__class__ is str and not raw.isprintable():  # only "\n" in a usual cell
+                raw, changed = cleaning.clean_cell(raw)
+                if changed:
+                    self.issue("text-cleaned", sheet=sheet, cell=ref)
             if kind == "kq":
                 value, status = parse_count(raw)
             elif kind == "kp":
@@ -343,15 +516,76 @@ class _Reader:
                 value, status = parse_text(raw)
             entries[key] = Entry(key, value, sheet, ref, raw, status)
 
+    def input_formula(self, sheet: str, ref: str, cached: object) -> object:
+        """The evaluated value of a formula typed into an input cell (never its cached value),
+        with a warning at the cell; :data:`_FAILED` (and an error there) if it cannot be evaluated."""
+        f = self.book.formulas(sheet).get(ref)
+        text = _formula_text(self.book.formulas(sheet), ref, f)
+        try:
+            value = self.cell_value(sheet, ref)
+        except formula_mod.Unevaluable as exc:
+            reason = T(f"read.formula-{exc.reason}", detail=_clean(exc.detail)[:80])
+            self.issue("formula-unevaluable", sheet=sheet, cell=ref, formula=_short(text), reason=reason)
+            return _FAILED
+        if _differs(cached, value):
+            shown = "(trống)" if cached in (None, "") else _shown(cached)
+            self.issue("formula-in-input-cached", sheet=sheet, cell=ref, formula=_short(text),
+                       value=_shown(value), cached=shown)  # fmt: skip
+        else:
+            self.issue("formula-in-input", sheet=sheet, cell=ref, formula=_short(text), value=_shown(value))
+        return value
+
+    def cell_value(self, sheet: str, ref: str) -> object:
+        """A cell's value as Excel computes it: a formula cell is evaluated (recursively), any
+        other cell gives what it holds. Raises ``formula.Unevaluable``."""
+        key = (sheet, ref)
+        if key in self.evaluated:
+            return self.evaluated[key]
+        formulas = self.book.formulas(sheet) if self.book.ooxml else {}
+        f = formulas.get(ref)
+        if f is None:
+            row, col = ooxml.split_ref(ref)
+            value = self.at(sheet, row, col)
+            return cleaning.clean_cell(value)[0] if isinstance(value, str) else value
+        if key in self.evaluating:
+            raise formula_mod.Unevaluable("cycle", ref)
+        if len(self.evaluating) > 50:
+            raise formula_mod.Unevaluable("cycle", ref)
+        text = _formula_text(formulas, ref, f)
+        if f.kind == "dataTable" or not text:
+            raise formula_mod.Unevaluable("function", f.kind)
+        self.evaluating.append(key)
+        try:
+            value = formula_mod.evaluate(text, lambda s, r: self.resolve(sheet, s, r))
+        finally:
+            self.evaluating.pop()
+        self.evaluated[key] = value
+        return value
+
+    def resolve(self, own: str, sheet: str, ref: str) -> object:
+        """A reference of a formula on sheet ``own``: one value, or rows of values for a range."""
+        target = own
+        if sheet:
+            folded = sheet.casefold()
+            target = next((n for n in self.sheet_names if n.casefold() == folded), "")
+            if not target:
+                raise formula_mod.Unevaluable("external", sheet)
+        ref = ref.replace("$", "").upper()
+        first, _, last = ref.partition(":")
+        if not last:
+            return self.cell_value(target, first)
+        (r1, c1), (r2, c2) = ooxml.split_ref(first), ooxml.split_ref(last)
+        r1, r2, c1, c2 = min(r1, r2), max(r1, r2), min(c1, c2), max(c1, c2)
+        r2, c2 = min(r2, ooxml.BOUND[0] - 1), min(c2, ooxml.BOUND[1])  # whole columns/rows
+        return [
+            [self.cell_value(target, f"{col_letter(c)}{r}") for c in range(c1, c2 + 1)]
+            for r in range(r1, r2 + 1)
+        ]
+
     def read_formulas(self, lay: Layout) -> None:
-        refs: dict[str, set[str]] | None = None
-        if self.sub.kind in ("xlsx", "xlsm"):
-            parts = self.sheet_parts
-            wanted = {parts[self.actual[r]] for r in ("results", "funding") if self.actual.get(r) in parts}
-            raw = safety.read_parts(self.sub.path, sorted(wanted), limits=self.limits, data=self.data)
-            refs = {sheet: formula_refs(raw.get(part, b"")) for sheet, part in parts.items() if part in raw}
         roles = _roles(lay)
         plain = not self.names and not self.moved
+        refs: dict[str, frozenset[str] | None] = {}
         for key, cell in lay.formulas.items():
             if plain:
                 sheet = self.actual.get(roles[cell.sheet])
@@ -364,8 +598,45 @@ class _Reader:
                     continue
                 sheet, row, col = where
                 ref = f"{col_letter(col)}{row}"
-            has = None if refs is None else ref in refs.get(sheet, ())
+            if sheet not in refs:
+                refs[sheet] = self.book.formula_refs(sheet)
+            found = refs[sheet]
+            has = None if found is None else ref in found
             self.sub.formulas[key] = FormulaCell(key, sheet, ref, self.at(sheet, row, col), has)
+
+    def check_extent(self, lay: Layout) -> None:
+        """Data where the template has no cell: rows past a table's end (an error in the
+        nominations table: those nominations would be lost), cells beside it, and cells beyond
+        ``ooxml.BOUND`` that were cut before reading."""
+        for role in READ_ROLES:
+            sheet = self.actual.get(role)
+            if sheet is None:
+                continue
+            far = self.book.far.get(sheet)
+            if far:
+                self.issue("cell-far", sheet=sheet, cell=far[0], cells=_list(far), count=len(far))
+            last_row, last_col = _area(lay, role)
+            last_row = self.row_of(role, last_row)
+            grid = self.grid(sheet)
+            rows: list[int] = []
+            cells: list[str] = []
+            for r, line in enumerate(grid, start=1):
+                if r > last_row:
+                    if any(v not in (None, "") for v in line):
+                        rows.append(r)
+                elif len(line) > last_col:
+                    cells += [f"{col_letter(c)}{r}" for c, v in enumerate(line[last_col:], start=last_col + 1)
+                              if v not in (None, "")]  # fmt: skip
+            if rows and role == "awards":
+                self.issue("rows-beyond-table", sheet=sheet, cell=f"A{rows[0]}", rows=_list(rows),
+                           count=len(rows), last=last_row)  # fmt: skip
+            elif rows:
+                first = next(c for c, v in enumerate(grid[rows[0] - 1], start=1) if v not in (None, ""))
+                cells = [f"{col_letter(first)}{rows[0]}", *cells]
+                self.issue("data-outside", sheet=sheet, cell=cells[0], rows=_list(rows), count=len(rows))
+                cells = cells[1:]
+            if cells:
+                self.issue("cells-outside", sheet=sheet, cell=cells[0], cells=_list(cells), count=len(cells))
 
     def read_unit(self) -> None:
         sub = self.sub
@@ -379,6 +650,78 @@ class _Reader:
 
 
 # -- cell parsing (pure) ------------------------------------------------------------------
+
+
+T = messages.text
+_FAILED = object()  # an input formula that could not be evaluated
+REJECTED = "rejected"  # as checks.REJECTED: left out of totals (counted as missing)
+
+
+def _clean(text: str) -> str:
+    return cleaning.clean_cell(text)[0]
+
+
+def _formula_text(formulas: dict[str, ooxml.Formula], ref: str, f: ooxml.Formula | None) -> str:
+    """The text of the formula at ``ref``; for a follower of a shared formula (ECMA-376 Part 1,
+    18.3.1.40: only the group's first cell holds the text) the master's text moved to ``ref``."""
+    if f is None:
+        return ""
+    if f.text or f.kind != "shared":
+        return f.text
+    master = next(
+        ((r, g) for r, g in formulas.items() if g.kind == "shared" and g.si == f.si and g.text), None
+    )
+    if master is None:
+        return ""
+    from openpyxl.formula.translate import Translator, TranslatorError
+
+    try:
+        return Translator("=" + master[1].text, origin=master[0]).translate_formula(ref)[1:]
+    except TranslatorError:
+        return ""
+
+
+def _short(text: str) -> str:
+    text = _clean(text)
+    return "=" + (text if len(text) <= 60 else text[:59] + "…")
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        from .checks import fmt  # checks imports this module: imported when needed
+
+        return fmt(value)
+    return _clean(str(value))[:60]
+
+
+def _differs(cached: object, value: object) -> bool:
+    """Whether a cell's cached value (if it has one) is not what its formula gives."""
+    if cached is None or cached == "":
+        return False
+    if isinstance(cached, bool) or isinstance(value, bool):
+        return cached != value
+    if isinstance(cached, (int, float)) and isinstance(value, (int, float)):
+        return abs(cached - value) > 1e-9 * max(1.0, abs(value))
+    return (cached if cached is not None else "") != value
+
+
+def _list(items: list) -> str:
+    shown = ", ".join(str(i) for i in items[:_LISTED])
+    return shown + (", …" if len(items) > _LISTED else "")
+
+
+@cache
+def _area(lay: Layout, role: str) -> tuple[int, int]:
+    """The last row and column the template uses on a sheet (results: with its hidden helpers)."""
+    sheet = lay.sheets[role]
+    cells = [c for c in (*lay.inputs.values(), *lay.formulas.values(), *lay.labels) if c.sheet == sheet]
+    last_row = max((c.row for c in cells), default=0)
+    last_col = max((c.col for c in cells), default=0)
+    if role == "results":
+        last_col = max([last_col] + [max(vars(rc).values()) for rc in lay.result_cols.values()])
+    return last_row, last_col
 
 
 def _flag_notes(info: safety.FileInfo) -> set[str]:
@@ -495,6 +838,14 @@ def _role_of(lay: Layout, sheet: str) -> str:
 @cache
 def _roles(lay: Layout) -> dict[str, str]:
     return {name: role for role, name in lay.sheets.items()}
+
+
+def failed_issue(exc: BaseException, file: str) -> Issue:
+    """A file whose reading or checking failed in an unforeseen way: one error naming it (with the
+    error's kind, for the developers), so the run goes on with the other files."""
+    detail = cleaning.for_terminal(str(exc))[:120]
+    reason = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    return make("file-failed", file=file, reason=reason)
 
 
 def unreadable_issue(exc: safety.UnreadableFile, file: str, unit: str = "") -> Issue:

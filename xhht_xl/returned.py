@@ -25,7 +25,7 @@ from openpyxl.worksheet.hyperlink import Hyperlink
 
 from . import layout as layout_mod
 from . import messages, templates
-from .fileio import save_workbook
+from .fileio import mark_output, save_workbook
 from .issues import Issue
 from .layout import Cell, Layout
 from .plan import Plan, Unit
@@ -66,9 +66,41 @@ class Placed:
     key: tuple | None
 
 
-def returned_name(path: str | Path) -> str:
-    """``bao_cao.xls`` -> ``bao_cao_tra_lai.xlsx``."""
-    return T("returned.file-name", stem=Path(path).stem)
+NAME_MAX = 255  # bytes of one file name (ext4, APFS: UTF-8) and UTF-16 units (NTFS): the smaller
+
+
+def returned_name(path: str | Path, taken: Iterable[str] = ()) -> str:
+    """``bao_cao.xls`` -> ``bao_cao_tra_lai.xlsx``; ``_tra_lai_2``, ``_3``… while the name is in
+    ``taken``. The sender's stem is shortened (whole characters, no dangling tone mark) so the name
+    stays within :data:`NAME_MAX` bytes in UTF-8 and UTF-16 units, the limits of common file
+    systems: a legal long received name never makes an illegal derived one."""
+    stem = Path(path).stem
+    taken = set(taken)
+    n = 1
+    while True:
+        extra = "" if n == 1 else f"_{n}"
+        name = _fit(stem, extra)
+        if name not in taken:
+            return name
+        n += 1
+
+
+def _fit(stem: str, extra: str) -> str:
+    import unicodedata
+
+    def size(text: str) -> int:
+        return max(len(text.encode("utf-8")), len(text.encode("utf-16-le")) // 2)
+
+    def name(cut: str) -> str:
+        full = Path(T("returned.file-name", stem=cut))
+        return f"{full.stem}{extra}{full.suffix}"
+
+    cut = stem
+    while cut and size(name(cut)) > NAME_MAX:
+        cut = cut[:-1]
+        while cut and unicodedata.combining(cut[-1]):
+            cut = cut[:-1]
+    return name(cut.rstrip(" .") if cut != stem else cut)
 
 
 def write_returned_copy(
@@ -103,6 +135,8 @@ def build_returned(
     # green verdict would cover the legend's colour (an orange warning shown red).
     marked = {p.cell for p in placed if p.cell is not None}
     wb = templates.build_workbook(plan, lv, unit, values=sender_values(sub, lay), lay=lay, marked=marked)
+    # intake skips it while it holds the sender's values unchanged
+    mark_output(wb, "returned", level=lv, source=sub.sha256, values=sub.fingerprint())
     _restore_unit_cell(wb, sub, lay)
     _mark_cells(wb, placed)
     _issue_sheet(wb, sub, placed)

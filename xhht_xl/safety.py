@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import posixpath
 import re
 import stat
@@ -115,7 +116,10 @@ class FileInfo:
     external_links: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sheet_parts: dict[str, str] = field(default_factory=dict)  # .xlsx/.xlsm: sheet name -> zip part
+    non_utf8: list[str] = field(default_factory=list)  # .xlsx/.xlsm: XML parts in another encoding
     data: bytes = field(default=b"", repr=False, compare=False)  # the bytes that were inspected
+    # the package over ``data``, left open for the reader (ZIP formats), so it is parsed once
+    zip: zipfile.ZipFile | None = field(default=None, repr=False, compare=False)
 
 
 def _display_name(file: str | Path | None) -> str:
@@ -156,8 +160,9 @@ def require_defusedxml() -> None:
 # --------------------------------------------------------------------------- XML parts
 
 
-def _read_member(zf: zipfile.ZipFile, member: str | zipfile.ZipInfo, max_bytes: int, file: str) -> bytes:
-    """Inflate at most ``max_bytes`` of one member; more than that is an error."""
+def read_member(zf: zipfile.ZipFile, member: str | zipfile.ZipInfo, max_bytes: int, file: str) -> bytes:
+    """Inflate at most ``max_bytes`` of one member; more than that is ``part-too-big``, damaged
+    data ``zip-corrupt`` (``UnreadableFile``); a missing member raises ``KeyError``."""
     try:
         with zf.open(member) as fh:
             data = fh.read(max_bytes + 1)
@@ -194,7 +199,7 @@ def safe_xml(
     raises ``zip-corrupt`` / ``file-corrupt``. A missing member raises ``KeyError``.
     """
     name = str(file) if file is not None else (zf.filename or "?")
-    return _parse_xml(_read_member(zf, member, max_bytes, name), name)
+    return _parse_xml(read_member(zf, member, max_bytes, name), name)
 
 
 class _BoundedReader(io.RawIOBase):
@@ -258,18 +263,23 @@ def _head(zf: zipfile.ZipFile, info: zipfile.ZipInfo, size: int) -> bytes:
         return fh.read(size)
 
 
-def _scan_for_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, file: str) -> None:
+def _scan_for_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, file: str) -> bool:
     """Reject an XML part whose prolog declares a DTD (the parsers downstream are not
-    all ours). Reads at most ``limits.head_bytes`` inflated bytes of the part."""
+    all ours). Reads at most ``limits.head_bytes`` inflated bytes of the part. Returns whether
+    the part is UTF-8 (python-calamine misreads other encodings)."""
     try:
         head = _head(zf, info, limits.head_bytes)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, RuntimeError):
         raise UnreadableFile("zip-corrupt", file) from None
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+    from .ooxml import is_utf8
+
+    utf8 = is_utf8(head)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:2] in (b"<\x00", b"\x00<"):
         head = head.decode("utf-16", errors="ignore").encode("utf-8")
     lowered = head.lower()
     if b"<!doctype" in lowered or b"<!entity" in lowered:
         raise UnreadableFile("xml-unsafe", file)
+    return utf8
 
 
 def _local(tag: str) -> str:
@@ -279,24 +289,28 @@ def _local(tag: str) -> str:
 # --------------------------------------------------------------------------- inspect
 
 
-def inspect(path: str | Path, limits: Limits = Limits()) -> FileInfo:
+def inspect(path: str | Path, limits: Limits = Limits(), *, data: bytes | None = None) -> FileInfo:
     """Decide what ``path`` is before any spreadsheet parser runs.
 
     Returns a ``FileInfo`` for an .xlsx/.xlsm/.xls/.ods workbook; raises
     ``UnreadableFile`` for anything else (see ``messages/safety.toml`` for the codes).
+    ``data``: the file's bytes, already read with :func:`read_bounded` (intake hashes and
+    archives exactly these); otherwise the file is read here, once.
     Raises ``RuntimeError`` if the environment cannot read XML safely.
     """
     require_defusedxml()
     p = Path(path)
     file = str(path)
-    data = _read_bounded(p, file, limits)
+    data = read_bounded(p, limits) if data is None else data
     digest = hashlib.sha256(data).hexdigest()
     notes: list[str] = []
     parts: dict[str, str] = {}
+    non_utf8: list[str] = []
+    opened: list[zipfile.ZipFile] = []
     head = data[:8]
 
     if head.startswith(_ZIP):
-        kind, has_macros, links = _inspect_zip(data, file, limits, notes, parts)
+        kind, has_macros, links = _inspect_zip(data, file, limits, notes, parts, non_utf8, opened)
     elif head.startswith(_CFB):
         kind, has_macros, links = _inspect_cfb(data, file, notes)
     else:
@@ -320,25 +334,39 @@ def inspect(path: str | Path, limits: Limits = Limits()) -> FileInfo:
         external_links=links,
         notes=notes,
         sheet_parts=parts,
+        non_utf8=non_utf8,
         data=data,
+        zip=opened[0] if opened else None,
     )
 
 
-def _read_bounded(p: Path, file: str, limits: Limits) -> bytes:
+def read_bounded(path: str | Path, limits: Limits = Limits(), *, follow: bool = True) -> bytes:
+    """The bytes of a regular file, at most ``limits.max_bytes`` of them (nothing is read of a
+    larger one). Raises ``UnreadableFile``: ``file-missing``, ``file-unreadable`` (also a
+    directory, FIFO or device, and with ``follow=False`` a symbolic link), ``file-empty``,
+    ``file-too-big``. The size is checked on the open file, so a file replaced between the
+    check and the read cannot slip a larger content through."""
+    p, file = Path(path), str(path)
+    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+    if not follow:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+        if p.is_symlink():
+            raise UnreadableFile("file-unreadable", file)
     try:
-        st = p.stat()
+        fd = os.open(p, flags)
     except FileNotFoundError:
         raise UnreadableFile("file-missing", file) from None
     except OSError:
         raise UnreadableFile("file-unreadable", file) from None
-    if not stat.S_ISREG(st.st_mode):  # a directory, FIFO or device: never open it
-        raise UnreadableFile("file-unreadable", file)
-    if st.st_size == 0:
-        raise UnreadableFile("file-empty", file)
-    if st.st_size > limits.max_bytes:
-        raise _too_big(file, st.st_size, limits)
     try:
-        with open(p, "rb") as fh:
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):  # a directory, FIFO or device: never read it
+                raise UnreadableFile("file-unreadable", file)
+            if st.st_size == 0:
+                raise UnreadableFile("file-empty", file)
+            if st.st_size > limits.max_bytes:
+                raise _too_big(file, st.st_size, limits)
             data = fh.read(limits.max_bytes + 1)
     except OSError:
         raise UnreadableFile("file-unreadable", file) from None
@@ -405,7 +433,13 @@ def _as_text(head: bytes) -> str | None:
 
 
 def _inspect_zip(
-    data: bytes, file: str, limits: Limits, notes: list[str], parts: dict[str, str]
+    data: bytes,
+    file: str,
+    limits: Limits,
+    notes: list[str],
+    parts: dict[str, str],
+    non_utf8: list[str],
+    opened: list[zipfile.ZipFile],
 ) -> tuple[str, bool, list[str]]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
@@ -433,26 +467,47 @@ def _inspect_zip(
             raise UnreadableFile("zip-corrupt", file)
 
     by_lower = {n.lower(): n for n in names}
-    with zf:
-        if "mimetype" in by_lower and "[content_types].xml" not in by_lower:
-            return _inspect_odf(zf, by_lower, file, limits, notes)
-        main = _ooxml_main_part(zf, by_lower, file, limits)
-        low_main = main.lower() if main else ""
-        if low_main.endswith(".bin") or "xl/workbook.bin" in by_lower:
-            raise UnreadableFile("xlsb", file)
-        if low_main.startswith("word/") or "word/document.xml" in by_lower:
-            raise UnreadableFile("word-document", file)
-        if low_main.startswith("ppt/") or "ppt/presentation.xml" in by_lower:
-            raise UnreadableFile("presentation", file)
-        if main is None and "xl/workbook.xml" in by_lower:
-            main = by_lower["xl/workbook.xml"]
-        if main is not None and main.lower() in by_lower:
-            return _inspect_ooxml(zf, infos, by_lower, by_lower[main.lower()], file, limits, notes, parts)
-        if any(n.endswith((".xlsx", ".xlsm", ".xls", ".ods", ".xlsb", ".csv")) for n in by_lower):
-            raise UnreadableFile("archive", file)
-        if main is not None or "[content_types].xml" in by_lower:
-            raise UnreadableFile("zip-corrupt", file)  # an OOXML package missing its main part
-        raise UnreadableFile("not-a-workbook", file)
+    try:
+        result = _inspect_members(zf, infos, by_lower, file, limits, notes, parts, non_utf8)
+    except BaseException:
+        zf.close()
+        raise
+    opened.append(zf)  # accepted: the reader goes on with this open package
+    return result
+
+
+def _inspect_members(
+    zf: zipfile.ZipFile,
+    infos: list[zipfile.ZipInfo],
+    by_lower: dict[str, str],
+    file: str,
+    limits: Limits,
+    notes: list[str],
+    parts: dict[str, str],
+    non_utf8: list[str],
+) -> tuple[str, bool, list[str]]:
+    """What kind of package an accepted ZIP is (ODF or OOXML, and which OOXML), or raise."""
+    if "mimetype" in by_lower and "[content_types].xml" not in by_lower:
+        return _inspect_odf(zf, by_lower, file, limits, notes)
+    main = _ooxml_main_part(zf, by_lower, file, limits)
+    low_main = main.lower() if main else ""
+    if low_main.endswith(".bin") or "xl/workbook.bin" in by_lower:
+        raise UnreadableFile("xlsb", file)
+    if low_main.startswith("word/") or "word/document.xml" in by_lower:
+        raise UnreadableFile("word-document", file)
+    if low_main.startswith("ppt/") or "ppt/presentation.xml" in by_lower:
+        raise UnreadableFile("presentation", file)
+    if main is None and "xl/workbook.xml" in by_lower:
+        main = by_lower["xl/workbook.xml"]
+    if main is not None and main.lower() in by_lower:
+        return _inspect_ooxml(
+            zf, infos, by_lower, by_lower[main.lower()], file, limits, notes, parts, non_utf8
+        )
+    if any(n.endswith((".xlsx", ".xlsm", ".xls", ".ods", ".xlsb", ".csv")) for n in by_lower):
+        raise UnreadableFile("archive", file)
+    if main is not None or "[content_types].xml" in by_lower:
+        raise UnreadableFile("zip-corrupt", file)  # an OOXML package missing its main part
+    raise UnreadableFile("not-a-workbook", file)
 
 
 def _ooxml_main_part(zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, limits: Limits) -> str | None:
@@ -483,10 +538,15 @@ def _inspect_ooxml(
     limits: Limits,
     notes: list[str],
     parts: dict[str, str],
+    parts_non_utf8: list[str],
 ) -> tuple[str, bool, list[str]]:
+    non_utf8 = []
     for info in infos:
-        if info.filename.lower().endswith((".xml", ".rels", ".vml")):
-            _scan_for_dtd(zf, info, limits, file)
+        low = info.filename.lower()
+        # worksheets are checked by ooxml.scan_sheet before python-calamine reads any of them
+        if low.endswith((".xml", ".rels", ".vml")) and not low.startswith("xl/worksheets/"):
+            if not _scan_for_dtd(zf, info, limits, file):
+                non_utf8.append(info.filename)
 
     ct_name = by_lower.get("[content_types].xml")
     if ct_name is None:
@@ -508,6 +568,7 @@ def _inspect_ooxml(
         notes.append(messages.text("safety.note-template", file=_display_name(file)))
     if any(n.startswith(("xl/activex/", "xl/embeddings/")) for n in lowered):
         notes.append(messages.text("safety.note-embedded", file=_display_name(file)))
+    parts_non_utf8.extend(non_utf8)
     return kind, has_macros, _ooxml_external_links(zf, by_lower, file, limits)
 
 
@@ -542,7 +603,7 @@ def _ooxml_external_links(
 def _inspect_odf(
     zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, limits: Limits, notes: list[str]
 ) -> tuple[str, bool, list[str]]:
-    mimetype = _read_member(zf, by_lower["mimetype"], 256, file).decode("ascii", errors="replace").strip()
+    mimetype = read_member(zf, by_lower["mimetype"], 256, file).decode("ascii", errors="replace").strip()
     if mimetype.startswith("application/vnd.oasis.opendocument.text"):
         raise UnreadableFile("word-document", file)
     if mimetype.startswith("application/vnd.oasis.opendocument.presentation"):
@@ -661,6 +722,7 @@ def defined_names(
     include_builtin: bool = False,
     include_local: bool = False,
     limits: Limits = Limits(),
+    data: bytes = b"",
 ) -> dict[str, tuple[str, str]]:
     """Workbook-scope defined names that point at one cell or one rectangular range.
 
@@ -670,19 +732,20 @@ def defined_names(
     database...) are skipped unless ``include_builtin``; sheet-scoped names are skipped
     unless ``include_local``, in which case they are keyed ``"<sheet>!<name>"``.
     For .xls returns ``{}`` (python-calamine does not expose names).
-    Call after ``inspect`` accepted the file.
+    Call after ``inspect`` accepted the file; ``data`` (the bytes it read) spares reading the file
+    again, which may have been replaced since.
     """
     file = str(path)
     if kind in ("xlsx", "xlsm"):
-        return _ooxml_names(Path(path), file, include_builtin, include_local, limits)
+        return _ooxml_names(Path(path), file, include_builtin, include_local, limits, data)
     if kind == "ods":
-        return _ods_names(Path(path), file, include_local, limits)
+        return _ods_names(Path(path), file, include_local, limits, data)
     return {}
 
 
-def _open_zip(p: Path, file: str) -> zipfile.ZipFile:
+def _open_zip(p: Path, file: str, data: bytes = b"") -> zipfile.ZipFile:
     try:
-        return zipfile.ZipFile(p)
+        return zipfile.ZipFile(io.BytesIO(data) if data else p)
     except FileNotFoundError:
         raise UnreadableFile("file-missing", file) from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError):
@@ -730,7 +793,7 @@ def _workbook_head(zf: zipfile.ZipFile, name: str, file: str, limits: Limits) ->
     The cut is closed with the root's end tag and parsed with defusedxml; if the part does not
     look as expected, the whole part is parsed instead.
     """
-    data = _read_member(zf, name, limits.max_xml_bytes, file)
+    data = read_member(zf, name, limits.max_xml_bytes, file)
     end, root = _SHEETS_END.search(data), _ROOT_START.search(data)
     if end is not None and root is not None:
         prefix = root.group(1)
@@ -752,9 +815,9 @@ def _main_name(zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, limits:
 
 
 def _ooxml_names(
-    p: Path, file: str, include_builtin: bool, include_local: bool, limits: Limits
+    p: Path, file: str, include_builtin: bool, include_local: bool, limits: Limits, data: bytes = b""
 ) -> dict[str, tuple[str, str]]:
-    with _open_zip(p, file) as zf:
+    with _open_zip(p, file, data) as zf:
         by_lower = {n.lower(): n for n in zf.namelist()}
         root = safe_xml(zf, _main_name(zf, by_lower, file, limits), limits.max_xml_bytes, file=file)
     return _names_from_root(root, include_builtin, include_local)
@@ -850,14 +913,16 @@ def _parse_ods_ref(text: str) -> tuple[str, str] | None:
     return sheet, ":".join(cells)
 
 
-def _ods_names(p: Path, file: str, include_local: bool, limits: Limits) -> dict[str, tuple[str, str]]:
+def _ods_names(
+    p: Path, file: str, include_local: bool, limits: Limits, data: bytes = b""
+) -> dict[str, tuple[str, str]]:
     out: dict[str, tuple[str, str]] = {}
     t_name = f"{{{_NS_TABLE}}}name"
     table = f"{{{_NS_TABLE}}}table"
     range_attr = f"{{{_NS_TABLE}}}cell-range-address"
     expr_attr = f"{{{_NS_TABLE}}}expression"
     current_table: str | None = None
-    with _open_zip(p, file) as zf:
+    with _open_zip(p, file, data) as zf:
         for event, elem in _iter_xml(zf, "content.xml", limits.max_xml_bytes, file):
             if elem.tag == table:
                 current_table = elem.get(t_name) if event == "start" else None
@@ -942,5 +1007,87 @@ def read_parts(
         names = set(zf.namelist())
         for member in members:
             if member in names:
-                out[member] = _read_member(zf, member, limits.max_xml_bytes, file)
+                out[member] = read_member(zf, member, limits.max_xml_bytes, file)
+    return out
+
+
+# --------------------------------------------------------------------------- .xls extent
+
+# BIFF8 cell records (MS-XLS 2.4): row and column are the first two 16-bit fields; MULRK and
+# MULBLANK end with their last column.
+_XLS_CELLS = {0x0006, 0x00D6, 0x00FD, 0x0201, 0x0203, 0x0204, 0x0205, 0x027E}
+_XLS_MULTI = {0x00BD, 0x00BE}
+_XLS_EMPTY = {0x0201, 0x00BE}  # BLANK, MULBLANK: formatting only
+_XLS_NEUTRAL = 0x7FFF  # a record type no reader knows: the record is skipped, the stream unchanged
+
+
+def xls_bound(
+    data: bytes, bound: tuple[int, int], per_sheet: dict[str, tuple[int, int]] | None = None
+) -> tuple[bytes | None, dict[str, list[str]]]:
+    """Cut the cells of an .xls beyond ``bound`` = (rows, columns) before python-calamine sees it
+    (it allocates every cell up to the farthest one). Returns the patched file (None when nothing
+    lies beyond) and, per sheet name, the cells that held data there. Each far cell record keeps
+    its size and gets a record type no reader knows, so no stream offset moves (MS-XLS 2.1.4)."""
+    import olefile
+
+    try:
+        ole = olefile.OleFileIO(io.BytesIO(data))
+        name = next(n for n in ("Workbook", "Book") if ole.exists(n))
+        stream = bytearray(ole.openstream(name).read())
+        ole.close()
+    except Exception:  # damaged: python-calamine decides (inspect already accepted the container)
+        return None, {}
+    per_sheet = per_sheet or {}
+    max_row, max_col = bound
+    sheets: dict[int, str] = {}
+    current = ""
+    far: dict[str, list[str]] = {}
+    patched = False
+    pos = 0
+    while pos + 4 <= len(stream):
+        rtype, size = struct.unpack_from("<HH", stream, pos)
+        body = pos + 4
+        if rtype == _BIFF_BOUNDSHEET and size >= 8:
+            offset = struct.unpack_from("<I", stream, body)[0]
+            sheets[offset] = _biff_sheet_name(bytes(stream[body + 6 : body + size]))
+        elif rtype == 0x0809:  # BOF: a sheet's substream starts here
+            current = sheets.get(pos, current)
+            max_row, max_col = per_sheet.get(current, bound)
+        elif (rtype in _XLS_CELLS or rtype in _XLS_MULTI) and size >= 4:
+            row, col = struct.unpack_from("<HH", stream, body)
+            last = struct.unpack_from("<H", stream, body + size - 2)[0] if rtype in _XLS_MULTI else col
+            if row + 1 >= max_row or last + 1 > max_col:
+                struct.pack_into("<H", stream, pos, _XLS_NEUTRAL)
+                patched = True
+                if rtype not in _XLS_EMPTY:
+                    far.setdefault(current, []).append(
+                        f"{_col_letter(max(col, min(last, max_col)) + 1)}{row + 1}"
+                    )
+        pos = body + size
+    if not patched:
+        return None, {}
+    out = io.BytesIO(data)
+    ole = olefile.OleFileIO(out, write_mode=True)
+    ole.write_stream(name, bytes(stream))
+    ole.close()
+    return out.getvalue(), far
+
+
+def _biff_sheet_name(raw: bytes) -> str:
+    """The name in a BOUNDSHEET body after its offset and flags (ShortXLUnicodeString)."""
+    if len(raw) < 2:
+        return ""
+    count, flags = raw[0], raw[1]
+    text = raw[2:]
+    try:
+        return text[: 2 * count].decode("utf-16-le") if flags & 1 else text[:count].decode("latin-1")
+    except UnicodeDecodeError:
+        return ""
+
+
+def _col_letter(col: int) -> str:
+    out = ""
+    while col:
+        col, rem = divmod(col - 1, 26)
+        out = chr(65 + rem) + out
     return out

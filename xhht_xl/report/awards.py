@@ -17,7 +17,7 @@ import pandas as pd
 from openpyxl.styles import Alignment
 
 from .. import layout, messages, quotas, templates
-from ..fileio import save_workbook
+from ..fileio import mark_output, save_workbook
 from ..plan import Plan
 from .text import clean
 
@@ -160,6 +160,7 @@ def write_award_list(c, path: str | Path, body: str = "") -> Path:
     if not body:
         body = issuer(c.plan, c.unit, document(c.plan, c.scope.level, "report")).name
     wb = templates.new_workbook()  # checked against Excel's structural rules when saved
+    mark_output(wb, "award-list", unit=c.scope.unit, level=c.scope.level)  # intake skips it when found
     ws = wb.active
     ws.title = T("report.award-list-sheet")
     heads = [T(f"report.{k}") for k in LIST_HEADS]

@@ -1,0 +1,413 @@
+"""What python-calamine may be given from an .xlsx/.xlsm package, and the formula cells of its sheets.
+
+python-calamine reads cell values ~10x faster than anything written in Python, but it trusts the
+package: one value in XFD1048576 makes it allocate the whole grid (the process aborts), a
+``<dimension ref="A0:…">`` makes it fail, cells written without their optional ``r`` are put in the
+wrong columns and a part encoded in UTF-16 reads as an empty sheet. This module decides, per
+worksheet part, whether the bytes can be handed over as they are and, when not, writes an
+equivalent canonical part (UTF-8, ``r`` on every row and cell, no ``dimension``, nothing beyond
+:data:`BOUND`) with lxml. It also finds which cells hold a formula, and their text.
+
+Two ways to read a worksheet part, giving the same answer (``tests/test_xml_variants.py``):
+
+- **Shallow scan** (every file seen in practice, C-speed): valid only when the part is UTF-8 and
+  holds no comment, CDATA section, processing instruction or DOCTYPE (``<!`` and ``<?`` absent
+  after the XML declaration). In a well-formed document ``<`` then only ever opens an element
+  tag, and attribute values are quoted, so the compiled patterns below recognise element tags
+  exactly (any prefix, attribute order, quoting and whitespace), the way a shallow XML parser
+  does (R. D. Cameron, "REX: XML Shallow Parsing with Regular Expressions", 1998). The scan also
+  requires every ``c`` to carry a plain ``r`` and every ``r`` to lie within :data:`BOUND`;
+  anything else goes to the full parse.
+- **Full parse** (lxml/libxml2, entities and network off, DOCTYPE refused): positions of cells
+  without ``r`` follow ECMA-376 Part 1, 18.3.1.4 (c) and 18.3.1.73 (row): the next column / row
+  after the previous one. Large parts are streamed (``iterparse``) so memory follows the cells
+  kept, not the cells declared.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from dataclasses import dataclass, field
+
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+# Rows x columns that python-calamine may be asked to allocate for one sheet: about 20 times the
+# templates' largest sheet (46 rows x 21 columns). Cells beyond are cut before calamine runs.
+BOUND = (1000, 104)  # row 1000 is out, column 105 ("DA") is out
+STREAM_FROM = 8 * 1024 * 1024  # parts larger than this are parsed as a stream
+
+_ATTR = rb"\s+[^\s=/>]+\s*=\s*(?:\"[^\"]*\"|'[^']*')"
+_DECL = re.compile(rb"^(?:\xef\xbb\xbf)?<\?xml(?P<attrs>(?:" + _ATTR + rb")*)\s*\?>")
+_ENCODING = re.compile(rb"\sencoding\s*=\s*[\"']([A-Za-z0-9._\-]+)[\"']")
+# The main namespace bound to a prefix anywhere: elements are then prefixed (the full parse reads them).
+_MAIN_PREFIXED = re.compile(
+    rb"xmlns:[A-Za-z_][\w.\-]*\s*=\s*[\"'](?:http://schemas\.openxmlformats\.org/spreadsheetml/2006/main"
+    rb"|http://purl\.oclc\.org/ooxml/spreadsheetml/main)[\"']"
+)
+_SHEETDATA_START = re.compile(rb"<sheetData(?:" + _ATTR + rb")*\s*(/?)>")
+_SHEETDATA_END = re.compile(rb"</sheetData\s*>")
+_DIMENSION = re.compile(rb"<dimension(?P<attrs>(?:" + _ATTR + rb")*)\s*/?>")
+_REF_ATTR = re.compile(rb"\sref\s*=\s*[\"']([^\"']*)[\"']")
+# A cell start tag without a plain r within BOUND (rows 1-999, columns A-CZ): no r, an r written
+# otherwise (an entity, a $), or a far one. Attribute values of a cell (r, s, t, cm, vm, ph) hold no
+# ">"; a file whose do is read by the full parse all the same, as its tag then ends early here.
+_C_NOT_NEAR = re.compile(
+    rb"<c(?=[\s/>])(?!(?>[^>]*?\sr\s*=\s*[\"'])(?:[A-C][A-Z]|[A-Z])[1-9][0-9]{0,2}[\"'])"
+)
+# A cell whose first child is a formula (CT_Cell: f?, v?, is?), its r captured (every cell has one
+# by then: _C_NOT_NEAR was checked first).
+_C_WITH_F = re.compile(
+    rb"<c(?=\s)(?>[^>]*?\sr\s*=\s*[\"']([A-Z]{1,3}[1-9][0-9]{0,6})[\"'])[^>]*+>\s*+<f[\s/>]"
+)
+_A1_RANGE = re.compile(r"^\$?[A-Z]{1,3}\$?[1-9][0-9]{0,6}(?::\$?[A-Z]{1,3}\$?[1-9][0-9]{0,6})?$")
+
+
+class PartError(Exception):
+    """A part that cannot be read as XML; ``code`` is ``xml-unsafe`` or ``file-corrupt``."""
+
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Formula:
+    """A ``<f>`` element: its text (empty for the followers of a shared formula), kind and group."""
+
+    text: str
+    kind: str = "normal"  # normal | shared | array | dataTable
+    si: str = ""  # shared group
+    ref: str = ""  # the range a shared/array master covers
+
+
+@dataclass
+class SheetScan:
+    formula_refs: frozenset[str]  # cells whose content is a formula
+    far: list[str] = field(default_factory=list)  # cells holding data beyond BOUND (cut)
+    canonical: bytes | None = None  # the part to give calamine instead of the original
+    formulas: dict[str, Formula] | None = None  # ref -> formula (full parse only)
+
+
+def col_number(letters: str) -> int:
+    n = 0
+    for ch in letters:
+        n = n * 26 + ord(ch) - 64
+    return n
+
+
+def col_letter(col: int) -> str:
+    out = ""
+    while col:
+        col, rem = divmod(col - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def split_ref(ref: str) -> tuple[int, int]:
+    """``"E7"`` -> (7, 5)."""
+    i = 0
+    while i < len(ref) and ref[i].isalpha():
+        i += 1
+    return int(ref[i:]), col_number(ref[:i])
+
+
+def is_utf8(head: bytes) -> bool:
+    """True when an XML part is UTF-8 (no BOM but UTF-8's, no other declared encoding)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:2] in (b"<\x00", b"\x00<"):
+        return False
+    m = _DECL.match(head)
+    if m is None:
+        return not head.lstrip(b"\xef\xbb\xbf").startswith(b"<?")  # an unreadable declaration
+    enc = _ENCODING.search(m.group("attrs"))
+    return enc is None or enc.group(1).lower() in (b"utf-8", b"utf8")
+
+
+def scan_sheet(data: bytes, bound: tuple[int, int] = BOUND) -> SheetScan:
+    """Formula cells of a worksheet part and, if calamine must not get it as is, its canonical form.
+
+    Raises :class:`PartError` when the part is not well-formed XML or declares a DOCTYPE.
+    """
+    fast = _shallow(data) if bound == BOUND else None
+    return fast if fast is not None else full_parse(data, bound)
+
+
+def _shallow(data: bytes) -> SheetScan | None:
+    """The shallow scan, or None when its preconditions do not hold."""
+    m = _DECL.match(data)
+    if m is not None:
+        enc = _ENCODING.search(m.group("attrs"))
+        if enc is not None and enc.group(1).lower() not in (b"utf-8", b"utf8"):
+            return None
+        start = m.end()
+    elif data.startswith(b"<") and not data.startswith(b"<?"):
+        start = 0
+    else:
+        return None  # a BOM, another encoding, or text before the root
+    sd = _SHEETDATA_START.search(data, start)
+    if sd is None or _MAIN_PREFIXED.search(data, 0, sd.start()):
+        return None  # no sheetData, or prefixed elements: the full parse decides
+    if data.find(b"<!", start, sd.start()) >= 0 or data.find(b"<?", start, sd.start()) >= 0:
+        return None
+    dim = _DIMENSION.search(data, start, sd.start())
+    if dim is not None:
+        ref = _REF_ATTR.search(dim.group("attrs"))
+        if ref is None or not _A1_RANGE.match(ref.group(1).decode("ascii", "replace")):
+            return None  # a dimension calamine rejects ("A0:…"): dropped by the full parse
+    if sd.group(1):  # <sheetData/>
+        return SheetScan(frozenset())
+    end = _SHEETDATA_END.search(data, sd.end())
+    if end is None:
+        return None
+    lo, hi = sd.end(), end.start()
+    # no comment, CDATA or processing instruction in the cells (one would also hide an earlier
+    # "</sheetData>"): every "<" there opens an element tag
+    if data.find(b"<!", lo, hi) >= 0 or data.find(b"<?", lo, hi) >= 0:
+        return None
+    if _C_NOT_NEAR.search(data, lo, hi):
+        return None
+    return SheetScan(frozenset(map(bytes.decode, _C_WITH_F.findall(data, lo, hi))))
+
+
+# -- the full parse ----------------------------------------------------------------------------
+
+
+def _parser():
+    from lxml import etree
+
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, collect_ids=False
+    )
+
+
+def full_parse(data: bytes, bound: tuple[int, int] = BOUND) -> SheetScan:
+    """Parse a worksheet part with lxml: formulas, cells beyond ``bound`` and the canonical part.
+
+    Parts larger than :data:`STREAM_FROM` are streamed: each row is placed, cut to ``bound`` and
+    emptied if it lies beyond, as soon as it ends, so memory follows the cells kept.
+    """
+    from lxml import etree
+
+    cells = _Cells(bound)
+    try:
+        if len(data) > STREAM_FROM:
+            root = None
+            for event, elem in etree.iterparse(
+                io.BytesIO(data), events=("start", "end"), resolve_entities=False, no_network=True,
+                load_dtd=False, huge_tree=False,
+            ):  # fmt: skip
+                if event == "start":
+                    root = elem if root is None else root
+                elif _local(elem.tag) == "row":
+                    cells.place_row(elem)
+        else:
+            tree = etree.ElementTree(etree.fromstring(data, _parser()))
+            if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
+                raise PartError("xml-unsafe")
+            root = tree.getroot()
+            sheet_data = next((e for e in root if _local(e.tag) == "sheetData"), None)
+            for row in list(sheet_data) if sheet_data is not None else ():
+                if _local(row.tag) == "row":
+                    cells.place_row(row)
+    except etree.XMLSyntaxError:
+        raise PartError("file-corrupt") from None
+    if root is None or _local(root.tag) != "worksheet":
+        return SheetScan(frozenset(), canonical=data)
+    for dim in [e for e in root if _local(e.tag) == "dimension"]:
+        root.remove(dim)
+    canonical = etree.tostring(root, xml_declaration=True, encoding="UTF-8", standalone=True)
+    return SheetScan(frozenset(cells.formulas), cells.far, canonical, cells.formulas)
+
+
+def _local(tag) -> str:
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+_CELL_REF = re.compile(r"\$?([A-Za-z]{1,3})\$?([0-9]{1,7})")
+
+
+class _Cells:
+    """Places rows and cells (ECMA-376 Part 1, 18.3.1.73 row and 18.3.1.4 c: without ``r`` a row
+    follows the previous row, a cell the previous cell), cuts what lies beyond the bound and
+    collects formulas."""
+
+    def __init__(self, bound: tuple[int, int]):
+        self.max_row, self.max_col = bound
+        self.row_no = 0
+        self.formulas: dict[str, Formula] = {}
+        self.far: list[str] = []
+
+    def place_row(self, row) -> None:
+        given = row.get("r")
+        self.row_no = int(given) if given and given.isdigit() and int(given) > 0 else self.row_no + 1
+        col_no = 0
+        for c in list(row):
+            if _local(c.tag) != "c":
+                continue
+            m = _CELL_REF.fullmatch(c.get("r") or "")
+            if m:
+                col_no = col_number(m.group(1).upper())
+                cell_row = int(m.group(2)) or self.row_no
+            else:
+                col_no += 1
+                cell_row = self.row_no
+            ref = f"{col_letter(col_no)}{cell_row}"
+            if cell_row >= self.max_row or col_no > self.max_col:
+                if _holds_data(c) and len(self.far) < 1000:
+                    self.far.append(ref)
+                row.remove(c)
+                continue
+            c.set("r", ref)
+            f = next((e for e in c if _local(e.tag) == "f"), None)
+            if f is not None:
+                self.formulas[ref] = Formula(
+                    text=f.text or "", kind=f.get("t", "normal"), si=f.get("si", ""), ref=f.get("ref", "")
+                )
+        parent = row.getparent()
+        if self.row_no >= self.max_row and parent is not None:
+            parent.remove(row)
+        else:
+            row.set("r", str(self.row_no))
+            row.attrib.pop("spans", None)  # positions may have changed: the reader recomputes them
+
+
+def _holds_data(c) -> bool:
+    for child in c:
+        local = _local(child.tag)
+        if local == "f" or (local == "v" and (child.text or "") != ""):
+            return True
+        if local == "is" and "".join(child.itertext()) != "":
+            return True
+    return False
+
+
+def canonical_xml(data: bytes) -> bytes:
+    """Any XML part re-written as UTF-8 (for parts calamine would misread in another encoding)."""
+    from lxml import etree
+
+    try:
+        tree = etree.ElementTree(etree.fromstring(data, _parser()))
+    except etree.XMLSyntaxError:
+        raise PartError("file-corrupt") from None
+    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
+        raise PartError("xml-unsafe")
+    return etree.tostring(tree.getroot(), xml_declaration=True, encoding="UTF-8", standalone=True)
+
+
+def rebuild(zf: zipfile.ZipFile, replaced: dict[str, bytes], renamed: dict[str, str] | None = None) -> bytes:
+    """A copy of the package with some parts replaced (stored, not compressed: it lives in memory)."""
+    out = io.BytesIO()
+    renamed = renamed or {}
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as z:
+        for info in zf.infolist():
+            name = info.filename
+            data = replaced[name] if name in replaced else zf.read(info)
+            z.writestr(renamed.get(name, name), data)
+    return out.getvalue()
+
+
+def formula_texts(data: bytes) -> dict[str, Formula]:
+    """Every formula of a worksheet part (full parse), for evaluating the few that sit in input cells."""
+    scan = full_parse(data)
+    return scan.formulas or {}
+
+
+# -- OpenDocument spreadsheets ---------------------------------------------------------------
+
+_ODF_TABLE = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
+_ODF_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+
+
+def odf_bound(
+    content: bytes, bound: tuple[int, int] = BOUND, per_table: dict[str, tuple[int, int]] | None = None
+) -> tuple[bytes | None, dict[str, list[str]]]:
+    """Cut what lies beyond ``bound`` in an .ods ``content.xml`` (python-calamine expands repeated
+    rows and cells up to the farthest value, and refuses a sheet past 100 million cells). Rows and
+    cells are counted with their ``number-rows-repeated`` / ``number-columns-repeated`` (ODF 1.2
+    Part 1, 9.1.3, 9.1.4). Returns the new part (None when nothing lies beyond) and, per table, the
+    cells that held data there. ``per_table``: another bound for some tables, by name."""
+    from lxml import etree
+
+    try:
+        tree = etree.ElementTree(etree.fromstring(content, _parser()))
+    except etree.XMLSyntaxError:
+        raise PartError("file-corrupt") from None
+    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
+        raise PartError("xml-unsafe")
+    t = f"{{{_ODF_TABLE}}}"
+    changed = False
+    far: dict[str, list[str]] = {}
+    for table in tree.getroot().iter(f"{t}table"):
+        name = table.get(f"{t}name", "")
+        max_row, max_col = (per_table or {}).get(name, bound)
+        row_no = 0  # rows before this one
+        for row in list(table.iter(f"{t}table-row")):
+            if row.getparent() is None or _odf_table_of(row) is not table:
+                continue
+            repeat = int(row.get(f"{t}number-rows-repeated", "1") or 1)
+            data = _odf_row_data(row, t)
+            if row_no + 1 >= max_row:
+                if data:
+                    far.setdefault(name, []).append(f"{col_letter(data)}{row_no + 1}")
+                row.getparent().remove(row)
+                changed = True
+            else:
+                if row_no + repeat >= max_row:
+                    row.set(f"{t}number-rows-repeated", str(max_row - 1 - row_no))
+                    changed = True
+                    if data:
+                        far.setdefault(name, []).append(f"{col_letter(data)}{max_row}")
+                changed |= _odf_cut_cells(row, t, max_col, far.setdefault(name, []), row_no + 1)
+            row_no += repeat
+        if not far.get(name):
+            far.pop(name, None)
+    if not changed:
+        return None, far
+    return etree.tostring(tree.getroot(), xml_declaration=True, encoding="UTF-8"), far
+
+
+def _odf_table_of(elem):
+    parent = elem.getparent()
+    while parent is not None and _local(parent.tag) != "table":
+        parent = parent.getparent()
+    return parent
+
+
+def _odf_cell_data(cell, t: str) -> bool:
+    if cell.get(f"{{{_ODF_OFFICE}}}value-type") or cell.get(f"{t}formula"):
+        return True
+    return any(e.text for e in cell.iter() if e is not cell)
+
+
+def _odf_row_data(row, t: str) -> int:
+    """The column (1-based) of the first cell holding data in a row, 0 if none."""
+    col = 0
+    for cell in row:
+        if _local(cell.tag) not in ("table-cell", "covered-table-cell"):
+            continue
+        if _odf_cell_data(cell, t):
+            return col + 1
+        col += int(cell.get(f"{t}number-columns-repeated", "1") or 1)
+    return 0
+
+
+def _odf_cut_cells(row, t: str, max_col: int, far: list[str], row_no: int) -> bool:
+    changed = False
+    col = 0
+    for cell in list(row):
+        if _local(cell.tag) not in ("table-cell", "covered-table-cell"):
+            continue
+        repeat = int(cell.get(f"{t}number-columns-repeated", "1") or 1)
+        data = _odf_cell_data(cell, t)
+        if col + 1 > max_col:
+            if data:
+                far.append(f"{col_letter(col + 1)}{row_no}")
+            row.remove(cell)
+            changed = True
+        elif col + repeat > max_col:
+            cell.set(f"{t}number-columns-repeated", str(max_col - col))
+            changed = True
+            if data:
+                far.append(f"{col_letter(max_col + 1)}{row_no}")
+        col += repeat
+    return changed
