@@ -5,12 +5,29 @@ hierarchy, targets and award quotas. Analysts: ``import xhht_xl as xx``; see
 ``examples/phan_tich.ipynb``.
 """
 
+from functools import wraps
+
 from .errors import DataError
 
 __version__ = "0.1.0"
 __all__ = ["DataError", "consolidate", "load_facts", "load_plan", "schema", "validate"]
 
 
+def _one_line(fn):
+    """Bad input raises :class:`DataError` from here, not from deep inside: a notebook shows the
+    one Vietnamese line under the analyst's own call."""
+
+    @wraps(fn)
+    def call(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except DataError as exc:
+            raise exc.with_traceback(None) from None
+
+    return call
+
+
+@_one_line
 def validate(path, plan=None, **kwargs):
     """Read and check one received workbook: ``xx.validate("bao_cao.xlsx").report.frame()``
     (one row per issue, schema ``issues``)."""
@@ -19,6 +36,7 @@ def validate(path, plan=None, **kwargs):
     return _validate(path, plan, **kwargs)
 
 
+@_one_line
 def consolidate(folder, level, unit=None, plan=None, **kwargs):
     """Consolidate a folder of sub-units' workbooks: ``xx.consolidate("nhan/", level="huyen", unit="798")``.
 
@@ -38,6 +56,7 @@ def consolidate(folder, level, unit=None, plan=None, **kwargs):
     return _consolidate(folder, plan or load(), level, unit, **kwargs)
 
 
+@_one_line
 def load_plan(folder=None):
     """The plan (units, indicators, targets, deadlines, quotas); the built-in Long An 2020 by default."""
     from .plan import load
@@ -45,6 +64,7 @@ def load_plan(folder=None):
     return load(folder)
 
 
+@_one_line
 def schema(name=None):
     """The declared schema of frame ``name`` (columns, dtypes, meaning, values; shown as a table
     in Jupyter, ``.describe()`` as a frame, ``.validate(frame)`` checks one); without a name,
@@ -54,6 +74,7 @@ def schema(name=None):
     return frames.overview() if name is None else frames.schema(name)
 
 
+@_one_line
 def load_facts(paths, plan=None, *, combine=False):
     """The facts files (``--facts`` CSV or JSON) of several consolidations as one frame, with
     plan and consolidation as columns (schema ``facts``); see ``analysis.load_facts``."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import textwrap
 from collections import Counter
 from pathlib import Path
 
@@ -74,6 +75,7 @@ def summary_parts(c) -> dict[str, object]:
     the indicators not met); ``issues`` (a line and ``[(severity, code, name, count)]`` by kind,
     counted over the one issue list); ``frames`` (a line naming each frame and its rows)."""
     from .outputs import coverage_lines
+    from .report.text import fmt_pct
 
     plan = c.plan
     level = plan.levels[c.scope.level].name.lower()
@@ -87,8 +89,7 @@ def summary_parts(c) -> dict[str, object]:
     last = c.totals[c.totals["milestone"] == year]
     counts = {v: int((last["verdict"] == v).sum()) for v in ("dat", "vuot", "khong-dat")}
     rated = sum(counts.values())
-    not_met = [T("analysis.indicator-rate", name=plan.indicators[r.indicator].name, code=r.indicator,
-                 rate=f"{r.rate:.1f}".replace(".", ","))
+    not_met = [T("analysis.indicator-rate", name=plan.indicators[r.indicator].name, code=r.indicator, rate=fmt_pct(r.rate))
                for r in last[last["verdict"] == "khong-dat"].itertuples()]  # fmt: skip
     targets = [T("analysis.targets", year=year, total=len(last), dat=counts["dat"], vuot=counts["vuot"],
                  khong_dat=counts["khong-dat"], none=len(last) - rated)]  # fmt: skip
@@ -168,6 +169,8 @@ class Plots:
         """Per direct unit, targets met (đạt or vượt) and not met at ``milestone`` (default: the
         last), as stacked horizontal bars, first unit on top."""
         plt = _pyplot()
+        from matplotlib.ticker import MaxNLocator
+
         data = self._c.attainment(milestone)
         year = int(data["milestone"].iloc[0]) if len(data) else (milestone or max(self._c.plan.milestones))
         if ax is None:
@@ -178,7 +181,8 @@ class Plots:
         ax.barh(names, met, color=GREEN, label=T("out.series-met"))
         ax.barh(names, not_met, left=met, color=RED, label=T("out.series-not-met"))
         ax.invert_yaxis()
-        ax.set_title(T("out.chart-attainment", year=year))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(textwrap.fill(T("out.chart-attainment", year=year), 48))
         ax.set_xlabel(T("analysis.axis-targets"))
         ax.legend(loc="lower right")
         ax.figure.tight_layout()
@@ -189,12 +193,15 @@ class Plots:
         from .outputs import STATE, status_summary
 
         plt = _pyplot()
+        from matplotlib.ticker import MaxNLocator
+
         summary = status_summary(self._c)
         states = ("on_time", "late", "missing", "pending")
         if ax is None:
             _, ax = plt.subplots(figsize=(6, 3.6))
         bars = ax.bar([T(STATE[s]) for s in states], [summary[s] for s in states], color=[GREEN, AMBER, RED, GREY])
         ax.bar_label(bars)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(T("out.chart-status"))
         ax.set_ylabel(T("out.series-count"))
         ax.figure.tight_layout()

@@ -112,7 +112,7 @@ def _vocab(name: str) -> tuple[str, ...]:
     return _vocabularies()[name]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Schema:
     """The declared columns of one frame, in order."""
 
@@ -196,6 +196,9 @@ class Schema:
     def _repr_html_(self) -> str:
         head = f"<p><b>{html.escape(self.name)}</b>: {html.escape(self.about)}</p>"
         return head + self.describe().to_html(index=False, escape=True, na_rep="")
+
+    def __repr__(self) -> str:
+        return f"<Schema {self.name!r}: {len(self.columns)} columns>"
 
     def __str__(self) -> str:
         lines = [f"{self.name}: {self.about}"]
