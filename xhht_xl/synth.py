@@ -19,23 +19,30 @@ units draw their values from :data:`DEMO_SEED` whatever the seed, so the shipped
 
 from __future__ import annotations
 
+import ast
+import copy
 import csv
 import datetime as dt
 import hashlib
 import io
 import json
+import os
 import random
 import shutil
+import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-import openpyxl
+from openpyxl import Workbook
+from openpyxl.styles.stylesheet import write_stylesheet
+from openpyxl.xml.constants import ARC_CORE, ARC_STYLE
+from openpyxl.xml.functions import tostring
 
-from . import layout, messages, templates, textnorm
-from .fileio import save_workbook, write_bytes, write_text
+from . import layout, messages, templates, textnorm, xlsxcopy
+from .fileio import write_bytes, write_text
 from .layout import Layout
 from .plan import SELF, Indicator, Plan, Unit
 
@@ -65,6 +72,7 @@ FAULT_COUNTS = {
 LO_XLS_DISTRICT = "801"
 LO_XLSX_DISTRICT = "806"
 DATA_INDEX = "demo_files.json"
+RECEIVED_CSV = "received_at.csv"
 
 COMMUNE_DEADLINE = dt.date(2020, 8, 20)
 
@@ -999,54 +1007,173 @@ def _set_nominations(values: dict[tuple, object], rows: list[dict[str, object]])
 # -- writing ---------------------------------------------------------------------------------------
 
 
-class _LevelWriter:
-    """Writes per-unit workbooks of one level from a single template built once.
+class TemplateBuilds:
+    """Templates built once and shared: the demo writes a department's official template and then
+    fills the same build as that department's received file (a build costs ~0.3 s)."""
 
-    For commune and district templates a per-unit build differs only by the unit's dropdown item
-    (``_ds``), the unit code in ``_meta`` and the entries, so one workbook is reused: fill, save,
-    restore. ``tests/test_synth.py`` checks the result equals ``templates.build_workbook``.
+    def __init__(self, plan: Plan):
+        self.plan = plan
+        self._built: dict[tuple[str, str | None], tuple[Workbook, bytes]] = {}
+
+    def get(self, level: str, unit: Unit | None) -> tuple[Workbook, bytes]:
+        """The workbook ``templates.build_workbook`` makes for ``level`` and ``unit``, and its saved bytes."""
+        key = (level, unit.code if unit is not None else None)
+        if key not in self._built:
+            wb = templates.build_workbook(self.plan, level, unit)
+            buf = io.BytesIO()
+            wb.save(buf)
+            self._built[key] = wb, buf.getvalue()
+        return self._built[key]
+
+    def write_official(self, folder: str | Path) -> list[Path]:
+        """The official templates into ``folder``, as ``templates.write_templates`` writes them."""
+        folder = Path(folder)
+        return [write_bytes(folder / name, self.get(level, unit)[1])
+                for name, level, unit in templates.official_files(self.plan)]  # fmt: skip
+
+
+class _LevelWriter:
+    """Writes per-unit workbooks of one level from one template, built and saved once.
+
+    The template is ``templates.build_workbook`` for ``first`` (a per-unit template: the unit's
+    dropdown item, its code in ``_meta``). Each file is that saved package with only some cells'
+    XML replaced (:mod:`xlsxcopy`): the input cells, the other cells naming the unit, and the
+    formula cells a clerk may type over. What a cell gets is learnt from the template itself:
+    each input cell is filled once with the template's own fill per value type (text, numbers and
+    any other type ``entries`` hold there), which gives the cell's data type and style, then
+    restored. A date gets a number format, so a new cell style: the saved styles part is written
+    again with it. ``tests/test_synth.py`` checks that a file equals ``templates.build_workbook``
+    with the same values, part by part.
     """
 
-    def __init__(self, plan: Plan, level: str, first: Unit):
-        self.plan = plan
+    def __init__(
+        self,
+        plan: Plan,
+        level: str,
+        first: Unit,
+        entries: Iterable[Mapping[tuple, object]] = (),
+        builds: TemplateBuilds | None = None,
+    ):
+        self.plan, self.first = plan, first
         self.lay: Layout = layout.build(plan, layout.template_for(plan, level))
-        self.wb = templates.build_workbook(plan, level, first, lay=self.lay)
-        self.snapshot = {key: self._state(key) for key in self.lay.inputs}
-        self.ds = self.wb[self.lay.sheets["lists"]].cell(2, 1)
-        self.meta = self.wb[self.lay.sheets["meta"]].cell(layout.META_KEYS.index("unit") + 1, 2)
+        wb, saved = (builds or TemplateBuilds(plan)).get(level, first)
+        self.epoch, self.properties = wb.epoch, copy.copy(wb.properties)
+        cell = {key: wb[c.sheet].cell(c.row, c.col) for key, c in self.lay.inputs.items()}
+        formulas = {key: wb[c.sheet].cell(c.row, c.col) for key, c in self.lay.formulas.items()}
+        # Cells outside the inputs that hold the unit's dropdown text, code or name follow the unit,
+        # unless their column names other units too (the list of every unit for nominees).
+        label = layout.unit_option(plan, first)
+        own = {label: "label", first.code: "code", first.name: "name"}
+        others = {
+            t
+            for u in plan.units.values()
+            if u is not first
+            for t in (layout.unit_option(plan, u), u.code, u.name)
+        }
+        taken = set(cell.values())
+        unit_cells = {}
+        for ws in wb.worksheets:
+            listed = {
+                c.column
+                for row in ws.iter_rows()
+                for c in row
+                if isinstance(c.value, str) and c.value in others
+            }
+            for row in ws.iter_rows():
+                for c in row:
+                    if (
+                        isinstance(c.value, str)
+                        and c.value in own
+                        and c not in taken
+                        and c.column not in listed
+                    ):
+                        unit_cells[c] = own[c.value]
+        ref = lambda c: (c.parent.title, c.coordinate)  # noqa: E731
+        self.inputs = {key: ref(c) for key, c in cell.items()}
+        self.formulas = {key: ref(c) for key, c in formulas.items()}
+        self.unit_cells = {ref(c): what for c, what in unit_cells.items()}
+        self.kinds: dict[tuple, tuple[str, int | None]] = {}  # (sheet, ref, value type) -> (data type, style)
+        # Text and numbers in every input cell, and whatever else the entries hold (dates).
+        samples: dict[tuple, object] = {(key, type(v)): v for key in cell for v in ("x", 1, 1.5)}
+        for values in entries:
+            for key, value in values.items():
+                if value is not None:
+                    samples.setdefault((key, type(value)), value)
+        samples[(("unit", "unit"), str)] = label  # write() passes the unit's text, never its code
+        for (key, _kind), value in samples.items():
+            self._probe(cell[key], value, lambda v, key=key: templates._fill(wb, plan, self.lay, {key: v}))
+        for c in formulas.values():
+            for value in (1, 1.5):  # a number typed over a formula
+                self._probe(c, value, lambda v, c=c: setattr(c, "value", v))
+        for c, what in unit_cells.items():
+            self._probe(c, label if what == "label" else c.value, lambda v, c=c: setattr(c, "value", v))
+        slots: dict[str, list[str]] = {}
+        for sheet, coordinate in {*self.inputs.values(), *self.formulas.values(), *self.unit_cells}:
+            slots.setdefault(sheet, []).append(coordinate)
+        # The probes only added cell styles at the end of the workbook's list: the saved sheets
+        # keep their style indices, and the styles part is written again with the new ones.
+        self.package = xlsxcopy.Package(saved, slots)
+        self.package.parts[ARC_STYLE] = tostring(write_stylesheet(wb))
 
-    def _cell(self, key: tuple):
-        c = self.lay.inputs[key]
-        return self.wb[c.sheet].cell(c.row, c.col)
+    def _probe(self, c, value: object, fill: Callable[[object], None]) -> None:
+        """Learn the data type and style ``fill(value)`` gives cell ``c``, then undo it."""
+        before = c.value, c.data_type, c.number_format, c.style_id
+        fill(value)
+        if c.value != value or type(c.value) is not type(value):
+            raise RuntimeError(f"{c.parent.title}!{c.coordinate}: the template's fill changes {value!r}")
+        self.kinds[(c.parent.title, c.coordinate, type(value))] = (
+            c.data_type,
+            c.style_id if c.has_style else None,
+        )
+        c.value, c.data_type, c.number_format = before[:3]
+        if c.style_id != before[3]:
+            raise RuntimeError(f"{c.parent.title}!{c.coordinate}: the template's fill cannot be undone")
 
-    def _state(self, key: tuple) -> tuple:
-        c = self._cell(key)
-        return c.value, c.data_type, c.number_format
+    def _element(self, where: tuple[str, str], value: object) -> bytes:
+        kind = self.kinds.get((*where, type(value)))
+        if kind is None:
+            raise TypeError(f"{where[0]}!{where[1]}: no {type(value).__name__} was expected here")
+        return xlsxcopy.element(where[1], kind[1], kind[0], value, self.epoch)
 
-    def write(
-        self, unit: Unit, values: Mapping[tuple, object], path: Path, as_code: str | None = None
-    ) -> Path:
-        """Write ``unit``'s workbook; ``as_code`` writes another (e.g. pre-merger) unit code instead."""
+    def workbook_bytes(
+        self,
+        unit: Unit,
+        values: Mapping[tuple, object],
+        as_code: str | None = None,
+        typed: Mapping[tuple, object] | None = None,
+        saved_at: dt.datetime | None = None,
+    ) -> bytes:
+        """``unit``'s workbook as bytes; ``as_code`` writes another (e.g. pre-merger) unit code
+        instead, ``typed`` are values typed over formula cells, ``saved_at`` the file's modified time."""
         values = dict(values)
-        label = layout.unit_option(self.plan, unit)
+        label, name = layout.unit_option(self.plan, unit), unit.name
         if as_code is not None:
             change = self.plan.changes.get(as_code)
             parent = self.plan.unit(change.parent) if change else None
-            label = f"{as_code} - {change.old_name if change else unit.name}"
+            name = change.old_name if change else unit.name
+            label = f"{as_code} - {name}"
             if parent is not None and unit.level == "xa":
                 label += f" ({parent.name})"
-            values[("unit", "unit")] = label
-        else:
-            values.setdefault(("unit", "unit"), unit.code)
-        self.ds.value = label
-        self.meta.value = as_code or unit.code
-        try:
-            templates._fill(self.wb, self.plan, self.lay, values)
-            return save_workbook(self.wb, path)
-        finally:
-            for key in values:
-                c = self._cell(key)
-                c.value, c.data_type, c.number_format = self.snapshot[key]
+        values[("unit", "unit")] = label
+        follow = {"label": label, "code": as_code or unit.code, "name": name}
+        cells = {where: self._element(where, follow[what]) for where, what in self.unit_cells.items()}
+        for key, value in values.items():
+            if value is not None:
+                if key not in self.inputs:
+                    raise KeyError(f"no input cell for {key!r}")
+                cells[self.inputs[key]] = self._element(self.inputs[key], value)
+        for key, value in (typed or {}).items():
+            cells[self.formulas[key]] = self._element(self.formulas[key], value)
+        parts = {}
+        if saved_at is not None:
+            props = copy.copy(self.properties)
+            props.modified = saved_at
+            parts[ARC_CORE] = tostring(props.to_tree())
+        return self.package.copy(cells, parts, date_time=saved_at)
+
+    def write(self, unit: Unit, values: Mapping[tuple, object], path: Path, **kw) -> Path:
+        """Write ``unit``'s workbook to ``path`` (options as :meth:`workbook_bytes`)."""
+        return write_bytes(path, self.workbook_bytes(unit, values, **kw))
 
 
 def minimal_pdf(title: str) -> bytes:
@@ -1116,13 +1243,69 @@ def _shipped(province: Province, kind: str, code: str) -> Path:
 def write_unit_workbook(plan: Plan, province: Province, code: str, path: Path, values=None) -> Path:
     """Write one unit's workbook as submitted (no file-level faults); used by the demo-data script."""
     unit = plan.units[code]
-    return _LevelWriter(plan, unit.level, unit).write(unit, values or province.entries[code], path)
+    values = values or province.entries[code]
+    return _LevelWriter(plan, unit.level, unit, [values]).write(unit, values, path)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One file to write: a unit's workbook, a shipped LibreOffice-saved file, or a PDF."""
+
+    file: WrittenFile
+    values: Mapping[tuple, object] | None = None  # a workbook's entries
+    as_code: str | None = None
+    typed: Mapping[tuple, object] | None = None  # numbers typed over formula cells
+    shipped: str = ""  # fault kind of a shipped file ("lo-xls", "lo-xlsx")
+    pdf_title: str = ""
+
+
+def _jobs(plan: Plan, province: Province) -> list[_Job]:
+    """Every file of the submissions folder, in writing order (units grouped by level)."""
+    by_unit: dict[str, dict[str, Fault]] = {}
+    for f in province.faults:
+        by_unit.setdefault(f.unit, {})[f.kind] = f
+    missing = {f.unit for f in province.faults if f.kind == "missing"}
+    jobs: list[_Job] = []
+    for level in ("xa", "huyen", "so_nganh", "tinh"):
+        for unit in plan.units_at(level) if level != "tinh" else [plan.province]:
+            if unit.code in missing:
+                continue
+            kinds = by_unit.get(unit.code, {})
+            rel, when = province.file_names[unit.code], province.received_at[unit.code]
+            shipped = next((k for k in ("lo-xls", "lo-xlsx") if k in kinds), "")
+            if shipped:
+                fmt = "xls" if shipped == "lo-xls" else "xlsx"
+                jobs.append(_Job(WrittenFile(rel, unit.code, level, fmt, when), shipped=shipped))
+                continue
+            if "resubmission" in kinds:
+                f = kinds["resubmission"]
+                jobs.append(_Job(WrittenFile(f.file, unit.code, level, "xlsx", f.value, superseded=True),
+                                 province.first_entries[unit.code]))  # fmt: skip
+            typed = {f.key: f.value for f in kinds.values() if f.kind == "formula-replaced"}
+            as_code = kinds["old-code"].value if "old-code" in kinds else None
+            jobs.append(_Job(WrittenFile(rel, unit.code, level, "xlsx", when), province.entries[unit.code],
+                             as_code, typed))  # fmt: skip
+            if "not-a-workbook" in kinds:
+                f = kinds["not-a-workbook"]
+                pdf = WrittenFile(f.file, unit.code, level, "pdf", when + dt.timedelta(minutes=3))
+                jobs.append(_Job(pdf, pdf_title=f"Bao cao tong ket XHHT {unit.name}"))
+    return jobs
 
 
 def write_submissions(
-    plan: Plan, province: Province, folder: str | Path, overwrite: bool = False
+    plan: Plan,
+    province: Province,
+    folder: str | Path,
+    overwrite: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
+    builds: TemplateBuilds | None = None,
 ) -> Manifest:
-    """Write every submission into ``folder`` as it would arrive, plus ``received_at.csv``."""
+    """Write every submission into ``folder`` as it would arrive, plus ``received_at.csv``.
+
+    ``progress(i, n, path)`` is called after each file. Communes and districts are filled into
+    one template per level; each department and the province into their own template, taken from
+    ``builds`` when the caller has built them already.
+    """
     start = time.perf_counter()
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
@@ -1131,76 +1314,53 @@ def write_submissions(
         for sub in ("xa", "huyen", "so_nganh", "tinh"):
             shutil.rmtree(folder / sub, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
-    faults = {f.kind: f for f in province.faults}
-    by_unit: dict[str, list[Fault]] = {}
-    for f in province.faults:
-        by_unit.setdefault(f.unit, []).append(f)
-    missing = {f.unit for f in province.faults if f.kind == "missing"}
-    written: list[WrittenFile] = []
+    jobs = _jobs(plan, province)
+    # A level whose official templates are one per unit (departments: each its own indicators) gets
+    # a writer per unit; the units of any other level share one template but for the unit's cells.
+    per_unit = {level for _name, level, unit in templates.official_files(plan) if unit is not None}
+    writers: dict[str, _LevelWriter] = {}
 
-    def record(rel: str, unit: Unit, fmt: str, when: dt.datetime, superseded: bool = False) -> None:
-        written.append(WrittenFile(rel, unit.code, unit.level, fmt, when, superseded))
+    def writer(unit: Unit) -> _LevelWriter:
+        key = unit.code if unit.level in per_unit else unit.level
+        if key not in writers:
+            mine = [j.values for j in jobs if j.values is not None and key in (j.file.unit, j.file.level)]
+            writers[key] = _LevelWriter(plan, unit.level, unit, mine, builds)
+        return writers[key]
 
-    for level in ("xa", "huyen"):
-        units = [u for u in plan.units_at(level) if u.code not in missing]
-        writer = _LevelWriter(plan, level, units[0])
-        for unit in units:
-            kinds = {f.kind: f for f in by_unit.get(unit.code, [])}
-            rel = province.file_names[unit.code]
-            when = province.received_at[unit.code]
-            if "lo-xls" in kinds or "lo-xlsx" in kinds:
-                kind = "lo-xls" if "lo-xls" in kinds else "lo-xlsx"
-                dest = folder / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(_shipped(province, kind, unit.code), dest)
-                record(rel, unit, "xls" if kind == "lo-xls" else "xlsx", when)
-                continue
-            if "resubmission" in kinds:
-                f = kinds["resubmission"]
-                writer.write(unit, province.first_entries[unit.code], folder / f.file)
-                record(f.file, unit, "xlsx", f.value, superseded=True)
-            as_code = kinds["old-code"].value if "old-code" in kinds else None
-            writer.write(unit, province.entries[unit.code], folder / rel, as_code=as_code)
-            record(rel, unit, "xlsx", when)
-            if "formula-replaced" in kinds:
-                _replace_formula(plan, folder / rel, kinds["formula-replaced"])
-            if "not-a-workbook" in kinds:
-                f = kinds["not-a-workbook"]
-                write_bytes(folder / f.file, minimal_pdf(f"Bao cao tong ket XHHT {unit.name}"))
-                record(f.file, unit, "pdf", when + dt.timedelta(minutes=3))
+    for i, job in enumerate(jobs, start=1):
+        f = job.file
+        unit = plan.units[f.unit]
+        target = folder / f.path
+        if job.shipped:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(_shipped(province, job.shipped, unit.code), target)
+        elif job.pdf_title:
+            write_bytes(target, minimal_pdf(job.pdf_title))
+        else:
+            writer(unit).write(unit, job.values, target, as_code=job.as_code, typed=job.typed,
+                               saved_at=f.received_at)  # fmt: skip
+        if progress is not None:
+            progress(i, len(jobs), f.path)
 
-    for unit in plan.units_at("so_nganh"):
-        wb = templates.build_workbook(plan, unit.level, unit, province.entries[unit.code])
-        rel = province.file_names[unit.code]
-        save_workbook(wb, folder / rel)
-        record(rel, unit, "xlsx", province.received_at[unit.code])
-    unit = plan.province
-    rel = province.file_names[unit.code]
-    save_workbook(templates.build_workbook(plan, unit.level, unit, province.entries[unit.code]), folder / rel)
-    record(rel, unit, "xlsx", province.received_at[unit.code])
-
-    written.sort(key=lambda f: f.path)
     buf = io.StringIO()
     out = csv.writer(buf, lineterminator="\n")
     out.writerow(["file", "received_at"])
-    for f in written:
+    for f in sorted((j.file for j in jobs), key=lambda f: f.path):
         out.writerow([f.path, f.received_at.isoformat()])
-    received_csv = write_text(folder / "received_at.csv", buf.getvalue())
+    write_text(folder / RECEIVED_CSV, buf.getvalue())
+    return _manifest(plan, province, folder, time.perf_counter() - start, jobs)
 
+
+def _manifest(
+    plan: Plan, province: Province, folder: Path, seconds: float, jobs: list[_Job] | None = None
+) -> Manifest:
+    """The manifest of the files :func:`write_submissions` writes for ``province`` into ``folder``."""
+    written = sorted((j.file for j in jobs or _jobs(plan, province)), key=lambda f: f.path)
     expected = {d.code: [c.code for c in plan.children(d.code, "xa")] for d in plan.units_at("huyen")}
     expected[plan.province.code] = [u.code for u in (*plan.units_at("huyen"), *plan.units_at("so_nganh"))]
-    assert len(faults) == len(FAULT_COUNTS)
+    assert len({f.kind for f in province.faults}) == len(FAULT_COUNTS)
     return Manifest(folder, written, list(province.faults), expected, Truth(plan, province.truth),
-                    received_csv, time.perf_counter() - start)  # fmt: skip
-
-
-def _replace_formula(plan: Plan, path: Path, fault: Fault) -> None:
-    """Tamper with a written workbook: type a number over one rate formula, as a clerk would."""
-    lay = layout.build(plan)
-    cell = lay.formulas[fault.key]
-    wb = openpyxl.load_workbook(path)
-    wb[cell.sheet].cell(cell.row, cell.col).value = fault.value
-    save_workbook(wb, path)
+                    folder / RECEIVED_CSV, seconds)  # fmt: skip
 
 
 def read_received(path: str | Path) -> dict[str, dt.datetime]:
@@ -1209,11 +1369,113 @@ def read_received(path: str | Path) -> dict[str, dt.datetime]:
         return {row["file"]: dt.datetime.fromisoformat(row["received_at"]) for row in csv.DictReader(fh)}
 
 
-def demo(folder: str | Path, seed: int = DEMO_SEED, overwrite: bool = False) -> Manifest:
+def demo(
+    folder: str | Path,
+    seed: int = DEMO_SEED,
+    overwrite: bool = False,
+    plan: Plan | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+    builds: TemplateBuilds | None = None,
+) -> Manifest:
     """The whole demo in one call: a province with its planted faults, written to ``folder``."""
     from .plan import load
 
-    plan = load()
+    plan = plan or load()
     province = make_province(plan, seed)
     plant_faults(province)
-    return write_submissions(plan, province, folder, overwrite=overwrite)
+    return write_submissions(plan, province, folder, overwrite=overwrite, progress=progress, builds=builds)
+
+
+# -- a cache of written provinces (tests, benchmarks) -----------------------------------------------
+
+CACHE_KEEP = 4  # cached provinces kept per cache folder (the most recently used)
+
+
+def _own_modules(start: str = "synth") -> list[Path]:
+    """Source files of this package that ``start`` imports, directly or not (read from the code)."""
+    package = Path(__file__).resolve().parent
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        name = todo.pop()
+        path = package / f"{name}.py"
+        if name in seen or not path.is_file():
+            continue
+        seen.add(name)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                if node.module:
+                    todo.append(node.module.split(".")[0])
+                else:
+                    todo.extend(alias.name for alias in node.names)
+    return sorted(package / f"{name}.py" for name in seen | {"__init__"})
+
+
+def generator_key(plan: Plan, seed: int = DEMO_SEED) -> str:
+    """What the written province depends on: the seed, the plan (its files and fingerprint), the
+    generator's code (this module and every module of ours it imports), the messages, the shipped
+    LibreOffice-saved files and openpyxl's version."""
+    import openpyxl
+
+    h = hashlib.sha256(f"{seed}\0{plan.fingerprint}\0{openpyxl.__version__}\0".encode())
+    data = data_folder()
+    messages_folder = Path(__file__).resolve().parent / "messages"
+    files = [
+        *_own_modules(),
+        *sorted(messages_folder.glob("*.toml")),
+        *sorted(p for p in data.glob("demo_*") if p.is_file()),
+        *sorted(p for p in Path(plan.folder).rglob("*") if p.is_file()),
+    ]
+    for path in files:
+        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:20]
+
+
+def cached_demo(
+    folder: str | Path,
+    cache: str | Path,
+    seed: int = DEMO_SEED,
+    plan: Plan | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+    builds: TemplateBuilds | None = None,
+) -> Manifest:
+    """:func:`demo` into ``folder``, copying the files from ``cache`` when a province with the same
+    :func:`generator_key` was written before (and storing it there otherwise).
+
+    The manifest is always computed afresh; the files are copied, so nobody can alter the cache.
+    """
+    from .plan import load
+
+    start = time.perf_counter()
+    plan = plan or load()
+    cache = Path(cache)
+    stored = cache / generator_key(plan, seed)
+    province = make_province(plan, seed)
+    plant_faults(province)
+    expected = sorted([j.file.path for j in _jobs(plan, province)] + [RECEIVED_CSV])
+    if stored.is_dir() and sorted(_relative_files(stored)) == expected:
+        folder = Path(folder)
+        if folder.exists() and any(folder.iterdir()):
+            raise FileExistsError(f"{folder} is not empty")
+        shutil.copytree(stored, folder, dirs_exist_ok=True)
+        stored.touch()  # recently used
+        manifest = _manifest(plan, province, folder, time.perf_counter() - start)
+        if progress is not None:
+            progress(len(manifest.files), len(manifest.files), "")
+        return manifest
+    manifest = write_submissions(plan, province, folder, progress=progress, builds=builds)
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache))
+    try:
+        shutil.copytree(manifest.folder, tmp, dirs_exist_ok=True)
+        os.rename(tmp, stored)  # atomic: a reader sees a whole province or none
+    except OSError:  # another process stored the same province first
+        shutil.rmtree(tmp, ignore_errors=True)
+    for old in sorted((p for p in cache.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                      key=lambda p: p.stat().st_mtime, reverse=True)[CACHE_KEEP:]:  # fmt: skip
+        shutil.rmtree(old, ignore_errors=True)
+    return manifest
+
+
+def _relative_files(folder: Path) -> list[str]:
+    return [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
