@@ -383,12 +383,16 @@ def test_fast_writer_equals_build_workbook(plan, province, tmp_path):
     values[("unit", "position")] = "=1+2"
     values[("bc", "I.1")] = "Dòng một\r\nDòng hai\n😀 ≥ 98 %"
     entries = [province.entries[u.code] for u in communes] + [values]
-    writer = synth._LevelWriter(plan, "xa", communes[0], entries)
-    writer.write(communes[3], province.entries[communes[3].code], tmp_path / "x.xlsx")
+    rate = ("kq", "XMC_BC_15_35", 2020, "rate")  # a clerk types a number over a formula
+    writer = synth._LevelWriter(plan, "xa", communes[0], entries, typed=[{rate: 97.3}])
+    writer.write(communes[3], province.entries[communes[3].code], tmp_path / "x.xlsx", typed={rate: 97.3})
     saved_at = dt.datetime(2020, 8, 14, 9, 30, 5)
-    fast = writer.write(unit, values, tmp_path / "fast.xlsx", saved_at=saved_at)
+    fast = writer.write(unit, values, tmp_path / "fast.xlsx", saved_at=saved_at, typed={rate: 98.1})
     slow = tmp_path / "slow.xlsx"
-    templates.build_workbook(plan, "xa", unit, values).save(slow)
+    wb = templates.build_workbook(plan, "xa", unit, values)
+    cell = layout.build(plan).formulas[rate]
+    wb[cell.sheet].cell(cell.row, cell.col).value = 98.1
+    wb.save(slow)
     a, b = openpyxl.load_workbook(fast), openpyxl.load_workbook(slow)
     assert a.sheetnames == b.sheetnames
     assert sorted(a.defined_names) == sorted(b.defined_names)
@@ -423,16 +427,22 @@ def test_fast_writer_equals_build_workbook(plan, province, tmp_path):
 
 def test_fast_writer_refuses_what_it_was_not_prepared_for(plan, province, tmp_path):
     communes = plan.units_at("xa")
-    writer = synth._LevelWriter(plan, "xa", communes[0], [province.entries[communes[0].code]])
+    writer = synth._LevelWriter(plan, "xa", communes[0], [province.entries[u.code] for u in communes])
     values = dict(province.entries[communes[1].code])
     with pytest.raises(KeyError):
         writer.workbook_bytes(communes[1], {**values, ("kq", "NO_SUCH", 2020, "num"): 1})
     with pytest.raises(TypeError):  # a type no entry held: its cell style was never learnt
         writer.workbook_bytes(communes[1], {**values, ("unit", "reporter"): dt.date(2020, 1, 1)})
+    with pytest.raises(TypeError):  # nor a number typed over a formula the writer was not told of
+        writer.workbook_bytes(communes[1], values, typed={("kq", "GDHT", 2020, "rate"): 50.0})
 
 
 def test_writing_twice_gives_the_same_bytes(plan, province, manifest, tmp_path):
-    again = synth.write_submissions(plan, province, tmp_path)
+    """Written again, by two processes this time, every file is the same to the byte."""
+    seen = []
+    again = synth.write_submissions(plan, province, tmp_path, workers=2, progress=lambda *a: seen.append(a))
+    assert [i for i, _n, _p in seen] == list(range(1, len(manifest.files) + 1))
+    assert {p for _i, _n, p in seen} == {f.path for f in manifest.files}
     assert [(f.path, f.received_at) for f in again.files] == [(f.path, f.received_at) for f in manifest.files]
     assert again.received_csv.read_bytes() == manifest.received_csv.read_bytes()
     for f in manifest.files:  # each file is stamped with its own saved time: nothing depends on the clock

@@ -27,6 +27,7 @@ T = messages.text
 DISTRICT_AS_OF = dt.date(2020, 8, 28)  # the districts consolidate after the communes' deadline
 PROVINCE_AS_OF = dt.date(2020, 9, 5)  # the province after 31/8/2020
 NOW = dt.datetime(2020, 9, 5, 17, 0)
+WORKERS = 2  # processes for the templates, the synthetic files and the districts (2 cores are common)
 
 
 @dataclass
@@ -59,7 +60,7 @@ def run(
         shutil.rmtree(folder / sub, ignore_errors=True)
     say(T("demo.step-templates", folder=folder / "mau_bieu"))
     builds = synth.TemplateBuilds(plan)  # a department's template is also what it fills and sends
-    written = builds.write_official(folder / "mau_bieu")
+    written = builds.write_official(folder / "mau_bieu", workers=WORKERS)
     say(T("demo.step-templates-done", count=len(written), seconds=_seconds(time.perf_counter() - start)))
 
     received = folder / "nhan"
@@ -67,9 +68,11 @@ def run(
     say(T("demo.step-synth", communes=count["xa"], districts=count["huyen"], departments=count["so_nganh"],
           folder=received))  # fmt: skip
     if cache is not None:
-        manifest = synth.cached_demo(received, cache, plan=plan, progress=progress, builds=builds)
+        manifest = synth.cached_demo(
+            received, cache, plan=plan, progress=progress, builds=builds, workers=WORKERS
+        )
     else:
-        manifest = synth.demo(received, plan=plan, progress=progress, builds=builds)
+        manifest = synth.demo(received, plan=plan, progress=progress, builds=builds, workers=WORKERS)
     del builds
     say(T("demo.step-synth-done", count=len(manifest.files), seconds=_seconds(manifest.seconds)))
 
@@ -117,7 +120,7 @@ def write_returned(c: Consolidation, folder: Path) -> list[Path]:
 
 
 def consolidate_all(
-    plan: Plan, received: Path, manifest: synth.Manifest, out: Path, say=print, workers: int = 2
+    plan: Plan, received: Path, manifest: synth.Manifest, out: Path, say=print, workers: int = WORKERS
 ):
     """Every district from its communes (in parallel: they are independent), then the province
     from the districts' consolidated workbooks and the departments' workbooks."""

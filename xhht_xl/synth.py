@@ -26,11 +26,14 @@ import datetime as dt
 import hashlib
 import io
 import json
+import multiprocessing
 import os
+import queue
 import random
 import shutil
 import tempfile
 import time
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -42,7 +45,7 @@ from openpyxl.xml.constants import ARC_CORE, ARC_STYLE
 from openpyxl.xml.functions import tostring
 
 from . import layout, messages, templates, textnorm, xlsxcopy
-from .fileio import write_bytes, write_text
+from .fileio import save_workbook, write_bytes, write_text
 from .layout import Layout
 from .plan import SELF, Indicator, Plan, Unit
 
@@ -1015,6 +1018,9 @@ class TemplateBuilds:
         self.plan = plan
         self._built: dict[tuple[str, str | None], tuple[Workbook, bytes]] = {}
 
+    def has(self, level: str, unit: Unit | None) -> bool:
+        return (level, unit.code if unit is not None else None) in self._built
+
     def get(self, level: str, unit: Unit | None) -> tuple[Workbook, bytes]:
         """The workbook ``templates.build_workbook`` makes for ``level`` and ``unit``, and its saved bytes."""
         key = (level, unit.code if unit is not None else None)
@@ -1025,11 +1031,33 @@ class TemplateBuilds:
             self._built[key] = wb, buf.getvalue()
         return self._built[key]
 
-    def write_official(self, folder: str | Path) -> list[Path]:
-        """The official templates into ``folder``, as ``templates.write_templates`` writes them."""
+    def write_official(self, folder: str | Path, workers: int = 1) -> list[Path]:
+        """The official templates into ``folder``, as ``templates.write_templates`` writes them.
+
+        With ``workers=2`` (where the platform can fork) a second process writes the level
+        templates while this one builds the per-unit ones, which are kept here for reuse.
+        """
         folder = Path(folder)
-        return [write_bytes(folder / name, self.get(level, unit)[1])
-                for name, level, unit in templates.official_files(self.plan)]  # fmt: skip
+        files = templates.official_files(self.plan)
+        side = None
+        if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+            levels = [(name, level) for name, level, unit in files if unit is None]
+            files = [f for f in files if f[2] is not None]
+            side = _Side(_write_level_templates, self.plan, folder, levels)
+        try:
+            written = [write_bytes(folder / name, self.get(level, unit)[1]) for name, level, unit in files]
+            if side is not None:
+                side.wait(lambda name: written.append(folder / name))
+        finally:
+            if side is not None:
+                side.stop()
+        return written
+
+
+def _write_level_templates(plan: Plan, folder: Path, files: list[tuple[str, str]], report) -> None:
+    for name, level in files:
+        save_workbook(templates.build_workbook(plan, level), folder / name)
+        report(name)
 
 
 class _LevelWriter:
@@ -1039,9 +1067,9 @@ class _LevelWriter:
     dropdown item, its code in ``_meta``). Each file is that saved package with only some cells'
     XML replaced (:mod:`xlsxcopy`): the input cells, the other cells naming the unit, and the
     formula cells a clerk may type over. What a cell gets is learnt from the template itself:
-    each input cell is filled once with the template's own fill per value type (text, numbers and
-    any other type ``entries`` hold there), which gives the cell's data type and style, then
-    restored. A date gets a number format, so a new cell style: the saved styles part is written
+    each input cell is filled once with the template's own fill per type of value ``entries``
+    hold there (and each formula cell per type ``typed`` holds), which gives the cell's data type
+    and style, then restored; a value of another type is refused. A date gets a number format, so a new cell style: the saved styles part is written
     again with it. ``tests/test_synth.py`` checks that a file equals ``templates.build_workbook``
     with the same values, part by part.
     """
@@ -1053,6 +1081,7 @@ class _LevelWriter:
         first: Unit,
         entries: Iterable[Mapping[tuple, object]] = (),
         builds: TemplateBuilds | None = None,
+        typed: Iterable[Mapping[tuple, object]] = (),
     ):
         self.plan, self.first = plan, first
         self.lay: Layout = layout.build(plan, layout.template_for(plan, level))
@@ -1093,8 +1122,7 @@ class _LevelWriter:
         self.formulas = {key: ref(c) for key, c in formulas.items()}
         self.unit_cells = {ref(c): what for c, what in unit_cells.items()}
         self.kinds: dict[tuple, tuple[str, int | None]] = {}  # (sheet, ref, value type) -> (data type, style)
-        # Text and numbers in every input cell, and whatever else the entries hold (dates).
-        samples: dict[tuple, object] = {(key, type(v)): v for key in cell for v in ("x", 1, 1.5)}
+        samples: dict[tuple, object] = {}
         for values in entries:
             for key, value in values.items():
                 if value is not None:
@@ -1102,9 +1130,11 @@ class _LevelWriter:
         samples[(("unit", "unit"), str)] = label  # write() passes the unit's text, never its code
         for (key, _kind), value in samples.items():
             self._probe(cell[key], value, lambda v, key=key: templates._fill(wb, plan, self.lay, {key: v}))
-        for c in formulas.values():
-            for value in (1, 1.5):  # a number typed over a formula
-                self._probe(c, value, lambda v, c=c: setattr(c, "value", v))
+        for values in typed:
+            for key, value in values.items():
+                c = formulas[key]
+                if (c.parent.title, c.coordinate, type(value)) not in self.kinds:
+                    self._probe(c, value, lambda v, c=c: setattr(c, "value", v))
         for c, what in unit_cells.items():
             self._probe(c, label if what == "label" else c.value, lambda v, c=c: setattr(c, "value", v))
         slots: dict[str, list[str]] = {}
@@ -1299,12 +1329,14 @@ def write_submissions(
     overwrite: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
     builds: TemplateBuilds | None = None,
+    workers: int = 1,
 ) -> Manifest:
     """Write every submission into ``folder`` as it would arrive, plus ``received_at.csv``.
 
     ``progress(i, n, path)`` is called after each file. Communes and districts are filled into
     one template per level; each department and the province into their own template, taken from
-    ``builds`` when the caller has built them already.
+    ``builds`` when the caller has built them already. ``workers=2`` writes part of the files in
+    a second (forked) process, where the platform can fork.
     """
     start = time.perf_counter()
     folder = Path(folder)
@@ -1315,19 +1347,57 @@ def write_submissions(
             shutil.rmtree(folder / sub, ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     jobs = _jobs(plan, province)
-    # A level whose official templates are one per unit (departments: each its own indicators) gets
-    # a writer per unit; the units of any other level share one template but for the unit's cells.
-    per_unit = {level for _name, level, unit in templates.official_files(plan) if unit is not None}
+    builds = builds or TemplateBuilds(plan)
+    mine, theirs = jobs, []
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        mine, theirs = _split(plan, jobs, builds)
+    done: list[str] = []
+
+    def report(path: str) -> None:
+        done.append(path)
+        if progress is not None:
+            progress(len(done), len(jobs), path)
+
+    side = _Side(_write_jobs, plan, province, folder, theirs, builds) if theirs else None
+    try:
+        _write_jobs(plan, province, folder, mine, builds, report, side.poll(report) if side else None)
+        if side is not None:
+            side.wait(report)
+    finally:
+        if side is not None:
+            side.stop()
+
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\n")
+    out.writerow(["file", "received_at"])
+    for f in sorted((j.file for j in jobs), key=lambda f: f.path):
+        out.writerow([f.path, f.received_at.isoformat()])
+    write_text(folder / RECEIVED_CSV, buf.getvalue())
+    return _manifest(plan, province, folder, time.perf_counter() - start, jobs)
+
+
+def _writer_keys(plan: Plan, jobs: list[_Job]) -> list[str]:
+    """Jobs with the same key fill one template: a level whose official templates are one per unit
+    (departments: each its own indicators) has a template per unit, any other level one for all
+    (they differ only by the unit's own cells)."""
+    per_unit = {level for _name, level, u in templates.official_files(plan) if u is not None}
+    return [j.file.unit if j.file.level in per_unit else j.file.level for j in jobs]
+
+
+def _write_jobs(
+    plan: Plan,
+    province: Province,
+    folder: Path,
+    jobs: list[_Job],
+    builds: TemplateBuilds,
+    report: Callable[[str], None],
+    between: Callable[[], None] | None = None,
+) -> None:
+    """Write ``jobs`` (all those of each template they use), calling ``report(path)`` after each
+    file and ``between()`` too (to collect another process's reports)."""
     writers: dict[str, _LevelWriter] = {}
-
-    def writer(unit: Unit) -> _LevelWriter:
-        key = unit.code if unit.level in per_unit else unit.level
-        if key not in writers:
-            mine = [j.values for j in jobs if j.values is not None and key in (j.file.unit, j.file.level)]
-            writers[key] = _LevelWriter(plan, unit.level, unit, mine, builds)
-        return writers[key]
-
-    for i, job in enumerate(jobs, start=1):
+    keys = _writer_keys(plan, jobs)
+    for job, key in zip(jobs, keys, strict=True):
         f = job.file
         unit = plan.units[f.unit]
         target = folder / f.path
@@ -1337,18 +1407,102 @@ def write_submissions(
         elif job.pdf_title:
             write_bytes(target, minimal_pdf(job.pdf_title))
         else:
-            writer(unit).write(unit, job.values, target, as_code=job.as_code, typed=job.typed,
+            if key not in writers:
+                same = [j for j, k in zip(jobs, keys, strict=True) if k == key and j.values is not None]
+                writers[key] = _LevelWriter(plan, unit.level, unit, [j.values for j in same], builds,
+                                            [j.typed for j in same if j.typed])  # fmt: skip
+            writers[key].write(unit, job.values, target, as_code=job.as_code, typed=job.typed,
                                saved_at=f.received_at)  # fmt: skip
-        if progress is not None:
-            progress(i, len(jobs), f.path)
+        report(f.path)
+        if between is not None:
+            between()
 
-    buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\n")
-    out.writerow(["file", "received_at"])
-    for f in sorted((j.file for j in jobs), key=lambda f: f.path):
-        out.writerow([f.path, f.received_at.isoformat()])
-    write_text(folder / RECEIVED_CSV, buf.getvalue())
-    return _manifest(plan, province, folder, time.perf_counter() - start, jobs)
+
+# Balancing two processes, in files written: building a template costs about as much as 45 files,
+# preparing a writer from a built one (probes, styles, cutting the XML) about 8 (measured).
+BUILD_COST_IN_FILES = 45
+WRITER_COST_IN_FILES = 8
+
+
+def _split(plan: Plan, jobs: list[_Job], builds: TemplateBuilds) -> tuple[list[_Job], list[_Job]]:
+    """Two lists of jobs of about the same cost, each template's jobs on one side."""
+    groups: dict[str, list[_Job]] = {}
+    for job, key in zip(jobs, _writer_keys(plan, jobs), strict=True):
+        groups.setdefault(key, []).append(job)
+
+    def cost(key: str, group: list[_Job]) -> int:
+        unit = plan.units[group[0].file.unit]
+        if not any(j.values is not None for j in group):  # copies and PDFs only
+            return len(group)
+        built = builds.has(unit.level, unit)
+        return len(group) + WRITER_COST_IN_FILES + (0 if built else BUILD_COST_IN_FILES)
+
+    sides: tuple[list[_Job], list[_Job]] = ([], [])
+    totals = [0, 0]
+    for key, group in sorted(groups.items(), key=lambda kv: -cost(*kv)):
+        i = totals.index(min(totals))
+        sides[i].extend(group)
+        totals[i] += cost(key, group)
+    return sides
+
+
+class _Side:
+    """A function run in a forked process while this one works; it reports each file it writes
+    back through a queue, and an error as its traceback text."""
+
+    def __init__(self, fn: Callable, *args: object):
+        ctx = multiprocessing.get_context("fork")
+        self.queue = ctx.Queue()
+        self.process = ctx.Process(target=self._run, args=(fn, args), daemon=True)
+        self.process.start()
+        self.finished = False
+
+    def _run(self, fn: Callable, args: tuple) -> None:
+        try:
+            fn(*args, lambda path: self.queue.put(("file", path)))
+            self.queue.put(("done", ""))
+        except BaseException:
+            self.queue.put(("error", traceback.format_exc()))
+
+    def _take(self, message: tuple[str, str], report: Callable[[str], None]) -> None:
+        kind, text = message
+        if kind == "file":
+            report(text)
+        elif kind == "done":
+            self.finished = True
+        else:
+            raise RuntimeError(f"the second writer process failed:\n{text}")
+
+    def poll(self, report: Callable[[str], None]) -> Callable[[], None]:
+        """A function that passes on what the process reported so far, without waiting."""
+
+        def drain() -> None:
+            while not self.finished:
+                try:
+                    message = self.queue.get_nowait()
+                except queue.Empty:
+                    return
+                self._take(message, report)
+
+        return drain
+
+    def wait(self, report: Callable[[str], None]) -> None:
+        while not self.finished:
+            try:
+                message = self.queue.get(timeout=1)
+            except queue.Empty:
+                if not self.process.is_alive() and self.queue.empty():
+                    raise RuntimeError(
+                        f"the second writer process stopped (exit code {self.process.exitcode})"
+                    ) from None
+                continue
+            self._take(message, report)
+        self.process.join()
+
+    def stop(self) -> None:
+        if self.process.is_alive() and not self.finished:
+            self.process.terminate()
+        self.process.join()
 
 
 def _manifest(
@@ -1376,6 +1530,7 @@ def demo(
     plan: Plan | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     builds: TemplateBuilds | None = None,
+    workers: int = 1,
 ) -> Manifest:
     """The whole demo in one call: a province with its planted faults, written to ``folder``."""
     from .plan import load
@@ -1383,7 +1538,9 @@ def demo(
     plan = plan or load()
     province = make_province(plan, seed)
     plant_faults(province)
-    return write_submissions(plan, province, folder, overwrite=overwrite, progress=progress, builds=builds)
+    return write_submissions(
+        plan, province, folder, overwrite=overwrite, progress=progress, builds=builds, workers=workers
+    )
 
 
 # -- a cache of written provinces (tests, benchmarks) -----------------------------------------------
@@ -1438,6 +1595,7 @@ def cached_demo(
     plan: Plan | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     builds: TemplateBuilds | None = None,
+    workers: int = 1,
 ) -> Manifest:
     """:func:`demo` into ``folder``, copying the files from ``cache`` when a province with the same
     :func:`generator_key` was written before (and storing it there otherwise).
@@ -1463,7 +1621,7 @@ def cached_demo(
         if progress is not None:
             progress(len(manifest.files), len(manifest.files), "")
         return manifest
-    manifest = write_submissions(plan, province, folder, progress=progress, builds=builds)
+    manifest = write_submissions(plan, province, folder, progress=progress, builds=builds, workers=workers)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=cache))
     try:

@@ -26,6 +26,8 @@ _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _DOC_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 # One cell element, empty or with content; text inside a cell cannot hold "</c>" (it is escaped).
+# zlib level 1: half the time of the default level 6 for files ~20 % larger (49 KB, not 41 KB).
+COMPRESS_LEVEL = 1
 _CELL = re.compile(rb'<c\b[^>]*?\br="([A-Z]+[0-9]+)"[^>]*?(?:/>|>.*?</c>)', re.S)
 
 
@@ -85,7 +87,7 @@ class Package:
         parts = parts or {}
         stamp = date_time.timetuple()[:6] if date_time is not None else None
         out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as z:
             for info in self.infos:
                 name = info.filename
                 if name in self._pieces:
