@@ -128,8 +128,8 @@ def test_province_workbook_reads_back_as_a_submission(demo_run):
 
 
 @pytest.mark.libreoffice
-def test_province_workbook_in_libreoffice(demo_run, soffice, tmp_path):
-    (out,) = lo.convert([demo_run.outputs["province"]], "xlsx", tmp_path / "x", tmp_path)
+def test_province_workbook_in_libreoffice(demo_run, soffice, lo_work, tmp_path):
+    (out,) = lo.convert([demo_run.outputs["province"]], "xlsx", tmp_path / "x", lo_work)
     wb = openpyxl.load_workbook(out, data_only=True)
     bad = [
         (ws.title, c.coordinate)
