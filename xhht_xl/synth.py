@@ -855,26 +855,12 @@ def _award_names(plan: Plan, rows: list[dict[str, object]]) -> list[dict[str, ob
     return out
 
 
-def _fault_text(kind: str, unit: Unit, **kw: object) -> str:
-    name = unit.name
-    texts = {
-        "late": f"{name} gửi báo cáo lúc {kw.get('when')}, sau hạn 20/8/2020 của cấp xã.",
-        "missing": f"{name} không gửi báo cáo.",
-        "num-exceeds-den": f"{name}: tử số lớn hơn mẫu số ở chỉ số {kw.get('ind')} năm {kw.get('m')}.",
-        "count-negative": f"{name}: số đếm âm ({kw.get('value')}) ở chỉ số {kw.get('ind')} năm {kw.get('m')}.",
-        "number-as-text": f"{name}: số nhập dạng chữ “{kw.get('value')}” ở chỉ số {kw.get('ind')} năm {kw.get('m')} "
-        f"(nghĩa là {kw.get('number')}, vẫn được tính).",
-        "lo-xlsx": f"{name}: tệp đã được lưu lại bằng LibreOffice (.xlsx); nội dung không có lỗi.",
-        "lo-xls": f"{name}: tệp định dạng Excel 97-2003 (.xls) lưu bằng LibreOffice; nội dung không có lỗi.",
-        "formula-replaced": f"{name}: ô tỷ lệ chỉ số {kw.get('ind')} năm {kw.get('m')} bị thay công thức bằng số {kw.get('value')}.",
-        "quota-exceeded": f"{name} đề nghị 3 tập thể nhận Bằng khen của Chủ tịch UBND tỉnh (chỉ tiêu 2).",
-        "duplicate-nominee": f"{name} đề nghị khen cá nhân {kw.get('person')} đã được {kw.get('other')} đề nghị.",
-        "resubmission": f"{name} gửi lại báo cáo đã sửa sau 2 ngày; bản đầu (tử số lớn hơn mẫu số) không dùng.",
-        "not-a-workbook": f"{name}: tệp “{kw.get('file')}” thực chất là tệp PDF, không phải sổ tính Excel "
-        "(đơn vị vẫn gửi kèm tệp Excel hợp lệ).",
-        "old-code": f"{name}: tệp ghi mã đơn vị cũ {kw.get('old')} ({kw.get('old_name')}) trước sáp nhập 01/01/2020.",
-    }
-    return texts[kind]
+def _fault_text(plan: Plan, kind: str, unit: Unit, **kw: object) -> str:
+    """The fault's description for a clerk (``synth.fault-<kind>``): an indicator ``ind`` is named."""
+    if "ind" in kw:
+        code = str(kw.pop("ind"))
+        kw.update(indicator=plan.indicators[code].name, code=code)
+    return messages.text(f"synth.fault-{kind}", unit=f"{unit.name} ({unit.code})", **kw)
 
 
 def plant_faults(province: Province) -> list[Fault]:
@@ -906,7 +892,7 @@ def plant_faults(province: Province) -> list[Fault]:
                 kw.pop("file", province.file_names.get(code, "")),
                 issue,
                 severity,
-                _fault_text(kind, U[code], **{k[1:]: v for k, v in text_kw.items()}),
+                _fault_text(plan, kind, U[code], **{k[1:]: v for k, v in text_kw.items()}),
                 **kw,
             )
         )
@@ -915,7 +901,8 @@ def plant_faults(province: Province) -> list[Fault]:
     for code in picks[0:3]:
         when = _when(rng, deadline + dt.timedelta(days=rng.randint(2, 6)))
         province.received_at[code] = when
-        add("late", code, "late", "warning", value=when, _when=when.strftime("%H:%M %d/%m/%Y"))
+        add("late", code, "late", "warning", value=when, _when=when.strftime("%H:%M %d/%m/%Y"),
+            _deadline=deadline.strftime("%d/%m/%Y"))  # fmt: skip
     for code in picks[3:5]:
         add("missing", code, "missing", "error", file="")
 
@@ -927,19 +914,19 @@ def plant_faults(province: Province) -> list[Fault]:
     code = picks[5]
     key = bump(code, "DHHT", 2020, entries[code])
     add("num-exceeds-den", code, "num-exceeds-den", "error", sheet=results, key=key, value=entries[code][key],
-        _ind="DHHT", _m=2020)  # fmt: skip
+        _ind="DHHT", _year=2020)  # fmt: skip
     code = picks[6]
     key = ("kq", "CDHT_AP", 2015, "num")
     entries[code][key] = -rng.randint(1, 5)
     add("count-negative", code, "count-negative", "error", sheet=results, key=key, value=entries[code][key],
-        _ind="CDHT_AP", _m=2015, _value=entries[code][key])  # fmt: skip
+        _ind="CDHT_AP", _year=2015, _value=entries[code][key])  # fmt: skip
     code = picks[7]
     key = ("kq", "XMC_BC_15_60", 2020, "den")
     number = truth[code][key]
     text = vn_number(number)
     entries[code][key] = text
     add("number-as-text", code, "number-as-text", "warning", sheet=results, key=key, value=text,
-        _ind="XMC_BC_15_60", _m=2020, _value=text, _number=number)  # fmt: skip
+        _ind="XMC_BC_15_60", _year=2020, _value=text, _number=vn_number(number))  # fmt: skip
     for kind, ext in (("lo-xlsx", "xlsx"), ("lo-xls", "xls")):
         code = fixed[kind]
         if ext == "xls":
@@ -951,7 +938,7 @@ def plant_faults(province: Province) -> list[Fault]:
     num, den = truth[code][("kq", "XMC_BC_15_35", 2020, "num")], truth[code][(*key[:3], "den")]
     typed = round(num / den * 100, 1)
     add("formula-replaced", code, "formula-replaced", "warning", sheet=results, key=key, value=typed,
-        _ind="XMC_BC_15_35", _m=2020, _value=vn_number(typed))  # fmt: skip
+        _ind="XMC_BC_15_35", _year=2020, _value=vn_number(typed))  # fmt: skip
 
     quota_d, dup_a, dup_b = rng.sample([u.code for u in plan.units_at("huyen")], 3)
     rows = nominations(entries[quota_d])
@@ -960,8 +947,10 @@ def plant_faults(province: Province) -> list[Fault]:
     where = rng.choice(plan.children(quota_d, "xa"))
     rows.insert(2, _award_names(plan, [extra.collective("CTUBND", where)])[0])
     _set_nominations(entries[quota_d], rows)
+    award = plan.award("CTUBND")
+    count = sum(r["kind"] == COLLECTIVE and r["award"] == award.name for r in rows)
     add("quota-exceeded", quota_d, "quota-exceeded", "error", sheet=awards_sheet, key=("kt", 2, "kind"),
-        value=3)  # fmt: skip
+        value=count, _count=count, _award=award.name, _quota=plan.quota("CTUBND", "huyen").collective)  # fmt: skip
     first = next(r for r in nominations(entries[dup_a]) if r["kind"] == INDIVIDUAL)
     rows_b = nominations(entries[dup_b])
     idx = max(i for i, r in enumerate(rows_b) if r["kind"] == INDIVIDUAL)
@@ -984,7 +973,7 @@ def plant_faults(province: Province) -> list[Fault]:
     province.received_at[code] = first_time + dt.timedelta(days=2)
     province.file_names[code] = second_file
     add("resubmission", code, "superseded", "info", file=first_file, value=first_time,
-        other_files=(second_file,))  # fmt: skip
+        other_files=(second_file,), _days=2)  # fmt: skip
 
     code = picks[10]
     pdf = f"{_district_folder(plan, U[U[code].parent])}/Bao cao xa {textnorm.ascii_key(base_name(U[code])).title()}.xlsx"
@@ -995,7 +984,7 @@ def plant_faults(province: Province) -> list[Fault]:
     province.file_names[code] = textnorm.nfc(old_file)
     add("old-code", code, "unit-old-code", "warning", sheet=layout.build(plan).sheets["unit"],
         key=("unit", "unit"), value=old_change.old_code, _old=old_change.old_code,
-        _old_name=old_change.old_name)  # fmt: skip
+        _old_name=old_change.old_name, _effective=old_change.effective.strftime("%d/%m/%Y"))  # fmt: skip
 
     province.faults = faults
     return faults
