@@ -29,7 +29,7 @@ def province(plan) -> synth.Province:
 def manifest(plan, tmp_path_factory, synth_cache) -> synth.Manifest:
     """The written province (a copy of the session cache; ``test_writing_twice_gives_the_same_bytes``
     writes it afresh and compares every file)."""
-    return synth.cached_demo(tmp_path_factory.mktemp("subs"), synth_cache, plan=plan)
+    return synth.cached_demo(tmp_path_factory.mktemp("subs"), synth_cache, plan=plan, workers=2)
 
 
 def _numbers(values: dict, key_prefix: tuple) -> int:
