@@ -10,6 +10,9 @@ Used by the demo and by tests of the reader, the checker and the consolidation:
   must report.
 * :func:`write_submissions` writes the files as they would arrive at Sở GD&ĐT (``xa/<district>/``,
   ``huyen/``, ``so_nganh/``, ``tinh/``) with a ``received_at.csv`` and returns a :class:`Manifest`.
+  Each workbook is a template built and saved once with only some cells rewritten at the XML
+  level (:class:`_LevelWriter`, :mod:`xlsxcopy`): ~5 ms a file instead of ~120 ms for an openpyxl
+  build and save. :func:`cached_demo` keeps a written province for tests, keyed by its inputs.
 
 Everything is deterministic for a seed (one ``random.Random`` per purpose, never the global one).
 Two commune files were once saved by LibreOffice (an ``.xls`` and an ``.xlsx``); they ship as
