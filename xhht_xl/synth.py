@@ -34,6 +34,7 @@ import os
 import queue
 import random
 import shutil
+import sys
 import tempfile
 import time
 import traceback
@@ -1563,10 +1564,17 @@ def _own_modules(start: str = "synth") -> list[Path]:
 def generator_key(plan: Plan, seed: int = DEMO_SEED) -> str:
     """What the written province depends on: the seed, the plan (its files and fingerprint), the
     generator's code (this module and every module of ours it imports), the messages, the shipped
-    LibreOffice-saved files and openpyxl's version."""
+    LibreOffice-saved files, and the versions of Python, openpyxl and lxml (which serialises for it)."""
     import openpyxl
 
-    h = hashlib.sha256(f"{seed}\0{plan.fingerprint}\0{openpyxl.__version__}\0".encode())
+    try:
+        from lxml import etree
+
+        lxml_version = etree.__version__
+    except ImportError:  # openpyxl then writes with the standard library
+        lxml_version = "none"
+    versions = f"{sys.version_info[:2]}\0{openpyxl.__version__}\0{lxml_version}"
+    h = hashlib.sha256(f"{seed}\0{plan.fingerprint}\0{versions}\0".encode())
     data = data_folder()
     messages_folder = Path(__file__).resolve().parent / "messages"
     files = [
