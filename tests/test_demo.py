@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from collections import Counter
 from decimal import Decimal
-import shutil
 
 import openpyxl
 import pandas as pd
