@@ -49,7 +49,7 @@ from openpyxl.xml.constants import ARC_CORE, ARC_STYLE
 from openpyxl.xml.functions import tostring
 
 from . import layout, messages, templates, textnorm, xlsxcopy
-from .fileio import save_workbook, write_bytes, write_text
+from .fileio import finished_bytes, save_workbook, write_bytes, write_text
 from .layout import Layout
 from .plan import SELF, Indicator, Plan, Unit
 
@@ -1024,6 +1024,12 @@ class TemplateBuilds:
             self._built[key] = wb, buf.getvalue()
         return self._built[key]
 
+    def official(self, level: str, unit: Unit | None, name: str) -> bytes:
+        """The bytes of the official template ``name`` as ``fileio.save_workbook`` writes it (formula
+        results cached); ``get`` keeps openpyxl's own bytes, which the per-unit writers fill."""
+        wb, saved = self.get(level, unit)
+        return finished_bytes(wb, saved, name) or saved
+
     def write_official(self, folder: str | Path, workers: int = 1) -> list[Path]:
         """The official templates into ``folder``, as ``templates.write_templates`` writes them.
 
@@ -1038,7 +1044,7 @@ class TemplateBuilds:
             files = [f for f in files if f[2] is not None]
             side = _Side(_write_level_templates, self.plan, folder, levels)
         try:
-            written = [write_bytes(folder / name, self.get(level, unit)[1]) for name, level, unit in files]
+            written = [write_bytes(folder / name, self.official(level, unit, name)) for name, level, unit in files]
             if side is not None:
                 side.wait(lambda name: written.append(folder / name))
         finally:
