@@ -243,13 +243,15 @@ def load_facts(paths, plan=None, *, combine: bool = False) -> pd.DataFrame:
 
 
 def _plan_for(plan, ids: set[str]):
-    if len(ids) != 1:
-        return None
-    (pid,) = ids
-    if plan is not None:
-        return plan if plan.id == pid else None
+    """The plan whose codes give the categories: ``plan`` or the built-in one when the files are
+    of it (files with no rows name no plan: theirs is assumed); None for several plans."""
     from .plan import DEFAULT_PLAN, load
 
+    if len(ids) > 1:
+        return None
+    pid = next(iter(ids), plan.id if plan is not None else DEFAULT_PLAN)
+    if plan is not None:
+        return plan if plan.id == pid else None
     return load() if pid == DEFAULT_PLAN else None
 
 
