@@ -270,6 +270,30 @@ def test_consolidate_refuses_input_that_can_only_mislead(demo_run, tmp_path, pla
     _one_line(exc.value)
 
 
+def test_wrong_arguments_on_the_analyst_path_are_one_line(tmp_path):
+    folder = tmp_path / "nhan"
+    folder.mkdir()
+    (folder / "ghi_chu.txt").write_text("x", encoding="utf-8")
+    store = {"store": tmp_path / "kho"}
+    cases = [
+        (lambda: xx.consolidate(folder / "ghi_chu.txt", level="huyen", unit="794"), "không phải thư mục"),
+        (lambda: xx.consolidate(folder, level="huyen", unit="794", as_of="hôm qua", **store), "as_of = «hôm qua»"),
+        (lambda: xx.consolidate(folder, level="huyen", unit="794", deadline=31, **store), "deadline = «31»"),
+        (lambda: xx.consolidate(folder, level="huyen", unit="794", received_at=tmp_path / "khong_co.csv", **store),
+         "khong_co.csv"),
+        (lambda: xx.consolidate(folder, level="huyen", unit="999", **store), "999"),
+        (lambda: xx.load_plan(tmp_path / "khong_co"), "khong_co"),
+    ]  # fmt: skip
+    for call, expected in cases:
+        with pytest.raises(xx.DataError) as exc:
+            call()
+        assert expected in _one_line(exc.value), str(exc.value)
+        _raised_here(exc.value)
+    # a date as text is understood, then the folder is judged
+    with pytest.raises(xx.DataError, match="không có báo cáo nào"):
+        xx.consolidate(folder, level="huyen", unit="794", as_of="05/09/2020", **store)
+
+
 def test_summary_shows_the_consolidations_own_figures(demo_run):
     from xhht_xl.outputs import coverage_lines
 

@@ -10,6 +10,7 @@ one issue list): nothing is recomputed here.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import textwrap
@@ -40,8 +41,13 @@ def consolidate(folder: str | Path, plan, level: str, unit: str | None = None, *
     from .consolidation import consolidate as run
 
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise DataError(T("analysis.not-folder", folder=folder))
     if folder.is_dir() and not intake.scan(folder):
         raise DataError(T("analysis.no-files", folder=folder))
+    for name in ("as_of", "deadline"):
+        if kwargs.get(name) is not None:
+            kwargs[name] = as_date(kwargs[name], name)
     c = run(folder, plan, level, unit, **kwargs)
     used = [r for r in c.chosen.values() if r.sub is not None]
     others = sorted({r.sub.plan_id for r in c.received if r.sub is not None and r.sub.plan_id not in ("", plan.id)})
@@ -51,6 +57,22 @@ def consolidate(folder: str | Path, plan, level: str, unit: str | None = None, *
         raise DataError(T("analysis.no-submissions", folder=folder, files=len(c.received),
                           unit=f"{c.unit.code} - {c.unit.name}"))  # fmt: skip
     return c
+
+
+def as_date(value, name: str) -> dt.date:
+    """A date an analyst gives: a ``date``, a ``datetime`` (its day), or text ``yyyy-mm-dd`` or
+    ``dd/mm/yyyy``; anything else is :class:`DataError` naming the argument."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        for pattern in ("%Y-%m-%d", "%d/%m/%Y"):
+            try:
+                return dt.datetime.strptime(value.strip(), pattern).date()
+            except ValueError:
+                pass
+    raise DataError(T("analysis.bad-date", name=name, value=str(value)[:40]))
 
 
 # -- the summary shown in Jupyter ------------------------------------------------------------
