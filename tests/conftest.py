@@ -58,3 +58,21 @@ def demo_run(tmp_path_factory):
     from xhht_xl import demo
 
     return demo.run(tmp_path_factory.mktemp("demo"), say=lambda _line: None)
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """A private Dovecot IMAP server for the session (tests/mailserver.py); skipped when Dovecot is
+    not installed, a failure where it is required (XHHT_REQUIRE_DOVECOT, set by .ci/run)."""
+    from mailserver import Dovecot, dovecot_binary
+
+    binary = dovecot_binary()
+    if binary is None:
+        if os.environ.get("XHHT_REQUIRE_DOVECOT"):
+            pytest.fail("Dovecot is required here (XHHT_REQUIRE_DOVECOT) but is not installed")
+        pytest.skip("Dovecot (dovecot-imapd) is not installed")
+    server = Dovecot(binary).start()
+    try:
+        yield server
+    finally:
+        server.stop()
