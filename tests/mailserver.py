@@ -287,7 +287,7 @@ def tnef(files: list[tuple[str, bytes]], codepage: int = 1258) -> bytes:
     out += _attr(1, 0x00078008, b"IPM.Microsoft Mail.Note\x00")  # attMessageClass (word)
     for name, data in files:
         out += _attr(2, 0x00069002, struct.pack("<HIHHI", 1, 0xFFFFFFFF, 0, 0, 0))  # attAttachRendData
-        short = name.encode(f"cp{codepage}", errors="replace") + b"\x00"
+        short = _short(name, codepage) + b"\x00"
         out += _attr(2, 0x00018010, short)  # attAttachTitle (string)
         out += _attr(2, 0x0006800F, data)  # attAttachData (byte)
         long_name = name.encode("utf-16-le") + b"\x00\x00"
@@ -295,3 +295,17 @@ def tnef(files: list[tuple[str, bytes]], codepage: int = 1258) -> bytes:
         props = struct.pack("<I", 1) + struct.pack("<HHII", 0x001F, 0x3707, 1, len(long_name)) + padded
         out += _attr(2, 0x00069005, props)  # attAttachment: PR_ATTACH_LONG_FILENAME
     return out
+
+
+def _short(name: str, codepage: int) -> bytes:
+    """The 8-bit name Outlook writes beside the Unicode one: code page 1258 keeps the tone marks
+    as combining characters after precomposed base letters."""
+    import unicodedata
+
+    tones = "\u0300\u0301\u0303\u0309\u0323"
+    out = []
+    for ch in name:
+        d = unicodedata.normalize("NFD", ch)
+        out.append(unicodedata.normalize("NFC", "".join(c for c in d if c not in tones)) + "".join(
+            c for c in d if c in tones))  # fmt: skip
+    return "".join(out).encode(f"cp{codepage}", errors="replace")

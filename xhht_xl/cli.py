@@ -224,7 +224,15 @@ def cmd_addin(args: argparse.Namespace) -> int:
         if args.action == "build":
             say(T("addin.built", path=addin.build(args.out)))
         elif args.action == "install":
-            say(T("addin.installed", path=addin.install(args.python, args.startup_dir)))
+            mail = {"MAIL_SERVER": args.mail_server, "MAIL_USER": args.mail_user,
+                    "MAIL_SECURITY": args.mail_security, "MAIL_MAILBOX": args.mail_mailbox}  # fmt: skip
+            if bool(args.mail_server) != bool(args.mail_user):
+                raise CommandError(T("addin.mail-both"))
+            if args.mail_server:
+                from .mail import account
+
+                account(args.mail_server, args.mail_user, args.mail_security or "ssl")  # checked now, not in Excel
+            say(T("addin.installed", path=addin.install(args.python, args.startup_dir, mail=mail)))
             warning = addin.path_warning(args.python)
             if warning:
                 say(warning, file=sys.stderr)
@@ -387,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     a = actions.add_parser("install", help=T("addin.install-help"), description=T("addin.install-help"))
     a.add_argument("--python", metavar="PYTHON.EXE", help=T("addin.python-help"))
     a.add_argument("--startup-dir", type=Path, metavar="DIR", help=T("addin.startup-help"))
+    a.add_argument("--mail-server", metavar="HOST[:PORT]", help=T("addin.mail-server-help"))
+    a.add_argument("--mail-user", metavar="USER", help=T("addin.mail-user-help"))
+    a.add_argument("--mail-security", choices=("ssl", "starttls", "none"), help=T("mail.security-help"))
+    a.add_argument("--mail-mailbox", metavar="MAILBOX", help=T("mail.mailbox-help"))
     a = actions.add_parser("uninstall", help=T("addin.uninstall-help"), description=T("addin.uninstall-help"))
     a.add_argument("--startup-dir", type=Path, metavar="DIR", help=T("addin.startup-help"))
     p.set_defaults(func=cmd_addin)

@@ -57,7 +57,8 @@ class MailOrigin:
     Vietnam time (:data:`LOCAL_TZ`); ``sender``: the From header as display text
     (``Tên <địa chỉ>``); ``reply_to``: where a reply goes (Reply-To, else From); ``date``: the
     message's own Date header (ISO, as the sender's computer claimed it); ``message_id`` and
-    ``references``: for threading a reply (RFC 5322 3.6.4)."""
+    ``references``: for threading a reply (RFC 5322 3.6.4); ``name``: the file's own name in that
+    message (as the sender named it; the stored file has a name the pull derived)."""
 
     received_at: dt.datetime
     sender: str = ""
@@ -66,11 +67,12 @@ class MailOrigin:
     date: str = ""
     reply_to: str = ""
     references: str = ""
+    name: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return {"received_at": self.received_at.isoformat(), "sender": self.sender, "subject": self.subject,
                 "message_id": self.message_id, "date": self.date, "reply_to": self.reply_to,
-                "references": self.references}  # fmt: skip
+                "references": self.references, "name": self.name}  # fmt: skip
 
 
 class IntakeError(Exception):
@@ -581,13 +583,13 @@ def _read_mail(db: sqlite3.Connection, out: MailRecords, notes: bool) -> None:
 
     rows = db.execute(
         """SELECT f.sha256, m.internaldate, m.sender, m.subject, m.message_id, m.date_header, m.reply_to,
-                  m.refs
+                  m.refs, f.name
            FROM mail_files f JOIN mail_messages m USING (account, mailbox, uidvalidity, uid)
            ORDER BY m.internaldate, m.uid"""
     )
-    for sha, when, sender, subject, message_id, date, reply_to, refs in rows:
+    for sha, when, sender, subject, message_id, date, reply_to, refs, name in rows:
         origin = MailOrigin(dt.datetime.fromisoformat(when), sender or "", subject or "", message_id or "",
-                            date or "", reply_to or "", refs or "")  # fmt: skip
+                            date or "", reply_to or "", refs or "", name or "")  # fmt: skip
         known = out.by_sha.get(sha)
         if known is None or origin.received_at < known.received_at:
             out.by_sha[sha] = origin

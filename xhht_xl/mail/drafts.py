@@ -124,7 +124,7 @@ def build(result: dict, plan: Plan, *, sender: str, now: dt.datetime | None = No
         errors = sum(1 for i in issues if i.severity == "error")
         if not errors:
             continue
-        copy_name = returned_name(rel)
+        copy_name = returned_name(mail.get("name") or rel)  # the name the sender knows their file by
         with tempfile.TemporaryDirectory(prefix="xhht-draft-") as tmp:
             try:
                 copy = write_returned_copy(validation, plan, tmp, name=copy_name).read_bytes()
@@ -133,7 +133,8 @@ def build(result: dict, plan: Plan, *, sender: str, now: dt.datetime | None = No
                 continue
         origin = intake.MailOrigin(dt.datetime.fromisoformat(mail["received_at"]), mail.get("sender", ""),
                                    mail.get("subject", ""), mail.get("message_id", ""), mail.get("date", ""),
-                                   mail.get("reply_to", ""), mail.get("references", ""))  # fmt: skip
+                                   mail.get("reply_to", ""), mail.get("references", ""),
+                                   mail.get("name", ""))  # fmt: skip
         out.drafts.append(_draft(unit, name, rel, sha, origin, issues, copy, copy_name, sender, now))
     return out
 

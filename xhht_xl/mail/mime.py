@@ -19,6 +19,7 @@ import datetime as dt
 import email
 import email.errors
 import email.header
+import email.headerregistry
 import email.policy
 import email.utils
 import io
@@ -182,7 +183,19 @@ def _address(msg: EmailMessage, name: str) -> tuple[str, str] | None:
     first = addresses[0]
     display = fix_text(first.display_name or "")
     addr = fix_text(first.addr_spec or "")
-    return (email.utils.formataddr((display, addr)) if display else addr), addr
+    return address_text(display, addr), addr
+
+
+def address_text(display: str, addr: str) -> str:
+    """``Tên <địa chỉ>`` as a person reads it (no RFC 2047 encoding), quoted where RFC 5322 needs
+    it, so it is also a valid header value again; the bare address when there is no name."""
+    if not display:
+        return addr
+    try:
+        return str(email.headerregistry.Address(display_name=display, addr_spec=addr))
+    except (ValueError, IndexError, TypeError, email.errors.HeaderParseError):
+        return f'"{display.replace(chr(34), "")}" <{addr}>'
+
 
 
 def _header_text(msg: Message, name: str) -> str:
@@ -317,13 +330,13 @@ def _walk(part: Message, via: tuple[str, ...], depth: int, letter: Letter, limit
     broken = [d for d in getattr(part, "defects", ()) if isinstance(d, _BROKEN)]
     if broken:
         raise Unparseable(T("mail.structure-broken"))
-    if part.is_multipart():
+    ctype = part.get_content_type().lower()
+    if part.is_multipart() and ctype != "message/rfc822":
         for sub in part.get_payload() or ():
             if isinstance(sub, Message):
                 _walk(sub, via, depth, letter, limits)
         return
-    ctype = part.get_content_type().lower()
-    if ctype == "message/rfc822":
+    if ctype == "message/rfc822":  # a forwarded message (the email package calls it multipart too)
         payload = part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else None
         if isinstance(inner, Message) and depth < MAX_DEPTH:

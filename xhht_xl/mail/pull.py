@@ -188,8 +188,10 @@ def _batches(plans: list[tuple[int, str]], meta: dict) -> list[list[tuple[int, s
 
 
 def _may_carry_files(structure) -> bool:
-    """Whether a message's BODYSTRUCTURE (RFC 3501 7.4.2) shows any part other than text (an
-    attachment, a forwarded message, a picture) or a named part. Unknown: True (fetch it)."""
+    """Whether a message may carry files, by its BODYSTRUCTURE (RFC 3501 7.4.2): anything but a
+    plain text message or a multipart/alternative of texts with no named part is fetched whole
+    (a "mixed" message whose boundary is broken shows no parts to the server either). Unknown:
+    True (fetch it)."""
     if structure is None:
         return True
     try:
@@ -200,7 +202,8 @@ def _may_carry_files(structure) -> bool:
 
 def _structure_has_files(part) -> bool:
     if getattr(part, "is_multipart", False):
-        return any(_structure_has_files(p) for p in part[0])
+        subtype = part[1].lower() if isinstance(part[1], bytes) else b""
+        return subtype != b"alternative" or any(_structure_has_files(p) for p in part[0])
     maintype = part[0].lower() if isinstance(part[0], bytes) else b""
     if maintype != b"text":
         return True
@@ -236,7 +239,7 @@ def _one(result: PullResult, ledger, uid: int, item: dict, raw: bytes, kind: str
     problems += letter.problems
     if status == "no-attachment":
         problems.append(mime.Problem("mail-no-attachment"))
-    elif status == "no-workbook":
+    elif status == "no-workbook" and (letter.others or not letter.problems):  # refusals speak for themselves
         problems.append(mime.Problem("mail-no-workbook", {"names": ", ".join(letter.others[:10])}))
     origin = intake.MailOrigin(received, letter.sender, letter.subject, letter.message_id, letter.date,
                                letter.reply_to or letter.sender, letter.references)  # fmt: skip
