@@ -67,10 +67,11 @@ def dovecot():
     from mailserver import Dovecot, dovecot_binary
 
     binary = dovecot_binary()
-    if binary is None:
+    missing = "Dovecot (dovecot-imapd)" if binary is None else "openssl" if shutil.which("openssl") is None else ""
+    if missing:
         if os.environ.get("XHHT_REQUIRE_DOVECOT"):
-            pytest.fail("Dovecot is required here (XHHT_REQUIRE_DOVECOT) but is not installed")
-        pytest.skip("Dovecot (dovecot-imapd) is not installed")
+            pytest.fail(f"{missing} is required here (XHHT_REQUIRE_DOVECOT) but is not installed")
+        pytest.skip(f"{missing} is not installed")
     server = Dovecot(binary).start()
     try:
         yield server

@@ -687,3 +687,121 @@ def test_stored_names_are_safe(original):
     assert name.rsplit(".", 1)[1] in ("xlsx", "xls", "xlsm", "ods")
     assert name.split(".")[0].upper() not in ("CON", "PRN", "AUX", "NUL")
     assert sha[:8] in name
+
+
+# -- the demo, delivered by mail ----------------------------------------------------------------------------
+
+
+def _deliver(dovecot, plan, c, folder: Path) -> None:
+    """Every file consolidation ``c`` read, sent as one message whose INTERNALDATE is the file's
+    planted received time, then pulled into ``folder`` (the files' own times then say nothing)."""
+    sent = sorted((r for r in c.received if not r.skipped), key=lambda r: (r.received_at, r.rel))
+    user = dovecot.new_user()
+    mails = []
+    for i, r in enumerate(sent):
+        unit = plan.unit(r.unit)
+        who = (unit.name if unit else "Đơn vị", f"bc{r.unit or i}@longan.gov.vn")
+        arrived = r.received_at.replace(tzinfo=VN)
+        raw = message(who, f"Báo cáo tổng kết XHHT - {who[0]}", arrived - dt.timedelta(minutes=3),
+                      [named((c.folder / r.rel).read_bytes(), Path(r.rel).name, "2047")], msgid=f"d{i}@longan.gov.vn")
+        mails.append((raw, arrived, []))
+    seed(dovecot, user, mails)
+    result = imap_pull(folder, dovecot.account(user))
+    assert len(result.messages) == len(sent)
+    for path in folder.glob("*.*"):
+        os.utime(path, (dt.datetime(2020, 9, 4, 8, 0).timestamp(),) * 2)
+
+
+def _states(c) -> dict:
+    return {row.unit: (row.state, row.received_at, row.days_late) for row in c.status.itertuples()}
+
+
+def test_demo_by_mail_finds_the_late_units_from_the_servers_times_alone(dovecot, demo_run, plan, tmp_path):
+    """The demo's files as they arrive by mail: a district's communes' reports (some late) and
+    what the province receives, each message's INTERNALDATE its planted received time; pulled and
+    consolidated with no received-at file, the same units are late, on time or missing."""
+    from xhht_xl import demo
+    from xhht_xl.consolidation import consolidate
+
+    code, d = max(demo_run.districts.items(), key=lambda kv: (kv[1].status["state"] == "late").sum())
+    assert (d.status["state"] == "late").any()
+    _deliver(dovecot, plan, d, tmp_path / "huyen")
+    own = next(demo_run.folder / "nhan" / f.path for f in demo_run.manifest.files if f.level == "huyen" and
+               f.unit == code)  # fmt: skip
+    c = consolidate(tmp_path / "huyen", plan, "huyen", code, into=own, as_of=demo.DISTRICT_AS_OF, now=demo.NOW,
+                    store=tmp_path / "store_huyen")  # fmt: skip
+    assert _states(c) == _states(d)
+    assert {r.received_source for r in c.chosen.values()} == {intake.MAILBOX}
+
+    p = demo_run.province
+    _deliver(dovecot, plan, p, tmp_path / "tinh")
+    own = next(demo_run.folder / "nhan" / f.path for f in demo_run.manifest.files if f.level == "tinh")
+    c = consolidate(tmp_path / "tinh", plan, "tinh", plan.province.code, into=own, as_of=demo.PROVINCE_AS_OF,
+                    now=demo.NOW, store=tmp_path / "store_tinh")  # fmt: skip
+    assert _states(c) == _states(p)
+    assert {r.received_source for r in c.chosen.values()} == {intake.MAILBOX}
+
+
+# -- the ribbon's Lấy báo cáo with the configured mailbox ------------------------------------------------------
+
+
+@pytest.fixture
+def district_book(plan, tmp_path):
+    from xhht_xl import templates
+
+    path = tmp_path / "794_bao_cao_huyen.xlsx"
+    templates.build_workbook(plan, "huyen", unit=plan.unit(DISTRICT)).save(path)
+    return path
+
+
+def test_ribbon_pulls_the_configured_mailbox_then_reads_the_folder(dovecot, district_book, tmp_path, monkeypatch,
+                                                                   case_set, own_keyring, plan):  # fmt: skip
+    from xhht_xl.excel import ribbon
+    from xhht_xl.excel.book import OpenpyxlBook
+
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "appdata"))
+    memory = MemoryKeyring()
+    own_keyring.set_keyring(memory.backend)
+    user = dovecot.new_user()
+    imap.save_password(dovecot.account(user), PASSWORD)  # as `xhht mail password` leaves it
+    seed(dovecot, user, case_set["messages"][:3])
+    settings = {"MAIL_SERVER": f"{HOST}:{dovecot.port}", "MAIL_USER": user, "MAIL_SECURITY": "none"}
+    folder = tmp_path / "thu"
+    folder.mkdir()
+    book = OpenpyxlBook(district_book, folders={"received": folder}, settings=settings, answers=[True])
+    assert ribbon.dispatch("lay_bao_cao", book), book.errors
+    assert book.questions == [T("mail.ribbon-source", account=dovecot.account(user).label)]
+    assert len(list(folder.glob("*.xlsx"))) == 3
+    ws = openpyxl_sheet(district_book, T("out.sheet-status"))
+    texts = [str(c.value) for row in ws.iter_rows() for c in row if c.value]
+    assert T("evidence.mailbox-from", when="09:31 18/08/2020", sender=shown(C[0], plan)) in texts
+
+    cancelled = OpenpyxlBook(district_book, folders={"received": tmp_path / "khac"}, settings=settings,
+                             answers=[None])  # fmt: skip
+    assert not ribbon.dispatch("lay_bao_cao", cancelled)
+    assert not (tmp_path / "khac").exists()
+
+
+def test_ribbon_without_a_password_is_one_line(dovecot, district_book, tmp_path, monkeypatch, own_keyring):
+    from keyring.backends import fail
+
+    from xhht_xl.excel import ribbon
+    from xhht_xl.excel.book import OpenpyxlBook
+
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "appdata"))
+    own_keyring.set_keyring(fail.Keyring())
+    folder = tmp_path / "thu"
+    folder.mkdir()
+    settings = {"MAIL_SERVER": f"{HOST}:{dovecot.port}", "MAIL_USER": "khong_co", "MAIL_SECURITY": "none"}
+    book = OpenpyxlBook(district_book, folders={"received": folder}, settings=settings, answers=[True])
+    assert not ribbon.dispatch("lay_bao_cao", book)
+    acc = dovecot.account("khong_co")
+    assert book.errors == [T("mail.no-password", account=acc.label, variable="XHHT_MAIL_PASSWORD", server=HOST,
+                             user="khong_co")]  # fmt: skip
+    assert list(folder.iterdir()) == []
+
+
+def openpyxl_sheet(path: Path, name: str):
+    import openpyxl
+
+    return openpyxl.load_workbook(path)[name]
