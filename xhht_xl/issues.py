@@ -48,6 +48,13 @@ SEVERITY: dict[str, Severity] = {
     "own-output": "info",
     "archive-failed": "warning",
     "lock-recovered": "info",
+    # the mailbox intake (messages/mail.toml): a message that brought no workbook is listed
+    "mail-no-attachment": "info",
+    "mail-no-workbook": "warning",
+    "mail-unparseable": "warning",
+    "mail-too-big": "warning",
+    "mail-attachment-refused": "warning",
+    "mail-ledger-unreadable": "warning",
     # the unit
     "unit-missing": "error",
     "unit-unknown": "error",

@@ -234,9 +234,19 @@ def status_rows(c) -> list[list]:
     return [
         [r.unit, r.name, c.plan.levels[r.level].name, T(STATE[r.state]), r.deadline, _clean(r.received_at),
          r.days_late or None, r.errors, r.warnings, r.file, r.contact, r.phone,
-         T(f"evidence.{r.received_source}") if r.received_source else "", r.note]
+         received_source_text(r.received_source, c.chosen.get(r.unit)), r.note]
         for r in c.status.itertuples()
     ]  # fmt: skip
+
+
+def received_source_text(source: str, r) -> str:
+    """The "Nguồn ngày nhận" cell: the evidence's label, or for a report received by mail
+    "nhận qua thư lúc … của …" (the server's received time and the sender of its first arrival)."""
+    mail = getattr(r, "arrived_mail", None) if r is not None else None
+    if source == "mailbox" and mail is not None:
+        return T("evidence.mailbox-from", when=mail.received_at.strftime("%H:%M %d/%m/%Y"),
+                 sender=mail.sender or "?")  # fmt: skip
+    return T(f"evidence.{source}") if source else ""
 
 
 def nomination_rows(c) -> list[list]:
@@ -427,10 +437,12 @@ def report_dict(c) -> dict:
         "issues": [i.as_dict() for i in c.report],
         "status": _records(c.status, dates=("deadline",)),
         "below": _records(c.below),
-        # every file read, with the received time used and its evidence
+        "folder": str(Path(c.folder).resolve()),  # the received files' folder: "file" is relative to it
+        # every file read, with the received time used and its evidence (and the message it came in)
         "files": [
             {"file": r.rel, "unit": r.unit, "received_at": r.received_at.isoformat(),
-             "received_source": r.received_source, "used": r.used}
+             "received_source": r.received_source, "used": r.used, "sha256": r.sha256,
+             "mail": r.mail.as_dict() if r.mail is not None else None}
             for r in c.received
         ],
         # whom to call: late and missing units with the contact the plan or their last workbook gives
