@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cleaning, messages, safety, textnorm
+from .errors import DataError
 from .issues import Issue, Report, make
 from .pipeline import Validation, validate
 from .plan import Plan, Unit
@@ -75,8 +76,9 @@ class MailOrigin:
                 "references": self.references, "name": self.name}  # fmt: skip
 
 
-class IntakeError(Exception):
-    """Intake cannot run; ``str()`` is one Vietnamese line."""
+class IntakeError(DataError):
+    """Intake cannot run; ``str()`` is one Vietnamese line (a :class:`DataError`, the one type
+    of bad input an analyst catches)."""
 
 
 @dataclass
