@@ -2,11 +2,14 @@
 
     .venv/bin/python scripts/bench_consolidate.py [--national N]
 
-1. Long An end to end: 188 communes -> 15 districts -> province with 11 departments, including
-   writing every output (consolidated workbooks, JSON, facts). Target: under 5 s on 2 cores.
+1. Long An end to end: 215 received files -> 15 districts -> province with 11 departments, including
+   writing every output (consolidated workbooks, JSON, facts, returned copies, the reports).
+   Target: under 5 s on 2 cores.
 2. National scale: a synthetic two-level plan (one top unit over N communes, default 10,600),
-   N commune workbooks read + checked + aggregated in one consolidation. Targets: under 60 s and
-   under 2 GB. Both are compared with python-calamine's bare read of the same files, in the same run.
+   N commune workbooks read + checked + aggregated in one consolidation with 2 worker processes.
+   Targets: under 30 s and under 1 GB (the main process and its workers together).
+Both are compared with python-calamine's bare read of the same files, in the same run. Figures,
+not assertions: the machine is noisy, so run it several times.
 """
 
 from __future__ import annotations
@@ -43,13 +46,14 @@ def bare_read(paths: list[Path]) -> float:
     return time.perf_counter() - start
 
 
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident memory in MB of this process (or the largest of its finished children)."""
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
 def province(tmp: Path) -> None:
     plan = plan_mod.load()
-    manifest = synth.demo(tmp / "nhan")
+    manifest = synth.demo(tmp / "nhan", plan=plan, workers=2)
     files = [tmp / "nhan" / f.path for f in manifest.files if f.format in ("xlsx", "xls")]
     runs = []
     for i in range(3):
@@ -63,7 +67,7 @@ def province(tmp: Path) -> None:
     print("Long An end to end (188 communes -> 15 districts -> province + 11 departments, all outputs)")
     print(f"  files read              {len(files)} received + 15 district workbooks")
     print(
-        f"  end to end              {total:6.2f} s   (target < 5 s)   runs: {', '.join(f'{r[0]:.2f}' for r in runs)}"
+        f"  end to end              {total:6.2f} s   (target <= 5 s)   runs: {', '.join(f'{r[0]:.2f}' for r in runs)}"
     )
     print(f"  calamine bare read      {base:6.2f} s   ratio {total / base:.1f}x")
 
@@ -149,13 +153,14 @@ def national(tmp: Path, n: int) -> None:
     assert row.units_covered == n, row
     print(f"National scale ({n} commune workbooks, two-level plan; files made in {made:.1f} s)")
     print(
-        f"  read + check + aggregate {took:6.1f} s   (target < 60 s)   {took / n * 1000:.2f} ms per workbook"
+        f"  read + check + aggregate {took:6.1f} s   (target <= 30 s)   {took / n * 1000:.2f} ms per workbook"
     )
     print(f"  calamine bare read       {base_s:6.1f} s   {base_s / n * 1000:.2f} ms per workbook (every sheet, incl. the"
           f" large unit lists; sampled), ratio {took / base_s:.2f}x (2 worker processes vs 1)")  # fmt: skip
-    print(
-        f"  peak memory              {max(rss_mb(), rss_before):6.0f} MB (target < 2048 MB); facts rows {len(c.facts)}"
-    )
+    main_peak, worker_peak = max(rss_mb(), rss_before), rss_mb(resource.RUSAGE_CHILDREN)
+    print(f"  peak memory              {main_peak + 2 * worker_peak:6.0f} MB at most (target < 1024 MB): main "
+          f"process {main_peak:.0f} MB + 2 workers x {worker_peak:.0f} MB (the larger's peak); "
+          f"facts rows {len(c.facts)}")  # fmt: skip
 
 
 def main() -> None:

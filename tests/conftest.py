@@ -53,8 +53,15 @@ def plan_copy(tmp_path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory):
+def synth_cache(tmp_path_factory) -> Path:
+    """Where written synthetic provinces are kept across sessions, keyed by everything the files
+    depend on (``synth.generator_key``): a session regenerates them only after a change."""
+    return tmp_path_factory.getbasetemp().parent / "xhht-synth-cache"
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, synth_cache):
     """The whole demo (synthetic province, every consolidation), run once per test session."""
     from xhht_xl import demo
 
-    return demo.run(tmp_path_factory.mktemp("demo"), say=lambda _line: None)
+    return demo.run(tmp_path_factory.mktemp("demo"), say=lambda _line: None, cache=synth_cache)

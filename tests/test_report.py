@@ -22,7 +22,7 @@ from docx import Document
 from docx.table import Table as DocxTable
 from docx.text.paragraph import Paragraph
 
-from xhht_xl import layout, lo, messages, report
+from xhht_xl import layout, lo, messages, quotas, report
 from xhht_xl import plan as plan_mod
 from xhht_xl.aggregate import Member
 from xhht_xl.plan import round_rate
@@ -519,10 +519,9 @@ def test_charts_are_native_with_vietnamese_labels(out, result):
 
 def test_award_section_and_list_hold_the_same_nominations(out, result):
     c = result.province
-    within = T("quota.within")
-    proposed = c.nominations[c.nominations["verdict"] == within]
-    excluded = c.nominations[c.nominations["verdict"] != within]
-    assert len(proposed) and len(excluded)  # the demo's over-quota nominee
+    proposed = quotas.passing(c.nominations)
+    excluded = c.nominations.drop(proposed.index)
+    assert len(proposed) and len(excluded)  # the demo's over-quota, duplicate and outside nominees
     # the award list: the proposed ones only, without internal columns; the rest on a second sheet
     wb = openpyxl.load_workbook(out["awards"])
     ws = wb[T("report.award-list-sheet")]
@@ -532,7 +531,7 @@ def test_award_section_and_list_hold_the_same_nominations(out, result):
     assert sorted(listed) == sorted(proposed["name"])
     out_ws = wb[T("report.award-out-sheet")]
     left = [(r[1], r[5]) for r in out_ws.iter_rows(min_row=5, values_only=True) if isinstance(r[0], int)]
-    assert sorted(left) == sorted(zip(excluded["name"], excluded["verdict"], strict=True))
+    assert sorted(left) == sorted(zip(excluded["name"], excluded["reason"], strict=True))
     # section IV: one compact table of the same people, in the same order, and the excluded with reasons
     body = _body(Document(out["province"]))
     table = _table(body, "report.awards-caption")
@@ -550,8 +549,8 @@ def test_award_section_and_list_hold_the_same_nominations(out, result):
             seen.append((cells[2], reason))
         else:
             reason = cells[0]
-    for name, verdict in zip(excluded["name"], excluded["verdict"], strict=True):
-        assert any(n == name and verdict in r for n, r in seen), name
+    for name, why in zip(excluded["name"], excluded["reason"], strict=True):
+        assert any(n == name and why in r for n, r in seen), name
     assert len(seen) == len(excluded)
 
 

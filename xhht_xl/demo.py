@@ -8,17 +8,19 @@ received times and "as of" dates, so two runs give the same results.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import multiprocessing
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import messages, synth, templates
+from . import messages, synth
 from .consolidation import Consolidation, consolidate
 from .plan import Plan, load
 
@@ -26,6 +28,7 @@ T = messages.text
 DISTRICT_AS_OF = dt.date(2020, 8, 28)  # the districts consolidate after the communes' deadline
 PROVINCE_AS_OF = dt.date(2020, 9, 5)  # the province after 31/8/2020
 NOW = dt.datetime(2020, 9, 5, 17, 0)
+WORKERS = 2  # processes for the templates, the synthetic files and the districts (2 cores are common)
 
 
 @dataclass
@@ -39,18 +42,40 @@ class DemoResult:
     seconds: float = 0.0
 
 
-def run(folder: str | Path, plan: Plan | None = None, say: Callable[[str], None] = print) -> DemoResult:
+def run(
+    folder: str | Path,
+    plan: Plan | None = None,
+    say: Callable[[str], None] = print,
+    progress: Callable[[int, int, str], None] | None = None,
+    cache: str | Path | None = None,
+) -> DemoResult:
+    """The whole demo into ``folder``; ``say`` gets each stage's line, ``progress(i, n, file)``
+    each file written (default: a line that rewrites itself when stderr is a terminal).
+    ``cache``: a folder where the synthetic province's files are kept and reused across runs
+    (tests); the demo itself always writes them afresh."""
     start = time.perf_counter()
     plan = plan or load()
+    progress = progress or _progress_line
     folder = Path(folder)
     for sub in ("mau_bieu", "nhan", "ket_qua"):
         shutil.rmtree(folder / sub, ignore_errors=True)
     say(T("demo.step-templates", folder=folder / "mau_bieu"))
-    templates.write_templates(plan, folder / "mau_bieu")
+    builds = synth.TemplateBuilds(plan)  # a department's template is also what it fills and sends
+    written = builds.write_official(folder / "mau_bieu", workers=WORKERS)
+    say(T("demo.step-templates-done", count=len(written), seconds=_seconds(time.perf_counter() - start)))
 
     received = folder / "nhan"
-    say(T("demo.step-synth", folder=received))
-    manifest = synth.demo(received)
+    count = {level: len(plan.units_at(level)) for level in ("xa", "huyen", "so_nganh")}
+    say(T("demo.step-synth", communes=count["xa"], districts=count["huyen"], departments=count["so_nganh"],
+          folder=received))  # fmt: skip
+    if cache is not None:
+        manifest = synth.cached_demo(
+            received, cache, plan=plan, progress=progress, builds=builds, workers=WORKERS
+        )
+    else:
+        manifest = synth.demo(received, plan=plan, progress=progress, builds=builds, workers=WORKERS)
+    del builds
+    say(T("demo.step-synth-done", count=len(manifest.files), seconds=_seconds(manifest.seconds)))
 
     districts, province, outputs = consolidate_all(plan, received, manifest, folder / "ket_qua", say)
     result = DemoResult(folder, manifest, districts, province, outputs)
@@ -58,6 +83,19 @@ def run(folder: str | Path, plan: Plan | None = None, say: Callable[[str], None]
     result.summary = summary(result, plan)
     say(result.summary)
     return result
+
+
+def _seconds(seconds: float) -> str:
+    return f"{seconds:.1f}".replace(".", ",")
+
+
+def _progress_line(i: int, n: int, file: str) -> None:
+    """One line that rewrites itself on a terminal (nothing when the output is a file or a pipe)."""
+    if sys.stderr.isatty():
+        line = T("demo.progress", i=i, n=n, file=file)[:100]
+        print(
+            "\r" + line.ljust(100), end="" if i < n else "\r" + " " * 100 + "\r", file=sys.stderr, flush=True
+        )
 
 
 def _district_job(job: tuple) -> Consolidation:
@@ -83,7 +121,7 @@ def write_returned(c: Consolidation, folder: Path) -> list[Path]:
 
 
 def consolidate_all(
-    plan: Plan, received: Path, manifest: synth.Manifest, out: Path, say=print, workers: int = 2
+    plan: Plan, received: Path, manifest: synth.Manifest, out: Path, say=print, workers: int = WORKERS
 ):
     """Every district from its communes (in parallel: they are independent), then the province
     from the districts' consolidated workbooks and the departments' workbooks."""
@@ -94,28 +132,23 @@ def consolidate_all(
     jobs = [(plan, _district_folder(received, d.code), d.code, own.get(d.code), times, out / "huyen")
             for d in plan.units_at("huyen")]  # fmt: skip
     (out / "huyen").mkdir(parents=True, exist_ok=True)
-    if workers > 1:
-        ctx = multiprocessing.get_context(
-            "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        )
-        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            results = list(pool.map(_district_job, jobs))
-    else:
-        results = [_district_job(job) for job in jobs]
     to_province = out / "gui_tinh"
     to_province.mkdir(parents=True, exist_ok=True)
     up_times: dict[str, dt.datetime] = {}  # what the province receives, and when
     districts: dict[str, Consolidation] = {}
-    for district, c in zip(plan.units_at("huyen"), results, strict=True):
-        name = f"{district.code}_tong_hop.xlsx"
-        shutil.copyfile(out / "huyen" / name, to_province / name)  # what the district sends up
-        up_times[name] = sent_at.get(district.code, NOW)
-        _arrived(to_province / name, up_times[name])
-        districts[district.code] = c
-        s = c.status["state"].value_counts()
-        say(T("demo.step-district", code=district.code, name=district.name, communes=len(c.status),
-              ok=int(s.get("on_time", 0)), late=int(s.get("late", 0)), missing=int(s.get("missing", 0)),
-              errors=len(c.report.errors)))  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        if workers > 1:
+            ctx = multiprocessing.get_context(
+                "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            )
+            pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=ctx))
+            results = pool.map(_district_job, jobs)
+        else:
+            results = map(_district_job, jobs)
+        # Each district's line as soon as it (and those before it) are done, not all at the end.
+        for district, c in zip(plan.units_at("huyen"), results, strict=True):
+            _district_done(district, c, out, to_province, sent_at, up_times, say)
+            districts[district.code] = c
     for f in manifest.files:
         if f.level == "so_nganh":
             target = to_province / Path(f.path).name
@@ -123,7 +156,13 @@ def consolidate_all(
             up_times[target.name] = f.received_at
             _arrived(target, f.received_at)
     own_province = next(received / f.path for f in manifest.files if f.level == "tinh")
-    say(T("demo.step-province", departments=len(plan.units_at("so_nganh"))))
+    say(
+        T(
+            "demo.step-province",
+            districts=len(plan.units_at("huyen")),
+            departments=len(plan.units_at("so_nganh")),
+        )
+    )
     province = consolidate(to_province, plan, "tinh", plan.province.code, into=own_province, received_at=up_times,
                            as_of=PROVINCE_AS_OF, store=out / "tinh" / "xhht_intake", now=NOW)  # fmt: skip
     first = plan.units_at("huyen")[0].code
@@ -145,6 +184,18 @@ def _arrived(path: Path, when: dt.datetime) -> None:
     analyst's own run over ``gui_tinh`` finds without a --received-at file)."""
     stamp = when.timestamp()
     os.utime(path, (stamp, stamp))
+
+
+def _district_done(district, c: Consolidation, out: Path, to_province: Path, sent_at, up_times, say) -> None:
+    """Send a district's consolidated workbook up to the province, and say how it went."""
+    name = f"{district.code}_tong_hop.xlsx"
+    shutil.copyfile(out / "huyen" / name, to_province / name)  # what the district sends up
+    up_times[name] = sent_at.get(district.code, NOW)
+    _arrived(to_province / name, up_times[name])
+    s = c.status["state"].value_counts()
+    say(T("demo.step-district", code=district.code, name=district.name, communes=len(c.status),
+          ok=int(s.get("on_time", 0)), late=int(s.get("late", 0)), missing=int(s.get("missing", 0)),
+          errors=len(c.report.errors)))  # fmt: skip
 
 
 def _province_outputs(province: Consolidation, out: Path) -> dict[str, Path]:

@@ -153,17 +153,27 @@ def save_workbook(wb, target: str | Path) -> Path:
     A workbook the project built (``xlsxrules.own``) gets the known results of its formulas cached
     and is checked against Excel's structural rules on the written XML before it replaces ``target``.
     """
-    from . import xlsxrules  # openpyxl is loaded whenever there is a workbook to save
-
     with atomic_path(target) as tmp:
         wb.save(tmp)
-        if xlsxrules.owned(wb):
-            data = xlsxrules.write_cached(tmp.read_bytes(), xlsxrules.cached_values(wb))
-            found = xlsxrules.problems(data, cells=False)
-            if found:
-                raise OutputError(messages.text("io.broken-workbook", file=target, problem=found[0]))
+        data = finished_bytes(wb, tmp.read_bytes(), target)
+        if data is not None:
             tmp.write_bytes(data)
     return Path(target)
+
+
+def finished_bytes(wb, saved: bytes, target: str | Path) -> bytes | None:
+    """``saved`` (what openpyxl wrote for ``wb``) as the project delivers it: for a workbook the
+    project built (``xlsxrules.own``), its formulas' known results cached and Excel's structural
+    rules checked (``OutputError`` naming ``target`` if one is broken); None for any other workbook."""
+    from . import xlsxrules  # openpyxl is loaded whenever there is a workbook to save
+
+    if not xlsxrules.owned(wb):
+        return None
+    data = xlsxrules.write_cached(saved, xlsxrules.cached_values(wb))
+    found = xlsxrules.problems(data, cells=False)
+    if found:
+        raise OutputError(messages.text("io.broken-workbook", file=target, problem=found[0]))
+    return data
 
 
 def write_bytes(target: str | Path, data: bytes) -> Path:
