@@ -14,7 +14,8 @@ from pathlib import Path
 
 from xhht_xl.plan import Plan
 
-_BRACKETS = re.compile(r"\([^()]*\)")
+# a code in brackets after its name: "(XMC_BC_15_35)", one token only
+_BRACKETS = re.compile(r"\(\s*[\w./-]+\s*\)")
 # a path (has a slash) or a file name, which may hold spaces: "SNV - Báo cáo tổng kết.xlsx"
 _PATH = re.compile(
     r"(?:[A-Za-z]:)?[\w.~$-]*[/\\][^\s,;«»\"']*|[^,;:«»\"'()\n]*?\.(?:xlsx|xlsm|xls|ods|csv|json|docx|pdf|xlam|log|txt|db)\b",
@@ -26,6 +27,8 @@ _ISO = re.compile(r"(?<!\d)\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?(?!\d
 _KEY = re.compile(r"(?<![\w/])(?:kq|kp|bc|unit|kt)/\S+")
 # level codes that are not Vietnamese words by themselves ("xa", "tinh" are: "vùng xa", "tinh thần")
 _LEVEL_WORDS = re.compile(r"(?<![\w])(?:huyen|so_nganh)(?![\w])")
+# what the clerk types on the command line, shown as an example: "--level huyen", "--unit 798"
+_TYPED = re.compile(r"--[a-z-]+[ =]\S+")
 _QUOTED = re.compile(r"«([^«»]*)»|\"([^\"]*)\"|'([^']*)'")
 
 
@@ -39,7 +42,7 @@ def tokens(text: str, plan: Plan) -> list[str]:
     """The internal tokens in ``text`` outside brackets and file names."""
     indicators, units = _codes(plan)
     levels = set(plan.levels)
-    unbracketed = _BRACKETS.sub(" ", text)
+    unbracketed = _BRACKETS.sub(" ", _TYPED.sub(" ", text))
     found = [m.group(0) for m in _KEY.finditer(unbracketed)]  # "kq/GDHT/2020/num" looks like a path
     bare = _PATH.sub(" ", _KEY.sub(" ", unbracketed))
     found += [m.group(0) for rx in (_KEBAB, _STATE, _ISO, _LEVEL_WORDS) for m in rx.finditer(bare)]
@@ -105,7 +108,7 @@ def _hidden_cells(path: Path) -> dict[str, tuple[set[int], set[int]]]:
             part = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
             cols: set[int] = set()
             rows: set[int] = set()
-            for event, el in ET.iterparse(zf.open(part)):
+            for _event, el in ET.iterparse(zf.open(part)):
                 if el.tag == f"{main}col" and el.get("hidden") in ("1", "true"):
                     cols.update(range(int(el.get("min")), int(el.get("max")) + 1))
                 elif el.tag == f"{main}row":
