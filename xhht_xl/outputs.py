@@ -197,7 +197,7 @@ _TNR = tuple(int(w) for w in (
     "277,277,563,563,563,443,920,722,666,666,722,610,556,722,722,333,389,722,610,889,722,722,556,722,666,556,"
     "610,722,722,943,722,722,610,333,277,333,469,500,333,443,500,443,500,443,333,500,500,277,277,500,277,777,"
     "500,500,500,500,333,389,277,500,500,722,500,500,443,479,200,479,541").split(","))  # fmt: skip
-_TNR_BOLD = 1.06  # bold text is about this much wider
+_TNR_BOLD = 1.1  # bold text is about this much wider (with LibreOffice's rounding)
 _WIDE = {"ơ": 528, "Ơ": 722, "ư": 541, "Ư": 722, "–": 500, "—": 1000, "…": 1000, "≥": 548, "≤": 548, "đ": 500,
          "Đ": 722, "«": 500, "»": 500}  # fmt: skip
 
@@ -214,7 +214,7 @@ def text_lines(text: str, width: float, font: Font = templates.F_BODY) -> int:
     """Lines that ``text`` takes, word-wrapped in a column ``width`` characters wide (a word
     longer than the line is broken, as Excel and LibreOffice do)."""
     size = (font.size or 11) * (_TNR_BOLD if font.bold else 1.0) / 1000
-    avail = column_points(width) - 4  # the cell's inner margins
+    avail = column_points(width) - 7  # the cell's inner margins, and a little for rounding of widths
     space = _char_em(" ") * size
     lines = 0
     for para in str(text).split("\n"):
@@ -234,8 +234,9 @@ def text_lines(text: str, width: float, font: Font = templates.F_BODY) -> int:
     return lines
 
 
-def _height(texts) -> float:
-    """Row height (points) for wrapped texts given as (text, column width[, font])."""
+def row_height(texts) -> float:
+    """Row height (points) for wrapped texts given as (text, column width in characters[, font]):
+    the most lines any of them takes, 12.7 pt a line of 11 pt, plus padding; at most Excel's 409.5."""
     height = LINE_PT
     for text, width, *font in texts:
         f = font[0] if font else templates.F_BODY
@@ -294,12 +295,12 @@ def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, firs
     width = sum(c.width for c in cols[first - 1 : last])
     templates.put(ws, (1, first), title, font=F_TITLE, alignment=WRAP_TOP)
     ws.merge_cells(start_row=1, start_column=first, end_row=1, end_column=last)
-    ws.row_dimensions[1].height = _height([(title, width, F_TITLE)])
+    ws.row_dimensions[1].height = row_height([(title, width, F_TITLE)])
     for col, spec in enumerate(cols, start=1):
         templates.put(ws, (first_row, col), T(f"out.col-{spec.key}"), font=F_HEAD, fill=FILL_HEAD,
                       alignment=CENTER, border=BORDER)  # fmt: skip
         ws.column_dimensions[layout.col_letter(col)].width = spec.width
-    ws.row_dimensions[first_row].height = _height([(T(f"out.col-{c.key}"), c.width, F_HEAD) for c in cols])
+    ws.row_dimensions[first_row].height = row_height([(T(f"out.col-{c.key}"), c.width, F_HEAD) for c in cols])
     wrap_cols = [i for i, c in enumerate(cols) if c.wrap and first - 1 <= i < last]
     formats = [(i + 1, c.fmt) for i, c in enumerate(cols) if c.fmt]
     for r, row in enumerate(rows, start=first_row + 1):
@@ -316,7 +317,7 @@ def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, firs
             cell = ws.cell(r, c)
             cell.border = BORDER
             cell.alignment = WRAP_TOP if cols[c - 1].wrap else TOP
-        height = _height([(values[i], cols[i].width) for i in wrap_cols if values[i] not in (None, "")])
+        height = row_height([(values[i], cols[i].width) for i in wrap_cols if values[i] not in (None, "")])
         if height > LINE_PT + 3:
             ws.row_dimensions[r].height = height
     end = first_row + len(rows)
@@ -382,7 +383,7 @@ def _printable_template(wb, plan, lay) -> None:
         for r in range(block.first_row, last + 1):  # sized to the text; the empty rows stay for typing
             texts = [(ws.cell(r, col).value, templates.AWARD_WIDTHS[fld]) for fld, col in lay.award_cols.items()
                      if isinstance(ws.cell(r, col).value, str)]  # fmt: skip
-            ws.row_dimensions[r].height = max(30.0, _height(texts))
+            ws.row_dimensions[r].height = max(30.0, row_height(texts))
         ws.print_area = f"A1:{layout.col_letter(block.last_col)}{last}"
     narrative = lay.sheets.get("narrative")
     if narrative in wb.sheetnames and lay.narrative_rows:
@@ -393,7 +394,7 @@ def _printable_template(wb, plan, lay) -> None:
                 continue  # headings and "see Phụ lục …" rows are sized by the template
             texts = [(ws.cell(row, col).value, widths[col - 1]) for col in (2, 3)
                      if isinstance(ws.cell(row, col).value, str)]  # fmt: skip
-            ws.row_dimensions[row].height = max(30.0, _height(texts))
+            ws.row_dimensions[row].height = max(30.0, row_height(texts))
 
 
 def coverage_text(plan, covered: int, expected: int, unknown: int, leaf_level: str) -> str:
@@ -483,7 +484,7 @@ def _note(ws: Worksheet, row: int, text: str, cols: tuple[int, int] | None = Non
     templates.put(ws, (row, first), text, alignment=WRAP_TOP)
     ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
     width = sum((ws.column_dimensions[layout.col_letter(c)].width or 9) for c in range(first, last + 1))
-    ws.row_dimensions[row].height = _height([(text, width)])
+    ws.row_dimensions[row].height = row_height([(text, width)])
 
 
 def _pct(n: int, total: int) -> str:
@@ -543,10 +544,10 @@ def heads(names) -> list[str]:
 
 # printed widths (the add-in writes the same columns with STATUS_WIDTHS, for the screen)
 STATUS_COLUMNS = [
-    Col("unit", 7), Col("unit-name", 18, wrap=True), Col("level", 8, wrap=True), Col("state", 9, wrap=True),
+    Col("unit", 9), Col("unit-name", 18, wrap=True), Col("level", 8, wrap=True), Col("state", 9, wrap=True),
     Col("deadline", 11, "dd/mm/yyyy"), Col("received", 16, "dd/mm/yyyy hh:mm"), Col("days-late", 5, "0"),
     Col("errors", 5, "0"), Col("warnings", 7, "0"), Col("file", 24, wrap=True), Col("contact", 14, wrap=True),
-    Col("phone", 14, wrap=True), Col("received-source", 13, wrap=True), Col("note", 15, wrap=True),
+    Col("phone", 14, wrap=True), Col("received-source", 13, wrap=True), Col("note", 13, wrap=True),
 ]  # fmt: skip
 
 
@@ -565,8 +566,8 @@ def _status(ws: Worksheet, c) -> None:
 
 
 ISSUE_COLUMNS = [
-    Col("severity", 9, wrap=True), Col("issue-kind", 18, wrap=True), Col("code", 14, wrap=True), Col("unit", 8),
-    Col("file", 18, wrap=True), Col("sheet", 10, wrap=True), Col("cell", 6), Col("message", 66, wrap=True),
+    Col("severity", 9, wrap=True), Col("issue-kind", 18, wrap=True), Col("code", 14, wrap=True), Col("unit", 9),
+    Col("file", 18, wrap=True), Col("sheet", 10, wrap=True), Col("cell", 6), Col("message", 65, wrap=True),
 ]  # fmt: skip
 
 
@@ -661,7 +662,7 @@ def _cross(ws: Worksheet, c) -> None:
 
 
 CHANGE_COLUMNS = [
-    Col("unit", 8), Col("unit-name", 18, wrap=True), Col("entry", 34, wrap=True), Col("sheet", 10, wrap=True),
+    Col("unit", 9), Col("unit-name", 18, wrap=True), Col("entry", 33, wrap=True), Col("sheet", 10, wrap=True),
     Col("cell", 6), Col("before", 14, wrap=True), Col("after", 14, wrap=True), Col("file", 20, wrap=True),
     Col("previous-file", 20, wrap=True),
 ]  # fmt: skip
@@ -718,7 +719,7 @@ def _charts(ws: Worksheet, c) -> None:
         templates.put(ws, (1, col), T(key), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
         ws.column_dimensions[layout.col_letter(col)].width = width
     ws.column_dimensions["D"].width = 2
-    ws.row_dimensions[1].height = _height([(T(k), w, F_HEAD) for k, w in (("out.series-met", 10),
+    ws.row_dimensions[1].height = row_height([(T(k), w, F_HEAD) for k, w in (("out.series-met", 10),
                                                                           ("out.series-not-met", 10))])  # fmt: skip
     units = []
     direct = {u for codes in c.scope.expected.values() for u in codes}  # not the communes under districts
@@ -733,7 +734,7 @@ def _charts(ws: Worksheet, c) -> None:
         templates.put(ws, (i, 2), met, number_format="0", alignment=TOP, border=BORDER)
         templates.put(ws, (i, 3), not_met, number_format="0", alignment=TOP, border=BORDER)
         if text_lines(name, widths[0]) > 1:
-            ws.row_dimensions[i].height = _height([(name, widths[0])])
+            ws.row_dimensions[i].height = row_height([(name, widths[0])])
     if units:
         chart = BarChart()
         chart.type = "bar"
