@@ -214,7 +214,7 @@ def text_lines(text: str, width: float, font: Font = templates.F_BODY) -> int:
     """Lines that ``text`` takes, word-wrapped in a column ``width`` characters wide (a word
     longer than the line is broken, as Excel and LibreOffice do)."""
     size = (font.size or 11) * (_TNR_BOLD if font.bold else 1.0) / 1000
-    avail = column_points(width) - 7  # the cell's inner margins, and a little for rounding of widths
+    avail = column_points(width) - 6  # the cell's inner margins, and a little for rounding of widths
     space = _char_em(" ") * size
     lines = 0
     for para in str(text).split("\n"):
@@ -448,10 +448,10 @@ def coverage_lines(c, direct: bool = False) -> list[str]:
 
 
 TOTALS_COLUMNS = [
-    Col("indicator", 15, wrap=True), Col("indicator-name", 50, wrap=True), Col("milestone", 5, "0"),
+    Col("indicator", 15, wrap=True), Col("indicator-name", 47, wrap=True), Col("milestone", 5, "0"),
     Col("num", 9, "#,##0"), Col("den", 9, "#,##0"), Col("rate", 6, "0.0"), Col("target", 9, wrap=True),
     Col("verdict", 9, wrap=True), Col("covered", 7, "#,##0"), Col("expected", 7, "#,##0"), Col("na", 7, "#,##0"),
-    Col("rejected", 7, "#,##0"), Col("source", 11, wrap=True), Col("verified", 11, wrap=True),
+    Col("rejected", 7, "#,##0"), Col("source", 12, wrap=True), Col("verified", 13, wrap=True),
     Col("coverage", 16, wrap=True),
     # the figures behind «Phạm vi số liệu», for sorting and filtering
     Col("leaves-covered", 10, "#,##0"), Col("leaves-expected", 10, "#,##0"), Col("leaves-unknown", 10, "#,##0"),
