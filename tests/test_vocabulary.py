@@ -50,7 +50,7 @@ def test_the_demos_console_speaks_the_clerks_words(demo_run, plan):
     ["consolidate", "NHAN", "--level", "huyen", "--unit", "80", "-o", "a.xlsx"],
     ["consolidate", "NHAN", "--level", "xa", "-o", "a.xlsx"],
     ["consolidate", "NHAN", "--level", "huyen", "--unit", "794", "-o", "a.csv"],
-    ["consolidate", "NHAN", "--level", "huyen", "--unit", "794", "-o", "a.xlsx", "--as-of", "2020-13-01"],
+    ["consolidate", "NHAN", "--level", "huyen", "--unit", "794", "-o", "a.xlsx", "--as-of", "31/13/2020"],
     ["templates", "--plan", "khong_co"],
 ])  # fmt: skip
 def test_cli_errors_speak_the_clerks_words(demo_run, plan, capsys, tmp_path, monkeypatch, args):

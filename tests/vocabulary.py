@@ -28,7 +28,7 @@ _KEY = re.compile(r"(?<![\w/])(?:kq|kp|bc|unit|kt)/\S+")
 # level codes that are not Vietnamese words by themselves ("xa", "tinh" are: "vùng xa", "tinh thần")
 _LEVEL_WORDS = re.compile(r"(?<![\w])(?:huyen|so_nganh)(?![\w])")
 # what the clerk types on the command line, shown as an example: "--level huyen", "--unit 798"
-_TYPED = re.compile(r"--[a-z-]+[ =]\S+")
+_TYPED = re.compile(r"--[a-z-]+(?:[ =][^\s:;,.]+)?")
 _QUOTED = re.compile(r"«([^«»]*)»|\"([^\"]*)\"|'([^']*)'")
 
 

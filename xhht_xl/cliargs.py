@@ -74,7 +74,7 @@ def output_file(*suffixes: str) -> Callable[[str], Path]:
 
     def check(text: str) -> Path:
         path = Path(text)
-        if path.suffix.lower() not in suffixes:
+        if path.suffix.lower() not in suffixes and not path.is_dir():  # a folder: the usual one line later
             example = path.with_suffix(suffixes[0]).name if path.stem else f"KET_QUA{suffixes[0]}"
             raise argparse.ArgumentTypeError(
                 T("cli.bad-suffix", path=for_terminal(text), suffix=suffixes[0], example=for_terminal(example))
