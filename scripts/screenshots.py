@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-import openpyxl
 
 from xhht_xl import demo, lo, report, templates
 from xhht_xl import plan as plan_mod
@@ -50,22 +49,23 @@ def main() -> None:
         province(tmp)
 
 
+def _first_page_of(pdf: Path, sheet: str) -> int:
+    """The first page of ``pdf`` whose footer names ``sheet``."""
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    for number, page in enumerate(text.split("\f"), start=1):
+        if f"{sheet} — Trang" in page:
+            return number
+    raise SystemExit(f"no page of sheet {sheet!r} in {pdf}")
+
+
 def province(tmp: Path) -> None:
     """The demo's consolidated provincial workbook (appendix page, charts sheet) and report page 1."""
     result = demo.run(tmp / "demo", say=lambda _line: None)
     book = result.outputs["province"]
-    only = tmp / "sheets"
-    only.mkdir()
+    (pdf,) = lo.convert([book], "pdf", tmp / "pdf2", tmp / "work", locale=LOCALE)
     for sheet, name in (("Kết quả", "tong_hop_tinh"), ("Biểu đồ", "bieu_do")):
-        wb = openpyxl.load_workbook(book)
-        wb.active = wb.sheetnames.index(sheet)
-        for ws in wb.worksheets:  # hidden, not deleted: formulas still reach the other sheets
-            ws.sheet_view.tabSelected = ws.title == sheet
-            if ws.title != sheet:
-                ws.sheet_state = "hidden"
-        wb.save(only / f"{name}.xlsx")
-        (pdf,) = lo.convert([only / f"{name}.xlsx"], "pdf", tmp / "pdf2", tmp / "work", locale=LOCALE)
-        shutil.copy(lo.render_png(pdf, tmp / name, page=1, dpi=80), DOCS / f"{name}.png")
+        page = _first_page_of(pdf, sheet)  # every sheet's footer names it ("&A — Trang &P/&N")
+        shutil.copy(lo.render_png(pdf, tmp / name, page=page, dpi=80), DOCS / f"{name}.png")
         print(f"docs/{name}.png")
     report_page(DOCS / "bao_cao.png", result.province, tmp / "report")
     print("docs/bao_cao.png")

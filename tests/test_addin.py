@@ -456,7 +456,8 @@ def test_every_help_exits_zero(capsys):
             cli.main([*path, "--help"])
         assert done.value.code == 0, path
         out = capsys.readouterr()
-        assert out.out.startswith(f"usage: xhht {' '.join(path)}".rstrip()) and not out.err, path
+        usage = messages.table()["argparse.usage: "]  # argparse's own texts in Vietnamese
+        assert out.out.startswith(f"{usage}xhht {' '.join(path)}".rstrip()) and not out.err, path
     with pytest.raises(SystemExit):
         cli.main(["addin", "install", "--help"])
     assert "%APPDATA%\\Microsoft\\Excel\\XLSTART" in capsys.readouterr().out  # a literal %, not a crash
@@ -533,4 +534,4 @@ def test_an_installed_wheel_builds_the_packaged_addin_byte_for_byte(tmp_path):
     packaged = Path(site) / "xhht_xl" / "data" / "xhht_xl.xlam"
     assert (work / "X.xlam").read_bytes() == packaged.read_bytes() == addin.shipped_path().read_bytes()
     for path in (["addin", "--help"], ["addin", "build", "--help"], ["addin", "install", "--help"]):
-        assert _run([xhht, *path], cwd=work).stdout.startswith("usage: xhht addin")
+        assert _run([xhht, *path], cwd=work).stdout.startswith(messages.table()["argparse.usage: "] + "xhht addin")

@@ -70,8 +70,8 @@ def test_unreadable_files_exit_2_one_line_each(capsys, books):
         assert len(lines) == 1, lines
         assert lines[0].startswith(T("validate.error") + ": ")
     missing = books["clean"].parent / "khong_co.xlsx"
-    code, out, _ = run(capsys, missing)
-    assert code == 2 and len(out) == 1 and "khong_co.xlsx" in out[0]
+    code, out, err = run(capsys, missing)  # a mistyped name: the clerk's, one line on stderr
+    assert code == 2 and out == [] and len(err) == 1 and "khong_co.xlsx" in err[0]
 
 
 def test_json_and_returned_copies(capsys, books, tmp_path):
@@ -108,6 +108,6 @@ def test_same_name_in_two_folders(capsys, books, tmp_path, plan):
 
 def test_expected_level(capsys, books):
     code, out, _ = run(capsys, "--level", "huyen", books["clean"])
-    assert code == 1 and "nộp cho Cấp huyện" in out[0] and out[0].startswith(T("validate.error"))
+    assert code == 1 and "phải là báo cáo của Cấp huyện" in out[0] and out[0].startswith(T("validate.error"))
     code, out, err = run(capsys, "--level", "thon", books["clean"])
     assert code == 2 and out == [] and len(err) == 1

@@ -104,8 +104,11 @@ def test_missing_communes_are_named_at_the_province(demo_run):
         assert ("below-missing", plan.units[code].parent) in found
     names = [plan.units[code].name for code in missing]
     wb = openpyxl.load_workbook(demo_run.outputs["province"], read_only=True)
-    status = next(r[0] for r in wb[T("out.sheet-status")].iter_rows(min_row=3, max_row=3, values_only=True))
-    totals = next(r[0] for r in wb[T("out.sheet-totals")].iter_rows(min_row=2, max_row=2, values_only=True))
+    # the notes above the tables sit in their first printed column (Tổng hợp prints from its column B)
+    status = next(next(v for v in r if v) for r in wb[T("out.sheet-status")].iter_rows(min_row=3, max_row=3,
+                                                                                        values_only=True))
+    totals = next(next(v for v in r if v) for r in wb[T("out.sheet-totals")].iter_rows(min_row=2, max_row=2,
+                                                                                        values_only=True))
     report = "\n".join(par.text for par in Document(demo_run.outputs["report"]).paragraphs)
     for text in (status, totals, report, demo_run.summary):
         assert f"{188 - len(missing)}/188" in text and all(n in text for n in names), text[:300]
@@ -263,11 +266,11 @@ def test_every_rate_is_the_same_number_everywhere(demo_run):
             _check_rate(row[5], row[6], row[7], (path.name, row[0], row[3], row[4]))
             checked += 1
         used = c.totals.set_index(["indicator", "milestone"])["rate"]
-        for row in _sheet_rows(path, T("out.sheet-cross"), 4):
-            if row[1] is None:  # "(không có)"
+        for row in _sheet_rows(path, T("out.sheet-cross"), 4):  # code, name, milestone, source, num, den, rate, …
+            if row[2] is None:  # "(không có)"
                 continue
-            _check_rate(row[3], row[4], row[5], (path.name, "cross", row[0], row[1]))
-            assert (float("nan") if row[8] is None else row[8]) == pytest.approx(used[(row[0], row[1])], nan_ok=True)
+            _check_rate(row[4], row[5], row[6], (path.name, "cross", row[0], row[2]))
+            assert (float("nan") if row[9] is None else row[9]) == pytest.approx(used[(row[0], row[2])], nan_ok=True)
     assert checked > 5000
     data = json.loads(demo_run.outputs["province_json"].read_text(encoding="utf-8"))
     for t in data["totals"]:
@@ -328,8 +331,8 @@ def test_per_unit_error_counts_equal_the_issue_list(demo_run):
     ]  # fmt: skip
     for path, c, json_path in books:
         issues = _sheet_rows(path, T("out.sheet-issues"), 4)
-        errors = Counter(str(r[2]) for r in issues if r[0] == error)
-        warnings = Counter(str(r[2]) for r in issues if r[0] == warning)
+        errors = Counter(str(r[3]) for r in issues if r[0] == error)  # severity, kind, code, unit, …
+        warnings = Counter(str(r[3]) for r in issues if r[0] == warning)
         status = _sheet_rows(path, T("out.sheet-status"), 5)
         assert len(status) == len(c.status)
         for r in status:

@@ -18,6 +18,7 @@ from pathlib import Path
 from . import messages
 from . import plan as plan_mod
 from .cleaning import for_terminal
+from .cliargs import InputError, input_files, output_file, vietnamese_argparse
 
 T = messages.text
 log = logging.getLogger("xhht_xl")
@@ -48,6 +49,12 @@ class _Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*args, **kwargs)
 
+    def error(self, message: str):
+        """A mistake on the command line: one Vietnamese line and exit code 2 (not argparse's
+        usage block and English ``error:``)."""
+        say(T("cli.usage-error", text=message, prog=self.prog), file=sys.stderr)
+        self.exit(2)
+
 
 def _plan_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plan", metavar="DIR", help=T("cli.plan-help"))
@@ -62,8 +69,7 @@ def cmd_templates(args: argparse.Namespace) -> int:
 
     plan = _load_plan(args)
     for level in args.level or ():
-        if level not in plan.levels:
-            raise CommandError(T("plan.unknown-level", level=level))
+        _check_level(plan, level)
     paths = templates.write_templates(plan, args.folder, per_unit=args.per_unit, levels=args.level)
     say(T("cli.templates-done", count=len(paths), folder=args.folder))
     return 0
@@ -77,13 +83,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .returned import ReturnError, returned_name, write_returned_copy
 
     plan = _load_plan(args)
-    if args.level and args.level not in plan.levels:
-        raise CommandError(T("plan.unknown-level", level=args.level))
-    names = [Path(f).name for f in args.files]
+    _check_level(plan, args.level)
+    files = input_files(args.files)
+    if not files:
+        raise CommandError(T("cli.no-files", paths=", ".join(for_terminal(str(f)) for f in args.files)))
+    names = [Path(f).name for f in files]
     everything = Report()
     unreadable = failed = False
     copies: set[str] = set()
-    for path, name in zip(args.files, names, strict=True):
+    for path, name in zip(files, names, strict=True):
         label = name if names.count(name) == 1 else str(path)  # same name in two folders: the path
         v = validate(path, plan, expected_level=args.level, file=label)
         everything.extend(v.report)
@@ -109,6 +117,33 @@ def cmd_validate(args: argparse.Namespace) -> int:
         everything.write_json(args.json)
         say(T("validate.json-done", path=args.json))
     return 2 if unreadable else 1 if failed else 0
+
+
+def _check_level(plan: plan_mod.Plan, level: str | None) -> None:
+    """A ``--level`` the plan does not have: one line saying what may be typed ("xa (Cấp xã), …")."""
+    if level and level not in plan.levels:
+        raise CommandError(T("cli.unknown-level", level=for_terminal(level), levels=level_choices(plan)))
+
+
+def level_choices(plan: plan_mod.Plan, codes=None) -> str:
+    """The level codes a clerk may type, each beside its name: "xa (Cấp xã), huyen (Cấp huyện)"."""
+    return ", ".join(T("cli.level-choices", code=code, name=plan.levels[code].name)
+                     for code in (codes or plan.levels))  # fmt: skip
+
+
+def _list_errors(report, where: str) -> None:
+    """The errors of a run on the console, the first ``ERRORS_SHOWN``, then where all are."""
+    errors = report.errors
+    if not errors:
+        return
+    say(T("cli.errors-head", count=len(errors)))
+    for issue in errors[:ERRORS_SHOWN]:
+        say(T("cli.error-line", message=issue.message))
+    if len(errors) > ERRORS_SHOWN:
+        say(T("cli.errors-more", count=len(errors) - ERRORS_SHOWN, where=where))
+
+
+ERRORS_SHOWN = 10  # errors listed on the console; the workbook's Vấn đề sheet lists all
 
 
 def _date(text: str):
@@ -162,13 +197,14 @@ def cmd_consolidate(args: argparse.Namespace) -> int:
         T("cli.consolidate-done", unit=f"{c.unit.code} - {c.unit.name}", expected=s["expected"], on_time=s["on_time"],
           late=s["late"], missing=s["missing"], errors=len(c.report.errors), warnings=len(c.report.warnings), out=out)
     )  # fmt: skip
+    _list_errors(c.report, T("cli.errors-more-sheet", sheet=T("out.sheet-issues"), file=out))
     return 1 if c.report.errors else 0
 
 
 def _consolidation_args(p: argparse.ArgumentParser) -> None:
     """The options that say what to consolidate (shared by consolidate and report)."""
     p.add_argument("folder", type=Path, help=T("cli.folder-help"))
-    p.add_argument("--level", required=True, help=T("cli.level-consolidate-help", levels="huyen, tinh"))
+    p.add_argument("--level", required=True, help=T("cli.level-consolidate-help"))
     p.add_argument("--unit", help=T("cli.unit-help"))
     p.add_argument("--into", type=Path, metavar="OWN.xlsx", help=T("cli.into-help"))
     p.add_argument("--received-at", type=Path, metavar="FILE.csv", help=T("cli.received-at-help"))
@@ -213,6 +249,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         say(T("cli.written", path=cover))
     if args.awards:
         say(T("cli.written", path=args.awards))
+    _list_errors(c.report, T("cli.errors-more-report", sheet=T("out.sheet-issues")))
     return 1 if c.report.errors else 0
 
 
@@ -353,8 +390,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="xhht", description=T("cli.description"))
-    parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=_version(), help=T("cli.version-help"))
+    sub = parser.add_subparsers(dest="command", required=True, metavar=T("cli.command-metavar"))
 
     p = sub.add_parser("templates", help=T("cli.templates-help"))
     p.add_argument("folder", nargs="?", default="mau_bieu", type=Path, help=T("cli.templates-dir-help"))
@@ -364,8 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_templates)
 
     p = sub.add_parser("validate", help=T("validate.help"))
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help=T("validate.files-help"))
-    p.add_argument("--json", metavar="OUT", type=Path, help=T("validate.json-help"))
+    p.add_argument("files", nargs="+", metavar="FILE", help=T("validate.files-help"))
+    p.add_argument("--json", metavar="OUT.json", type=output_file(".json"), help=T("validate.json-help"))
     p.add_argument("--return-copy", metavar="DIR", type=Path, help=T("validate.return-copy-help"))
     p.add_argument("--strict", action="store_true", help=T("validate.strict-help"))
     p.add_argument("--level", help=T("validate.level-help"))
@@ -374,23 +411,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("consolidate", help=T("cli.consolidate-help"))
     _consolidation_args(p)
-    p.add_argument("-o", "--out", required=True, type=Path, metavar="OUT.xlsx", help=T("cli.out-help"))
-    p.add_argument("--json", type=Path, metavar="REPORT.json", help=T("cli.json-help"))
-    p.add_argument("--facts", type=Path, metavar="FACTS.csv", help=T("cli.facts-help"))
+    p.add_argument("-o", "--out", required=True, type=output_file(".xlsx", ".xlsm"), metavar="OUT.xlsx",
+                   help=T("cli.out-help"))  # fmt: skip
+    p.add_argument("--json", type=output_file(".json"), metavar="REPORT.json", help=T("cli.json-help"))
+    p.add_argument("--facts", type=output_file(".csv"), metavar="FACTS.csv", help=T("cli.facts-help"))
     p.set_defaults(func=cmd_consolidate)
 
     p = sub.add_parser("report", help=T("report.help"))
     _consolidation_args(p)
-    p.add_argument("-o", "--out", required=True, type=Path, metavar="REPORT.docx", help=T("report.out-help"))
-    p.add_argument("--awards", type=Path, metavar="AWARDS.xlsx", help=T("report.awards-help"))
+    p.add_argument("-o", "--out", required=True, type=output_file(".docx"), metavar="REPORT.docx",
+                   help=T("report.out-help"))  # fmt: skip
+    p.add_argument("--awards", type=output_file(".xlsx"), metavar="AWARDS.xlsx", help=T("report.awards-help"))
     p.add_argument("--number", help=T("report.number-help"))
-    p.add_argument("--cover", type=Path, metavar="TO_TRINH.docx", help=T("report.cover-help"))
+    p.add_argument("--cover", type=output_file(".docx"), metavar="TO_TRINH.docx", help=T("report.cover-help"))
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("addin", help=T("addin.help"), description=T("addin.help"))
     actions = p.add_subparsers(dest="action", required=True, metavar="{build,install,uninstall}")
     a = actions.add_parser("build", help=T("addin.build-help"), description=T("addin.build-help"))
-    a.add_argument("-o", "--out", type=Path, default=Path("xhht_xl.xlam"), metavar="OUT.xlam",
+    a.add_argument("-o", "--out", type=output_file(".xlam"), default=Path("xhht_xl.xlam"), metavar="OUT.xlam",
                    help=T("addin.out-help"))  # fmt: skip
     a = actions.add_parser("install", help=T("addin.install-help"), description=T("addin.install-help"))
     a.add_argument("--python", metavar="PYTHON.EXE", help=T("addin.python-help"))
@@ -444,6 +483,7 @@ def _one_line_errors() -> tuple[type[BaseException], ...]:
 
     errors: list[type[BaseException]] = [
         CommandError,
+        InputError,
         plan_mod.PlanError,
         OutputError,
         ConsolidationError,
@@ -460,10 +500,14 @@ def _one_line_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    with vietnamese_argparse():
+        parser = build_parser()
+        args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except plan_mod.PlanError as exc:  # its text says already what it is ("Lỗi dữ liệu kế hoạch: …")
+        say(str(exc), file=sys.stderr)
+        return 2
     except _one_line_errors() as exc:
         say(T("cli.error", text=exc), file=sys.stderr)
         return 2

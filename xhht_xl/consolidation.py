@@ -166,12 +166,18 @@ class Consolidation:
         return write_facts(self, Path(path))
 
 
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
 def resolve_scope(plan: Plan, level: str, unit: str | None) -> Scope:
+    consolidating = [code for code in plan.levels if plan.child_levels(code)]
+    choices = T("consolidate.level-or").join(f"{code} ({_lower_first(plan.levels[code].name)})" for code in consolidating)
     if level not in plan.levels:
-        raise ConsolidationError(T("consolidate.unknown-level", level=level, levels=", ".join(plan.levels)))
+        raise ConsolidationError(T("consolidate.unknown-level", level=level, levels=choices))
     child_levels = plan.child_levels(level)
     if not child_levels:
-        raise ConsolidationError(T("consolidate.no-children", level=level))
+        raise ConsolidationError(T("consolidate.no-children", level=plan.levels[level].name, levels=choices))
     if unit is None:
         candidates = plan.units_at(level)
         if len(candidates) != 1:
@@ -179,7 +185,9 @@ def resolve_scope(plan: Plan, level: str, unit: str | None) -> Scope:
         unit = candidates[0].code
     u = plan.unit(unit)
     if u is None or u.level != level:
-        raise ConsolidationError(T("consolidate.wrong-unit", code=unit, level=level))
+        example = next(iter(plan.units_at(level)), None)
+        raise ConsolidationError(T("consolidate.wrong-unit", code=unit, level=_lower_first(plan.levels[level].name),
+                                   example=example.code if example else ""))  # fmt: skip
     expected = {cl: [c.code for c in plan.children(unit, cl)] for cl in child_levels}
     return Scope(unit=unit, level=level, expected={k: v for k, v in expected.items() if v})
 

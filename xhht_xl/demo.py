@@ -255,7 +255,7 @@ def summary(result: DemoResult, plan: Plan) -> str:
 
     unreadable = [i.file for i in issues if i.severity == "error" and not i.sheet and i.code not in
                   ("missing", "quota-exceeded", "duplicate-nominee", "nominee-outside")]  # fmt: skip
-    from .outputs import coverage_lines
+    from .outputs import coverage_lines, issue_kind
 
     noms = p.nominations
     excluded = noms[noms["verdict_code"] != "within"] if not noms.empty else noms
@@ -268,14 +268,15 @@ def summary(result: DemoResult, plan: Plan) -> str:
         T("demo.coverage", lines=" ".join(coverage_lines(p)) or T("demo.none")),
         T("demo.awards", within=len(noms) - len(excluded), excluded=len(excluded), reasons=reasons),
         T("demo.targets", year=year, met=met, not_met=len(not_met), none=len(last) - met - len(not_met)),
-        T("demo.targets-not-met", items=", ".join(not_met) or T("demo.none")),
+        T("demo.targets-not-met", items="; ".join(T("demo.indicator", name=plan.indicators[i].name, code=i)
+                                                  for i in not_met) or T("demo.none")),
         T("demo.quotas", items=names(i.unit for i in issues if i.code == "quota-exceeded")),
         T("demo.duplicates", items=names(i.unit for i in issues if i.code == "duplicate-nominee")),
         T("demo.unreadable", items=", ".join(unreadable) or T("demo.none")),
         T(
             "demo.errors",
             count=len(errors),
-            items=", ".join(f"{k}: {v}" for k, v in sorted(by_code.items())) or "0",
+            items="; ".join(f"{issue_kind(k)}: {v}" for k, v in sorted(by_code.items())) or "0",
             warnings=sum(1 for i in issues if i.severity == "warning"),
         ),
         T("demo.outputs", folder=result.folder / "ket_qua"),

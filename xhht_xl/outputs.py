@@ -13,16 +13,23 @@ import datetime as dt
 import json
 import math
 import os
+import re
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from openpyxl.chart import BarChart, Reference
-from openpyxl.styles import Font
+from openpyxl.chart.text import RichText, Text
+from openpyxl.chart.title import Title
+from openpyxl.drawing.text import CharacterProperties, Paragraph, ParagraphProperties, RegularTextRun
+from openpyxl.drawing.text import Font as DrawingFont
+from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 
-from . import coverage, layout, messages, templates
+from . import coverage, layout, messages, templates, xlsxrules
 from .fileio import mark_output, save_workbook, write_text
-from .plan import round_rate
+from .plan import SELF, round_rate
 from .templates import BORDER, CENTER, F_HEAD, F_TITLE, FILL_BAD, FILL_HEAD, FILL_OK, FILL_WARN, WRAP_TOP
 
 T = messages.text
@@ -63,36 +70,271 @@ def _clean(v):
     return v
 
 
-def _table(
-    ws: Worksheet, title: str, headers: list[str], rows: list[list], widths: list[int], first_row: int = 3
-) -> int:
-    """A titled table with header styling, borders, filter and frozen header; returns the header row."""
-    templates.put(ws, (1, 1), title, font=F_TITLE)
-    for col, (text, width) in enumerate(zip(headers, widths, strict=True), start=1):
-        templates.put(
-            ws, (first_row, col), text, font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER
-        )
-        ws.column_dimensions[layout.col_letter(col)].width = width
-    # Data cells carry no per-cell style: styling costs more than everything else in openpyxl,
-    # and a plain filtered table is what a clerk sorts and copies from anyway.
+# -- what a clerk reads: labels for the codes of the frames -----------------------------------
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def source_label(plan, source: str) -> str:
+    """Where a figure comes from, as a clerk says it: "Báo cáo cấp huyện", "Sở Nội vụ", "Số liệu
+    của chính đơn vị"; several sources ("self+SNV") joined."""
+    labels = []
+    for part in str(source or "").split("+"):
+        if not part:
+            continue
+        if part == SELF:
+            labels.append(T("out.source-self"))
+        elif part in plan.levels:
+            labels.append(T("out.source-level", level=_lower_first(plan.levels[part].name)))
+        else:
+            unit = plan.unit(part)
+            labels.append(unit.name if unit is not None else part)
+    return "; ".join(labels)
+
+
+def verified_label(verified: str) -> str:
+    """Whether a target's source was verified (targets.csv ``verified``), in words."""
+    return T(f"out.verified-{'na' if verified == 'n/a' else verified}") if verified else ""
+
+
+_AWARD_FIELD_LABELS = {"priority": "layout.col-priority", "award": "layout.col-award", "kind": "layout.col-kind",
+                       "name": "layout.col-name", "position": "layout.col-position",
+                       "unit": "layout.col-nominee-unit", "summary": "layout.col-summary",
+                       "previous": "layout.col-previous", "note": "layout.col-note"}  # fmt: skip
+
+
+def entry_label(plan, key: str) -> str:
+    """What a data cell holds, from its entry key ("kq/GDHT/2020/num" -> "Tử số của chỉ số «…» năm
+    2020", "unit/date" -> "Ngày báo cáo"), for the changes sheet."""
+    parts = str(key).split("/")
+    kind, rest = parts[0], parts[1:]
+    if kind == "unit" and rest and f"field.{rest[0]}" in messages.table():
+        return T(f"field.{rest[0]}")
+    if kind == "kq" and len(rest) == 3 and rest[2] in ("num", "den") and rest[0] in plan.indicators:
+        return T("field.count-of", part=T(f"field.{rest[2]}"), indicator=plan.indicators[rest[0]].name,
+                 milestone=rest[1])  # fmt: skip
+    if kind == "kp" and len(rest) == 2 and rest[0] in plan.indicators:
+        return T("out.entry-funding", source=plan.indicators[rest[0]].name, year=rest[1])
+    if kind == "kt" and len(rest) == 2 and rest[0].isdigit() and rest[1] in _AWARD_FIELD_LABELS:
+        return T("out.entry-nomination", n=int(rest[0]) + 1, field=_lower_first(T(_AWARD_FIELD_LABELS[rest[1]])))
+    if kind == "bc" and rest:
+        if rest[0] == layout.TOPIC_ITEM:
+            return T("out.entry-topic")
+        return T("out.entry-narrative", item=rest[0])
+    return T("out.entry-other")
+
+
+_INT = re.compile(r"-?\d+")
+_DEC = re.compile(r"-?\d+\.(\d+)")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?")
+
+
+def _typed(value) -> tuple[object, str | None]:
+    """A value of the changes frame as a cell (number, date or text) with its number format: the
+    frame may hold what the reader typed shown as text ("2020-08-13", "1234.5")."""
+    if isinstance(value, bool) or value is None:
+        return value, None
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and math.isnan(value):
+            return None, None
+        return value, _number_format(value)
+    if isinstance(value, dt.datetime):
+        return value, "dd/mm/yyyy hh:mm"
+    if isinstance(value, dt.date):
+        return value, "dd/mm/yyyy"
+    text = str(value)
+    if _INT.fullmatch(text) and len(text) < 16:
+        return int(text), "#,##0"
+    m = _DEC.fullmatch(text)
+    if m and len(text) < 17:
+        return float(text), _number_format(float(text))
+    try:
+        if _ISO_DAY.fullmatch(text):
+            return dt.date.fromisoformat(text), "dd/mm/yyyy"
+        if _ISO_TIME.fullmatch(text):
+            return dt.datetime.fromisoformat(text), "dd/mm/yyyy hh:mm"
+    except ValueError:
+        pass
+    return text, None
+
+
+def _number_format(value: float) -> str:
+    """Thousands grouped, as many decimals as the value has (up to 3)."""
+    if float(value).is_integer():
+        return "#,##0"
+    decimals = min(3, len(repr(float(value)).split(".")[1].rstrip("0")))
+    return "#,##0." + "0" * decimals
+
+
+# -- printing -----------------------------------------------------------------------------------
+
+A4_POINTS = {"landscape": (841.9, 595.3), "portrait": (595.3, 841.9)}
+MARGIN_SIDE = templates.MARGIN_SIDE  # inches
+MARGIN_TOP = 0.6  # inches; the footer sits in the bottom margin
+MIN_PRINT_PT = 9.0  # the smallest text on paper (CLERK.md)
+LINE_PT = 12.7  # one line of 11 pt Times New Roman in a wrapped cell
+
+
+def column_points(width: float) -> float:
+    """Printed width (points, at 100 %) of a column ``width`` characters wide in the default font,
+    Times New Roman 11 (Excel: 7 pixels a character and 5 pixels of padding, at 96 dpi)."""
+    return (width * 7 + 5) * 0.75
+
+
+def print_scale(widths, orientation: str = "landscape") -> float:
+    """The scale at which columns of ``widths`` fit the width of an A4 page."""
+    usable = A4_POINTS[orientation][0] - 2 * 72 * MARGIN_SIDE
+    return min(1.0, usable / sum(column_points(w) for w in widths))
+
+
+# Advance widths of Times New Roman (the same as Liberation Serif, which LibreOffice uses in its
+# place), in thousandths of an em, for the characters " " to "~"; the others take their base letter's.
+_TNR = tuple(int(w) for w in (
+    "250,333,408,500,500,833,777,180,333,333,500,563,250,333,250,277,500,500,500,500,500,500,500,500,500,500,"
+    "277,277,563,563,563,443,920,722,666,666,722,610,556,722,722,333,389,722,610,889,722,722,556,722,666,556,"
+    "610,722,722,943,722,722,610,333,277,333,469,500,333,443,500,443,500,443,333,500,500,277,277,500,277,777,"
+    "500,500,500,500,333,389,277,500,500,722,500,500,443,479,200,479,541").split(","))  # fmt: skip
+_TNR_BOLD = 1.1  # bold text is about this much wider (with LibreOffice's rounding)
+_WIDE = {"ơ": 528, "Ơ": 722, "ư": 541, "Ư": 722, "–": 500, "—": 1000, "…": 1000, "≥": 548, "≤": 548, "đ": 500,
+         "Đ": 722, "«": 500, "»": 500}  # fmt: skip
+
+
+def _char_em(ch: str) -> int:
+    if ch in _WIDE:
+        return _WIDE[ch]
+    base = unicodedata.normalize("NFD", ch)[0]
+    code = ord(base)
+    return _TNR[code - 32] if 32 <= code < 127 else 600
+
+
+def text_lines(text: str, width: float, font: Font = templates.F_BODY) -> int:
+    """Lines that ``text`` takes, word-wrapped in a column ``width`` characters wide (a word
+    longer than the line is broken, as Excel and LibreOffice do)."""
+    size = (font.size or 11) * (_TNR_BOLD if font.bold else 1.0) / 1000
+    avail = column_points(width) - 6  # the cell's inner margins, and a little for rounding of widths
+    space = _char_em(" ") * size
+    lines = 0
+    for para in str(text).split("\n"):
+        lines += 1
+        used = 0.0
+        for word in para.split(" "):
+            w = sum(_char_em(ch) for ch in word) * size
+            if used and used + space + w <= avail:
+                used += space + w
+                continue
+            if used:
+                lines += 1
+            while w > avail:
+                lines += 1
+                w -= avail
+            used = w
+    return lines
+
+
+def row_height(texts) -> float:
+    """Row height (points) for wrapped texts given as (text, column width in characters[, font]):
+    the most lines any of them takes, 12.7 pt a line of 11 pt, plus padding; at most Excel's 409.5."""
+    height = LINE_PT
+    for text, width, *font in texts:
+        f = font[0] if font else templates.F_BODY
+        height = max(height, text_lines(text, width, f) * LINE_PT * (f.size or 11) / 11)
+    return min(height + 3, xlsxrules.ROW_HEIGHT_MAX)
+
+
+def print_setup(ws: Worksheet, *, landscape: bool = True, title_rows: str | None = None, area: str | None = None,
+                one_page: bool = False) -> None:  # fmt: skip
+    """A4, fit to the page width (and height with ``one_page``), 1 cm side margins, the header row
+    repeated on every page, the sheet's name and the page number in the footer."""
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 1 if one_page else 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_margins.left = ws.page_margins.right = MARGIN_SIDE
+    ws.page_margins.top = ws.page_margins.bottom = MARGIN_TOP
+    ws.page_margins.header = ws.page_margins.footer = 0.3
+    ws.oddFooter.center.text = T("out.footer")
+    if title_rows:
+        ws.print_title_rows = title_rows
+    if area:
+        ws.print_area = area
+
+
+def no_print(ws: Worksheet) -> None:
+    """Nothing of ``ws`` is printed with the workbook: its print area is one blank cell beyond its
+    content (Excel and LibreOffice print no page for a blank area). For sheets that are for the
+    screen: raw per-unit detail, an empty table, the template's how-to-fill guide."""
+    ws.print_area = f"{layout.col_letter(ws.max_column + 2)}1"
+
+
+@dataclass(frozen=True)
+class Col:
+    """A column of a table sheet: header (``out.col-<key>``), width in characters, number format
+    and whether its text wraps."""
+
+    key: str
+    width: float
+    fmt: str | None = None
+    wrap: bool = False
+
+
+TOP = Alignment(vertical="top")
+
+
+def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, first_row: int = 3,
+           printed: tuple[int, int] | None = None, styled: bool = True) -> int:  # fmt: skip
+    """A titled table: header row styled, repeated on printed pages and frozen; a filter; number
+    formats on every number column. ``printed`` (first and last column, default all) makes the
+    print area: a code column or figures for sorting may stay off the paper. ``styled`` rows get
+    borders, wrapped text and heights sized to it (a very long table, which is for filtering, not
+    printing, skips this: styling costs more than everything else in openpyxl). The title (and any
+    ``_note``) sits in the first printed column. Returns the header row."""
+    first, last = printed or (1, len(cols))
+    width = sum(c.width for c in cols[first - 1 : last])
+    templates.put(ws, (1, first), title, font=F_TITLE, alignment=WRAP_TOP)
+    ws.merge_cells(start_row=1, start_column=first, end_row=1, end_column=last)
+    ws.row_dimensions[1].height = row_height([(title, width, F_TITLE)])
+    for col, spec in enumerate(cols, start=1):
+        templates.put(ws, (first_row, col), T(f"out.col-{spec.key}"), font=F_HEAD, fill=FILL_HEAD,
+                      alignment=CENTER, border=BORDER)  # fmt: skip
+        ws.column_dimensions[layout.col_letter(col)].width = spec.width
+    ws.row_dimensions[first_row].height = row_height([(T(f"out.col-{c.key}"), c.width, F_HEAD) for c in cols])
+    wrap_cols = [i for i, c in enumerate(cols) if c.wrap and first - 1 <= i < last]
+    formats = [(i + 1, c.fmt) for i, c in enumerate(cols) if c.fmt]
     for r, row in enumerate(rows, start=first_row + 1):
         values = [_clean(v) for v in row]
         ws.append(values)  # rows follow the header (append is the fast path of openpyxl)
         for c, value in enumerate(values, start=1):
             if isinstance(value, str) and value.startswith("="):
                 ws.cell(r, c).data_type = "s"  # a sender's text stays text
-    ws.row_dimensions[first_row].height = 32
+        for c, fmt in formats:
+            ws.cell(r, c).number_format = fmt
+        if not styled:
+            continue
+        for c in range(1, len(cols) + 1):
+            cell = ws.cell(r, c)
+            cell.border = BORDER
+            cell.alignment = WRAP_TOP if cols[c - 1].wrap else TOP
+        height = row_height([(values[i], cols[i].width) for i in wrap_cols if values[i] not in (None, "")])
+        if height > LINE_PT + 3:
+            ws.row_dimensions[r].height = height
+    end = first_row + len(rows)
     if rows:
-        ws.auto_filter.ref = f"A{first_row}:{layout.col_letter(len(headers))}{first_row + len(rows)}"
+        ws.auto_filter.ref = f"A{first_row}:{layout.col_letter(len(cols))}{end}"
     else:
-        templates.put(ws, (first_row + 1, 1), T("out.no-rows"))
+        templates.put(ws, (first_row + 1, first), T("out.no-rows"))
+        end += 1
     ws.freeze_panes = f"A{first_row + 1}"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = f"{first_row}:{first_row}"
+    area = None if (first, last) == (1, len(cols)) else f"{layout.col_letter(first)}1:{layout.col_letter(last)}{end}"
+    print_setup(ws, title_rows=f"{first_row}:{first_row}", area=area)
+    if not rows:  # "(không có)" on screen; no page of it on paper
+        no_print(ws)
     return first_row
+
+
+# -- the consolidated workbook ------------------------------------------------------------------
 
 
 def write_workbook(c, path: Path) -> Path:
@@ -100,7 +342,9 @@ def write_workbook(c, path: Path) -> Path:
     plan = c.plan
     wb = templates.build_workbook(plan, c.scope.level, unit=c.unit, values=c.appendix)
     mark_output(wb, "consolidated", unit=c.scope.unit, level=c.scope.level)  # intake skips it when found
-    index = len(layout.build(plan, layout.template_for(plan, c.scope.level)).sheets) - 2  # before _ds, _meta
+    lay = layout.build(plan, layout.template_for(plan, c.scope.level))
+    _printable_template(wb, plan, lay)
+    index = len(lay.sheets) - 2  # before _ds, _meta
     sheets = {}
     for key in ("totals", "status", "issues", "detail", "nominations", "cross", "changes", "charts"):
         sheets[key] = wb.create_sheet(T(f"out.sheet-{key}"), index)
@@ -114,7 +358,43 @@ def write_workbook(c, path: Path) -> Path:
     _changes(sheets["changes"], c)
     _charts(sheets["charts"], c)
     coverage.write(wb, c)  # read back by the level above: coverage travels up
+    wb.active = wb.sheetnames.index(T("out.sheet-totals"))  # opens (and Ctrl+P prints) the summary
+    for ws in wb.worksheets:
+        ws.sheet_view.tabSelected = ws.title == T("out.sheet-totals")
     return save_workbook(wb, path)
+
+
+def _printable_template(wb, plan, lay) -> None:
+    """The template's sheets as a report prints them: not the how-to-fill guide, Phụ lục 3 up to
+    its last filled row (not twenty empty input rows), each narrative row as tall as its text, the
+    sheet's name in every footer."""
+    for ws in wb.worksheets:
+        if ws.sheet_state == "visible":
+            ws.oddFooter.center.text = T("out.footer")
+    if lay.sheets.get("guide") in wb.sheetnames:
+        no_print(wb[lay.sheets["guide"]])
+    block = lay.award_block
+    if block is not None and block.sheet in wb.sheetnames:
+        ws = wb[block.sheet]
+        filled = [r for r in range(block.first_row, block.last_row + 1)
+                  if any(ws.cell(r, col).value not in (None, "") for fld, col in lay.award_cols.items()
+                         if fld != "priority")]  # fmt: skip
+        last = max(filled, default=block.first_row)
+        for r in range(block.first_row, last + 1):  # sized to the text; the empty rows stay for typing
+            texts = [(ws.cell(r, col).value, templates.AWARD_WIDTHS[fld]) for fld, col in lay.award_cols.items()
+                     if isinstance(ws.cell(r, col).value, str)]  # fmt: skip
+            ws.row_dimensions[r].height = max(30.0, row_height(texts))
+        ws.print_area = f"A1:{layout.col_letter(block.last_col)}{last}"
+    narrative = lay.sheets.get("narrative")
+    if narrative in wb.sheetnames and lay.narrative_rows:
+        ws = wb[narrative]
+        widths = templates.NARRATIVE_WIDTHS
+        for row in lay.narrative_rows.values():
+            if ws.cell(row, 3).fill.fgColor.rgb != templates.FILL_INPUT.fgColor.rgb:
+                continue  # headings and "see Phụ lục …" rows are sized by the template
+            texts = [(ws.cell(row, col).value, widths[col - 1]) for col in (2, 3)
+                     if isinstance(ws.cell(row, col).value, str)]  # fmt: skip
+            ws.row_dimensions[row].height = max(30.0, row_height(texts))
 
 
 def coverage_text(plan, covered: int, expected: int, unknown: int, leaf_level: str) -> str:
@@ -167,6 +447,18 @@ def coverage_lines(c, direct: bool = False) -> list[str]:
     return lines
 
 
+TOTALS_COLUMNS = [
+    Col("indicator", 15, wrap=True), Col("indicator-name", 47, wrap=True), Col("milestone", 5, "0"),
+    Col("num", 9, "#,##0"), Col("den", 9, "#,##0"), Col("rate", 6, "0.0"), Col("target", 9, wrap=True),
+    Col("verdict", 9, wrap=True), Col("covered", 7, "#,##0"), Col("expected", 7, "#,##0"), Col("na", 7, "#,##0"),
+    Col("rejected", 7, "#,##0"), Col("source", 12, wrap=True), Col("verified", 13, wrap=True),
+    Col("coverage", 16, wrap=True),
+    # the figures behind «Phạm vi số liệu», for sorting and filtering
+    Col("leaves-covered", 10, "#,##0"), Col("leaves-expected", 10, "#,##0"), Col("leaves-unknown", 10, "#,##0"),
+]  # fmt: skip
+TOTALS_PRINTED = (2, 15)  # the indicator's name to the coverage: the code and the leaf counts stay on screen
+
+
 def _totals(ws: Worksheet, c) -> None:
     plan = c.plan
     rows = []
@@ -174,29 +466,25 @@ def _totals(ws: Worksheet, c) -> None:
         target = plan.targets[(r.indicator, r.milestone)]
         rows.append([r.indicator, plan.indicators[r.indicator].name, r.milestone, r.num, r.den, r.rate,
                      layout.target_text(target), _verdict(r.verdict), r.units_covered, r.units_expected, r.units_na,
-                     r.units_rejected, r.source, target.verified,
+                     r.units_rejected, source_label(plan, r.source), verified_label(target.verified),
                      coverage_text(plan, r.leaves_covered, r.leaves_expected, r.leaves_unknown, r.leaf_level),
                      r.leaves_covered, r.leaves_expected, r.leaves_unknown])  # fmt: skip
-    heads = ["indicator", "indicator-name", "milestone", "num", "den", "rate", "target", "verdict", "covered",
-             "expected", "na", "rejected", "source", "verified", "coverage", "leaves-covered", "leaves-expected",
-             "leaves-unknown"]  # fmt: skip
-    _table(ws, T("out.title-totals", unit=c.unit.name.upper()), [T(f"out.col-{h}") for h in heads], rows,
-           [18, 48, 7, 11, 11, 9, 12, 11, 10, 10, 10, 10, 14, 12, 24, 10, 10, 10])  # fmt: skip
-    _note(ws, 2, T("coverage.totals-note", lines=" ".join(coverage_lines(c))).strip())
-    for r in range(4, 4 + len(rows)):
-        ws.cell(r, 6).number_format = "0.0"
-        for col in (4, 5):
-            ws.cell(r, col).number_format = "#,##0"
+    _table(ws, T("out.title-totals", unit=c.unit.name.upper()), TOTALS_COLUMNS, rows, printed=TOTALS_PRINTED)
+    _note(ws, 2, T("coverage.totals-note", lines=" ".join(coverage_lines(c))).strip(), TOTALS_PRINTED)
+    fills = {"dat": FILL_OK, "vuot": FILL_OK, "khong-dat": FILL_BAD}
+    for i, verdict in enumerate(c.totals["verdict"], start=4):
+        if verdict in fills:
+            ws.cell(i, 8).fill = fills[verdict]
 
 
-def _note(ws: Worksheet, row: int, text: str) -> None:
-    """A line of text above a table, wrapped across the table's width (not running off the page)."""
-    cols = max(ws.max_column, 1)
-    templates.put(ws, (row, 1), text, alignment=WRAP_TOP)
-    ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=cols)
-    width = sum((ws.column_dimensions[layout.col_letter(c)].width or 9) for c in range(1, cols + 1))
-    lines = max(1, math.ceil(len(text) * 1.1 / max(width, 1)))
-    ws.row_dimensions[row].height = 15 * lines
+def _note(ws: Worksheet, row: int, text: str, cols: tuple[int, int] | None = None) -> None:
+    """A line of text above a table, wrapped across the table's printed columns (``cols``: first
+    and last, default all)."""
+    first, last = cols or (1, max(ws.max_column, 1))
+    templates.put(ws, (row, first), text, alignment=WRAP_TOP)
+    ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
+    width = sum((ws.column_dimensions[layout.col_letter(c)].width or 9) for c in range(first, last + 1))
+    ws.row_dimensions[row].height = row_height([(text, width)])
 
 
 def _pct(n: int, total: int) -> str:
@@ -264,28 +552,45 @@ def heads(names) -> list[str]:
     return [T(f"out.col-{h}") for h in names]
 
 
+# printed widths (the add-in writes the same columns with STATUS_WIDTHS, for the screen)
+STATUS_COLUMNS = [
+    Col("unit", 9), Col("unit-name", 18, wrap=True), Col("level", 8, wrap=True), Col("state", 9, wrap=True),
+    Col("deadline", 11, "dd/mm/yyyy"), Col("received", 16, "dd/mm/yyyy hh:mm"), Col("days-late", 5, "0"),
+    Col("errors", 5, "0"), Col("warnings", 7, "0"), Col("file", 24, wrap=True), Col("contact", 14, wrap=True),
+    Col("phone", 14, wrap=True), Col("received-source", 13, wrap=True), Col("note", 13, wrap=True),
+]  # fmt: skip
+
+
 def _status(ws: Worksheet, c) -> None:
-    _table(ws, T("out.title-status", as_of=c.as_of.strftime("%d/%m/%Y")), heads(STATUS_HEADS), status_rows(c),
-           list(STATUS_WIDTHS), first_row=4)  # fmt: skip
-    templates.put(ws, (2, 1), T("out.summary-status", **status_summary(c)))
+    assert [col.key for col in STATUS_COLUMNS] == list(STATUS_HEADS)
+    _table(ws, T("out.title-status", as_of=c.as_of.strftime("%d/%m/%Y")), STATUS_COLUMNS, status_rows(c),
+           first_row=4)  # fmt: skip
+    _note(ws, 2, T("out.summary-status", **status_summary(c)))
     below = coverage_lines(c)
     if below:
         _note(ws, 3, " ".join(below))
     fills = {"late": FILL_WARN, "missing": FILL_BAD, "on_time": FILL_OK}
     for i, r in enumerate(c.status.itertuples(), start=5):
-        ws.cell(i, 5).number_format = "dd/mm/yyyy"
-        ws.cell(i, 6).number_format = "dd/mm/yyyy hh:mm"
         if r.state in fills:
             ws.cell(i, 4).fill = fills[r.state]
 
 
+ISSUE_COLUMNS = [
+    Col("severity", 9, wrap=True), Col("issue-kind", 18, wrap=True), Col("code", 14, wrap=True), Col("unit", 9),
+    Col("file", 18, wrap=True), Col("sheet", 10, wrap=True), Col("cell", 6), Col("message", 65, wrap=True),
+]  # fmt: skip
+
+
+def issue_kind(code: str) -> str:
+    """The short Vietnamese name of an issue code (``issue-kind.<code>`` of messages/frames.toml)."""
+    key = f"issue-kind.{code}"
+    return T(key) if key in messages.table() else T("out.issue-kind-other")
+
+
 def _issues(ws: Worksheet, c, out_path: Path) -> None:
-    rows = [
-        [T(f"out.severity-{i.severity}"), i.code, i.unit, i.file, i.sheet, i.cell, i.message]
-        for i in c.report
-    ]
-    heads = ["severity", "code", "unit", "file", "sheet", "cell", "message"]
-    _table(ws, T("out.title-issues"), [T(f"out.col-{h}") for h in heads], rows, [10, 20, 9, 36, 14, 7, 90])
+    rows = [[T(f"out.severity-{i.severity}"), issue_kind(i.code), i.code, i.unit, i.file, i.sheet, i.cell, i.message]
+            for i in c.report]  # fmt: skip
+    _table(ws, T("out.title-issues"), ISSUE_COLUMNS, rows)
     out_dir = out_path.resolve().parent
     for r, issue in enumerate(c.report, start=4):
         ws.cell(r, 1).fill = (
@@ -297,109 +602,173 @@ def _issues(ws: Worksheet, c, out_path: Path) -> None:
                 target = Path(os.path.relpath(source, out_dir)).as_posix()
                 if issue.sheet and issue.cell:
                     target += f"#'{issue.sheet}'!{issue.cell}"
-                ws.cell(r, 4).hyperlink = target
-                ws.cell(r, 4).font = Font(name=templates.FONT, color="0563C1", underline="single")
+                ws.cell(r, 5).hyperlink = target
+                ws.cell(r, 5).font = Font(name=templates.FONT, color="0563C1", underline="single")
+
+
+DETAIL_WIDTHS = {"unit": 8, "name": 24, "level": 10, "indicator": 14, "milestone": 6, "num": 10, "den": 10,
+                 "rate": 7, "verdict": 9, "state": 12, "file": 30}  # fmt: skip
+DETAIL_FORMATS = {"milestone": "0", "num": "#,##0", "den": "#,##0", "rate": "0.0"}
 
 
 def _detail(ws: Worksheet, c) -> None:
+    """Every unit's figures, one row per unit, indicator and milestone: for filtering and sorting
+    (and read back by the level above, by position: ``read_detail``). At the province it has
+    thousands of rows, so it is not printed with the workbook (``no_print``); a note above it says
+    how to print a filtered part."""
+    plan = c.plan
     rows = []
     for r in c.detail.itertuples():
-        rows.append([r.unit, r.name, c.plan.levels[r.level].name if r.level in c.plan.levels else r.level, r.indicator,
-                     r.milestone, r.num, r.den, r.rate, _verdict(r.verdict),
-                     T(f"out.state-{r.state}"), r.file])  # fmt: skip
+        ind = plan.indicators.get(r.indicator)
+        rows.append([r.unit, r.name, plan.levels[r.level].name if r.level in plan.levels else r.level, r.indicator,
+                     r.milestone, r.num, r.den, r.rate, _verdict(r.verdict), T(f"out.state-{r.state}"), r.file,
+                     ind.name if ind is not None else ""])  # fmt: skip
     # the column headers are the texts of DETAIL_COLUMNS ("name" and "state" have their own labels)
-    labels = [{"name": "unit-name", "state": "data-state"}.get(col, col) for col in DETAIL_COLUMNS]
-    _table(ws, T("out.title-detail"), heads(labels), rows, [9, 26, 12, 18, 7, 11, 11, 9, 11, 14, 40])
-    for r in range(4, 4 + len(rows)):
-        ws.cell(r, 8).number_format = "0.0"
+    labels = {"name": "unit-name", "state": "data-state"}
+    cols = [Col(labels.get(k, k), DETAIL_WIDTHS[k], DETAIL_FORMATS.get(k)) for k in DETAIL_COLUMNS]
+    cols.append(Col("indicator-name", 60))  # after the columns the level above reads
+    _table(ws, T("out.title-detail"), cols, rows, printed=(1, len(DETAIL_COLUMNS)), styled=False)
+    note = T("out.detail-note", rows=f"{len(rows):,}".replace(",", "."))
+    _note(ws, 2, note, (1, len(DETAIL_COLUMNS)))
+    no_print(ws)
+
+
+# printed widths (the add-in writes the same columns with NOMINATION_WIDTHS, for the screen)
+NOMINATION_COLUMNS = [
+    Col("proposer", 17, wrap=True), Col("priority", 5, "0"), Col("award", 19, wrap=True), Col("kind", 8, wrap=True),
+    Col("name", 19, wrap=True), Col("position", 15, wrap=True), Col("nominee-unit", 18, wrap=True),
+    Col("summary", 40, wrap=True), Col("previous", 18, wrap=True), Col("reason", 26, wrap=True),
+    Col("quota", 14, wrap=True),
+]  # fmt: skip
+
+
+NOMINATION_DETAILS = ("summary", "previous")  # in the award list in full; here folded (the [+] above opens them)
 
 
 def _nominations(ws: Worksheet, c) -> None:
-    rows = nomination_rows(c)
-    _table(ws, T("out.title-nominations"), heads(NOMINATION_HEADS), rows, list(NOMINATION_WIDTHS))
+    assert [col.key for col in NOMINATION_COLUMNS] == list(NOMINATION_HEADS)
+    _table(ws, T("out.title-nominations"), NOMINATION_COLUMNS, nomination_rows(c))
+    first, last = (layout.col_letter(NOMINATION_HEADS.index(k) + 1) for k in NOMINATION_DETAILS)
+    ws.column_dimensions.group(first, last, outline_level=1, hidden=True)
     col = len(NOMINATION_HEADS)
     for i, code in enumerate(c.nominations["verdict_code"], start=4):
         fill = FILL_OK if code == "within" else FILL_WARN if code in ("proposal", "no-quota", "invalid") else FILL_BAD
         ws.cell(i, col).fill = fill
 
 
+CROSS_COLUMNS = [
+    Col("indicator", 15, wrap=True), Col("indicator-name", 44, wrap=True), Col("milestone", 6, "0"),
+    Col("cross-source", 16, wrap=True), Col("num", 10, "#,##0"), Col("den", 10, "#,##0"), Col("rate", 7, "0.0"),
+    Col("units", 7, "#,##0"), Col("used-source", 16, wrap=True), Col("used-rate", 10, "0.0"),
+]  # fmt: skip
+
+
 def _cross(ws: Worksheet, c) -> None:
-    rows = [[r.indicator, r.milestone, r.source, r.num, r.den, r.rate, r.units, r.used_source, r.used_rate]
-            for r in c.cross.itertuples()]  # fmt: skip
-    heads = [
-        "indicator",
-        "milestone",
-        "cross-source",
-        "num",
-        "den",
-        "rate",
-        "units",
-        "used-source",
-        "used-rate",
-    ]
-    _table(
-        ws, T("out.title-cross"), [T(f"out.col-{h}") for h in heads], rows, [20, 7, 16, 11, 11, 9, 9, 16, 14]
-    )
+    plan = c.plan
+    rows = [[r.indicator, plan.indicators[r.indicator].name if r.indicator in plan.indicators else "", r.milestone,
+             source_label(plan, r.source), r.num, r.den, r.rate, r.units, source_label(plan, r.used_source),
+             r.used_rate] for r in c.cross.itertuples()]  # fmt: skip
+    _table(ws, T("out.title-cross"), CROSS_COLUMNS, rows, printed=(2, len(CROSS_COLUMNS)))
+
+
+CHANGE_COLUMNS = [
+    Col("unit", 9), Col("unit-name", 18, wrap=True), Col("entry", 33, wrap=True), Col("sheet", 10, wrap=True),
+    Col("cell", 6), Col("before", 14, wrap=True), Col("after", 14, wrap=True), Col("file", 20, wrap=True),
+    Col("previous-file", 20, wrap=True),
+]  # fmt: skip
 
 
 def _changes(ws: Worksheet, c) -> None:
-    rows = [
-        [r.unit, r.key, r.sheet, r.cell, r.before, r.after, r.file, r.previous_file]
-        for r in c.changes.itertuples()
-    ]
-    heads = ["unit", "key", "sheet", "cell", "before", "after", "file", "previous-file"]
-    _table(
-        ws, T("out.title-changes"), [T(f"out.col-{h}") for h in heads], rows, [9, 28, 14, 7, 14, 14, 36, 36]
-    )
+    plan = c.plan
+    rows, formats = [], []
+    for r in c.changes.itertuples():
+        unit = plan.unit(r.unit)
+        (before, before_fmt), (after, after_fmt) = _typed(r.before), _typed(r.after)
+        rows.append([r.unit, unit.name if unit is not None else "", entry_label(plan, r.key), r.sheet, r.cell,
+                     before, after, r.file, r.previous_file])  # fmt: skip
+        formats.append((before_fmt, after_fmt))
+    _table(ws, T("out.title-changes"), CHANGE_COLUMNS, rows)
+    for i, (before_fmt, after_fmt) in enumerate(formats, start=4):
+        for col, fmt in ((6, before_fmt), (7, after_fmt)):
+            if fmt:
+                ws.cell(i, col).number_format = fmt
+
+
+CHART_PT = 1100  # chart text size (hundredths of a point): 9 pt or more on paper at the sheet's scale
+
+
+def _chart_text(bold: bool = False, size: int = CHART_PT) -> RichText:
+    props = CharacterProperties(sz=size, b=bold, latin=DrawingFont(typeface=templates.FONT))
+    return RichText(p=[Paragraph(pPr=ParagraphProperties(defRPr=props), endParaRPr=props)])
+
+
+def _chart_title(text: str) -> Title:
+    props = CharacterProperties(sz=CHART_PT + 100, b=True, latin=DrawingFont(typeface=templates.FONT))
+    run = RegularTextRun(rPr=props, t=text)
+    return Title(tx=Text(rich=RichText(p=[Paragraph(pPr=ParagraphProperties(defRPr=props), r=[run])])),
+                 overlay=False)  # fmt: skip
+
+
+def _chart_fonts(chart: BarChart, title: str) -> None:
+    chart.title = _chart_title(title)
+    chart.x_axis.txPr = _chart_text()
+    chart.y_axis.txPr = _chart_text()
+    chart.x_axis.delete = chart.y_axis.delete = False
+    if chart.legend is not None:
+        chart.legend.txPr = _chart_text()
 
 
 def _charts(ws: Worksheet, c) -> None:
-    """Native Excel charts over small tables on this sheet (they stay live in Excel)."""
+    """Native Excel charts over small tables on this sheet (they stay live in Excel), side by side
+    on one A4 landscape page: targets met per unit, and the submission status."""
     year = max(c.plan.milestones)
-    templates.put(ws, (1, 1), T("out.col-unit-name"), font=F_HEAD)
-    templates.put(ws, (1, 2), T("out.series-met"), font=F_HEAD)
-    templates.put(ws, (1, 3), T("out.series-not-met"), font=F_HEAD)
+    widths = (24, 10, 10)
+    for col, (key, width) in enumerate(zip(("out.col-unit-name", "out.series-met", "out.series-not-met"), widths,
+                                           strict=True), start=1):  # fmt: skip
+        templates.put(ws, (1, col), T(key), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
+        ws.column_dimensions[layout.col_letter(col)].width = width
+    ws.column_dimensions["D"].width = 2
+    ws.row_dimensions[1].height = row_height([(T(k), w, F_HEAD) for k, w in (("out.series-met", 10),
+                                                                          ("out.series-not-met", 10))])  # fmt: skip
     # the figures of plot.targets() too: one function counts them
     units = [(r.name, int(r.met), int(r.not_met)) for r in c.attainment(year).itertuples()]
     for i, (name, met, not_met) in enumerate(units, start=2):
-        templates.put(ws, (i, 1), name)
-        templates.put(ws, (i, 2), met)
-        templates.put(ws, (i, 3), not_met)
-    ws.column_dimensions["A"].width = 28
-    first_height = 0.0
+        templates.put(ws, (i, 1), name, alignment=WRAP_TOP, border=BORDER)
+        templates.put(ws, (i, 2), met, number_format="0", alignment=TOP, border=BORDER)
+        templates.put(ws, (i, 3), not_met, number_format="0", alignment=TOP, border=BORDER)
+        if text_lines(name, widths[0]) > 1:
+            ws.row_dimensions[i].height = row_height([(name, widths[0])])
     if units:
         chart = BarChart()
         chart.type = "bar"
         chart.grouping = "stacked"
         chart.overlap = 100
-        chart.title = T("out.chart-attainment", year=year)
         data = Reference(ws, min_col=2, max_col=3, min_row=1, max_row=len(units) + 1)
         cats = Reference(ws, min_col=1, min_row=2, max_row=len(units) + 1)
         chart.add_data(data, titles_from_data=True)
         chart.set_categories(cats)
-        chart.height = first_height = max(8, 0.55 * len(units) + 3)
-        chart.width = 18
-        ws.add_chart(chart, "E2")
+        chart.x_axis.scaling.orientation = "maxMin"  # the units in the table's order, top down
+        chart.legend.position = "b"
+        _chart_fonts(chart, T("out.chart-attainment", year=year))
+        chart.height = max(8, 0.55 * len(units) + 4)
+        chart.width = 13
+        ws.add_chart(chart, "E1")
     start = len(units) + 4
     summary = status_summary(c)
-    templates.put(ws, (start, 1), T("out.col-state"), font=F_HEAD)
-    templates.put(ws, (start, 2), T("out.series-count"), font=F_HEAD)
+    for col, key in ((1, "out.col-state"), (2, "out.series-count")):
+        templates.put(ws, (start, col), T(key), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
     for i, state in enumerate(("on_time", "late", "missing", "pending"), start=start + 1):
-        templates.put(ws, (i, 1), T(STATE[state]))
-        templates.put(ws, (i, 2), summary[state])
+        templates.put(ws, (i, 1), T(STATE[state]), border=BORDER)
+        templates.put(ws, (i, 2), summary[state], number_format="0", border=BORDER)
     chart = BarChart()
     chart.type = "col"
-    chart.title = T("out.chart-status")
     chart.add_data(Reference(ws, min_col=2, min_row=start, max_row=start + 4), titles_from_data=True)
     chart.set_categories(Reference(ws, min_col=1, min_row=start + 1, max_row=start + 4))
     chart.legend = None
-    chart.width, chart.height = 14, 7
-    below_first = 2 + round(first_height / ROW_CM) + 2  # rows under the attainment chart
-    ws.add_chart(chart, f"E{max(below_first, start)}")
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 1
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    _chart_fonts(chart, T("out.chart-status"))
+    chart.width, chart.height = 10, 8
+    ws.add_chart(chart, "M1")  # to the right of the first chart (13 cm: columns E to L)
+    print_setup(ws)
 
 
 # -- JSON and facts -----------------------------------------------------------------------

@@ -121,9 +121,19 @@ def selection(c) -> Selection:
 
 LIST_HEADS = ("col-stt", "col-kind", "col-name", "col-position", "col-unit", "col-summary", "col-previous",
               "col-proposer")  # fmt: skip
-LIST_WIDTHS = (6, 11, 30, 24, 30, 60, 30, 24)
+# at most ~180 characters in all: fit to an A4 landscape width, 11 pt prints at 9 pt or more (CLERK.md)
+LIST_WIDTHS = (5, 9, 24, 20, 24, 50, 26, 20)
 OUT_HEADS = ("col-stt", "col-name", "col-kind", "col-award", "col-proposer", "col-reason")
 OUT_WIDTHS = (6, 30, 11, 34, 28, 40)
+
+
+def _fit_row(ws, r: int, values, widths) -> None:
+    """Row ``r`` as tall as its longest wrapped text, so no line prints over the next row (Excel
+    and LibreOffice keep a row's stored height when printing)."""
+    from ..outputs import row_height
+
+    ws.row_dimensions[r].height = row_height([(v, w) for v, w in zip(values, widths, strict=True)
+                                              if isinstance(v, str) and v])  # fmt: skip
 
 
 def _sheet_setup(ws, heads: list[str], widths, title: str, subtitle: str) -> int:
@@ -145,6 +155,7 @@ def _sheet_setup(ws, heads: list[str], widths, title: str, subtitle: str) -> int
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.page_margins.left = ws.page_margins.right = templates.MARGIN_SIDE
     ws.oddFooter.center.text = T("report.footer-pages")
     return header + 1
 
@@ -177,6 +188,7 @@ def write_award_list(c, path: str | Path, body: str = "") -> Path:
             values = [k, n.kind_text, n.name, n.position, n.unit, n.summary, n.previous, n.proposer]
             for col, value in enumerate(values, start=1):
                 templates.put(ws, (r, col), value, alignment=wrap, border=templates.BORDER)
+            _fit_row(ws, r, values, LIST_WIDTHS)
             r += 1
     if not sel.groups:
         templates.put(ws, (r, 1), T("report.no-awards"))
@@ -184,8 +196,10 @@ def write_award_list(c, path: str | Path, body: str = "") -> Path:
     heads = [T(f"report.{k}") for k in OUT_HEADS]
     r = _sheet_setup(out, heads, OUT_WIDTHS, T("report.award-out-title"), T("report.award-out-subtitle"))
     for k, n in enumerate(sel.excluded, start=1):
-        for col, value in enumerate([k, n.name, n.kind_text, n.award, n.proposer, n.reason], start=1):
+        values = [k, n.name, n.kind_text, n.award, n.proposer, n.reason]
+        for col, value in enumerate(values, start=1):
             templates.put(out, (r, col), value, alignment=wrap, border=templates.BORDER)
+        _fit_row(out, r, values, OUT_WIDTHS)
         r += 1
     if not sel.excluded:
         templates.put(out, (r, 1), T("report.no-excluded"))
