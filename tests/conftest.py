@@ -56,7 +56,9 @@ def plan_copy(tmp_path) -> Path:
 def synth_cache(tmp_path_factory) -> Path:
     """Where written synthetic provinces are kept across sessions, keyed by everything the files
     depend on (``synth.generator_key``): a session regenerates them only after a change."""
-    return tmp_path_factory.getbasetemp().parent / "xhht-synth-cache"
+    base = tmp_path_factory.getbasetemp()  # pytest-of-USER/pytest-N (/popen-gwK under xdist)
+    root = next((p for p in base.parents if p.name.startswith("pytest-of-")), base.parent)
+    return root / "xhht-synth-cache"
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +67,16 @@ def demo_run(tmp_path_factory, synth_cache):
     from xhht_xl import demo
 
     return demo.run(tmp_path_factory.mktemp("demo"), say=lambda _line: None, cache=synth_cache)
+
+
+# Fixtures worth computing once: with pytest-xdist (README's command: -n auto --dist loadgroup) every
+# test that needs one of them runs on the same worker, so the demo is run (and the synthetic
+# province written) once per session, not once per worker.
+_SHARED = {"demo_run", "synth_cache"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _SHARED & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("demo"))
+
