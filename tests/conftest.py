@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -61,22 +63,41 @@ def synth_cache(tmp_path_factory) -> Path:
     return root / "xhht-synth-cache"
 
 
+@contextlib.contextmanager
+def _exclusive(path: Path):
+    """An operating-system lock on ``path``, waited for; released when the file is closed."""
+    with open(path, "a+b") as fh:
+        if os.name == "nt":
+            import msvcrt
+
+            while True:
+                try:
+                    msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:  # LK_LOCK gives up after 10 s: wait again
+                    continue
+        else:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory, synth_cache):
-    """The whole demo (synthetic province, every consolidation), run once per test session."""
+    """The whole demo (synthetic province, every consolidation), run once per test session.
+
+    Under pytest-xdist (README's command) the workers of a session share one run: the first to
+    need it runs the demo under a lock and leaves the result pickled beside it; the others wait
+    for the lock and load that."""
     from xhht_xl import demo
 
-    return demo.run(tmp_path_factory.mktemp("demo"), say=lambda _line: None, cache=synth_cache)
-
-
-# Fixtures worth computing once: with pytest-xdist (README's command: -n auto --dist loadgroup) every
-# test that needs one of them runs on the same worker, so the demo is run (and the synthetic
-# province written) once per session, not once per worker.
-_SHARED = {"demo_run", "synth_cache"}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if _SHARED & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.xdist_group("demo"))
-
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    done = shared / "demo-run.pickle"
+    with _exclusive(shared / "demo-run.lock"):
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        result = demo.run(shared / "demo-run", say=lambda _line: None, cache=synth_cache)
+        done.write_bytes(pickle.dumps(result))
+        return result
