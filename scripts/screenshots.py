@@ -1,12 +1,14 @@
 """Render the pictures shown in README through LibreOffice headless (developer tool).
 
 .venv/bin/python scripts/screenshots.py      # writes docs/*.png
+.venv/bin/python scripts/screenshots.py --notebook  # only docs/phan_tich_chi_tieu.png, from the notebook
 """
 
 from __future__ import annotations
 
 import random
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -67,6 +69,32 @@ def province(tmp: Path) -> None:
         print(f"docs/{name}.png")
     report_page(DOCS / "bao_cao.png", result.province, tmp / "report")
     print("docs/bao_cao.png")
+    notebook_chart(result.folder, tmp / "notebook", DOCS / "phan_tich_chi_tieu.png")
+    print("docs/phan_tich_chi_tieu.png")
+
+
+def notebook_chart(demo_folder: Path, work: Path, png_path: Path) -> Path:
+    """Run examples/phan_tich.ipynb over the demo in a kernel of this Python (nbclient; the
+    ``notebook`` and ``test`` extras) and keep the chart it saves (README's analyst section)."""
+    import json
+
+    import nbformat
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+
+    out = work / "phan_tich"
+    spec = work / "kernels" / "xhht"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    env = {"XHHT_DEMO": str(demo_folder), "XHHT_OUT": str(out)}
+    kernel = {"argv": argv, "display_name": "xhht_xl", "language": "python", "env": env}
+    spec.joinpath("kernel.json").write_text(json.dumps(kernel), encoding="utf-8")
+    km = KernelManager(kernel_name="xhht", kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(work / "kernels")]))
+    nb = nbformat.read(Path(__file__).resolve().parent.parent / "examples" / "phan_tich.ipynb", as_version=4)
+    NotebookClient(nb, km=km, timeout=600, resources={"metadata": {"path": str(work)}}).execute()
+    shutil.copy(out / "chi_tieu_theo_don_vi.png", png_path)
+    return png_path
 
 
 def report_pages(c, folder: Path, dpi: int = 85, first: int = 1, last: int | None = None) -> list[Path]:
@@ -91,4 +119,10 @@ def report_page(png_path: Path, c, work: Path) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--notebook"]:  # only the notebook's chart (no LibreOffice needed)
+        with tempfile.TemporaryDirectory() as tmp:
+            run = demo.run(Path(tmp) / "demo", say=lambda _line: None)
+            notebook_chart(run.folder, Path(tmp) / "notebook", DOCS / "phan_tich_chi_tieu.png")
+            print("docs/phan_tich_chi_tieu.png")
+    else:
+        main()

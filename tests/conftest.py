@@ -101,3 +101,22 @@ def demo_run(tmp_path_factory, synth_cache):
         result = demo.run(shared / "demo-run", say=lambda _line: None, cache=synth_cache)
         done.write_bytes(pickle.dumps(result))
         return result
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """A private Dovecot IMAP server for the session (tests/mailserver.py); skipped when Dovecot is
+    not installed, a failure where it is required (XHHT_REQUIRE_DOVECOT, set by .ci/run)."""
+    from mailserver import Dovecot, dovecot_binary
+
+    binary = dovecot_binary()
+    missing = "Dovecot (dovecot-imapd)" if binary is None else "openssl" if shutil.which("openssl") is None else ""
+    if missing:
+        if os.environ.get("XHHT_REQUIRE_DOVECOT"):
+            pytest.fail(f"{missing} is required here (XHHT_REQUIRE_DOVECOT) but is not installed")
+        pytest.skip(f"{missing} is not installed")
+    server = Dovecot(binary).start()
+    try:
+        yield server
+    finally:
+        server.stop()

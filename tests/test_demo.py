@@ -199,18 +199,6 @@ def test_demo_cli_twice_gives_the_same_results(demo_run, tmp_path):
     assert first == second
 
 
-def test_analyst_example_runs_on_the_demo(demo_run, capsys, monkeypatch):
-    import runpy
-    import sys
-    from pathlib import Path
-
-    example = Path(__file__).resolve().parent.parent / "examples" / "phan_tich.py"
-    monkeypatch.setattr(sys, "argv", [str(example), str(demo_run.folder)])
-    runpy.run_path(str(example), run_name="__main__")
-    out = capsys.readouterr().out
-    assert "Huyện Mộc Hóa" in out and "% chỉ tiêu đạt hoặc vượt" in out
-
-
 def test_report_and_addin_commands(demo_run, tmp_path, capsys):
     out = tmp_path / "bao_cao.docx"
     rc = cli.main(["report", str(demo_run.folder / "ket_qua" / "gui_tinh"), "--level", "tinh", "--as-of", "2020-09-05",

@@ -16,22 +16,12 @@ import numpy as np
 import pandas as pd
 
 from .coverage import Carried, Leaves
+from .issues import Issue
 from .plan import SELF, Plan, rounded_array
 from .submission import NA, Submission
 
-FACT_COLUMNS = [
-    "unit",
-    "level",
-    "indicator",
-    "milestone",
-    "measure",
-    "value",
-    "state",
-    "file",
-    "sha256",
-    "sheet",
-    "cell",
-]
+FACT_COLUMNS = ["unit", "level", "indicator", "milestone", "measure", "raw", "typed_value", "value", "state", "issue",
+                "file", "sha256", "sheet", "cell"]  # fmt: skip
 # states of a fact
 OK, NA_STATE, EMPTY, REJECTED = "ok", "na", "empty", "rejected"
 
@@ -46,8 +36,15 @@ class Member:
     own: bool = False  # the consolidating unit's own workbook (--into)
 
 
-def facts(members: Iterable[Member]) -> pd.DataFrame:
-    """Every count and amount of every member as one long table (columns, not objects)."""
+def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFrame:
+    """Every count and amount of every member as one long table (columns, not objects).
+
+    Nothing is hidden: ``raw`` is the cell as the sender typed it (text; a formula's result),
+    ``typed_value`` the number read from it, ``value`` the number used (only when ``state`` is
+    ok), ``issue`` the code of the most severe of ``issues`` at that cell (a rejected cell of a
+    pair without one of its own takes its partner's: tử số 59 > mẫu số 53 rejects both).
+    Dtypes are given by the consolidation (``frames.schema("facts")``)."""
+    at = _issues_at(issues)
     cols: dict[str, list] = {c: [] for c in FACT_COLUMNS}
     for m in members:
         sub = m.sub
@@ -60,30 +57,75 @@ def facts(members: Iterable[Member]) -> pd.DataFrame:
             else:
                 continue
             value = entry.value
+            number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
             if entry.status == "rejected":
-                state, number = REJECTED, np.nan
+                state = REJECTED
             elif value is NA:
-                state, number = NA_STATE, np.nan
-            elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                state, number = OK, float(value)
+                state = NA_STATE
+            elif number == number:  # not NaN
+                state = OK
             else:
-                state, number = EMPTY, np.nan
+                state = EMPTY
+            issue = at.get((m.unit, entry.sheet, entry.cell))
             cols["unit"].append(m.unit)
             cols["level"].append("self" if m.own else m.level)
             cols["indicator"].append(indicator)
             cols["milestone"].append(milestone)
             cols["measure"].append(measure)
-            cols["value"].append(number)
+            cols["raw"].append(_raw_text(entry.raw))
+            cols["typed_value"].append(number)
+            cols["value"].append(number if state == OK else np.nan)
             cols["state"].append(state)
+            cols["issue"].append(issue.code if issue is not None else None)
             cols["file"].append(sub.file)
             cols["sha256"].append(sub.sha256)
             cols["sheet"].append(entry.sheet)
             cols["cell"].append(entry.cell)
+    _partner_issues(cols)
     frame = pd.DataFrame(cols)
     for c in ("unit", "level", "indicator", "measure", "state", "sheet"):
         frame[c] = frame[c].astype("category")
     frame["milestone"] = frame["milestone"].astype("int32")
     return frame
+
+
+_RANK = {"error": 0, "warning": 1, "info": 2}
+
+
+def _issues_at(issues: Iterable[Issue]) -> dict[tuple[str, str, str], Issue]:
+    """The most severe issue at each (unit, sheet, cell); the first one among equals."""
+    at: dict[tuple[str, str, str], Issue] = {}
+    for i in issues:
+        if i.cell:
+            key = (i.unit, i.sheet, i.cell)
+            have = at.get(key)
+            if have is None or _RANK[i.severity] < _RANK[have.severity]:
+                at[key] = i
+    return at
+
+
+def _partner_issues(cols: dict[str, list]) -> None:
+    """A rejected cell of a num/den pair with no issue of its own takes its partner's."""
+    pair: dict[tuple, str] = {}
+    n = len(cols["unit"])
+    for i in range(n):
+        if cols["state"][i] == REJECTED and cols["issue"][i] and cols["measure"][i] in ("num", "den"):
+            pair.setdefault((cols["unit"][i], cols["level"][i], cols["indicator"][i], cols["milestone"][i]),
+                            cols["issue"][i])  # fmt: skip
+    for i in range(n):
+        if cols["state"][i] == REJECTED and not cols["issue"][i] and cols["measure"][i] in ("num", "den"):
+            cols["issue"][i] = pair.get((cols["unit"][i], cols["level"][i], cols["indicator"][i], cols["milestone"][i]))
+
+
+def _raw_text(raw: object) -> str | None:
+    """A cell's content as text: numbers in full (1234.5), booleans as Excel shows them."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        return "TRUE" if raw else "FALSE"
+    if isinstance(raw, float):
+        return str(int(raw)) if raw.is_integer() else repr(raw)
+    return str(raw)
 
 
 def authority(plan: Plan, indicator: str, level: str) -> tuple[str, ...]:
@@ -260,6 +302,13 @@ def _leaf_expected(plan: Plan, scope: Scope, code: str, leaves: Leaves) -> tuple
     return n, (next(iter(levels)) if len(levels) == 1 else "")
 
 
+TOTALS_COLUMNS = ["indicator", "milestone", "num", "den", "units_covered", "units_na", "units_rejected", "units_expected",
+                  "source", "leaves_covered", "leaves_expected", "leaves_unknown", "leaf_level", "rate", "verdict",
+                  "target"]  # fmt: skip
+FUNDING_COLUMNS = ["source", "year", "amount", "units_covered", "units_expected", "leaves_covered", "leaves_expected",
+                   "leaves_unknown", "leaf_level"]  # fmt: skip
+
+
 def totals(
     f: pd.DataFrame, plan: Plan, scope: Scope, carried: dict[str, Carried] | None = None
 ) -> pd.DataFrame:
@@ -303,7 +352,7 @@ def totals(
                     "leaf_level": leaf_level,
                 }
             )
-    out = pd.DataFrame(rows)
+    out = pd.DataFrame(rows, columns=TOTALS_COLUMNS[:-3])
     out["rate"] = rate(out["num"], out["den"])
     out["verdict"] = _verdicts(out.assign(unit=None), plan)
     out["target"] = [plan.targets[(r.indicator, r.milestone)].kind for r in out.itertuples()]
@@ -341,9 +390,8 @@ def funding(
                     "leaf_level": leaf_level,
                 }
             )
-    out = pd.DataFrame(rows)
-    if not out.empty:
-        out["amount"] = rounded_array(out["amount"])
+    out = pd.DataFrame(rows, columns=FUNDING_COLUMNS)
+    out["amount"] = rounded_array(out["amount"])
     return out
 
 

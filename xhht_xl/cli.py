@@ -224,7 +224,15 @@ def cmd_addin(args: argparse.Namespace) -> int:
         if args.action == "build":
             say(T("addin.built", path=addin.build(args.out)))
         elif args.action == "install":
-            say(T("addin.installed", path=addin.install(args.python, args.startup_dir)))
+            mail = {"MAIL_SERVER": args.mail_server, "MAIL_USER": args.mail_user,
+                    "MAIL_SECURITY": args.mail_security, "MAIL_MAILBOX": args.mail_mailbox}  # fmt: skip
+            if bool(args.mail_server) != bool(args.mail_user):
+                raise CommandError(T("addin.mail-both"))
+            if args.mail_server:
+                from .mail import account
+
+                account(args.mail_server, args.mail_user, args.mail_security or "ssl")  # checked now, not in Excel
+            say(T("addin.installed", path=addin.install(args.python, args.startup_dir, mail=mail)))
             warning = addin.path_warning(args.python)
             if warning:
                 say(warning, file=sys.stderr)
@@ -239,6 +247,101 @@ def cmd_addin(args: argparse.Namespace) -> int:
     except addin.AddinError as exc:
         raise CommandError(str(exc)) from None
     return 0
+
+
+def _mail_account(args: argparse.Namespace):
+    from .mail import account
+
+    return account(args.server, args.user, args.security, args.cafile)
+
+
+def cmd_mail_pull(args: argparse.Namespace) -> int:
+    """``xhht mail pull``: every workbook of the mailbox into a folder, read-only on the server."""
+    from .mail import password, pull
+
+    acc = _mail_account(args)
+    result = pull(args.folder, acc, password(acc), mailbox=args.mailbox, since=args.since, progress=_progress)
+    for m in result.messages:
+        o = m.origin
+        when = o.received_at.strftime("%H:%M %d/%m/%Y")
+        for f in m.files:
+            key = "mail.pull-file" if f.new else "mail.pull-file-again"
+            say(T(key, file=f.path, name=f.name, sender=o.sender or "?", when=when))
+            if f.gate:
+                from .safety import UnreadableFile
+
+                say(T("mail.pull-file-refused", file=f.path, reason=UnreadableFile(f.gate, f.path).message))
+        for issue in m.issues():
+            say(T("validate.line", severity=T(f"validate.{issue.severity}"), message=issue.message))
+    problems = sum(1 for m in result.messages if any(i.severity != "info" for i in m.issues()))
+    values = {"mailbox": args.mailbox, "account": acc.label, "known": result.known, "folder": args.folder}
+    if result.messages:
+        say(T("mail.pull-done", messages=len(result.messages), saved=len(result.saved),
+              duplicates=len(result.duplicates), problems=problems, **values))  # fmt: skip
+    else:
+        say(T("mail.pull-nothing", **values))
+    return 1 if problems else 0
+
+
+def cmd_mail_drafts(args: argparse.Namespace) -> int:
+    """``xhht mail drafts``: reply drafts with the returned copy, into Drafts or as .eml files."""
+    from .mail import drafts as drafts_mod
+    from .mail import password, session
+
+    if args.eml is None and not (args.server and args.user):
+        raise CommandError(T("mail.drafts-need-server"))
+    plan = _load_plan(args)
+    result = drafts_mod.load_result(args.result)
+    acc = _mail_account(args) if args.server and args.user else None
+    sender = args.sender or (acc.user if acc is not None else "")
+    if "@" not in sender:
+        raise CommandError(T("mail.drafts-need-from", user=sender))
+    secret = password(acc) if args.eml is None else ""  # asked before the work, never after it
+    made = drafts_mod.build(result, plan, sender=sender)
+    for line in made.skipped:
+        say(line)
+    if not made.drafts:
+        say(T("mail.drafts-none"))
+        return 0
+    if args.eml is not None:
+        for path in drafts_mod.write_eml(made.drafts, args.eml):
+            say(T("mail.drafts-written", path=path))
+        say(T("mail.drafts-done-eml", count=len(made.drafts), folder=args.eml))
+        return 0
+    with session(acc, secret) as client:
+        from .mail.imap import errors
+
+        with errors(acc):
+            added, present = drafts_mod.append(made.drafts, client, acc, args.drafts_mailbox)
+    for d in added:
+        say(T("mail.drafts-added", unit=d.unit, name=plan.units[d.unit].name, to=d.to, errors=d.errors,
+              warnings=d.warnings, copy=d.copy_name))  # fmt: skip
+    for d in present:
+        say(T("mail.drafts-present", unit=d.unit, name=plan.units[d.unit].name, file=d.file))
+    say(T("mail.drafts-done", added=len(added), present=len(present), account=acc.label,
+          mailbox=args.drafts_mailbox or "Drafts"))  # fmt: skip
+    return 0
+
+
+def cmd_mail_password(args: argparse.Namespace) -> int:
+    """``xhht mail password``: keep the mailbox password in the system keyring (asked, never an argument)."""
+    import getpass
+
+    from .mail import save_password
+
+    acc = _mail_account(args)
+    secret = getpass.getpass(T("mail.password-prompt", account=acc.label))
+    if not secret:
+        raise CommandError(T("mail.password-empty"))
+    say(T("mail.password-saved", account=acc.label, keyring=save_password(acc, secret)))
+    return 0
+
+
+def _mail_server_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument("--server", required=required, metavar="HOST[:PORT]", help=T("mail.server-help"))
+    p.add_argument("--user", required=required, help=T("mail.user-help"))
+    p.add_argument("--security", choices=("ssl", "starttls", "none"), default="ssl", help=T("mail.security-help"))
+    p.add_argument("--cafile", metavar="CA.pem", help=T("mail.cafile-help"))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -292,9 +395,33 @@ def build_parser() -> argparse.ArgumentParser:
     a = actions.add_parser("install", help=T("addin.install-help"), description=T("addin.install-help"))
     a.add_argument("--python", metavar="PYTHON.EXE", help=T("addin.python-help"))
     a.add_argument("--startup-dir", type=Path, metavar="DIR", help=T("addin.startup-help"))
+    a.add_argument("--mail-server", metavar="HOST[:PORT]", help=T("addin.mail-server-help"))
+    a.add_argument("--mail-user", metavar="USER", help=T("addin.mail-user-help"))
+    a.add_argument("--mail-security", choices=("ssl", "starttls", "none"), help=T("mail.security-help"))
+    a.add_argument("--mail-mailbox", metavar="MAILBOX", help=T("mail.mailbox-help"))
     a = actions.add_parser("uninstall", help=T("addin.uninstall-help"), description=T("addin.uninstall-help"))
     a.add_argument("--startup-dir", type=Path, metavar="DIR", help=T("addin.startup-help"))
     p.set_defaults(func=cmd_addin)
+
+    p = sub.add_parser("mail", help=T("mail.cli-help"), description=T("mail.cli-help"))
+    actions = p.add_subparsers(dest="action", required=True, metavar="{pull,drafts,password}")
+    a = actions.add_parser("pull", help=T("mail.pull-help"), description=T("mail.pull-help"))
+    a.add_argument("folder", type=Path, metavar="OUT_DIR", help=T("mail.pull-folder-help"))
+    _mail_server_args(a)
+    a.add_argument("--mailbox", default="INBOX", help=T("mail.mailbox-help"))
+    a.add_argument("--since", type=_date, metavar="DD/MM/YYYY", help=T("mail.since-help"))
+    a.set_defaults(func=cmd_mail_pull)
+    a = actions.add_parser("drafts", help=T("mail.drafts-help"), description=T("mail.drafts-help"))
+    a.add_argument("result", type=Path, metavar="RESULT.json", help=T("mail.drafts-result-help"))
+    _mail_server_args(a, required=False)
+    a.add_argument("--drafts-mailbox", metavar="MAILBOX", help=T("mail.drafts-mailbox-help"))
+    a.add_argument("--from", dest="sender", metavar="ADDRESS", help=T("mail.drafts-from-help"))
+    a.add_argument("--eml", type=Path, metavar="DIR", help=T("mail.drafts-eml-help"))
+    _plan_arg(a)
+    a.set_defaults(func=cmd_mail_drafts)
+    a = actions.add_parser("password", help=T("mail.password-help"), description=T("mail.password-help"))
+    _mail_server_args(a)
+    a.set_defaults(func=cmd_mail_password)
 
     p = sub.add_parser("demo", help=T("cli.demo-help"))
     p.add_argument("folder", nargs="?", default="xhht_demo", type=Path, help=T("cli.demo-dir-help"))
@@ -313,6 +440,7 @@ def _one_line_errors() -> tuple[type[BaseException], ...]:
     from .consolidation import ConsolidationError
     from .fileio import OutputError
     from .intake import IntakeError
+    from .mail.imap import MailError
 
     errors: list[type[BaseException]] = [
         CommandError,
@@ -320,6 +448,7 @@ def _one_line_errors() -> tuple[type[BaseException], ...]:
         OutputError,
         ConsolidationError,
         IntakeError,
+        MailError,
     ]
     try:
         from .safety import UnreadableFile

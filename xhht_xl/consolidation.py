@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import aggregate, checks, coverage, intake, messages, outputs, quotas, textnorm
+from . import aggregate, checks, coverage, frames, intake, messages, outputs, quotas, textnorm
 from .aggregate import Member, Scope
+from .errors import DataError
 from .issues import Issue, Report, make
 from .pipeline import validate
 from .plan import Plan
@@ -24,12 +25,19 @@ from .submission import Submission, merge
 T = messages.text
 
 
-class ConsolidationError(Exception):
+class ConsolidationError(DataError):
     """The consolidation cannot run; ``str()`` is one Vietnamese line."""
 
 
-@dataclass
+@dataclass(repr=False)
 class Consolidation:
+    """One consolidation: what was received and used, and every figure as a typed frame.
+
+    The frames (``facts``, ``detail``, ``totals``, ``funding``, ``cross``, ``nominations``,
+    ``status``, ``below``, ``changes``) each follow their schema in :mod:`frames`
+    (``xx.schema(name)`` shows it); in Jupyter the object shows a short Vietnamese summary and
+    ``.plot`` draws the consolidated workbook's charts."""
+
     plan: Plan
     scope: Scope
     folder: Path
@@ -64,7 +72,15 @@ class Consolidation:
         return self.report.ok
 
     def frames(self) -> dict[str, pd.DataFrame]:
-        """Everything as tidy frames, for analysts: ``{name: DataFrame}``."""
+        """Everything as tidy frames, for analysts: ``{name: DataFrame}``.
+
+        facts (every cell of counts and amounts, as typed and as used), detail (each unit's rates),
+        totals (the consolidated rates against targets, with coverage), funding, cross_checks,
+        nominations, status (the direct units' submissions), below (units further down),
+        changes (resubmissions), issues (the one issue list), coverage (submissions per level),
+        attainment (targets met per direct unit). Each passes ``xx.schema(name)``: the same
+        categorical dtype for unit codes, indicator codes, levels and verdicts in every frame,
+        ``Int64`` counts, ``float64`` figures and rates, ``datetime64[us]`` times (Vietnam time)."""
         return {
             "facts": self.facts,
             "detail": self.detail,
@@ -75,8 +91,59 @@ class Consolidation:
             "status": self.status,
             "below": self.below,
             "changes": self.changes,
-            "issues": self.report.frame(),
+            "issues": self.report.frame(self.plan),
+            "coverage": self.coverage_frame(),
+            "attainment": self.attainment(),
         }
+
+    def coverage_frame(self) -> pd.DataFrame:
+        """:meth:`coverage_by_level` as a frame (schema ``coverage``), without the unit lists."""
+        names = frames.schema("coverage").names
+        rows = [{k: lv[k] for k in names} for lv in self.coverage_by_level()]
+        return frames.conform("coverage", pd.DataFrame(rows, columns=names), self.plan)
+
+    def attainment(self, milestone: int | None = None) -> pd.DataFrame:
+        """Targets met (verdict dat or vuot) and not met (khong-dat) per direct unit at
+        ``milestone`` (default: the plan's last), counted over ``detail``: the data of the
+        consolidated workbook's attainment chart and of ``plot.targets()`` (schema ``attainment``),
+        units in the order of ``detail``."""
+        year = max(self.plan.milestones) if milestone is None else int(milestone)
+        direct = {u for codes in self.scope.expected.values() for u in codes}  # not the communes under districts
+        d = self.detail
+        rows = []
+        if not d.empty:
+            last = d[(d["milestone"] == year) & d["unit"].isin(direct)]
+            for unit, group in last.groupby("unit", sort=False, observed=True):
+                rows.append({
+                    "unit": unit,
+                    "name": self.plan.units[unit].name if unit in self.plan.units else unit,
+                    "milestone": year,
+                    "met": int(group["verdict"].isin(["dat", "vuot"]).sum()),
+                    "not_met": int((group["verdict"] == "khong-dat").sum()),
+                })  # fmt: skip
+        return frames.conform("attainment", pd.DataFrame(rows, columns=frames.schema("attainment").names), self.plan)
+
+    @property
+    def plot(self):
+        """The consolidated workbook's charts with matplotlib: ``.plot.targets()``, ``.plot.coverage()``."""
+        from .analysis import Plots
+
+        return Plots(self)
+
+    def summary(self) -> str:
+        """A short Vietnamese summary (coverage, late and missing units, targets, issues by kind)."""
+        from .analysis import summary_text
+
+        return summary_text(self)
+
+    def _repr_html_(self) -> str:
+        from .analysis import summary_html
+
+        return summary_html(self)
+
+    def __repr__(self) -> str:
+        return (f"<Consolidation {self.scope.level} {self.scope.unit} ({self.plan.id}), "
+                f"as_of={self.as_of.isoformat()}, received={len(self.chosen)}/{len(self.status)}>")  # fmt: skip
 
     def coverage_by_level(self) -> list[dict]:
         """Submission counts per level, direct units first, then every level below (see
@@ -210,7 +277,7 @@ def consolidate(
     below = coverage.below(plan, tuple(scope.expected), status, carried)
     issues += _below_missing(plan, chosen, below)
 
-    facts = aggregate.facts(members)
+    facts = aggregate.facts(members, issues)
     totals = aggregate.totals(facts, plan, scope, carried)
     funding = aggregate.funding(facts, plan, scope, carried)
     cross = aggregate.cross_checks(facts, plan, scope, totals)
@@ -228,6 +295,11 @@ def consolidate(
     counts = unit_issue_counts(report)
     status["errors"] = [counts.get(u, (0, 0))[0] for u in status["unit"]]
     status["warnings"] = [counts.get(u, (0, 0))[1] for u in status["unit"]]
+    facts = facts.assign(plan=plan.id, consolidation_unit=scope.unit, consolidation_level=scope.level)
+    # every frame in its declared dtypes (frames.py), once, here; the values stay as computed
+    typed = {name: frames.conform(name, frame, plan) for name, frame in (
+        ("facts", facts), ("detail", detail), ("totals", totals), ("funding", funding), ("cross_checks", cross),
+        ("nominations", noms), ("status", status), ("below", below), ("changes", changes))}  # fmt: skip
 
     result = Consolidation(
         plan=plan,
@@ -240,16 +312,16 @@ def consolidate(
         chosen=chosen,
         own=own_sub,
         members=members,
-        facts=facts,
-        detail=detail,
-        totals=totals,
-        funding=funding,
-        cross=cross,
-        nominations=noms,
-        status=status,
-        changes=changes,
+        facts=typed["facts"],
+        detail=typed["detail"],
+        totals=typed["totals"],
+        funding=typed["funding"],
+        cross=typed["cross_checks"],
+        nominations=typed["nominations"],
+        status=typed["status"],
+        changes=typed["changes"],
         report=report,
-        below=below,
+        below=typed["below"],
         carried=carried,
     )
     result.appendix = aggregate.appendix_values(totals, funding, plan, scope, own_sub)
@@ -470,7 +542,7 @@ def _d(day: dt.date) -> str:
 def _detail(rates: pd.DataFrame, plan: Plan, chosen: dict[str, intake.Received]) -> pd.DataFrame:
     """Per unit x indicator x milestone: figures, rate, verdict and where they came from."""
     if rates.empty:
-        return rates
+        return pd.DataFrame(columns=list(outputs.DETAIL_COLUMNS))
     rates = rates[rates["state"] != aggregate.EMPTY].copy()  # rows nobody filled (e.g. greyed) say nothing
     rates["name"] = [plan.units[u].name if u in plan.units else u for u in rates["unit"]]
     rates["file"] = [chosen[u].rel if u in chosen else "" for u in rates["unit"]]

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import cleaning, messages, safety, textnorm
+from .errors import DataError
 from .issues import Issue, Report, make
 from .pipeline import Validation, validate
 from .plan import Plan, Unit
@@ -43,13 +44,41 @@ LOCAL_TZ = dt.timezone(dt.timedelta(hours=7))
 Progress = Callable[[int, int, str], None]
 
 # Evidence of when a file was received, strongest first. A mailbox's received time (the server's
-# INTERNALDATE, added by the mailbox intake) will rank above the file's own modification time.
+# INTERNALDATE, recorded by ``xhht mail pull``) ranks above the file's own modification time.
 GIVEN, MAILBOX, MTIME, FIRST_SEEN = "given", "mailbox", "mtime", "first_seen"
 EVIDENCE = (GIVEN, MAILBOX, MTIME, FIRST_SEEN)
+LEDGER_NAME = "ledger.sqlite"
 
 
-class IntakeError(Exception):
-    """Intake cannot run; ``str()`` is one Vietnamese line."""
+@dataclass(frozen=True)
+class MailOrigin:
+    """The message a file came in, as the mailbox intake (``xhht_xl.mail``) recorded it.
+
+    ``received_at``: the mail server's received time (IMAP INTERNALDATE, RFC 3501 2.3.3) as naive
+    Vietnam time (:data:`LOCAL_TZ`); ``sender``: the From header as display text
+    (``Tên <địa chỉ>``); ``reply_to``: where a reply goes (Reply-To, else From); ``date``: the
+    message's own Date header (ISO, as the sender's computer claimed it); ``message_id`` and
+    ``references``: for threading a reply (RFC 5322 3.6.4); ``name``: the file's own name in that
+    message (as the sender named it; the stored file has a name the pull derived)."""
+
+    received_at: dt.datetime
+    sender: str = ""
+    subject: str = ""
+    message_id: str = ""
+    date: str = ""
+    reply_to: str = ""
+    references: str = ""
+    name: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"received_at": self.received_at.isoformat(), "sender": self.sender, "subject": self.subject,
+                "message_id": self.message_id, "date": self.date, "reply_to": self.reply_to,
+                "references": self.references, "name": self.name}  # fmt: skip
+
+
+class IntakeError(DataError):
+    """Intake cannot run; ``str()`` is one Vietnamese line (a :class:`DataError`, the one type
+    of bad input an analyst catches)."""
 
 
 @dataclass
@@ -75,6 +104,8 @@ class Received:
     # version; for a unit reporting in parts, the last part's earliest), and the evidence for it
     arrived_at: dt.datetime | None = None
     arrived_source: str = ""
+    mail: MailOrigin | None = None  # the message the file came in, when its time is the mailbox's
+    arrived_mail: MailOrigin | None = None  # set by ``choose``: the message of the first arrival
 
     @property
     def sub(self):
@@ -381,6 +412,7 @@ class Ledger:
                 consolidation TEXT NOT NULL, unit TEXT NOT NULL, sha256 TEXT NOT NULL, run_at TEXT NOT NULL,
                 PRIMARY KEY (consolidation, unit, sha256));
             """
+            + MAIL_SCHEMA
         )
 
     def first_seen(self, sha256: str, now: dt.datetime) -> dt.datetime:
@@ -441,12 +473,139 @@ class Ledger:
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM receipts").fetchone()[0]
 
+    # -- the mailbox intake (xhht_xl.mail) --------------------------------------------------------
+
+    def mail_uids(self, account: str, mailbox: str, uidvalidity: int) -> set[int]:
+        """UIDs of the messages of ``mailbox`` already pulled (RFC 3501 2.3.1.1: a UID names the
+        same message only while the mailbox's UIDVALIDITY is unchanged)."""
+        rows = self.db.execute(
+            "SELECT uid FROM mail_messages WHERE account = ? AND mailbox = ? AND uidvalidity = ?",
+            (account, mailbox, uidvalidity),
+        )
+        return {row[0] for row in rows}
+
+    def mail_file(self, sha256: str) -> str:
+        """Where the pull stored a content before (path relative to the store's folder; "" = never)."""
+        row = self.db.execute(
+            "SELECT path FROM mail_files WHERE sha256 = ? ORDER BY rowid LIMIT 1", (sha256,)
+        ).fetchone()
+        return row[0] if row else ""
+
+    def record_mail(self, message: dict, files: list[dict]) -> None:
+        """One pulled message and the workbook files it carried, in one transaction: a message is
+        recorded with all of its files or not at all (a rerun then pulls it again). Keys are the
+        columns of ``mail_messages`` and ``mail_files`` (:data:`MAIL_SCHEMA`)."""
+        with self.db:
+            _insert(self.db, "mail_messages", message)
+            for f in files:
+                _insert(self.db, "mail_files", f)
+
     def close(self) -> None:
         try:
             with store_errors(self.path.parent):
                 self.db.commit()
         finally:
             self.db.close()
+
+
+# Compatible extension: older ledgers gain these tables when opened, and their other tables are
+# untouched. Times are ISO text in Vietnam time; ``problems`` is a JSON list of
+# {"code", "values"} (messages ``check.mail-*``).
+MAIL_SCHEMA = """
+    CREATE TABLE IF NOT EXISTS mail_messages (
+        account TEXT NOT NULL, mailbox TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,
+        internaldate TEXT NOT NULL, date_header TEXT, sender TEXT, reply_to TEXT, subject TEXT,
+        message_id TEXT, refs TEXT, size INTEGER, status TEXT NOT NULL, problems TEXT,
+        pulled_at TEXT NOT NULL,
+        PRIMARY KEY (account, mailbox, uidvalidity, uid));
+    CREATE TABLE IF NOT EXISTS mail_files (
+        account TEXT NOT NULL, mailbox TEXT NOT NULL, uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,
+        part INTEGER NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL, name TEXT, via TEXT,
+        size INTEGER, gate TEXT,
+        PRIMARY KEY (account, mailbox, uidvalidity, uid, part));
+    CREATE INDEX IF NOT EXISTS mail_files_sha ON mail_files (sha256);
+"""
+
+
+def _insert(db: sqlite3.Connection, table: str, row: dict) -> None:
+    names = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    db.execute(f"INSERT OR REPLACE INTO {table} ({names}) VALUES ({marks})", tuple(row.values()))
+
+
+@dataclass
+class MailRecords:
+    """What mailbox pulls into a folder recorded (:func:`mail_records`): the message each content
+    first arrived in, by SHA-256, and run-level notes about messages that brought no workbook."""
+
+    by_sha: dict[str, MailOrigin] = field(default_factory=dict)
+    notes: list[Issue] = field(default_factory=list)
+
+
+def mail_records(folder: Path) -> MailRecords:
+    """The mailbox records that ``xhht mail pull`` left for ``folder``: the ledgers in
+    ``folder/xhht_intake`` and in the ``xhht_intake`` of its subfolders (notes and times), and in
+    those of its two parent folders (times only: a file sorted into a subfolder after the pull
+    keeps its time). Files are matched by content (SHA-256), so a file renamed or moved after
+    the pull keeps its mailbox time; a content that came in several messages gets the earliest.
+    Ledgers are opened read-only; one that cannot be read is left out with a note."""
+    out = MailRecords()
+    stores = [d for d in (folder.parent / STORE_NAME, folder.parent.parent / STORE_NAME) if d.is_dir()]
+    own: list[Path] = []
+    for root, dirs, _files in os.walk(folder):
+        if STORE_NAME in dirs:
+            own.append(Path(root) / STORE_NAME)
+        dirs[:] = [d for d in dirs if d != STORE_NAME and not d.startswith(".")]
+    for store in [*own, *stores]:
+        ledger = store / LEDGER_NAME
+        if not ledger.is_file():
+            continue
+        try:
+            db = sqlite3.connect(ledger.resolve().as_uri() + "?mode=ro", uri=True)
+            try:
+                _read_mail(db, out, notes=store in own)
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            if "no such table" not in str(exc):  # a ledger of a version before the mailbox intake
+                out.notes.append(make("mail-ledger-unreadable", file=_shown_path(ledger, folder),
+                                      reason=cleaning.for_terminal(str(exc))[:200]))  # fmt: skip
+    return out
+
+
+def _shown_path(path: Path, folder: Path) -> str:
+    try:
+        return path.relative_to(folder).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _read_mail(db: sqlite3.Connection, out: MailRecords, notes: bool) -> None:
+    import json
+
+    rows = db.execute(
+        """SELECT f.sha256, m.internaldate, m.sender, m.subject, m.message_id, m.date_header, m.reply_to,
+                  m.refs, f.name
+           FROM mail_files f JOIN mail_messages m USING (account, mailbox, uidvalidity, uid)
+           ORDER BY m.internaldate, m.uid"""
+    )
+    for sha, when, sender, subject, message_id, date, reply_to, refs, name in rows:
+        origin = MailOrigin(dt.datetime.fromisoformat(when), sender or "", subject or "", message_id or "",
+                            date or "", reply_to or "", refs or "", name or "")  # fmt: skip
+        known = out.by_sha.get(sha)
+        if known is None or origin.received_at < known.received_at:
+            out.by_sha[sha] = origin
+    if not notes:
+        return
+    rows = db.execute(
+        """SELECT internaldate, sender, subject, date_header, problems FROM mail_messages
+           WHERE problems IS NOT NULL AND problems != '[]' ORDER BY internaldate, uid"""
+    )
+    for when, sender, subject, date, problems in rows:
+        for p in json.loads(problems):
+            values = {k: cleaning.for_terminal(str(v)) for k, v in p.get("values", {}).items()}
+            out.notes.append(make(p["code"], sender=sender or "?", subject=subject or "", date=date or "",
+                                  when=_hm(dt.datetime.fromisoformat(when)), **values))  # fmt: skip
 
 
 def archive(store: Path, data: bytes, sha256: str, suffix: str) -> Path:
@@ -500,8 +659,10 @@ def pull(
     """Read, check, identify, archive and record every file under ``folder``.
 
     ``received_at``: times the clerk supplied (``--received-at``); ``mailbox``: the mail
-    server's received times of attachments saved into ``folder`` (by relative path). See
-    :func:`received_time` for the order of evidence. Large folders are read by ``workers``
+    server's received times of attachments saved into ``folder`` (by relative path; a time or a
+    :class:`MailOrigin`). Without it, the records that ``xhht mail pull`` left for this folder
+    are used (:func:`mail_records`, matched by content), and their notes about messages that
+    brought no workbook go to ``notes``. See :func:`received_time` for the order of evidence. Large folders are read by ``workers``
     processes (default: up to 2 from 64 files on). One file never stops the others: whatever
     goes wrong with it (reading, checking, archiving, even a crash of native code in a worker)
     becomes an issue naming it. ``own`` = (level, unit) of the consolidation: workbooks this tool
@@ -510,6 +671,9 @@ def pull(
     """
     received_at = received_at or {}
     now = now or dt.datetime.now().replace(microsecond=0)
+    mail = MailRecords() if mailbox is not None else mail_records(folder)
+    if notes is not None:
+        notes += mail.notes
     skipped: Counter = Counter()
     files = scan(folder, skipped)
     if notes is not None and skipped:
@@ -520,7 +684,7 @@ def pull(
     rels = [cleaning.clean_cell(path.relative_to(folder).as_posix())[0] for path in files]
     out: list[Received] = []
     store.mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(store / "ledger.sqlite")
+    ledger = Ledger(store / LEDGER_NAME)
     try:
         jobs = _validations(files, rels, plan, workers, store, own)
         for i, (path, rel, got) in enumerate(jobs, start=1):
@@ -528,8 +692,12 @@ def pull(
                 progress(i, len(files), rel)
             validation, sha = got.validation, got.sha256
             first_seen = ledger.first_seen(sha, now)
-            when, source = received_time(path, rel, first_seen, received_at, mailbox)
+            box = mailbox if sha not in mail.by_sha else {rel: mail.by_sha[sha]}
+            when, source = received_time(path, rel, first_seen, received_at, box)
             r = Received(path, rel, validation, sha, first_seen, when, source)
+            if source == MAILBOX:
+                found = _lookup_time(box or {}, textnorm.nfc(rel))
+                r.mail = found if isinstance(found, MailOrigin) else None
             r.size, r.archive, r.skipped = got.size, got.archive, got.skipped
             r.issues += got.issues
             if not r.skipped:
@@ -722,12 +890,13 @@ def received_time(
     rel: str,
     first_seen: dt.datetime,
     given: dict[str, dt.datetime] | None = None,
-    mailbox: dict[str, dt.datetime] | None = None,
+    mailbox: dict[str, dt.datetime | MailOrigin] | None = None,
 ) -> tuple[dt.datetime, str]:
     """When ``rel`` was received and on what evidence (one of :data:`EVIDENCE`), strongest first:
 
     1. ``given``: the time the clerk supplied for this file (``--received-at``, e.g. the e-mail's date);
-    2. ``mailbox``: the mail server's received time of the message the file came in;
+    2. ``mailbox``: the mail server's received time of the message the file came in (a time or
+       a :class:`MailOrigin`);
     3. the file's modification time, unless it is later than when the store first saw this
        content (then the file was copied or touched after it arrived);
     4. when the store first saw this content (its ledger), at worst the moment of this run.
@@ -738,6 +907,8 @@ def received_time(
     key = textnorm.nfc(rel)  # supplied names are compared in NFC; records keep the name on disk
     for source, times in ((GIVEN, given), (MAILBOX, mailbox)):
         when = _lookup_time(times or {}, key)
+        if isinstance(when, MailOrigin):
+            when = when.received_at
         if when is not None:
             return local_time(when), source
     try:
@@ -749,7 +920,7 @@ def received_time(
     return first_seen, FIRST_SEEN
 
 
-def _lookup_time(times: dict[str, dt.datetime], rel: str) -> dt.datetime | None:
+def _lookup_time(times: dict, rel: str):
     """The supplied received time of a file: by its relative path, by a longer path ending with it
     (the CSV may be relative to a parent folder), or by its bare name when that is unique."""
     if rel in times:
@@ -814,6 +985,7 @@ def choose(received: list[Received], expected: dict[str, Unit], plan: Plan) -> d
             chosen[unit].parts = used[:-1]
             arrived = max(arrivals, key=lambda r: r.received_at)  # the unit is complete with its last part
             chosen[unit].arrived_at, chosen[unit].arrived_source = arrived.received_at, arrived.received_source
+            chosen[unit].arrived_mail = arrived.mail
     return chosen
 
 

@@ -48,6 +48,13 @@ SEVERITY: dict[str, Severity] = {
     "own-output": "info",
     "archive-failed": "warning",
     "lock-recovered": "info",
+    # the mailbox intake (messages/mail.toml): a message that brought no workbook is listed
+    "mail-no-attachment": "info",
+    "mail-no-workbook": "warning",
+    "mail-unparseable": "warning",
+    "mail-too-big": "warning",
+    "mail-attachment-refused": "warning",
+    "mail-ledger-unreadable": "warning",
     # the unit
     "unit-missing": "error",
     "unit-unknown": "error",
@@ -158,12 +165,16 @@ class Report:
     def codes(self) -> list[str]:
         return [i.code for i in self.issues]
 
-    def frame(self):
-        """The issues as a pandas DataFrame (one row per issue)."""
+    def frame(self, plan=None):
+        """The issues as a pandas DataFrame, one row per issue, in the schema ``issues``
+        (``xx.schema("issues")``); ``plan`` gives the unit codes' categories (the ones of every
+        other frame of that plan; without it: the codes present)."""
         import pandas as pd
 
-        columns = ["code", "severity", "unit", "file", "sheet", "cell", "message"]
-        return pd.DataFrame([i.as_dict() for i in self.issues], columns=columns)
+        from .frames import conform, schema
+
+        columns = schema("issues").names
+        return conform("issues", pd.DataFrame([i.as_dict() for i in self.issues], columns=columns), plan)
 
     def to_json(self) -> str:
         return json.dumps([i.as_dict() for i in self.issues], ensure_ascii=False, indent=1)

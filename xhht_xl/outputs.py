@@ -234,9 +234,19 @@ def status_rows(c) -> list[list]:
     return [
         [r.unit, r.name, c.plan.levels[r.level].name, T(STATE[r.state]), r.deadline, _clean(r.received_at),
          r.days_late or None, r.errors, r.warnings, r.file, r.contact, r.phone,
-         T(f"evidence.{r.received_source}") if r.received_source else "", r.note]
+         received_source_text(r.received_source, c.chosen.get(r.unit)), r.note]
         for r in c.status.itertuples()
     ]  # fmt: skip
+
+
+def received_source_text(source: str, r) -> str:
+    """The "Nguồn ngày nhận" cell: the evidence's label, or for a report received by mail
+    "nhận qua thư lúc … của …" (the server's received time and the sender of its first arrival)."""
+    mail = getattr(r, "arrived_mail", None) if r is not None else None
+    if source == "mailbox" and mail is not None:
+        return T("evidence.mailbox-from", when=mail.received_at.strftime("%H:%M %d/%m/%Y"),
+                 sender=mail.sender or "?")  # fmt: skip
+    return T(f"evidence.{source}") if source else ""
 
 
 def nomination_rows(c) -> list[list]:
@@ -346,18 +356,11 @@ def _changes(ws: Worksheet, c) -> None:
 def _charts(ws: Worksheet, c) -> None:
     """Native Excel charts over small tables on this sheet (they stay live in Excel)."""
     year = max(c.plan.milestones)
-    d = c.detail
     templates.put(ws, (1, 1), T("out.col-unit-name"), font=F_HEAD)
     templates.put(ws, (1, 2), T("out.series-met"), font=F_HEAD)
     templates.put(ws, (1, 3), T("out.series-not-met"), font=F_HEAD)
-    units = []
-    direct = {u for codes in c.scope.expected.values() for u in codes}  # not the communes under districts
-    if not d.empty:
-        last = d[(d["milestone"] == year) & d["unit"].isin(direct)]
-        for unit, group in last.groupby("unit", sort=False, observed=True):
-            met = int(group["verdict"].isin(["dat", "vuot"]).sum())
-            not_met = int((group["verdict"] == "khong-dat").sum())
-            units.append((c.plan.units[unit].name if unit in c.plan.units else unit, met, not_met))
+    # the figures of plot.targets() too: one function counts them
+    units = [(r.name, int(r.met), int(r.not_met)) for r in c.attainment(year).itertuples()]
     for i, (name, met, not_met) in enumerate(units, start=2):
         templates.put(ws, (i, 1), name)
         templates.put(ws, (i, 2), met)
@@ -402,12 +405,15 @@ def _charts(ws: Worksheet, c) -> None:
 # -- JSON and facts -----------------------------------------------------------------------
 
 
-def _records(frame: pd.DataFrame) -> list[dict]:
+def _records(frame: pd.DataFrame, dates: tuple[str, ...] = ()) -> list[dict]:
+    """Rows as JSON-ready dicts; columns in ``dates`` (days held as datetime64 at 00:00) as dates."""
     out = []
     for row in frame.to_dict(orient="records"):
         clean = {}
         for k, v in row.items():
             v = _clean(v)
+            if k in dates and isinstance(v, dt.datetime):
+                v = v.date()
             if isinstance(v, (dt.date, dt.datetime)):
                 v = v.isoformat()
             elif hasattr(v, "item"):
@@ -429,12 +435,14 @@ def report_dict(c) -> dict:
         # who reported, per level, down to the leaves: {"level", "direct", "expected", "received", …}
         "coverage": c.coverage_by_level(),
         "issues": [i.as_dict() for i in c.report],
-        "status": _records(c.status),
+        "status": _records(c.status, dates=("deadline",)),
         "below": _records(c.below),
-        # every file read, with the received time used and its evidence
+        "folder": str(Path(c.folder).resolve()),  # the received files' folder: "file" is relative to it
+        # every file read, with the received time used and its evidence (and the message it came in)
         "files": [
             {"file": r.rel, "unit": r.unit, "received_at": r.received_at.isoformat(),
-             "received_source": r.received_source, "used": r.used}
+             "received_source": r.received_source, "used": r.used, "sha256": r.sha256,
+             "mail": r.mail.as_dict() if r.mail is not None else None}
             for r in c.received
         ],
         # whom to call: late and missing units with the contact the plan or their last workbook gives
@@ -456,16 +464,32 @@ def write_json(c, path: Path) -> Path:
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Text starting with these is written with one more apostrophe in front (the apostrophe itself
+# too, so that a reader takes exactly one off: ``analysis.load_facts``).
+QUOTED_START = (*_FORMULA_START, "'")
+FACTS_FORMAT = "xhht-facts/1"  # the "format" of a facts JSON file
 
 
 def write_facts(c, path: Path) -> Path:
-    """The long facts table as CSV (UTF-8 with BOM so Excel shows Vietnamese); text that a
-    spreadsheet would take for a formula is prefixed with an apostrophe."""
-    frame = c.facts.copy()
-    for col in ("file", "sheet", "cell"):
-        frame[col] = [
-            ("'" + v) if isinstance(v, str) and v.startswith(_FORMULA_START) else v for v in frame[col]
-        ]
+    """The facts frame of ``c`` (schema ``facts``: every cell as typed and as used, with its
+    state, issue, plan and consolidation) as a file ``xx.load_facts`` reads back.
+
+    ``.json``: ``{"format": "xhht-facts/1", "columns": [...], "data": [[...], ...]}``, values as
+    typed (NaN as null). Any other suffix: CSV, UTF-8 with BOM so Excel shows Vietnamese; text
+    a spreadsheet would take for a formula (``=``, ``+``, ``-``, ``@``, tab, CR) or that starts
+    with an apostrophe gets one apostrophe in front."""
+    from .frames import schema
+
+    frame = c.facts
+    if path.suffix.lower() == ".json":
+        split = json.loads(frame.to_json(orient="split", index=False, force_ascii=False, double_precision=15))
+        payload = {"format": FACTS_FORMAT, "columns": split["columns"], "data": split["data"]}
+        return write_text(path, json.dumps(payload, ensure_ascii=False))
+    frame = frame.copy()
+    for col in schema("facts").columns:
+        if col.kind == "text":
+            frame[col.name] = [("'" + v) if isinstance(v, str) and v.startswith(QUOTED_START) else v
+                               for v in frame[col.name]]  # fmt: skip
     return write_text(path, "\ufeff" + frame.to_csv(index=False))
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from . import messages
+from .errors import DataError
 
 DEFAULT_PLAN = "long_an_2020"
 
@@ -32,7 +33,7 @@ Verdict = Literal["dat", "khong-dat", "vuot"]
 SELF = "self"
 
 
-class PlanError(Exception):
+class PlanError(DataError):
     """The plan folder cannot be used; ``str()`` is one line a clerk can act on."""
 
     def __init__(self, file: str, text: str, row: int | None = None):

@@ -399,18 +399,21 @@ def _default_startup_dir() -> Path:
     return Path(appdata) / "Microsoft" / "Excel" / "XLSTART"
 
 
-def settings_for(python_exe: str, temp_dir: str | None = None) -> dict[str, str]:
+def settings_for(python_exe: str, temp_dir: str | None = None, mail: Mapping[str, str] | None = None) -> dict[str, str]:
     """The rows of the add-in's ``xhht_xl.conf`` sheet for an interpreter.
 
     Non-ASCII paths (a Vietnamese Windows user name) are given in their 8.3 form where Windows
     has one, because RunPython checks the interpreter with VBA's ``GetAttr`` and runs it through
     ``cmd.exe``, and the worksheet functions load xlwings' DLL next to it with ``LoadLibraryA``
     (ANSI); ``TEMP DIR`` is set the same way when the temp folder is not ASCII (xlwings otherwise
-    takes it from VBA's ``Environ("Temp")``). :data:`BASE_SETTINGS` always follow."""
+    takes it from VBA's ``Environ("Temp")``). :data:`BASE_SETTINGS` always follow, then ``mail``: the
+    mailbox the Lấy báo cáo button offers (``MAIL_SERVER``, ``MAIL_USER``…, ``ribbon.MAIL_SETTINGS``;
+    never a password: that stays in the keyring)."""
     settings = {"INTERPRETER_WIN": _ascii_safe(python_exe), **BASE_SETTINGS}
     temp = temp_dir if temp_dir is not None else os.environ.get("TEMP", "")
     if temp and not temp.isascii():
         settings["TEMP DIR"] = _ascii_safe(temp)
+    settings.update({k: v for k, v in (mail or {}).items() if v})
     return settings
 
 
@@ -438,6 +441,7 @@ def install(
     startup_dir: Path | str | None = None,
     addin: Path | str | None = None,
     temp_dir: str | None = None,
+    mail: Mapping[str, str] | None = None,
 ) -> Path:
     """Put the add-in into Excel's startup folder, set up for this Python; no admin rights needed.
 
@@ -445,13 +449,14 @@ def install(
     add-ins there at start; it is a trusted location by default); ``python_exe`` defaults to
     ``sys.executable``; ``addin`` to :func:`shipped_path`. The installed copy has its
     ``xhht_xl.conf`` sheet filled by :func:`settings_for`; an upgrade replaces the file and
-    loses nothing (the functions' declarations are part of it). Returns the installed file."""
+    loses nothing (the functions' declarations are part of it). ``mail``: the mailbox rows of the
+    settings sheet (:func:`settings_for`). Returns the installed file."""
     exe = str(python_exe or sys.executable)
     folder = Path(startup_dir) if startup_dir is not None else _default_startup_dir()
     source = Path(addin) if addin is not None else shipped_path()
     if not source.is_file():
         raise AddinError(T("addin.missing", path=source))
-    return with_settings(source, folder / ADDIN_NAME, settings_for(exe, temp_dir))
+    return with_settings(source, folder / ADDIN_NAME, settings_for(exe, temp_dir, mail))
 
 
 def uninstall(startup_dir: Path | str | None = None) -> bool:

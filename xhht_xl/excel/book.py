@@ -154,6 +154,15 @@ class Book(ABC):
     def begin(self) -> None:  # noqa: B027 - optional hook
         """Called by ``dispatch`` before a handler runs."""
 
+    def setting(self, key: str) -> str | None:
+        """A value of the add-in's settings (sheet ``xhht_xl.conf``: ``MAIL_SERVER``, ``MAIL_USER``…);
+        None when it is not set."""
+        return None
+
+    def ask(self, text: str) -> bool | None:
+        """A Yes / No / Cancel question: True, False, or None for Cancel."""
+        return False
+
     @abstractmethod
     def finish(self, changed: bool) -> None:
         """Called by ``dispatch`` after a handler: release the status bar, save when it is ours to save."""
@@ -166,9 +175,13 @@ class OpenpyxlBook(Book):
     """A workbook file; changes are saved atomically to the same path by :meth:`finish`."""
 
     def __init__(self, path: str | Path, *, folders: Path | str | Mapping[str, Path] | None = None,
-                 cancel_after: int | None = None):  # fmt: skip
+                 cancel_after: int | None = None, settings: Mapping[str, str] | None = None,
+                 answers: Sequence[bool | None] = ()):  # fmt: skip
         self._path = Path(path)
         self._folders = folders
+        self._settings = dict(settings or {})
+        self._answers = list(answers)
+        self.questions: list[str] = []
         self._cancel_after = cancel_after
         self._checks = 0
         self._wb = None
@@ -322,6 +335,13 @@ class OpenpyxlBook(Book):
         else:
             folder = self._folders
         return Path(folder) if folder is not None else None
+
+    def setting(self, key):
+        return self._settings.get(key)
+
+    def ask(self, text):
+        self.questions.append(text)
+        return self._answers.pop(0) if self._answers else False
 
     def cancelled(self):
         self._checks += 1
@@ -521,6 +541,24 @@ class XlwingsBook(Book):
     def save_copy(self, path):
         self.book.api.SaveCopyAs(str(path))
         return Path(path)
+
+    def setting(self, key):
+        # the add-in's own settings sheet, the one RunPython reads (an add-in is reachable by name)
+        from .addin import ADDIN_NAME, CONF_SHEET
+
+        try:
+            rows = self.app.api.Workbooks(ADDIN_NAME).Worksheets(CONF_SHEET).UsedRange.Value
+        except Exception:
+            return None
+        for row in rows if isinstance(rows, tuple) else ():
+            if isinstance(row, tuple) and len(row) >= 2 and str(row[0] or "").strip().upper() == key.upper():
+                value = str(row[1] or "").strip()
+                return value or None
+        return None
+
+    def ask(self, text):
+        answer = self.app.alert(text, title=T("excel.title"), buttons="yes_no_cancel", mode="info")
+        return {"yes": True, "no": False}.get(answer)
 
     def begin(self):
         self._screen = self.app.screen_updating

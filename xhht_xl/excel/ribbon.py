@@ -99,6 +99,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from ..consolidation import ConsolidationError
     from ..fileio import OutputError
     from ..intake import IntakeError
+    from ..mail.imap import MailError
     from ..returned import ReturnError
     from ..safety import UnreadableFile
 
@@ -107,6 +108,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
         BookError,
         ConsolidationError,
         IntakeError,
+        MailError,
         OutputError,
         ReturnError,
         UnreadableFile,
@@ -261,13 +263,47 @@ def _consolidate(book: Book, plan, folder: Path, level: str, unit: str, into: Pa
                        progress=_progress(book))  # fmt: skip
 
 
-def _consolidate_book(book: Book, plan, own: bool = True):
+def _consolidate_book(book: Book, plan, own: bool = True, mail=None):
     """Consolidate the picked folder for the open workbook's own level and unit (read from a
-    snapshot, so unsaved edits count); ``own``: keep the workbook's own entries. -> (c, folder)."""
+    snapshot, so unsaved edits count); ``own``: keep the workbook's own entries; ``mail``: an
+    account whose new messages are pulled into the folder first. -> (c, folder)."""
     with _snapshot(book) as snap:
         level, unit = _scope(snap, plan, book.name)
         folder = _pick(book, "received")
+        if mail is not None:
+            _pull_mail(book, mail, folder)
         return _consolidate(book, plan, folder, level, unit, into=snap if own else None), folder
+
+
+# The add-in's settings for the mailbox source (rows of its ``xhht_xl.conf`` sheet, written by
+# ``xhht addin install --mail-server … --mail-user …``); the password comes from the keyring.
+MAIL_SETTINGS = ("MAIL_SERVER", "MAIL_USER", "MAIL_SECURITY", "MAIL_MAILBOX", "MAIL_CAFILE")
+
+
+def _mail_account(book: Book):
+    """The configured mailbox (an ``mail.Account``), or None when the settings name none."""
+    server, user = book.setting("MAIL_SERVER"), book.setting("MAIL_USER")
+    if not server or not user:
+        return None
+    from ..mail import account
+
+    return account(server, user, book.setting("MAIL_SECURITY") or "ssl", book.setting("MAIL_CAFILE"))
+
+
+def _pull_mail(book: Book, acc, folder: Path) -> None:
+    """New messages of the configured mailbox into ``folder`` (``xhht mail pull``), with progress
+    on the status bar; Esc stops between messages (those pulled stay recorded)."""
+    from ..mail import password, pull
+
+    def progress(i: int, n: int, _label: str) -> None:
+        if book.cancelled():
+            raise Cancelled
+        book.status(T("mail.ribbon-pulling", account=acc.label, i=i, n=n))
+
+    book.status(T("mail.ribbon-pulling", account=acc.label, i=0, n="…"))
+    result = pull(folder, acc, password(acc, interactive=False), mailbox=book.setting("MAIL_MAILBOX") or "INBOX",
+                  progress=progress)  # fmt: skip
+    book.status(T("mail.ribbon-pulled", messages=len(result.messages), saved=len(result.saved)))
 
 
 def _link_target(book: Book, file: Path) -> str:
@@ -350,10 +386,17 @@ def _status_rows(c) -> list[list]:
 
 @handler("lay_bao_cao")
 def lay_bao_cao(book: Book) -> bool:
-    """Intake of the folder of received workbooks, with a status sheet in the open book."""
+    """Intake of the folder of received workbooks, with a status sheet in the open book. When the
+    add-in's settings name a mailbox, the clerk may first pull its new messages into the folder."""
     from ..outputs import STATUS_WIDTHS, status_summary
 
-    c, folder = _consolidate_book(book, _plan(), own=False)
+    acc = _mail_account(book)
+    if acc is not None:
+        answer = book.ask(T("mail.ribbon-source", account=acc.label))
+        if answer is None:
+            raise Cancelled
+        acc = acc if answer else None
+    c, folder = _consolidate_book(book, _plan(), own=False, mail=acc)
     sheet = T("out.sheet-status")
     s = status_summary(c)
     book.write(sheet, [[T("out.title-status", as_of=_date(c.as_of))], [T("out.summary-status", **s)]],
