@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -56,15 +58,49 @@ def plan_copy(tmp_path) -> Path:
 def synth_cache(tmp_path_factory) -> Path:
     """Where written synthetic provinces are kept across sessions, keyed by everything the files
     depend on (``synth.generator_key``): a session regenerates them only after a change."""
-    return tmp_path_factory.getbasetemp().parent / "xhht-synth-cache"
+    base = tmp_path_factory.getbasetemp()  # pytest-of-USER/pytest-N (/popen-gwK under xdist)
+    root = next((p for p in base.parents if p.name.startswith("pytest-of-")), base.parent)
+    return root / "xhht-synth-cache"
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path):
+    """An operating-system lock on ``path``, waited for; released when the file is closed."""
+    with open(path, "a+b") as fh:
+        if os.name == "nt":
+            import msvcrt
+
+            while True:
+                try:
+                    msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:  # LK_LOCK gives up after 10 s: wait again
+                    continue
+        else:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory, synth_cache):
-    """The whole demo (synthetic province, every consolidation), run once per test session."""
+    """The whole demo (synthetic province, every consolidation), run once per test session.
+
+    Under pytest-xdist (README's command) the workers of a session share one run: the first to
+    need it runs the demo under a lock and leaves the result pickled beside it; the others wait
+    for the lock and load that."""
     from xhht_xl import demo
 
-    return demo.run(tmp_path_factory.mktemp("demo"), say=lambda _line: None, cache=synth_cache)
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    done = shared / "demo-run.pickle"
+    with _exclusive(shared / "demo-run.lock"):
+        if done.exists():
+            return pickle.loads(done.read_bytes())
+        result = demo.run(shared / "demo-run", say=lambda _line: None, cache=synth_cache)
+        done.write_bytes(pickle.dumps(result))
+        return result
 
 
 @pytest.fixture(scope="session")

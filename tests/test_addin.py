@@ -515,9 +515,10 @@ def test_an_installed_wheel_builds_the_packaged_addin_byte_for_byte(tmp_path):
     assert {"xhht_xl/macros/Ribbon.bas", "xhht_xl/macros/Xhht.bas", "xhht_xl/macros/ThisWorkbook.cls",
             "xhht_xl/data/xhht_xl.xlam"} <= set(names)  # fmt: skip
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", venv])
+    # No pip inside the new venv (ensurepip costs ~10 s): this environment's pip installs into it.
+    _run([sys.executable, "-m", "venv", "--without-pip", venv])
     py = venv / "bin" / "python"
-    _run([py, "-m", "pip", "install", "-q", "--no-deps", "--no-index", wheel])
+    _run([sys.executable, "-m", "pip", "--python", py, "install", "-q", "--no-deps", "--no-index", wheel])
     # The dependencies (pandas, xlwings...) come from this environment, after the venv's own
     # site-packages, so xhht_xl itself is the installed wheel and nothing of the checkout.
     site = _run([py, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"]).stdout.strip()

@@ -71,7 +71,7 @@ def test_parent_is_sum_of_children_and_rates_from_sums(plan, data):
                 assert r.num != r.num  # not zero: nothing covered
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=10, deadline=None)  # each example is 16 consolidations
 @given(st.lists(st.integers(0, 3000), min_size=15, max_size=15), st.randoms(use_true_random=False))
 def test_top_equals_sum_of_leaves(plan, dens, rnd):
     """Province over districts over communes: the top equals the sum of the leaves."""

@@ -134,29 +134,49 @@ def authority(plan: Plan, indicator: str, level: str) -> tuple[str, ...]:
 
 
 def _pairs(f: pd.DataFrame) -> pd.DataFrame:
-    """One row per unit x indicator x milestone with num, den and the state of the pair."""
+    """One row per unit x indicator x milestone with num, den and the state of the pair.
+
+    Rows sorted by unit, level, indicator (their categories' order) and milestone; a measure given
+    twice takes its first state and its first value that is not NaN (as pandas' ``first``). One
+    pass over plain arrays: a pivot table cost ~50 ms per call, paid by every consolidation."""
     rates = f[f["measure"].isin(["num", "den"])]
     if rates.empty:
         return pd.DataFrame(columns=["unit", "level", "indicator", "milestone", "num", "den", "state"])
-    both = rates.pivot_table(
-        index=["unit", "level", "indicator", "milestone"],
-        columns="measure",
-        values=["value", "state"],
-        aggfunc="first",
-        observed=True,
-        dropna=False,
-    )
-    wide, states = both["value"], both["state"]
-    out = pd.DataFrame(index=wide.index)
-    out["num"] = wide.get("num")
-    out["den"] = wide.get("den")
-    sn, sd = states.get("num"), states.get("den")
-    state = np.where(out["num"].notna() & out["den"].notna(), OK, EMPTY)
+    coded = ("unit", "level", "indicator")
+    keys = zip(*(rates[k].cat.codes.to_numpy() for k in coded), rates["milestone"].to_numpy(), strict=True)
+    found: dict[tuple, list] = {}  # key -> [num, its state, den, its state]
+    for key, measure, value, state in zip(
+        keys, rates["measure"].to_numpy(), rates["value"].to_numpy(), rates["state"].to_numpy(), strict=True
+    ):
+        i = 0 if measure == "num" else 2
+        row = found.get(key)
+        if row is None:
+            row = found[key] = [np.nan, None, np.nan, None]
+        if row[i + 1] is None:
+            row[i], row[i + 1] = value, state
+        elif row[i] != row[i] and value == value:
+            row[i] = value
+    order = sorted(found)
+    out = pd.DataFrame(
+        {
+            **{k: pd.Categorical.from_codes([key[j] for key in order], dtype=rates[k].dtype)
+               for j, k in enumerate(coded)},
+            "milestone": np.array([key[3] for key in order], dtype=rates["milestone"].dtype),
+        }
+    )  # fmt: skip
+    rows = [found[key] for key in order]
+    num = np.array([r[0] for r in rows], dtype=float)
+    den = np.array([r[2] for r in rows], dtype=float)
+    sn = np.array([r[1] for r in rows], dtype=object)
+    sd = np.array([r[3] for r in rows], dtype=object)
+    state = np.where(~np.isnan(num) & ~np.isnan(den), OK, EMPTY)
     state = np.where((sn == NA_STATE) | (sd == NA_STATE), NA_STATE, state)
     state = np.where((sn == REJECTED) | (sd == REJECTED), REJECTED, state)
+    ok = state == OK
+    out["num"] = np.where(ok, num, np.nan)
+    out["den"] = np.where(ok, den, np.nan)
     out["state"] = state
-    out.loc[out["state"] != OK, ["num", "den"]] = np.nan
-    return out.reset_index()
+    return out
 
 
 def rate(num, den) -> np.ndarray:
@@ -304,8 +324,9 @@ def totals(
     pairs = _authority_rows(_pairs(f), plan, scope, "indicator")
     used = pairs[pairs["used"] != ""]
     ok = used[used["state"] == OK]
-    sums = ok.groupby(["indicator", "milestone"], observed=True)[["num", "den"]].sum()
-    counts = used.groupby(["indicator", "milestone", "state"], observed=True).size()
+    g = ok.groupby(["indicator", "milestone"], observed=True)[["num", "den"]].sum()
+    sums = dict(zip(g.index, zip(g["num"].to_numpy(), g["den"].to_numpy(), strict=True), strict=True))
+    counts = used.groupby(["indicator", "milestone", "state"], observed=True).size().to_dict()
     leaf_covered, leaf_unknown = _leaf_counts(ok, plan, "indicator", ("num", "den"), carried, leaves)
     rows = []
     for ind in plan.rate_indicators():
@@ -313,7 +334,7 @@ def totals(
         leaf_expected, leaf_level = _leaf_expected(plan, scope, ind.code, leaves)
         for m in plan.milestones:
             covered = int(counts.get((ind.code, m, OK), 0))
-            num, den = sums.loc[(ind.code, m)] if covered else (np.nan, np.nan)
+            num, den = sums[(ind.code, m)] if covered else (np.nan, np.nan)
             rows.append(
                 {
                     "indicator": ind.code,

@@ -225,13 +225,39 @@ def _list_validation(ws: Worksheet, rng: str, name: str, prompt: str | None = No
     ws.add_data_validation(dv)
 
 
+class _StyleList(IndexedList):
+    """openpyxl's list of a workbook's fonts (fills, borders...) that finds an object it has seen
+    by identity first. openpyxl hashes a style object field by field, recursively, on every
+    assignment to a cell (two thirds of a template's build time); our writers assign the same
+    few module-level objects thousands of times. Like openpyxl's own list, it assumes a style
+    object is not changed once assigned (openpyxl's styles are copied, never mutated)."""
+
+    def __init__(self, iterable=None):
+        super().__init__(iterable)
+        self._seen: dict[int, tuple[object, int]] = {}
+
+    def add(self, value) -> int:
+        hit = self._seen.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        index = super().add(value)
+        self._seen[id(value)] = (value, index)  # the object is kept: its id is never reused
+        return index
+
+
+# Not `_cell_styles`: a cell's StyleArray is changed in place by every assignment.
+_STYLE_LISTS = ("_fonts", "_fills", "_borders", "_alignments", "_protections", "_number_formats")
+
+
 def new_workbook() -> Workbook:
     """An empty workbook of ours: checked on save (``xlsxrules.own``), Times New Roman as its
     default font. Excel and LibreOffice size columns by the default font's digit width: with
     Calibri absent, LibreOffice falls back to a wider font and prints everything smaller than Excel
     would; Times New Roman (Liberation Serif in LibreOffice) has the same digit width as Calibri."""
     wb = xlsxrules.own(Workbook())
-    wb._fonts = IndexedList([F_BODY])  # font 0: the font of unstyled cells and of the Normal style
+    for name in _STYLE_LISTS:
+        setattr(wb, name, _StyleList(getattr(wb, name)))
+    wb._fonts = _StyleList([F_BODY])  # font 0: the font of unstyled cells and of the Normal style
     wb._named_styles["Normal"].font = F_BODY
     return wb
 
