@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -81,3 +82,10 @@ def entries_with_faults(plan: Plan, rng: random.Random, unit: str = "27712") -> 
         for year in plan.settings.funding_years:
             values[("kp", src, year)] = rng.choice([12.5, 0, None, "x", 300.25, 0.1])
     return {k: v for k, v in values.items() if v is not None}
+
+
+def own_copy(folder: Path, into: Path) -> Path:
+    """A private copy of (part of) the session's demo, file times kept (they are received-time
+    evidence): a test that consolidates it writes its intake store there, never into the shared
+    demo, which tests on other pytest-xdist workers read at the same time."""
+    return Path(shutil.copytree(folder, into))

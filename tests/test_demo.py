@@ -13,6 +13,7 @@ import openpyxl
 import pandas as pd
 import pytest
 from docx import Document
+from helpers import own_copy
 
 from xhht_xl import cli, layout, lo, messages
 from xhht_xl.consolidation import unit_issue_counts
@@ -216,7 +217,8 @@ def _same_run_results(path, folder) -> dict:
 
 def test_report_and_addin_commands(demo_run, tmp_path, capsys):
     out = tmp_path / "bao_cao.docx"
-    rc = cli.main(["report", str(demo_run.folder / "ket_qua" / "gui_tinh"), "--level", "tinh", "--as-of", "2020-09-05",
+    received = own_copy(demo_run.folder / "ket_qua" / "gui_tinh", tmp_path / "gui_tinh")
+    rc = cli.main(["report", str(received), "--level", "tinh", "--as-of", "2020-09-05",
                    "-o", str(out), "--awards", str(tmp_path / "khen_thuong.xlsx")])  # fmt: skip
     assert rc in (0, 1) and out.exists() and (tmp_path / "khen_thuong.xlsx").exists()
     startup = tmp_path / "Nguyễn Văn Bình" / "XLSTART"

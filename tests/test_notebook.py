@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import openpyxl
 import pytest
+from helpers import own_copy
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
@@ -32,7 +33,7 @@ _f = {{
                for r in chi_tieu.astype(object).where(chi_tieu.notna(), None).itertuples()],
     "targets_chart": [[t.get_text() for t in ax.get_yticklabels()],
                       [b.get_width() for b in ax.containers[0]], [b.get_width() for b in ax.containers[1]]],
-    "coverage_chart": [b.get_height() for b in ax_nop.containers[0]],
+    "coverage_chart": [[b.get_height() for b in bars] for bars in ax_nop.containers],
     "status": [[r.unit, r.state, int(r.days_late)] for r in tinh.status.itertuples()],
     "rejected": [[r.unit, r.measure, r.typed_value, r.issue] for r in loai.astype(object).itertuples()],
     "compared": [len(so_sanh), bool((so_sanh["communes_sum"] == so_sanh["district_figure"]).all())],
@@ -63,7 +64,8 @@ def executed(demo_run, tmp_path_factory):
     out = work / "phan_tich"
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(PROBE))
-    env = {"XHHT_DEMO": str(demo_run.folder), "XHHT_OUT": str(out), "IPYTHONDIR": str(work / "ipython"),
+    demo = own_copy(demo_run.folder, work / "demo")  # the notebook consolidates its folders
+    env = {"XHHT_DEMO": str(demo), "XHHT_OUT": str(out), "IPYTHONDIR": str(work / "ipython"),
            "MPLBACKEND": "module://matplotlib_inline.backend_inline"}  # fmt: skip
     km = _kernel_manager(work, env)
     client = NotebookClient(nb, km=km, timeout=600, kernel_name=KERNEL, resources={"metadata": {"path": str(work)}})
@@ -110,7 +112,10 @@ def test_the_notebook_shows_the_consolidated_workbooks_figures(executed, demo_ru
     assert got["targets_chart"] == [[r[0] for r in table], [r[1] for r in table], [r[2] for r in table]]
     states = charts[n + 4 : n + 8]
     assert [r[0] for r in states] == [T(STATE[s]) for s in ("on_time", "late", "missing", "pending")]
-    assert got["coverage_chart"] == [r[1] for r in states]
+    # one series per level, direct units first, then the communes below (their totals cover them)
+    levels = [h for h in charts[n + 3][1:] if h is not None]
+    assert len(levels) >= 2 and len(got["coverage_chart"]) == len(levels)
+    assert got["coverage_chart"] == [[r[col] for r in states] for col in range(1, len(levels) + 1)]
     # «Tình hình nộp»: each direct unit's state and days late (received times from the files, not "now")
     ws = book[T("out.sheet-status")]
     state = {T(v): k for k, v in STATE.items()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import own_copy
 from vocabulary import line_offences, tokens, workbook_offences
 
 from xhht_xl import cli
@@ -67,7 +68,7 @@ def test_cli_errors_speak_the_clerks_words(demo_run, plan, capsys, tmp_path, mon
 
 
 def test_consolidate_lists_its_errors_in_words(demo_run, plan, capsys, tmp_path):
-    district = demo_run.folder / "nhan" / "xa" / "807_huyen_can_giuoc"
+    district = own_copy(demo_run.folder / "nhan" / "xa" / "807_huyen_can_giuoc", tmp_path / "807")
     code = cli.main(["consolidate", str(district), "--level", "huyen", "--unit", "807", "-o",
                      str(tmp_path / "th.xlsx"), "--as-of", "05/09/2020"])  # fmt: skip
     out, err = capsys.readouterr()

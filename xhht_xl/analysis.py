@@ -211,21 +211,28 @@ class Plots:
         return ax
 
     def coverage(self, ax=None):
-        """The direct units' submissions: on time, late, missing, not yet due (one bar each)."""
-        from .outputs import STATE, status_summary
+        """Submissions per state (on time, late, missing, not yet due), one bar per level: the direct
+        units and every level below them (``coverage_by_level``), as the workbook's second chart."""
+        from .outputs import STATE, level_series
 
         plt = _pyplot()
         from matplotlib.ticker import MaxNLocator
 
-        summary = status_summary(self._c)
+        levels = self._c.coverage_by_level()
         states = ("on_time", "late", "missing", "pending")
         if ax is None:
-            _, ax = plt.subplots(figsize=(6, 3.6))
-        bars = ax.bar([T(STATE[s]) for s in states], [summary[s] for s in states], color=[GREEN, AMBER, RED, GREY])
-        ax.bar_label(bars)
+            _, ax = plt.subplots(figsize=(7, 3.8))
+        width = 0.8 / max(1, len(levels))
+        for k, lv in enumerate(levels):
+            where = [i + (k - (len(levels) - 1) / 2) * width for i in range(len(states))]
+            bars = ax.bar(where, [lv[s] for s in states], width, label=level_series(self._c.plan, lv))
+            ax.bar_label(bars)
+        ax.set_xticks(range(len(states)), [T(STATE[s]) for s in states])
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(T("out.chart-status"))
         ax.set_ylabel(T("out.series-count"))
+        if levels:
+            ax.legend()
         ax.figure.tight_layout()
         return ax
 

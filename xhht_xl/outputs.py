@@ -718,6 +718,13 @@ def _chart_fonts(chart: BarChart, title: str) -> None:
         chart.legend.txPr = _chart_text()
 
 
+def level_series(plan, level: dict) -> str:
+    """The name of one level's series in the status chart and its table ("Xã, phường, thị trấn
+    (188)"): ``level`` is one item of ``Consolidation.coverage_by_level()``."""
+    noun = plan.levels[level["level"]].unit_noun
+    return T("out.series-level", noun=noun[:1].upper() + noun[1:], count=level["expected"])
+
+
 def _charts(ws: Worksheet, c) -> None:
     """Native Excel charts over small tables on this sheet (they stay live in Excel), side by side
     on one A4 landscape page: targets met per unit, and the submission status."""
@@ -753,20 +760,26 @@ def _charts(ws: Worksheet, c) -> None:
         chart.height = max(8, 0.55 * len(units) + 4)
         chart.width = 13
         ws.add_chart(chart, "E1")
+    # submission status per level, direct units and every level below (coverage.by_level: the
+    # figures of "186/188 xã" everywhere), so the chart never shows only the units that reported
     start = len(units) + 4
-    summary = status_summary(c)
-    for col, key in ((1, "out.col-state"), (2, "out.series-count")):
-        templates.put(ws, (start, col), T(key), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
+    levels = c.coverage_by_level()
+    templates.put(ws, (start, 1), T("out.col-state"), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
+    for col, lv in enumerate(levels, start=2):
+        templates.put(ws, (start, col), level_series(c.plan, lv), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
+        for i, state in enumerate(("on_time", "late", "missing", "pending"), start=start + 1):
+            templates.put(ws, (i, col), lv[state], number_format="0", border=BORDER)
+    ws.row_dimensions[start].height = row_height([(level_series(c.plan, lv), 10, F_HEAD) for lv in levels])
     for i, state in enumerate(("on_time", "late", "missing", "pending"), start=start + 1):
         templates.put(ws, (i, 1), T(STATE[state]), border=BORDER)
-        templates.put(ws, (i, 2), summary[state], number_format="0", border=BORDER)
     chart = BarChart()
     chart.type = "col"
-    chart.add_data(Reference(ws, min_col=2, min_row=start, max_row=start + 4), titles_from_data=True)
+    chart.add_data(Reference(ws, min_col=2, max_col=1 + max(1, len(levels)), min_row=start, max_row=start + 4),
+                   titles_from_data=True)  # fmt: skip
     chart.set_categories(Reference(ws, min_col=1, min_row=start + 1, max_row=start + 4))
-    chart.legend = None
+    chart.legend.position = "b"
     _chart_fonts(chart, T("out.chart-status"))
-    chart.width, chart.height = 10, 8
+    chart.width, chart.height = 10, 9
     ws.add_chart(chart, "M1")  # to the right of the first chart (13 cm: columns E to L)
     print_setup(ws)
 
