@@ -331,8 +331,12 @@ def test_plots_draw_the_workbook_charts_figures(demo_run, monkeypatch):
     assert [t.get_text() for t in ax.get_yticklabels()] == list(data["name"])
     assert ax.get_title().replace("\n", " ") == T("out.chart-attainment", year=max(p.plan.milestones))
     ax = p.plot.coverage()
-    s = status_summary(p)
-    assert [b.get_height() for b in ax.containers[0]] == [s[k] for k in ("on_time", "late", "missing", "pending")]
+    states = ("on_time", "late", "missing", "pending")
+    levels = p.coverage_by_level()  # one series per level: the direct units', then the communes'
+    assert [[b.get_height() for b in bars] for bars in ax.containers] == [[lv[k] for k in states] for lv in levels]
+    s = status_summary(p)  # the direct levels together are the status sheet's units
+    assert [sum(lv[k] for lv in levels if lv["direct"]) for k in states] == [s[k] for k in states]
+    assert any(not lv["direct"] and lv["missing"] for lv in levels)  # the missing communes are drawn
     plt.close("all")
     monkeypatch.setitem(__import__("sys").modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError) as exc:

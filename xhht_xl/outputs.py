@@ -734,7 +734,7 @@ def _charts(ws: Worksheet, c) -> None:
                                            strict=True), start=1):  # fmt: skip
         templates.put(ws, (1, col), T(key), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
         ws.column_dimensions[layout.col_letter(col)].width = width
-    ws.column_dimensions["D"].width = 2
+    ws.column_dimensions["E"].width = 2  # a gap between the tables (the status table may use D) and the charts
     ws.row_dimensions[1].height = row_height([(T(k), w, F_HEAD) for k, w in (("out.series-met", 10),
                                                                           ("out.series-not-met", 10))])  # fmt: skip
     # the figures of plot.targets() too: one function counts them
@@ -759,7 +759,7 @@ def _charts(ws: Worksheet, c) -> None:
         _chart_fonts(chart, T("out.chart-attainment", year=year))
         chart.height = max(8, 0.55 * len(units) + 4)
         chart.width = 13
-        ws.add_chart(chart, "E1")
+        ws.add_chart(chart, "F1")
     # submission status per level, direct units and every level below (coverage.by_level: the
     # figures of "186/188 xã" everywhere), so the chart never shows only the units that reported
     start = len(units) + 4
@@ -769,9 +769,12 @@ def _charts(ws: Worksheet, c) -> None:
         templates.put(ws, (start, col), level_series(c.plan, lv), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
         for i, state in enumerate(("on_time", "late", "missing", "pending"), start=start + 1):
             templates.put(ws, (i, col), lv[state], number_format="0", border=BORDER)
-    ws.row_dimensions[start].height = row_height([(level_series(c.plan, lv), 10, F_HEAD) for lv in levels])
+    ws.row_dimensions[start].height = row_height([(level_series(c.plan, lv), 12, F_HEAD) for lv in levels])
     for i, state in enumerate(("on_time", "late", "missing", "pending"), start=start + 1):
         templates.put(ws, (i, 1), T(STATE[state]), border=BORDER)
+    for col in range(2, 2 + len(levels)):  # the level names wrap in columns of the first table's width
+        letter = layout.col_letter(col)
+        ws.column_dimensions[letter].width = max(ws.column_dimensions[letter].width or 0, 12)
     chart = BarChart()
     chart.type = "col"
     chart.add_data(Reference(ws, min_col=2, max_col=1 + max(1, len(levels)), min_row=start, max_row=start + 4),
@@ -780,7 +783,7 @@ def _charts(ws: Worksheet, c) -> None:
     chart.legend.position = "b"
     _chart_fonts(chart, T("out.chart-status"))
     chart.width, chart.height = 10, 9
-    ws.add_chart(chart, "M1")  # to the right of the first chart (13 cm: columns E to L)
+    ws.add_chart(chart, "N1")  # to the right of the first chart (13 cm: columns F to M)
     print_setup(ws)
 
 
