@@ -14,7 +14,8 @@ import json
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 
-from . import messages
+from . import messages, ooxml
+from .ooxml import col_letter
 from .plan import Plan, Target, Unit
 
 VERSION = 2
@@ -47,20 +48,9 @@ META_KEYS = (
 )
 
 
-def col_letter(col: int) -> str:
-    """1 -> A, 27 -> AA."""
-    out = ""
-    while col:
-        col, rem = divmod(col - 1, 26)
-        out = chr(65 + rem) + out
-    return out
-
-
 def col_number(letters: str) -> int:
-    n = 0
-    for ch in letters.upper():
-        n = n * 26 + ord(ch) - 64
-    return n
+    """``"aa"`` or ``"AA"`` -> 27."""
+    return ooxml.col_number(letters.upper())
 
 
 @dataclass(frozen=True, order=True)

@@ -90,6 +90,7 @@ class SheetScan:
 
 
 def col_number(letters: str) -> int:
+    """``"AA"`` -> 27 (upper-case letters; the one converter of the package)."""
     n = 0
     for ch in letters:
         n = n * 26 + ord(ch) - 64
@@ -97,6 +98,7 @@ def col_number(letters: str) -> int:
 
 
 def col_letter(col: int) -> str:
+    """27 -> ``"AA"`` (the one converter of the package)."""
     out = ""
     while col:
         col, rem = divmod(col - 1, 26)
@@ -180,6 +182,20 @@ def _parser():
     )
 
 
+def _safe_tree(data: bytes):
+    """``data`` parsed by lxml with :func:`_parser` (no entities, network, DTD or huge trees);
+    ``PartError("file-corrupt")`` if it is not XML, ``PartError("xml-unsafe")`` if it has a DTD."""
+    from lxml import etree
+
+    try:
+        tree = etree.ElementTree(etree.fromstring(data, _parser()))
+    except etree.XMLSyntaxError:
+        raise PartError("file-corrupt") from None
+    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
+        raise PartError("xml-unsafe")
+    return tree
+
+
 def full_parse(data: bytes, bound: tuple[int, int] = BOUND) -> SheetScan:
     """Parse a worksheet part with lxml: formulas, cells beyond ``bound`` and the canonical part.
 
@@ -201,10 +217,7 @@ def full_parse(data: bytes, bound: tuple[int, int] = BOUND) -> SheetScan:
                 elif _local(elem.tag) == "row":
                     cells.place_row(elem)
         else:
-            tree = etree.ElementTree(etree.fromstring(data, _parser()))
-            if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
-                raise PartError("xml-unsafe")
-            root = tree.getroot()
+            root = _safe_tree(data).getroot()
             sheet_data = next((e for e in root if _local(e.tag) == "sheetData"), None)
             for row in list(sheet_data) if sheet_data is not None else ():
                 if _local(row.tag) == "row":
@@ -285,13 +298,7 @@ def canonical_xml(data: bytes) -> bytes:
     """Any XML part re-written as UTF-8 (for parts calamine would misread in another encoding)."""
     from lxml import etree
 
-    try:
-        tree = etree.ElementTree(etree.fromstring(data, _parser()))
-    except etree.XMLSyntaxError:
-        raise PartError("file-corrupt") from None
-    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
-        raise PartError("xml-unsafe")
-    return etree.tostring(tree.getroot(), xml_declaration=True, encoding="UTF-8", standalone=True)
+    return etree.tostring(_safe_tree(data).getroot(), xml_declaration=True, encoding="UTF-8", standalone=True)
 
 
 def rebuild(zf: zipfile.ZipFile, replaced: dict[str, bytes], renamed: dict[str, str] | None = None) -> bytes:
@@ -328,12 +335,7 @@ def odf_bound(
     cells that held data there. ``per_table``: another bound for some tables, by name."""
     from lxml import etree
 
-    try:
-        tree = etree.ElementTree(etree.fromstring(content, _parser()))
-    except etree.XMLSyntaxError:
-        raise PartError("file-corrupt") from None
-    if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
-        raise PartError("xml-unsafe")
+    tree = _safe_tree(content)
     t = f"{{{_ODF_TABLE}}}"
     changed = False
     far: dict[str, list[str]] = {}

@@ -31,6 +31,7 @@ from typing import IO, NoReturn
 from xml.etree.ElementTree import Element, ParseError
 
 from xhht_xl import messages
+from xhht_xl.ooxml import col_letter
 
 MB = 1024 * 1024
 
@@ -1061,7 +1062,7 @@ def xls_bound(
                 patched = True
                 if rtype not in _XLS_EMPTY:
                     far.setdefault(current, []).append(
-                        f"{_col_letter(max(col, min(last, max_col)) + 1)}{row + 1}"
+                        f"{col_letter(max(col, min(last, max_col)) + 1)}{row + 1}"
                     )
         pos = body + size
     if not patched:
@@ -1083,11 +1084,3 @@ def _biff_sheet_name(raw: bytes) -> str:
         return text[: 2 * count].decode("utf-16-le") if flags & 1 else text[:count].decode("latin-1")
     except UnicodeDecodeError:
         return ""
-
-
-def _col_letter(col: int) -> str:
-    out = ""
-    while col:
-        col, rem = divmod(col - 1, 26)
-        out = chr(65 + rem) + out
-    return out

@@ -38,6 +38,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from xhht_xl import fileio, messages
 from xhht_xl.excel import cfb, ovba, registry
+from xhht_xl.ooxml import col_letter
 
 T = messages.text
 
@@ -228,25 +229,17 @@ def vba_project(macros_dir: Path | None = None) -> bytes:
 _SHEETS = (("Sheet1", CONF_SHEET), ("Sheet2", TEXTS_SHEET), ("Sheet3", FUNCTIONS_SHEET))
 
 
-def _col(index: int) -> str:
-    name = ""
-    while index:
-        index, rem = divmod(index - 1, 26)
-        name = chr(65 + rem) + name
-    return name
-
-
 def _sheet_xml(rows: Sequence[Sequence[str]], code_name: str = "Sheet1") -> str:
     """A worksheet of text cells (inline strings: Unicode in UTF-8 XML, no shared strings)."""
     out = []
     width = max((len(r) for r in rows), default=1)
     for r, row in enumerate(rows, 1):
         cells = "".join(
-            f'<c r="{_col(c)}{r}" t="inlineStr"><is><t xml:space="preserve">{escape(text)}</t></is></c>'
+            f'<c r="{col_letter(c)}{r}" t="inlineStr"><is><t xml:space="preserve">{escape(text)}</t></is></c>'
             for c, text in enumerate(row, 1)
         )
         out.append(f'<row r="{r}">{cells}</row>')
-    ref = f"A1:{_col(width)}{len(rows)}" if rows else "A1"
+    ref = f"A1:{col_letter(width)}{len(rows)}" if rows else "A1"
     return (
         f'{_XML}<worksheet xmlns="{_MAIN}" xmlns:r="{_R}"><sheetPr codeName="{code_name}"/>'
         f'<dimension ref="{ref}"/><sheetViews><sheetView workbookViewId="0"/></sheetViews>'
