@@ -22,6 +22,8 @@ from docx.shared import Mm
 from lxml import etree
 from openpyxl import Workbook
 
+from ..ooxml import col_letter
+
 NS = {
     "c": "http://schemas.openxmlformats.org/drawingml/2006/chart",
     "a": "http://schemas.openxmlformats.org/drawingml/2006/main",
@@ -95,48 +97,41 @@ def _fill(parent: etree._Element, colour: str | None, line: str | None = None) -
 
 def _text_props(parent: etree._Element, size_pt: float, bold: bool = False, rotate: int | None = None) -> None:
     """Font of a chart element: Times New Roman for Latin and complex scripts, ``size_pt``."""
-    tx = _sub(parent, "c:txPr")
-    body = _sub(tx, "a:bodyPr")
-    if rotate is not None:
-        body.set("rot", str(rotate))
-        body.set("vert", "horz")
-    _sub(tx, "a:lstStyle")
-    p = _sub(tx, "a:p")
-    ppr = _sub(p, "a:pPr")
-    d = _sub(ppr, "a:defRPr", sz=str(round(size_pt * 100)), b="1" if bold else "0")
-    for tag in ("a:latin", "a:ea", "a:cs"):
-        _sub(d, tag, typeface=FONT)
+    p = _rich_paragraph(_sub(parent, "c:txPr"), size_pt, bold, rotate, ("a:latin", "a:ea", "a:cs"))
     _sub(p, "a:endParaRPr", lang="vi-VN")
 
 
 def _title(parent: etree._Element, text: str, size_pt: float, rotate: int | None = None) -> None:
     title = _sub(parent, "c:title")
-    tx = _sub(_sub(title, "c:tx"), "c:rich")
+    scripts = ("a:latin", "a:cs")
+    p = _rich_paragraph(_sub(_sub(title, "c:tx"), "c:rich"), size_pt, False, rotate, scripts)
+    r = _sub(p, "a:r")
+    rpr = _sub(r, "a:rPr", lang="vi-VN", sz=str(round(size_pt * 100)), b="0")
+    for tag in scripts:
+        _sub(rpr, tag, typeface=FONT)
+    _sub(r, "a:t").text = text
+    _sub(title, "c:overlay", 0)
+
+
+def _rich_paragraph(tx: etree._Element, size_pt: float, bold: bool, rotate: int | None,
+                    scripts: tuple[str, ...]) -> etree._Element:  # fmt: skip
+    """The body, list style and first paragraph of a chart text element ``tx`` (``c:txPr`` or
+    ``c:rich``), its default run in Times New Roman at ``size_pt`` for ``scripts``; the paragraph."""
     body = _sub(tx, "a:bodyPr")
     if rotate is not None:
         body.set("rot", str(rotate))
         body.set("vert", "horz")
     _sub(tx, "a:lstStyle")
     p = _sub(tx, "a:p")
-    ppr = _sub(p, "a:pPr")
-    d = _sub(ppr, "a:defRPr", sz=str(round(size_pt * 100)), b="0")
-    for tag in ("a:latin", "a:cs"):
+    d = _sub(_sub(p, "a:pPr"), "a:defRPr", sz=str(round(size_pt * 100)), b="1" if bold else "0")
+    for tag in scripts:
         _sub(d, tag, typeface=FONT)
-    r = _sub(p, "a:r")
-    rpr = _sub(r, "a:rPr", lang="vi-VN", sz=str(round(size_pt * 100)), b="0")
-    for tag in ("a:latin", "a:cs"):
-        _sub(rpr, tag, typeface=FONT)
-    _sub(r, "a:t").text = text
-    _sub(title, "c:overlay", 0)
-
-
-def _col(i: int) -> str:
-    return "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[i]
+    return p
 
 
 def _ref(sheet: str, col: int, first: int, last: int) -> str:
     quoted = "'" + sheet.replace("'", "''") + "'"
-    return f"{quoted}!${_col(col)}${first}:${_col(col)}${last}"
+    return f"{quoted}!${col_letter(col + 1)}${first}:${col_letter(col + 1)}${last}"
 
 
 def chart_xml(chart: Chart, workbook_rid: str | None) -> bytes:
