@@ -48,7 +48,6 @@ _thin = Side(style="thin", color="808080")
 _BORDER = Border(left=_thin, right=_thin, top=_thin, bottom=_thin)
 _LINK_FONT = Font(name=_FONT, size=11, color="0563C1", underline="single")
 _WIDTHS = {1: 12, 2: 16, 3: 8, 4: 110}
-_WRAP = Alignment(wrap_text=True, vertical="top")
 
 
 class ReturnError(ValueError):
@@ -284,7 +283,7 @@ def _issue_sheet(wb: Workbook, sub: Submission, placed: list[Placed]) -> None:
     ws.row_dimensions[1].height = 24
     summary = T("returned.summary", unit=unit, errors=counts["error"], warnings=counts["warning"],
                 infos=counts["info"])  # fmt: skip
-    templates.put(ws, (2, 1), summary, alignment=_WRAP)
+    templates.put(ws, (2, 1), summary, alignment=templates.WRAP_TOP)
     ws.row_dimensions[2].height = 15 * _lines(summary, sum(_WIDTHS.values()))
     header = 4
     for col, key in enumerate(("col-severity", "col-sheet", "col-cell", "col-message"), start=1):
@@ -302,7 +301,7 @@ def _issue_sheet(wb: Workbook, sub: Submission, placed: list[Placed]) -> None:
         elif p.sheet and p.sheet in wb.sheetnames:
             link = f"'{p.sheet}'!A1"
         for col, value in enumerate(values, start=1):
-            templates.put(ws, (row, col), value or None, border=_BORDER, alignment=_WRAP)
+            templates.put(ws, (row, col), value or None, border=_BORDER, alignment=templates.WRAP_TOP)
             if link is not None and value:  # (openpyxl would write the link into an empty cell)
                 c = ws.cell(row, col)
                 c.hyperlink = Hyperlink(ref=c.coordinate, location=link)

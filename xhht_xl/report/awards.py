@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from openpyxl.styles import Alignment
 
 from .. import layout, messages, quotas, templates
 from ..fileio import mark_output, save_workbook
@@ -127,11 +126,13 @@ OUT_HEADS = ("col-stt", "col-name", "col-kind", "col-award", "col-proposer", "co
 OUT_WIDTHS = (6, 30, 11, 34, 28, 40)
 
 
-def _fit_row(ws, r: int, values, widths) -> None:
-    """Row ``r`` as tall as its longest wrapped text, so no line prints over the next row (Excel
-    and LibreOffice keep a row's stored height when printing)."""
+def _put_row(ws, r: int, values, widths) -> None:
+    """``values`` in row ``r`` (wrapped, bordered), the row as tall as its longest wrapped text, so
+    no line prints over the next row (Excel and LibreOffice keep a row's stored height when printing)."""
     from ..outputs import row_height
 
+    for col, value in enumerate(values, start=1):
+        templates.put(ws, (r, col), value, alignment=templates.WRAP_TOP, border=templates.BORDER)
     ws.row_dimensions[r].height = row_height([(v, w) for v, w in zip(values, widths, strict=True)
                                               if isinstance(v, str) and v])  # fmt: skip
 
@@ -177,7 +178,6 @@ def write_award_list(c, path: str | Path, body: str = "") -> Path:
     heads = [T(f"report.{k}") for k in LIST_HEADS]
     r = _sheet_setup(ws, heads, LIST_WIDTHS, T("report.award-list-title"),
                      T("report.award-list-subtitle", body=body))  # fmt: skip
-    wrap = Alignment(wrap_text=True, vertical="top")
     for i, g in enumerate(sel.groups):
         for col in range(1, len(heads) + 1):
             templates.put(ws, (r, col), g.label(i) if col == 1 else None, font=templates.F_GROUP,
@@ -186,9 +186,7 @@ def write_award_list(c, path: str | Path, body: str = "") -> Path:
         r += 1
         for k, n in enumerate(g.nominees, start=1):
             values = [k, n.kind_text, n.name, n.position, n.unit, n.summary, n.previous, n.proposer]
-            for col, value in enumerate(values, start=1):
-                templates.put(ws, (r, col), value, alignment=wrap, border=templates.BORDER)
-            _fit_row(ws, r, values, LIST_WIDTHS)
+            _put_row(ws, r, values, LIST_WIDTHS)
             r += 1
     if not sel.groups:
         templates.put(ws, (r, 1), T("report.no-awards"))
@@ -196,10 +194,7 @@ def write_award_list(c, path: str | Path, body: str = "") -> Path:
     heads = [T(f"report.{k}") for k in OUT_HEADS]
     r = _sheet_setup(out, heads, OUT_WIDTHS, T("report.award-out-title"), T("report.award-out-subtitle"))
     for k, n in enumerate(sel.excluded, start=1):
-        values = [k, n.name, n.kind_text, n.award, n.proposer, n.reason]
-        for col, value in enumerate(values, start=1):
-            templates.put(out, (r, col), value, alignment=wrap, border=templates.BORDER)
-        _fit_row(out, r, values, OUT_WIDTHS)
+        _put_row(out, r, [k, n.name, n.kind_text, n.award, n.proposer, n.reason], OUT_WIDTHS)
         r += 1
     if not sel.excluded:
         templates.put(out, (r, 1), T("report.no-excluded"))
