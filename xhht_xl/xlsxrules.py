@@ -36,6 +36,8 @@ from openpyxl.utils.datetime import to_excel
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
+from .ooxml import col_letter, col_number
+
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
@@ -321,9 +323,7 @@ def name_is_legal(name: str) -> bool:
         return False
     m = _CELL_REF.match(name)
     if m is not None:
-        col = 0
-        for ch in m.group(1).upper():
-            col = col * 26 + ord(ch) - 64
+        col = col_number(m.group(1).upper())
         if col <= MAX_COL and 1 <= int(m.group(2)) <= MAX_ROW:
             return False
     return True
@@ -351,9 +351,7 @@ def _rect(ref: str) -> Rect:
         m = re.match(r"^([A-Za-z]{1,3})?(\d+)?$", part)
         if m is None or not (m.group(1) or m.group(2)):
             raise ValueError(ref)
-        col = 0
-        for ch in (m.group(1) or "").upper():
-            col = col * 26 + ord(ch) - 64
+        col = col_number((m.group(1) or "").upper())
         ends.append((int(m.group(2)) if m.group(2) else 0, col))
     (r1, c1), (r2, c2) = ends[0], ends[-1]
     # whole columns ("A:A") or rows ("1:1")
@@ -378,11 +376,7 @@ def _first_meet(a: Iterable[Rect], b: Iterable[Rect]) -> tuple[int, int] | None:
 
 
 def _ref(row: int, col: int) -> str:
-    out = ""
-    while col:
-        col, rem = divmod(col - 1, 26)
-        out = chr(65 + rem) + out
-    return f"{out}{row}"
+    return f"{col_letter(col)}{row}"
 
 
 @dataclass
