@@ -60,6 +60,10 @@ _C_NOT_NEAR = re.compile(
 _C_WITH_F = re.compile(
     rb"<c(?=\s)(?>[^>]*?\sr\s*=\s*[\"']([A-Z]{1,3}[1-9][0-9]{0,6})[\"'])[^>]*+>\s*+<f[\s/>]"
 )
+# A cell start tag without a plain r (any position), and the r of every cell: the shallow scan for a
+# bound other than BOUND (a tool's own sheet read back with a larger one) checks positions itself.
+_C_NOT_PLAIN = re.compile(rb"<c(?=[\s/>])(?!(?>[^>]*?\sr\s*=\s*[\"'])[A-Z]{1,3}[1-9][0-9]{0,6}[\"'])")
+_C_REF = re.compile(rb"<c(?=\s)(?>[^>]*?\sr\s*=\s*[\"'])([A-Z]{1,3})([0-9]{1,7})[\"']")
 _A1_RANGE = re.compile(r"^\$?[A-Z]{1,3}\$?[1-9][0-9]{0,6}(?::\$?[A-Z]{1,3}\$?[1-9][0-9]{0,6})?$")
 
 
@@ -130,12 +134,13 @@ def scan_sheet(data: bytes, bound: tuple[int, int] = BOUND) -> SheetScan:
 
     Raises :class:`PartError` when the part is not well-formed XML or declares a DOCTYPE.
     """
-    fast = _shallow(data) if bound == BOUND else None
+    fast = _shallow(data, bound)
     return fast if fast is not None else full_parse(data, bound)
 
 
-def _shallow(data: bytes) -> SheetScan | None:
-    """The shallow scan, or None when its preconditions do not hold."""
+def _shallow(data: bytes, bound: tuple[int, int] = BOUND) -> SheetScan | None:
+    """The shallow scan, or None when its preconditions do not hold (a cell beyond ``bound``
+    among them: the full parse cuts it and reports it)."""
     m = _DECL.match(data)
     if m is not None:
         enc = _ENCODING.search(m.group("attrs"))
@@ -166,9 +171,21 @@ def _shallow(data: bytes) -> SheetScan | None:
     # "</sheetData>"): every "<" there opens an element tag
     if data.find(b"<!", lo, hi) >= 0 or data.find(b"<?", lo, hi) >= 0:
         return None
-    if _C_NOT_NEAR.search(data, lo, hi):
+    if bound == BOUND:
+        if _C_NOT_NEAR.search(data, lo, hi):
+            return None
+    elif _C_NOT_PLAIN.search(data, lo, hi) or not _within(_C_REF.findall(data, lo, hi), bound):
         return None
     return SheetScan(frozenset(map(bytes.decode, _C_WITH_F.findall(data, lo, hi))))
+
+
+def _within(refs: list[tuple[bytes, bytes]], bound: tuple[int, int]) -> bool:
+    """True when every (column letters, row digits) pair lies inside ``bound`` (rows, columns)."""
+    if not refs:
+        return True
+    rows = max(map(int, (r for _, r in refs)))
+    cols = max(col_number(c.decode("ascii")) for c in {c for c, _ in refs})
+    return rows < bound[0] and cols <= bound[1]
 
 
 # -- the full parse ----------------------------------------------------------------------------
