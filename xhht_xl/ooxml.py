@@ -64,6 +64,7 @@ _C_WITH_F = re.compile(
 # bound other than BOUND (a tool's own sheet read back with a larger one) checks positions itself.
 _C_NOT_PLAIN = re.compile(rb"<c(?=[\s/>])(?!(?>[^>]*?\sr\s*=\s*[\"'])[A-Z]{1,3}[1-9][0-9]{0,6}[\"'])")
 _C_REF = re.compile(rb"<c(?=\s)(?>[^>]*?\sr\s*=\s*[\"'])([A-Z]{1,3})([0-9]{1,7})[\"']")
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _A1_RANGE = re.compile(r"^\$?[A-Z]{1,3}\$?[1-9][0-9]{0,6}(?::\$?[A-Z]{1,3}\$?[1-9][0-9]{0,6})?$")
 
 
@@ -207,7 +208,8 @@ def _safe_tree(data: bytes):
     try:
         tree = etree.ElementTree(etree.fromstring(data, _parser()))
     except etree.XMLSyntaxError:
-        raise PartError("file-corrupt") from None
+        # an entity loop or an undeclared entity of a DTD stops libxml2 first: still a DTD
+        raise PartError("xml-unsafe" if _DOCTYPE.search(data, 0, 65536) else "file-corrupt") from None
     if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
         raise PartError("xml-unsafe")
     return tree
