@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import zipfile
 from dataclasses import dataclass, field
 
@@ -192,12 +193,18 @@ def _within(refs: list[tuple[bytes, bytes]], bound: tuple[int, int]) -> bool:
 # -- the full parse ----------------------------------------------------------------------------
 
 
-def _parser():
-    from lxml import etree
+_PARSERS = threading.local()  # an lxml parser may be reused, but only by the thread that made it
 
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, collect_ids=False
-    )
+
+def _parser():
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        from lxml import etree
+
+        parser = _PARSERS.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, collect_ids=False
+        )
+    return parser
 
 
 def _safe_tree(data: bytes):
