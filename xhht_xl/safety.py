@@ -768,11 +768,8 @@ def _sheet_parts(
     rids: dict[str, str] = {}
     root = _workbook_head(zf, name, file, limits)
     if _local(root.tag) == "workbook":
-        for elem in root.iter():
-            if _local(elem.tag) == "sheet":
-                rids[elem.get("name", "")] = next(
-                    (v for k, v in elem.attrib.items() if _local(k) == "id"), ""
-                )
+        for elem in root.iter("{*}sheet"):  # any namespace, or none (lxml's tag filter, in C)
+            rids[elem.get("name", "")] = next((v for k, v in elem.attrib.items() if _local(k) == "id"), "")
     if not rids:
         raise UnreadableFile("not-a-workbook", file)
     folder, _, base = name.rpartition("/")
@@ -830,11 +827,9 @@ def _ooxml_names(
 
 
 def _names_from_root(root: Element, include_builtin: bool, include_local: bool) -> dict[str, tuple[str, str]]:
-    sheets = [e.get("name", "") for e in root.iter() if _local(e.tag) == "sheet"]
+    sheets = [e.get("name", "") for e in root.iter("{*}sheet")]
     out: dict[str, tuple[str, str]] = {}
-    for elem in root.iter():
-        if _local(elem.tag) != "definedName":
-            continue
+    for elem in root.iter("{*}definedName"):
         name = elem.get("name", "")
         if not name or (name.lower().startswith("_xlnm.") and not include_builtin):
             continue
