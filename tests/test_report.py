@@ -629,18 +629,20 @@ def test_cli_writes_report_cover_and_awards(result, tmp_path, capsys):
 # -- LibreOffice: pages, and figures as the consolidated workbook displays them --------------------------
 
 
-def _csv_sheet(book: Path, sheet: int, work: Path) -> list[list[str]]:
-    """Sheet number ``sheet`` (1-based) of ``book`` as LibreOffice displays it in Vietnamese."""
+def _csv_sheets(book: Path, work: Path) -> dict[str, list[list[str]]]:
+    """Every sheet of ``book`` as LibreOffice displays it in Vietnamese, by sheet name (one
+    soffice run: the filter's sheet number -1 writes each sheet to ``<stem>-<sheet>.csv``)."""
     prof = lo.profile(work / "lo-csv", locale="vi-VN")
     outdir = work / "csv"
     outdir.mkdir(parents=True, exist_ok=True)
     subprocess.run([lo.soffice(), "--headless", "--norestore", f"-env:UserInstallation={prof.resolve().as_uri()}",
-                    "--convert-to", f"csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,false,false,{sheet}",
+                    "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,false,false,-1",
                     "--outdir", str(outdir), str(book)], check=True, capture_output=True, timeout=300)  # fmt: skip
-    (path,) = outdir.glob(f"{book.stem}-*.csv")
-    rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
-    path.unlink()
-    return rows
+    out = {}
+    for path in outdir.glob(f"{book.stem}-*.csv"):
+        out[path.stem[len(book.stem) + 1 :]] = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+        path.unlink()
+    return out
 
 
 @pytest.mark.libreoffice
@@ -654,7 +656,9 @@ def test_body_tables_show_what_the_consolidated_workbook_displays(out, result, s
     wb = openpyxl.load_workbook(book, read_only=True)
     sheets = wb.sheetnames
     wb.close()
-    shown = _csv_sheet(book, sheets.index(results_sheet) + 1, lo_work)
+    displayed = _csv_sheets(book, lo_work)
+    assert set(displayed) == set(sheets)
+    shown = displayed[results_sheet]
     by_code = {row[1]: row for row in shown if len(row) > 13 and row[1] in plan.indicators}
     body = _body(Document(out["province"]))
     table = _table(body, "report.results-caption")
@@ -672,7 +676,7 @@ def test_body_tables_show_what_the_consolidated_workbook_displays(out, result, s
         assert mine == workbook, (code, year)
         compared += 1
     assert compared == len(c.totals)
-    shown = _csv_sheet(book, sheets.index(funding_sheet) + 1, lo_work)
+    shown = displayed[funding_sheet]
     by_source = {row[1]: row for row in shown if len(row) > 3 and row[1] in plan.settings.funding_sources}
     table = _table(body, "report.funding-caption", unit=plan.settings.funding_unit)
     years = list(plan.settings.funding_years)
