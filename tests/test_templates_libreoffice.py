@@ -22,9 +22,8 @@ def _all_values(wb):
 
 
 @pytest.fixture(scope="module")
-def converted(soffice, plan, tmp_path_factory):
-    src = tmp_path_factory.mktemp("lo-src")
-    paths = templates.write_templates(plan, src)
+def converted(soffice, official_templates, tmp_path_factory):
+    paths = official_templates  # templates.write_templates, once per session (tests/conftest.py)
     out = lo.convert(paths, "xlsx", tmp_path_factory.mktemp("lo-out"), tmp_path_factory.mktemp("lo-work"))
     return dict(zip([p.name for p in paths], out, strict=True))
 
