@@ -85,6 +85,9 @@ def national_plan(tmp: Path, n: int) -> plan_mod.Plan:
     toml = toml.replace('code = "xa"\nname = "Cấp xã"\nunit_noun = "xã, phường, thị trấn"\nparent = "huyen"',
                         'code = "xa"\nname = "Cấp xã"\nunit_noun = "xã, phường, thị trấn"\nparent = "tinh"')  # fmt: skip
     toml = re.sub(r'\[\[deadlines\]\]\nlevel = "huyen".*?\n\n', "", toml, flags=re.S)
+    toml = re.sub(r'\[\[report\.documents\]\]\nlevel = "huyen".*?(?=\n\[|\Z)', "", toml, flags=re.S)
+    # the cover letter is issued by a department this plan does not have
+    toml = re.sub(r'\[\[report\.documents\]\]\nlevel = "tinh"\nkind = "cover".*?(?=\n\[|\Z)', "", toml, flags=re.S)
     toml = re.sub(r'\[\[quotas\]\]\naward = "CTUBND"\nproposer_level = "huyen".*?\n\n', "", toml, flags=re.S)
     (dst / "plan.toml").write_text(toml, encoding="utf-8")
     rows = [

@@ -23,6 +23,26 @@ settings.load_profile("ci" if os.environ.get("CI") else "local")
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The longest modules first. README's command (--dist loadscope --no-loadscope-reorder) hands whole
+# modules to the workers in collection order, each worker taking the next when it is nearly done:
+# starting with the long ones leaves short ones to even out the end (xdist's own order, most tests
+# first, left test_demo and the LibreOffice modules for last). test_demo comes first because it
+# runs the session's demo (``demo_run``), which most of the next ones read.
+SLOW_FIRST = [
+    "test_demo.py", "test_received_files.py", "test_report.py", "test_mail.py",
+    "test_templates_libreoffice.py", "test_synth.py", "test_excel_book.py", "test_read.py",
+    "test_excel_ribbon.py", "test_consolidate.py", "test_returned.py", "test_addin.py",
+    "test_xlsxrules.py", "test_vocabulary.py", "test_print_outputs.py", "test_frames.py",
+    "test_templates.py", "test_print.py", "test_truth.py", "test_notebook.py", "test_safety.py",
+    "test_textnorm.py",
+]  # fmt: skip
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Modules in SLOW_FIRST order, the others after them as collected; tests keep their order."""
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 @pytest.fixture(scope="session")
 def plan() -> plan_mod.Plan:
@@ -83,24 +103,48 @@ def _exclusive(path: Path):
         yield
 
 
-@pytest.fixture(scope="session")
-def demo_run(tmp_path_factory, synth_cache):
-    """The whole demo (synthetic province, every consolidation), run once per test session.
+def _made_once(tmp_path_factory, name: str, make):
+    """``make(folder)``'s result, made once per test session into the folder ``name``.
 
-    Under pytest-xdist (README's command) the workers of a session share one run: the first to
-    need it runs the demo under a lock and leaves the result pickled beside it; the others wait
-    for the lock and load that."""
-    from xhht_xl import demo
-
+    Under pytest-xdist (README's command) the workers of a session share it: the first to need it
+    makes it under a lock and leaves the result pickled beside it; the others wait for the lock and
+    load that. The folder is read by the tests, never written."""
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    done = shared / "demo-run.pickle"
-    with _exclusive(shared / "demo-run.lock"):
+    done = shared / f"{name}.pickle"
+    with _exclusive(shared / f"{name}.lock"):
         if done.exists():
             return pickle.loads(done.read_bytes())
-        result = demo.run(shared / "demo-run", say=lambda _line: None, cache=synth_cache)
+        result = make(shared / name)
         done.write_bytes(pickle.dumps(result))
         return result
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, synth_cache):
+    """The whole demo (synthetic province, every consolidation), run once per test session."""
+    from xhht_xl import demo
+
+    return _made_once(tmp_path_factory, "demo-run",
+                      lambda folder: demo.run(folder, say=lambda _line: None, cache=synth_cache))  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def official_templates(tmp_path_factory, plan) -> list[Path]:
+    """``templates.write_templates(plan, folder)`` once per session: the paths it returned."""
+    from xhht_xl import templates
+
+    return _made_once(tmp_path_factory, "official-templates", lambda folder: templates.write_templates(plan, folder))
+
+
+@pytest.fixture(scope="session")
+def district_templates(tmp_path_factory, plan) -> list[Path]:
+    """One template per district (``write_templates(..., per_unit=True, levels=["huyen"])``) once per
+    session: the paths it returned."""
+    from xhht_xl import templates
+
+    return _made_once(tmp_path_factory, "district-templates",
+                      lambda folder: templates.write_templates(plan, folder, per_unit=True, levels=["huyen"]))  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -151,10 +151,10 @@ def test_folders_are_remembered_per_purpose(template, tmp_path, monkeypatch):
     class Recording(OpenpyxlBook):
         def pick_folder(self, purpose, initial=None):
             seen.append((purpose, initial))
-            return tmp_path
+            return tmp_path if len(seen) == 1 else None  # the second time the clerk cancels
 
     ribbon.dispatch("tao_mau", Recording(template))
-    ribbon.dispatch("tao_mau", Recording(template))
+    ribbon.dispatch("tao_mau", Recording(template))  # the dialog opens at the folder chosen before
     assert seen == [("templates", None), ("templates", tmp_path)]
 
 

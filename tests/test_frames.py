@@ -342,3 +342,22 @@ def test_plots_draw_the_workbook_charts_figures(demo_run, monkeypatch):
     with pytest.raises(ImportError) as exc:
         p.plot.targets()
     assert "xhht_xl[notebook]" in _one_line(exc.value)
+
+
+@pytest.mark.parametrize(
+    "values, declared, cats, out",
+    [
+        (["b", "", None, "a", np.nan, "b"], None, ["a", "b"], ["b", None, None, "a", None, "b"]),
+        (["z", "b", "a"], ["b", "a"], ["b", "a", "z"], ["z", "b", "a"]),  # declared first, then the rest sorted
+        ([794, "794", 1.5, None], None, ["1.5", "794"], ["794", "794", "1.5", None]),  # non-text: str() of each
+        ([], ["b", "a"], ["b", "a"], []),
+    ],
+)
+def test_code_columns_keep_every_value(values, declared, cats, out):
+    """A code column becomes a categorical without losing a value, whichever path casts it (text
+    values per distinct value, anything else per row)."""
+    from xhht_xl.frames import _categorical
+
+    s = _categorical(pd.Series(values, dtype=object), declared)
+    assert list(s.cat.categories) == cats
+    assert [None if v != v else v for v in s.astype(object)] == out

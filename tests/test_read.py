@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pickle
 
 import pytest
 from helpers import clean_values, write_book
@@ -38,6 +39,10 @@ def test_clean_workbook_reads_back_and_has_no_issue(tmp_path, plan):
     assert _entries(sub) == _expected(values, plan)
     assert all(f.has_formula for f in sub.formulas.values())
     assert (path.read_bytes(), os.stat(path).st_mtime_ns) == before, "a received file is never modified"
+    # what a worker process sends back is what it read (entries and formula cells pickle as their fields)
+    back = pickle.loads(pickle.dumps(v)).submission
+    assert back.entries == sub.entries and back.formulas == sub.formulas
+    assert [type(e).__name__ for e in back.entries.values()] == ["Entry"] * len(sub.entries)
 
 
 count = st.integers(0, 10**7)

@@ -257,9 +257,10 @@ def _without_results(xml: bytes) -> list:
     return out
 
 
-def test_every_template_kind_passes(plan, tmp_path):
-    paths = templates.write_templates(plan, tmp_path / "chinh_thuc")
-    paths += templates.write_templates(plan, tmp_path / "tung_don_vi", per_unit=True, levels=["huyen"])
+def test_every_template_kind_passes(plan, official_templates, district_templates):
+    """The official set and one per district, as ``templates.write_templates`` writes them (once per
+    session: tests/conftest.py)."""
+    paths = official_templates + district_templates
     assert len(paths) == 14 + len(plan.units_at("huyen"))
     for path in paths:
         assert xlsxrules.problems(Path(path)) == [], path.name

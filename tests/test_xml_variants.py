@@ -248,3 +248,29 @@ def test_chosen_variants(tmp_path, plan, source, v):
     got = validate(out, plan)
     assert _entries(got) == _entries(want)
     assert got.report.flatten(("code", "sheet", "cell")) == want.report.flatten(("code", "sheet", "cell"))
+
+
+@pytest.mark.parametrize("bound", [(200_000, 9), (40, 21), (200_000, 3), (12, 200)])
+def test_shallow_scan_agrees_with_full_parse_for_any_bound(source, bound):
+    """A sheet read back with its own bound (a consolidated workbook's detail, the coverage sheet)
+    takes the shallow scan only when every cell lies inside the bound; otherwise the full parse
+    cuts and reports the cells beyond, so both ways give the same formulas and the same grid."""
+    from xhht_xl import ooxml
+
+    path, _ = source
+    with zipfile.ZipFile(path) as zf:
+        parts = [n for n in zf.namelist() if n.startswith("xl/worksheets/sheet")]
+        for name in parts:
+            data = zf.read(name)
+            full = ooxml.full_parse(data, bound)
+            fast = ooxml._shallow(data, bound)
+            if full.far:  # cells to cut: only the full parse may read the part
+                assert fast is None, (name, bound, full.far[:3])
+            elif fast is not None:
+                assert fast.formula_refs == full.formula_refs
+    # a bound that cuts a populated sheet is never read shallowly
+    with zipfile.ZipFile(path) as zf:
+        data = max((zf.read(n) for n in zf.namelist() if n.startswith("xl/worksheets/sheet")), key=len)
+    assert ooxml._shallow(data, (3, 2)) is None
+    assert ooxml.full_parse(data, (3, 2)).far
+    assert ooxml._shallow(data, (200_000, 200)) is not None

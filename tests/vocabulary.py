@@ -38,10 +38,23 @@ def _codes(plan: Plan) -> tuple[set[str], set[str]]:
     return set(plan.indicators), units
 
 
+# Per plan object: its codes and the tokens already found per text. A scan over every workbook the
+# demo writes meets the same labels thousands of times; ``tokens`` is a pure function of both.
+_SEEN: dict[int, tuple[Plan, set[str], set[str], set[str], dict[str, list[str]]]] = {}
+
+
 def tokens(text: str, plan: Plan) -> list[str]:
     """The internal tokens in ``text`` outside brackets and file names."""
-    indicators, units = _codes(plan)
-    levels = set(plan.levels)
+    seen = _SEEN.get(id(plan))
+    if seen is None or seen[0] is not plan:
+        seen = _SEEN[id(plan)] = (plan, *_codes(plan), set(plan.levels), {})
+    memo = seen[4]
+    if text not in memo:
+        memo[text] = _tokens(text, *seen[1:4])
+    return list(memo[text])
+
+
+def _tokens(text: str, indicators: set[str], units: set[str], levels: set[str]) -> list[str]:
     unbracketed = _BRACKETS.sub(" ", _TYPED.sub(" ", text))
     found = [m.group(0) for m in _KEY.finditer(unbracketed)]  # "kq/GDHT/2020/num" looks like a path
     bare = _PATH.sub(" ", _KEY.sub(" ", unbracketed))
@@ -96,6 +109,8 @@ def _hidden_cells(path: Path) -> dict[str, tuple[set[int], set[int]]]:
     import xml.etree.ElementTree as ET
     import zipfile
 
+    from lxml import etree
+
     main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
     rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
     out: dict[str, tuple[set[int], set[int]]] = {}
@@ -108,13 +123,16 @@ def _hidden_cells(path: Path) -> dict[str, tuple[set[int], set[int]]]:
             part = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
             cols: set[int] = set()
             rows: set[int] = set()
-            for _event, el in ET.iterparse(zf.open(part)):
+            # only <col> and <row> elements are built (lxml's tag filter); a row's cells are dropped
+            for _event, el in etree.iterparse(zf.open(part), events=("end",), tag=(f"{main}col", f"{main}row")):
                 if el.tag == f"{main}col" and el.get("hidden") in ("1", "true"):
                     cols.update(range(int(el.get("min")), int(el.get("max")) + 1))
                 elif el.tag == f"{main}row":
                     if el.get("hidden") in ("1", "true"):
                         rows.add(int(el.get("r")))
-                    el.clear()
+                    el.clear(keep_tail=True)
+                    while el.getprevious() is not None:
+                        del el.getparent()[0]
             out[sheet.get("name")] = (cols, rows)
     return out
 

@@ -206,6 +206,7 @@ def _verdicts(rows: pd.DataFrame, plan: Plan) -> list[str | None]:
     milestones = list(plan.milestones)
     by = {(r.unit if "unit" in rows else None, r.indicator, r.milestone): r.rate for r in rows.itertuples()}
     out = []
+    known: dict[tuple, str | None] = {}  # rates are rounded: many rows share a verdict's inputs
     for r in rows.itertuples():
         rate = None if pd.isna(r.rate) else float(r.rate)
         previous = None
@@ -213,8 +214,11 @@ def _verdicts(rows: pd.DataFrame, plan: Plan) -> list[str | None]:
         if i > 0:
             p = by.get((r.unit if "unit" in rows else None, r.indicator, milestones[i - 1]))
             previous = None if p is None or pd.isna(p) else float(p)
-        target = plan.targets.get((r.indicator, r.milestone))
-        out.append(target.verdict(rate, previous) if target is not None else None)
+        key = (r.indicator, r.milestone, rate, previous)
+        if key not in known:
+            target = plan.targets.get((r.indicator, r.milestone))
+            known[key] = target.verdict(rate, previous) if target is not None else None
+        out.append(known[key])
     return out
 
 

@@ -12,6 +12,7 @@ import os
 import sqlite3
 import sys
 import traceback
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -88,11 +89,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not files:
         raise CommandError(T("cli.no-files", paths=", ".join(for_terminal(str(f)) for f in args.files)))
     names = [Path(f).name for f in files]
+    name_count = Counter(names)
     everything = Report()
     unreadable = failed = False
     copies: set[str] = set()
     for path, name in zip(files, names, strict=True):
-        label = name if names.count(name) == 1 else str(path)  # same name in two folders: the path
+        label = name if name_count[name] == 1 else str(path)  # same name in two folders: the path
         v = validate(path, plan, expected_level=args.level, file=label)
         everything.extend(v.report)
         for issue in v.report:

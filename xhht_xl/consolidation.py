@@ -263,7 +263,8 @@ def consolidate(
         Member(code, plan.units[code].level, merge([r.sub, *(p.sub for p in r.parts)]) if r.parts else r.sub)
         for code, r in chosen.items()
     ]
-    members.sort(key=lambda m: list(expected_units).index(m.unit))
+    order = {code: i for i, code in enumerate(expected_units)}  # plan order (one lookup per member)
+    members.sort(key=lambda m: order[m.unit])
     if own_sub is not None:
         members.append(Member(scope.unit, level, own_sub, own=True))
 

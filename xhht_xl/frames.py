@@ -274,7 +274,10 @@ def _cast(s: pd.Series, col: Column, plan, frame: str) -> pd.Series:
     if kind in CATEGORICAL:
         return _categorical(s, declared_categories(col, plan))
     if kind == "text":
-        return s.astype(object).where(s.notna(), np.nan).map(_text).astype(TEXT)
+        obj = s.astype(object).where(s.notna(), np.nan)
+        if pd.api.types.infer_dtype(obj, skipna=True) in ("string", "empty"):
+            return obj.astype(TEXT)  # already text (the usual case): no per-value call
+        return obj.map(_text).astype(TEXT)
     if kind in ("count", "integer"):
         return pd.Series(pd.array(pd.to_numeric(s.astype(object)), dtype=INT))
     if kind in ("figure", "rate", "amount"):
@@ -297,12 +300,25 @@ def _text(v):
 def _categorical(s: pd.Series, declared: list[str] | None) -> pd.Series:
     """``s`` as a categorical: missing and ``""`` are NaN; categories ``declared`` then any
     other code present (sorted), so no value is lost."""
-    values = [None if (v is None or (isinstance(v, float) and np.isnan(v)) or v == "") else str(v)
-              for v in s.astype(object)]  # fmt: skip
-    present = {v for v in values if v is not None}
+    obj = s.astype(object)
+    if pd.api.types.infer_dtype(obj, skipna=True) in ("string", "empty"):
+        # codes as text (the usual case): each distinct value converted once, not each row
+        codes, uniques = pd.factorize(obj, use_na_sentinel=True)
+        labels = [v or None for v in uniques]
+    else:
+        codes, labels = None, [_code(v) for v in obj]
+    present = {v for v in labels if v is not None}
     cats = list(declared) if declared is not None else sorted(present)
-    extra = sorted(present - set(cats))
-    return pd.Series(pd.Categorical(values, categories=cats + extra))
+    cats += sorted(present - set(cats))
+    if codes is None:
+        return pd.Series(pd.Categorical(labels, categories=cats))
+    where = {c: i for i, c in enumerate(cats)}
+    remap = np.array([where[v] if v is not None else -1 for v in labels] + [-1], dtype=np.int64)
+    return pd.Series(pd.Categorical.from_codes(remap[codes], categories=cats))
+
+
+def _code(v) -> str | None:
+    return None if (v is None or (isinstance(v, float) and np.isnan(v)) or v == "") else str(v)
 
 
 def _column_problems(s: pd.Series, col: Column, plan) -> list[str]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import zipfile
 from dataclasses import dataclass, field
 
@@ -60,6 +61,11 @@ _C_NOT_NEAR = re.compile(
 _C_WITH_F = re.compile(
     rb"<c(?=\s)(?>[^>]*?\sr\s*=\s*[\"']([A-Z]{1,3}[1-9][0-9]{0,6})[\"'])[^>]*+>\s*+<f[\s/>]"
 )
+# A cell start tag without a plain r (any position), and the r of every cell: the shallow scan for a
+# bound other than BOUND (a tool's own sheet read back with a larger one) checks positions itself.
+_C_NOT_PLAIN = re.compile(rb"<c(?=[\s/>])(?!(?>[^>]*?\sr\s*=\s*[\"'])[A-Z]{1,3}[1-9][0-9]{0,6}[\"'])")
+_C_REF = re.compile(rb"<c(?=\s)(?>[^>]*?\sr\s*=\s*[\"'])([A-Z]{1,3})([0-9]{1,7})[\"']")
+_DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _A1_RANGE = re.compile(r"^\$?[A-Z]{1,3}\$?[1-9][0-9]{0,6}(?::\$?[A-Z]{1,3}\$?[1-9][0-9]{0,6})?$")
 
 
@@ -130,12 +136,13 @@ def scan_sheet(data: bytes, bound: tuple[int, int] = BOUND) -> SheetScan:
 
     Raises :class:`PartError` when the part is not well-formed XML or declares a DOCTYPE.
     """
-    fast = _shallow(data) if bound == BOUND else None
+    fast = _shallow(data, bound)
     return fast if fast is not None else full_parse(data, bound)
 
 
-def _shallow(data: bytes) -> SheetScan | None:
-    """The shallow scan, or None when its preconditions do not hold."""
+def _shallow(data: bytes, bound: tuple[int, int] = BOUND) -> SheetScan | None:
+    """The shallow scan, or None when its preconditions do not hold (a cell beyond ``bound``
+    among them: the full parse cuts it and reports it)."""
     m = _DECL.match(data)
     if m is not None:
         enc = _ENCODING.search(m.group("attrs"))
@@ -166,20 +173,38 @@ def _shallow(data: bytes) -> SheetScan | None:
     # "</sheetData>"): every "<" there opens an element tag
     if data.find(b"<!", lo, hi) >= 0 or data.find(b"<?", lo, hi) >= 0:
         return None
-    if _C_NOT_NEAR.search(data, lo, hi):
+    if bound == BOUND:
+        if _C_NOT_NEAR.search(data, lo, hi):
+            return None
+    elif _C_NOT_PLAIN.search(data, lo, hi) or not _within(_C_REF.findall(data, lo, hi), bound):
         return None
     return SheetScan(frozenset(map(bytes.decode, _C_WITH_F.findall(data, lo, hi))))
+
+
+def _within(refs: list[tuple[bytes, bytes]], bound: tuple[int, int]) -> bool:
+    """True when every (column letters, row digits) pair lies inside ``bound`` (rows, columns)."""
+    if not refs:
+        return True
+    rows = max(map(int, (r for _, r in refs)))
+    cols = max(col_number(c.decode("ascii")) for c in {c for c, _ in refs})
+    return rows < bound[0] and cols <= bound[1]
 
 
 # -- the full parse ----------------------------------------------------------------------------
 
 
-def _parser():
-    from lxml import etree
+_PARSERS = threading.local()  # an lxml parser may be reused, but only by the thread that made it
 
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, collect_ids=False
-    )
+
+def _parser():
+    parser = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        from lxml import etree
+
+        parser = _PARSERS.parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, collect_ids=False
+        )
+    return parser
 
 
 def _safe_tree(data: bytes):
@@ -190,7 +215,8 @@ def _safe_tree(data: bytes):
     try:
         tree = etree.ElementTree(etree.fromstring(data, _parser()))
     except etree.XMLSyntaxError:
-        raise PartError("file-corrupt") from None
+        # an entity loop or an undeclared entity of a DTD stops libxml2 first: still a DTD
+        raise PartError("xml-unsafe" if _DOCTYPE.search(data, 0, 65536) else "file-corrupt") from None
     if tree.docinfo.internalDTD is not None or tree.docinfo.doctype:
         raise PartError("xml-unsafe")
     return tree

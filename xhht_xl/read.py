@@ -467,38 +467,36 @@ class _Reader:
 
     def read_inputs(self, lay: Layout) -> None:
         entries, locations = self.sub.entries, self.sub.locations
-        roles = _roles(lay)
         plain = not self.names and not self.moved  # the usual file: every cell where the layout says
         # cells holding a formula, per sheet (None: the format does not tell; usually no input has one)
         formula_refs = {
             self.actual[r]: self.book.formula_refs(self.actual[r]) for r in READ_ROLES if r in self.actual
         }
+        sheets = self.actual
         grids: dict[str, list[list]] = {}
-        for key, cell in lay.inputs.items():
+        for key, role, row, col, ref, kind in _input_cells(lay):
             if plain:
-                sheet = self.actual.get(roles[cell.sheet])
+                sheet = sheets.get(role)
                 if sheet is None:
                     continue
-                row, col = cell.row, cell.col
             else:
-                where = self.locate(lay, key, cell)
+                where = self.locate(lay, key, lay.inputs[key])
                 if where is None:
                     continue
                 sheet, row, col = where
+                ref = f"{col_letter(col)}{row}"
             grid = grids.get(sheet)
             if grid is None:
                 grid = grids[sheet] = self.grid(sheet)
             line = grid[row - 1] if 0 < row <= len(grid) else ()
             raw = line[col - 1] if 0 < col <= len(line) else ""
-            kind = key[0]
-            ref = cell.ref if plain else f"{col_letter(col)}{row}"
             refs = formula_refs.get(sheet)
             if refs and ref in refs:
                 raw = self.input_formula(sheet, ref, raw)
                 if raw is _FAILED:  # counted as missing, the error is already at the cell
                     entries[key] = Entry(key, None, sheet, ref, None, REJECTED)
                     continue
-            if kind in ("kt", "bc", "unit") and (raw is None or raw == ""):
+            if (kind == "kt" or kind == "bc" or kind == "unit") and (raw is None or raw == ""):
                 if kind != "kt":  # where an empty required cell is, for messages
                     locations[key] = (sheet, ref)
                 continue
@@ -506,7 +504,10 @@ class _Reader:
                 raw, changed = cleaning.clean_cell(raw)
                 if changed:
                     self.issue("text-cleaned", sheet=sheet, cell=ref)
-            if kind == "kq":
+            cls = raw.__class__
+            if (cls is int or cls is float) and (kind == "kq" or kind == "kp"):  # as _parse_number
+                value, status = (int(raw) if cls is float and raw.is_integer() else raw), OK
+            elif kind == "kq":
                 value, status = parse_count(raw)
             elif kind == "kp":
                 value, status = parse_amount(raw)
@@ -829,6 +830,14 @@ def _anchors(lay: Layout, role: str) -> dict[int, str]:
             c.row: t for c, t in lay.labels.items() if c.sheet == sheet and c.row == header and c.col == 1
         }
     return {c.row: t for c, t in lay.labels.items() if c.sheet == sheet and c.col == col}
+
+
+@cache
+def _input_cells(lay: Layout) -> list[tuple[tuple, str, int, int, str, str]]:
+    """Every input cell of a layout, derived once per layout: (key, role, row, column, reference,
+    kind)."""
+    roles = _roles(lay)
+    return [(key, roles[c.sheet], c.row, c.col, c.ref, key[0]) for key, c in lay.inputs.items()]
 
 
 def _role_of(lay: Layout, sheet: str) -> str:

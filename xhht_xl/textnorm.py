@@ -42,12 +42,16 @@ __all__ = [
 # Invisible characters that only ever get into cells by copy-paste. U+00AD (soft hyphen) is
 # deliberately NOT here: it is the TCVN3 code of "ư" and must survive until legacy decoding.
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u180e"), None)
+_ZERO_WIDTH_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u180e]")
 
 
 def nfc(s: str) -> str:
     """NFC-normalise, drop zero-width characters, turn NBSP and other Unicode spaces into
     plain spaces, collapse whitespace runs and strip: the form every other function starts from."""
-    s = unicodedata.normalize("NFC", s).translate(_ZERO_WIDTH)
+    if not s.isascii():  # ASCII text is its own NFC and holds none of those characters
+        s = unicodedata.normalize("NFC", s)
+        if _ZERO_WIDTH_RE.search(s):  # a scan in C; translate() looks up every character
+            s = s.translate(_ZERO_WIDTH)
     # str.split() splits on every Unicode space, including U+00A0, U+202F and U+2007.
     return " ".join(s.split())
 
@@ -600,6 +604,7 @@ class ParsedNumber:
 _NOT_APPLICABLE_KEYS = frozenset({"khongapdung", "kad"})
 _NA_STRIP = re.compile(r"[\s./\-]+")
 
+_LETTER = re.compile(r"[^\W\d_]")
 _SIGN_RE = re.compile(r"[+\-\u2212]")
 _VALID_NUMBER_RE = re.compile(
     r"(?P<int>\d+|[1-9]\d{0,2}(?:\.\d{3})+|[1-9]\d{0,2}(?: \d{3})+)(?:,(?P<frac>\d+))?"
@@ -655,7 +660,7 @@ def parse_number(text: object) -> ParsedNumber:
     s = nfc(text)
     if not s:
         return ParsedNumber(None, "empty", was_text=True)
-    if is_not_applicable(s):
+    if _LETTER.search(s) and is_not_applicable(s):  # the marker has letters; a number none
         return ParsedNumber(None, "not_applicable", was_text=True)
 
     percent = s.endswith("%")
