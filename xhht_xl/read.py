@@ -472,11 +472,10 @@ class _Reader:
         formula_refs = {
             self.actual[r]: self.book.formula_refs(self.actual[r]) for r in READ_ROLES if r in self.actual
         }
-        sheets = self.actual
         grids: dict[str, list[list]] = {}
         for key, role, row, col, ref, kind in _input_cells(lay):
             if plain:
-                sheet = sheets.get(role)
+                sheet = self.actual.get(role)
                 if sheet is None:
                     continue
             else:
@@ -504,10 +503,7 @@ class _Reader:
                 raw, changed = cleaning.clean_cell(raw)
                 if changed:
                     self.issue("text-cleaned", sheet=sheet, cell=ref)
-            cls = raw.__class__
-            if (cls is int or cls is float) and (kind == "kq" or kind == "kp"):  # as _parse_number
-                value, status = (int(raw) if cls is float and raw.is_integer() else raw), OK
-            elif kind == "kq":
+            if kind == "kq":
                 value, status = parse_count(raw)
             elif kind == "kp":
                 value, status = parse_amount(raw)

@@ -622,7 +622,7 @@ def is_not_applicable(value: object) -> bool:
     or "KAD"/"K/A/D", and for a ParsedNumber whose status is not_applicable."""
     if isinstance(value, ParsedNumber):
         return value.status == "not_applicable"
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not _LETTER.search(value):  # the marker has letters; a number none
         return False
     return _na_key(fix_text(value)[0]) in _NOT_APPLICABLE_KEYS
 
@@ -660,7 +660,7 @@ def parse_number(text: object) -> ParsedNumber:
     s = nfc(text)
     if not s:
         return ParsedNumber(None, "empty", was_text=True)
-    if _LETTER.search(s) and is_not_applicable(s):  # the marker has letters; a number none
+    if is_not_applicable(s):
         return ParsedNumber(None, "not_applicable", was_text=True)
 
     percent = s.endswith("%")
