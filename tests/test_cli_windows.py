@@ -73,12 +73,8 @@ def test_a_mistyped_path_says_what_to_check_and_stops(capsys, folder):
 def test_output_name_must_end_as_what_is_written(capsys, folder, tmp_path, monkeypatch, args):
     monkeypatch.chdir(tmp_path)
     args = [str(folder) if a == "NHAN" else a for a in args]
-    with pytest.raises(SystemExit) as done:
-        cli.main(args)
-    out, err = capsys.readouterr()
-    assert done.value.code == 2 and out == ""
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Lỗi: ") and "đuôi ." in lines[0], lines
+    line = _one_error_line(capsys, args)
+    assert "đuôi ." in line, line
     assert list(tmp_path.iterdir()) == []  # nothing written, nothing started
 
 
@@ -87,14 +83,21 @@ def test_output_name_must_end_as_what_is_written(capsys, folder, tmp_path, monke
     ["consolidate", "x", "--level", "huyen", "-o", "a.xlsx", "--as-of", "31/13/2020"],
 ])  # fmt: skip
 def test_argparse_speaks_vietnamese_in_one_line(capsys, args):
+    line = _one_error_line(capsys, args)
+    assert "--help" in line, line
+    for english in ("usage", "error", "required", "argument", "invalid", "unrecognized", "choose from"):
+        assert english not in line, line
+
+
+def _one_error_line(capsys, args) -> str:
+    """The command refused with exit code 2, nothing on stdout, one "Lỗi: …" line on stderr."""
     with pytest.raises(SystemExit) as done:
         cli.main(args)
     out, err = capsys.readouterr()
     assert done.value.code == 2 and out == ""
     lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Lỗi: ") and "--help" in lines[0], lines
-    for english in ("usage", "error", "required", "argument", "invalid", "unrecognized", "choose from"):
-        assert english not in lines[0], lines[0]
+    assert len(lines) == 1 and lines[0].startswith("Lỗi: "), lines
+    return lines[0]
 
 
 def test_help_sections_in_vietnamese(capsys):
