@@ -279,8 +279,9 @@ def _table(doc, block: Table, *, fast: bool = True) -> None:
     widths = block.widths
     t = _grid(doc, widths)
     size = block.font_pt
+    twips = [Mm(w).twips for w in widths]
     if fast and _plain(block.heads):
-        t._tbl.append(_plain_row(block.heads, widths, [WD_ALIGN_PARAGRAPH.CENTER] * len(widths), size, bold=True,
+        t._tbl.append(_plain_row(block.heads, twips, [WD_ALIGN_PARAGRAPH.CENTER] * len(widths), size, bold=True,
                                  shade=dict.fromkeys(range(len(widths)), SHADE_HEAD), header=True))  # fmt: skip
     else:
         head = t.add_row()
@@ -293,9 +294,15 @@ def _table(doc, block: Table, *, fast: bool = True) -> None:
     aligns = [ALIGN[a] for a in block.aligns]
     previous = None
     for spec in block.rows:
-        if fast and spec.kind != "group" and not spec.merge_up and _plain(spec.cells):
-            tr = _plain_row(spec.cells, widths, aligns, size, bold=spec.kind == "total", shade=spec.shade,
+        if fast and spec.kind == "group" and _plain(spec.cells[:1]):  # one cell across the table
+            tr = _plain_row(spec.cells[:1], [sum(twips)], [WD_ALIGN_PARAGRAPH.LEFT], size, bold=True,
+                            shade={0: SHADE_GROUP}, keep=spec.keep_with_next, span=len(widths))  # fmt: skip
+        elif fast and spec.kind != "group" and not spec.merge_up and _plain(spec.cells):
+            tr = _plain_row(spec.cells, twips, aligns, size, bold=spec.kind == "total", shade=spec.shade,
                             keep=spec.keep_with_next)  # fmt: skip
+        else:
+            tr = None
+        if tr is not None:
             t._tbl.append(tr)
             previous = _Row(tr, t)
             continue
@@ -337,18 +344,20 @@ def _plain(texts) -> bool:
     return not any("\t" in t or "\n" in t for t in map(clean, texts))
 
 
-def _plain_row(texts, widths_mm, aligns, size: float, *, bold: bool = False, shade=None, keep: bool = False,
-               header: bool = False):  # fmt: skip
-    """One ``<w:tr>`` exactly as ``t.add_row()`` and ``_cell``/``_shade``/``_row_flag`` build it:
-    each cell ``Mm`` wide, its text in one run (bold, ``size`` pt), aligned, shaded ``{column:
-    RRGGBB}``, kept with the next row when ``keep``; the header flag on a ``header`` row."""
+def _plain_row(texts, widths_twips, aligns, size: float, *, bold: bool = False, shade=None, keep: bool = False,
+               header: bool = False, span: int = 1):  # fmt: skip
+    """One ``<w:tr>`` exactly as ``t.add_row()`` and ``_cell``/``_shade``/``_row_flag`` (and for a
+    group heading, ``merge`` of the whole row: one cell spanning ``span`` grid columns) build it:
+    each cell as wide as given (twips), its text in one run (bold, ``size`` pt), aligned, shaded
+    ``{column: RRGGBB}``, kept with the next row when ``keep``; the header flag on a ``header`` row."""
     shade = shade or {}
     run_props = ("<w:b/>" if bold else "") + f'<w:sz w:val="{int(Pt(size).pt * 2)}"/>'
     flags = '<w:tblHeader w:val="true"/><w:cantSplit/>' if header else "<w:cantSplit/>"
     out = [f"<w:tr {nsdecls('w')}><w:trPr>{flags}</w:trPr>"]
-    for i, (text, w, align) in enumerate(zip(texts, widths_mm, aligns, strict=True)):
+    spanned = f'<w:gridSpan w:val="{span}"/>' if span > 1 else ""
+    for i, (text, w, align) in enumerate(zip(texts, widths_twips, aligns, strict=True)):
         fill = f'<w:shd w:val="clear" w:color="auto" w:fill="{shade[i]}"/>' if i in shade else ""
-        out.append(f'<w:tc><w:tcPr><w:tcW w:type="dxa" w:w="{Mm(w).twips}"/>{fill}</w:tcPr><w:p><w:pPr>'
+        out.append(f'<w:tc><w:tcPr><w:tcW w:type="dxa" w:w="{w}"/>{spanned}{fill}</w:tcPr><w:p><w:pPr>'
                    f'{"<w:keepNext/>" if keep else ""}<w:spacing w:after="0" w:line="240" w:lineRule="auto"/>'
                    f'<w:ind w:firstLine="0"/><w:jc w:val="{align.xml_value}"/></w:pPr>')  # fmt: skip
         text = clean(text)
