@@ -3,6 +3,7 @@ cached formula results are what a reader that does not calculate (a mail preview
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import itertools
 import random
@@ -294,3 +295,75 @@ def test_a_formula_changed_after_it_was_written_gets_no_cached_value(plan):
     after = xlsxrules.cached_values(wb)[rate.sheet]
     assert rate.ref not in after and verdict.ref not in after
     assert after[lay.formulas[("kq", "GDHT", 2015, "rate")].ref] == ""  # the others still known
+
+
+# -- rows written into the sheet XML at save time (xlsxcopy.defer_rows) --------------------------
+
+_PLAIN_ROWS = [
+    ["A-1", 2020, 12.5, None, True, dt.date(2020, 8, 10), "=SUM(A1:A2)", " lead and trail ", "Xã Mỹ Yên & <Bến>"],
+    ["", 0, -0.125, 1e-9, False, dt.datetime(2020, 8, 31, 17, 5), "+1", "a\r\nb", 123456789012345],
+    [None, None, None, None, None, None, None, None, None],
+    ["x", 3, float("inf"), 7, None, None, "'quoted", "tab\there", 2.0],
+]
+_PLAIN_FORMATS = [None, "0", "#,##0.0", "#,##0", None, "dd/mm/yyyy", None, None, "#,##0"]
+
+
+def _sheet_data(data: bytes, title: str) -> tuple[bytes, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        xml = zf.read(xlsxrules._sheet_parts(zf)[title])
+    return re.search(rb"<dimension[^>]*>", xml).group(0), re.search(rb"<sheetData>.*</sheetData>", xml, re.S).group(0)
+
+
+def test_deferred_rows_are_the_cells_openpyxl_writes(tmp_path):
+    """The same header and rows written by openpyxl cell by cell and by ``defer_rows``: the sheet
+    XML is byte for byte the same (styles, types, dates, escaping, spaces, the dimension), and a
+    "=..." text stays text on both paths."""
+    from xhht_xl import xlsxcopy
+
+    written = {}
+    for how in ("openpyxl", "deferred"):
+        wb = Workbook()
+        ws = wb.active
+        ws.title = "Chi tiết"
+        ws.append([f"cột {i}" for i in range(1, 10)])
+        if how == "openpyxl":
+            for r, row in enumerate(_PLAIN_ROWS, start=2):
+                ws.append(row)
+                for c, fmt in enumerate(_PLAIN_FORMATS, start=1):
+                    if isinstance(row[c - 1], str):
+                        ws.cell(r, c).data_type = "s"
+                    if fmt:
+                        ws.cell(r, c).number_format = fmt
+        else:
+            styles = [xlsxcopy.column_style(ws, number_format=f) if f else None for f in _PLAIN_FORMATS]
+            xlsxcopy.defer_rows(ws, 2, _PLAIN_ROWS, styles)
+        fileio.save_workbook(wb, tmp_path / f"{how}.xlsx")
+        written[how] = (tmp_path / f"{how}.xlsx").read_bytes()
+    assert _sheet_data(written["deferred"], "Chi tiết") == _sheet_data(written["openpyxl"], "Chi tiết")
+    assert b'<dimension ref="A1:I5"/>' in _sheet_data(written["deferred"], "Chi tiết")[0]
+    rows = CalamineWorkbook.from_path(str(tmp_path / "deferred.xlsx")).get_sheet_by_name("Chi tiết").to_python()
+    assert rows[1][0] == "A-1" and rows[1][6] == "=SUM(A1:A2)" and rows[2][6] == "+1"
+    assert rows[1][5] == dt.date(2020, 8, 10) and rows[1][7] == " lead and trail "
+    assert xlsxrules.problems(written["deferred"]) == []
+
+
+def test_deferred_rows_drop_what_xml_cannot_hold_and_never_collide(tmp_path):
+    from xhht_xl import xlsxcopy
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["head"])
+    xlsxcopy.defer_rows(ws, 2, [["a\x01b\x1f" + "x" * 40_000]], [None])
+    with pytest.raises(ValueError):
+        xlsxcopy.defer_rows(ws, 3, [["again"]], [None])  # one block a sheet
+    fileio.save_workbook(wb, tmp_path / "ok.xlsx")
+    value = CalamineWorkbook.from_path(str(tmp_path / "ok.xlsx")).get_sheet_by_name("Sheet").to_python()[1][0]
+    assert value.startswith("abx") and len(value) == xlsxcopy.TEXT_MAX
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["head"])
+    xlsxcopy.defer_rows(ws, 2, [["row"]], [None])
+    ws["A2"] = "placed after"  # a cell openpyxl writes where the rows go: refused, not overwritten
+    with pytest.raises(ValueError):
+        fileio.save_workbook(wb, tmp_path / "collide.xlsx")
+    assert not (tmp_path / "collide.xlsx").exists()

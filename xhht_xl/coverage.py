@@ -145,28 +145,29 @@ class Leaves:
 
 
 def write(wb, c) -> None:
-    """Add the very hidden ``_coverage`` sheet of consolidation ``c`` to openpyxl workbook ``wb``."""
+    """Add the very hidden ``_coverage`` sheet of consolidation ``c`` to openpyxl workbook ``wb``
+    (its rows are written when ``wb`` is saved through ``fileio.save_workbook``)."""
+    from . import xlsxcopy
+
     ws = wb.create_sheet(SHEET)
     ws.sheet_state = "veryHidden"
-    ws.append(["format", FORMAT, c.scope.unit, c.scope.level])
+    rows: list[list] = [["format", FORMAT, c.scope.unit, c.scope.level]]
     for r in c.totals.itertuples():
-        ws.append(["figure", r.indicator, int(r.milestone), _num(r.num), _num(r.den), int(r.units_covered),
-                   int(r.units_na), int(r.units_rejected), int(r.units_expected), int(r.leaves_covered),
-                   int(r.leaves_expected), int(r.leaves_unknown)])  # fmt: skip
+        rows.append(["figure", r.indicator, int(r.milestone), _num(r.num), _num(r.den), int(r.units_covered),
+                     int(r.units_na), int(r.units_rejected), int(r.units_expected), int(r.leaves_covered),
+                     int(r.leaves_expected), int(r.leaves_unknown)])  # fmt: skip
     for r in c.funding.itertuples():
-        ws.append(["figure", r.source, int(r.year), _num(r.amount), None, int(r.units_covered), 0, 0,
-                   int(r.units_expected), int(r.leaves_covered), int(r.leaves_expected),
-                   int(r.leaves_unknown)])  # fmt: skip
+        rows.append(["figure", r.source, int(r.year), _num(r.amount), None, int(r.units_covered), 0, 0,
+                     int(r.units_expected), int(r.leaves_covered), int(r.leaves_expected),
+                     int(r.leaves_unknown)])  # fmt: skip
     for frame in (c.status, c.below):
         for r in frame.itertuples():
             received = r.received_at if isinstance(r.received_at, dt.datetime) and not pd.isna(r.received_at) else None
-            ws.append(["unit", str(r.unit), r.level, str(getattr(r, "via", "") or ""), r.state,
-                       received.isoformat() if received else "", int(r.days_late or 0),
-                       str(r.received_source or "")])  # fmt: skip
-    for row in ws.iter_rows():
-        for cell in row:
-            if isinstance(cell.value, str):
-                cell.data_type = "s"  # codes and dates stay text
+            rows.append(["unit", str(r.unit), r.level, str(getattr(r, "via", "") or ""), r.state,
+                         received.isoformat() if received else "", int(r.days_late or 0),
+                         str(r.received_source or "")])  # fmt: skip
+    # written into the sheet's XML at save; codes and dates stay text
+    xlsxcopy.defer_rows(ws, 1, rows, [None] * max(len(row) for row in rows))
 
 
 def _num(x) -> float | None:

@@ -99,14 +99,23 @@ def _progress_line(i: int, n: int, file: str) -> None:
 
 
 def _district_job(job: tuple) -> Consolidation:
-    """One district's consolidation and outputs (run in a worker process)."""
-    plan, folder, code, own, times, out = job
+    """One district's consolidation and outputs (run in a worker process); with ``report`` also
+    its draft report (the demo drafts the first district's, beside the province's)."""
+    plan, folder, code, own, times, out, report = job
     c = consolidate(folder, plan, "huyen", code, into=own, received_at=times, as_of=DISTRICT_AS_OF,
                     store=out / "xhht_intake" / code, now=NOW)  # fmt: skip
     c.write_workbook(out / f"{code}_tong_hop.xlsx")
     c.write_json(out / f"{code}_bao_cao.json")
     write_returned(c, out.parent / "tra_lai" / code)
+    if report:
+        from .report import write_report
+
+        write_report(c, _district_report(out, code))
     return c
+
+
+def _district_report(out: Path, code: str) -> Path:
+    return out / f"{code}_bao_cao_tong_ket.docx"
 
 
 def write_returned(c: Consolidation, folder: Path) -> list[Path]:
@@ -129,7 +138,8 @@ def consolidate_all(
     say(T("demo.step-districts"))
     own = {f.unit: received / f.path for f in manifest.files if f.level == "huyen"}
     sent_at = {f.unit: f.received_at for f in manifest.files if f.level == "huyen"}
-    jobs = [(plan, _district_folder(received, d.code), d.code, own.get(d.code), times, out / "huyen")
+    first = plan.units_at("huyen")[0].code  # its draft report too: a district's report, in the pool
+    jobs = [(plan, _district_folder(received, d.code), d.code, own.get(d.code), times, out / "huyen", d.code == first)
             for d in plan.units_at("huyen")]  # fmt: skip
     (out / "huyen").mkdir(parents=True, exist_ok=True)
     to_province = out / "gui_tinh"
@@ -165,8 +175,7 @@ def consolidate_all(
     )
     province = consolidate(to_province, plan, "tinh", plan.province.code, into=own_province, received_at=up_times,
                            as_of=PROVINCE_AS_OF, store=out / "tinh" / "xhht_intake", now=NOW)  # fmt: skip
-    first = plan.units_at("huyen")[0].code
-    jobs = [(_province_outputs, (province, out)), (_report_outputs, (province, districts[first], out))]
+    jobs = [(_province_outputs, (province, out)), (_report_outputs, (province, out))]
     if workers > 1:  # the workbook and the documents are independent: write them side by side
         ctx = multiprocessing.get_context(
             "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -175,7 +184,8 @@ def consolidate_all(
             parts = [f.result() for f in [pool.submit(fn, *args) for fn, args in jobs]]
     else:
         parts = [fn(*args) for fn, args in jobs]
-    outputs = {"districts": out / "huyen", "returned": out / "tra_lai", **parts[0], **parts[1]}
+    outputs = {"districts": out / "huyen", "returned": out / "tra_lai", **parts[0], **parts[1],
+               "district_report": _district_report(out / "huyen", first)}  # fmt: skip
     return districts, province, outputs
 
 
@@ -206,14 +216,12 @@ def _province_outputs(province: Consolidation, out: Path) -> dict[str, Path]:
     }
 
 
-def _report_outputs(province: Consolidation, district: Consolidation, out: Path) -> dict[str, Path]:
+def _report_outputs(province: Consolidation, out: Path) -> dict[str, Path]:
     from . import report
 
-    code = district.scope.unit
     return {
         "report": report.write_report(province, out / "tinh" / "80_bao_cao_tong_ket.docx"),
         "awards": report.write_award_list(province, out / "tinh" / "80_danh_sach_khen_thuong.xlsx"),
-        "district_report": report.write_report(district, out / "huyen" / f"{code}_bao_cao_tong_ket.docx"),
     }
 
 

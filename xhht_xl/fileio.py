@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import functools
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -162,18 +163,31 @@ def save_workbook(wb, target: str | Path) -> Path:
 
 
 def finished_bytes(wb, saved: bytes, target: str | Path) -> bytes | None:
-    """``saved`` (what openpyxl wrote for ``wb``) as the project delivers it: for a workbook the
-    project built (``xlsxrules.own``), its formulas' known results cached and Excel's structural
-    rules checked (``OutputError`` naming ``target`` if one is broken); None for any other workbook."""
-    from . import xlsxrules  # openpyxl is loaded whenever there is a workbook to save
+    """``saved`` (what openpyxl wrote for ``wb``) as the project delivers it: the rows kept for
+    writing at save time (``xlsxcopy.defer_rows``) added; for a workbook the project built
+    (``xlsxrules.own``), its formulas' known results cached and Excel's structural rules checked
+    (``OutputError`` naming ``target`` if one is broken). None when there is nothing to change."""
+    from . import xlsxcopy, xlsxrules  # openpyxl is loaded whenever there is a workbook to save
 
-    if not xlsxrules.owned(wb):
+    owned = xlsxrules.owned(wb)
+    rows = xlsxcopy.pending_rows(wb)
+    if not owned and not rows:
         return None
-    data = xlsxrules.write_cached(saved, xlsxrules.cached_values(wb))
-    found = xlsxrules.problems(data, cells=False)
+    edits: dict[str, Callable[[bytes], bytes]] = {
+        title: functools.partial(xlsxcopy.with_rows, block=block, epoch=wb.epoch) for title, block in rows.items()
+    }
+    if owned:
+        for title, cells in xlsxrules.cached_values(wb).items():
+            edits[title] = _then(edits.get(title), functools.partial(xlsxrules.with_cached, cells=cells))
+    data = xlsxrules.edit_sheets(saved, edits)
+    found = xlsxrules.problems(data, cells=False) if owned else []
     if found:
         raise OutputError(messages.text("io.broken-workbook", file=target, problem=found[0]))
     return data
+
+
+def _then(first: Callable[[bytes], bytes] | None, second: Callable[[bytes], bytes]) -> Callable[[bytes], bytes]:
+    return second if first is None else (lambda xml: second(first(xml)))
 
 
 def write_bytes(target: str | Path, data: bytes) -> Path:

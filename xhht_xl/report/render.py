@@ -11,13 +11,15 @@ under «PHỤ LỤC …» with the line saying which document it is attached to.
 from __future__ import annotations
 
 import datetime as dt
+from xml.sax.saxutils import escape
 
 from docx import Document
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
-from docx.oxml import OxmlElement
-from docx.oxml.ns import qn
+from docx.oxml import OxmlElement, parse_xml
+from docx.oxml.ns import nsdecls, qn
 from docx.shared import Mm, Pt, RGBColor
+from docx.table import _Row
 
 from .. import messages
 from .chart import add_chart
@@ -267,20 +269,43 @@ def _paragraph(doc, block: Para) -> None:
         _run(p, r.text, bold=r.bold, italic=r.italic or kind == "note", size=size)
 
 
-def _table(doc, block: Table) -> None:
+def _table(doc, block: Table, *, fast: bool = True) -> None:
+    """``block`` as a Word table: a shaded header row repeated on every page, rows never split
+    across pages. Plain rows (not a group heading, nothing merged with the row above) are written
+    as one piece of XML each (``_plain_row``: the elements python-docx makes, a tenth of the cost);
+    ``fast=False`` builds every row through python-docx (the reference the fast rows are tested
+    against)."""
     _para(doc, block.caption, bold=True, size=12, align=WD_ALIGN_PARAGRAPH.CENTER, before=4, after=3, keep=True)
     widths = block.widths
     t = _grid(doc, widths)
     size = block.font_pt
-    head = t.add_row()
-    _row_flag(head, "w:tblHeader")
-    _row_flag(head, "w:cantSplit")
-    for cell, text, w in zip(head.cells, block.heads, widths, strict=True):
-        cell.width = Mm(w)
-        _cell(cell, text, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, size=size)
-        _shade(cell, SHADE_HEAD)
+    twips = [Mm(w).twips for w in widths]
+    if fast and _plain(block.heads):
+        t._tbl.append(_plain_row(block.heads, twips, [WD_ALIGN_PARAGRAPH.CENTER] * len(widths), size, bold=True,
+                                 shade=dict.fromkeys(range(len(widths)), SHADE_HEAD), header=True))  # fmt: skip
+    else:
+        head = t.add_row()
+        _row_flag(head, "w:tblHeader")
+        _row_flag(head, "w:cantSplit")
+        for cell, text, w in zip(head.cells, block.heads, widths, strict=True):
+            cell.width = Mm(w)
+            _cell(cell, text, bold=True, align=WD_ALIGN_PARAGRAPH.CENTER, size=size)
+            _shade(cell, SHADE_HEAD)
+    aligns = [ALIGN[a] for a in block.aligns]
     previous = None
     for spec in block.rows:
+        if fast and spec.kind == "group" and _plain(spec.cells[:1]):  # one cell across the table
+            tr = _plain_row(spec.cells[:1], [sum(twips)], [WD_ALIGN_PARAGRAPH.LEFT], size, bold=True,
+                            shade={0: SHADE_GROUP}, keep=spec.keep_with_next, span=len(widths))  # fmt: skip
+        elif fast and spec.kind != "group" and not spec.merge_up and _plain(spec.cells):
+            tr = _plain_row(spec.cells, twips, aligns, size, bold=spec.kind == "total", shade=spec.shade,
+                            keep=spec.keep_with_next)  # fmt: skip
+        else:
+            tr = None
+        if tr is not None:
+            t._tbl.append(tr)
+            previous = _Row(tr, t)
+            continue
         row = t.add_row()
         _row_flag(row, "w:cantSplit")
         cells = row.cells
@@ -292,7 +317,7 @@ def _table(doc, block: Table) -> None:
             _shade(merged, SHADE_GROUP)
         else:
             for i, (cell, text) in enumerate(zip(cells, spec.cells, strict=True)):
-                _cell(cell, text, bold=spec.kind == "total", align=ALIGN[block.aligns[i]], size=size)
+                _cell(cell, text, bold=spec.kind == "total", align=aligns[i], size=size)
             for i, colour in spec.shade.items():
                 _shade(cells[i], colour)
             for i in spec.merge_up:
@@ -312,6 +337,36 @@ def _table(doc, block: Table) -> None:
         _para(doc, block.note, italic=True, size=11, before=2)
     else:
         _para(doc, after=0).paragraph_format.space_after = Pt(2)
+
+
+def _plain(texts) -> bool:
+    """Cell texts python-docx writes as one ``<w:t>`` each (no tab or line break inside)."""
+    return not any("\t" in t or "\n" in t for t in map(clean, texts))
+
+
+def _plain_row(texts, widths_twips, aligns, size: float, *, bold: bool = False, shade=None, keep: bool = False,
+               header: bool = False, span: int = 1):  # fmt: skip
+    """One ``<w:tr>`` exactly as ``t.add_row()`` and ``_cell``/``_shade``/``_row_flag`` (and for a
+    group heading, ``merge`` of the whole row: one cell spanning ``span`` grid columns) build it:
+    each cell as wide as given (twips), its text in one run (bold, ``size`` pt), aligned, shaded
+    ``{column: RRGGBB}``, kept with the next row when ``keep``; the header flag on a ``header`` row."""
+    shade = shade or {}
+    run_props = ("<w:b/>" if bold else "") + f'<w:sz w:val="{int(Pt(size).pt * 2)}"/>'
+    flags = '<w:tblHeader w:val="true"/><w:cantSplit/>' if header else "<w:cantSplit/>"
+    out = [f"<w:tr {nsdecls('w')}><w:trPr>{flags}</w:trPr>"]
+    spanned = f'<w:gridSpan w:val="{span}"/>' if span > 1 else ""
+    for i, (text, w, align) in enumerate(zip(texts, widths_twips, aligns, strict=True)):
+        fill = f'<w:shd w:val="clear" w:color="auto" w:fill="{shade[i]}"/>' if i in shade else ""
+        out.append(f'<w:tc><w:tcPr><w:tcW w:type="dxa" w:w="{w}"/>{spanned}{fill}</w:tcPr><w:p><w:pPr>'
+                   f'{"<w:keepNext/>" if keep else ""}<w:spacing w:after="0" w:line="240" w:lineRule="auto"/>'
+                   f'<w:ind w:firstLine="0"/><w:jc w:val="{align.xml_value}"/></w:pPr>')  # fmt: skip
+        text = clean(text)
+        if text:
+            space = ' xml:space="preserve"' if text != text.strip() else ""
+            out.append(f"<w:r><w:rPr>{run_props}</w:rPr><w:t{space}>{escape(text)}</w:t></w:r>")
+        out.append("</w:p></w:tc>")
+    out.append("</w:tr>")
+    return parse_xml("".join(out))
 
 
 def _figure(doc, block: Figure, n: int) -> None:
