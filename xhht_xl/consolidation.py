@@ -564,6 +564,10 @@ def _changes(plan, scope, chosen, received, ledger, store) -> pd.DataFrame:
     """Cell-level differences of a resubmission against the version used before (or superseded)."""
     rows = []
     key = f"{scope.level}:{scope.unit}"
+    by_unit: dict[str, list[intake.Received]] = {}  # one pass: a scan of every file per unit was quadratic
+    for x in received:
+        if x.unit in chosen and x.sub is not None:
+            by_unit.setdefault(x.unit, []).append(x)
     for code, r in chosen.items():
         previous = None
         last = ledger.last_used(key, code, other_than=r.sha256)
@@ -574,8 +578,8 @@ def _changes(plan, scope, chosen, received, ledger, store) -> pd.DataFrame:
             # the version this one replaced: same unit and part (not another part of a merger)
             older = [
                 x
-                for x in received
-                if x.unit == code and x.sub is not None and x is not r and x.sha256 != r.sha256
+                for x in by_unit.get(code, ())
+                if x is not r and x.sha256 != r.sha256
                 and x not in r.parts and x.sub.unit_code_given == r.sub.unit_code_given
             ]
             if older:
