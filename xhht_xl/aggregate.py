@@ -45,17 +45,20 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
     pair without one of its own takes its partner's: tử số 59 > mẫu số 53 rejects both).
     Dtypes are given by the consolidation (``frames.schema("facts")``).
 
-    One tuple per cell and the member's own columns repeated per member (at national scale,
-    ~1.7 M cells of 10,600 workbooks, a list per column appended per cell cost twice as much)."""
+    Cells are gathered per member as tuples and added to the columns one member at a time (no
+    list of every cell's tuple: ~200 MB at 10,600 workbooks); the member's own columns are
+    repeated per member, not appended per cell."""
     at = _issues_at(issues)
     flagged = {k[0] for k in at}  # units with an issue at some cell: only their cells are looked up
-    rows: list[tuple] = []
+    names = ("indicator", "milestone", "measure", "raw", "typed_value", "state", "sheet", "cell", "issue")
+    cols: dict[str, list] = {c: [] for c in names}
+    columns = list(cols.values())
     per_member: list[tuple[str, str, str, str, int]] = []  # unit, level, file, sha256, cell count
     for m in members:
         sub = m.sub
-        start = len(rows)
         unit = m.unit
         look = at if unit in flagged else None
+        block = []
         for key, entry in sub.entries.items():
             kind = key[0]
             if kind == "kq":
@@ -78,35 +81,38 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
             if type(raw) is not str or not raw:
                 raw = _raw_text(raw)
             issue = look.get((unit, entry.sheet, entry.cell)) if look is not None else None
-            rows.append((indicator, milestone, measure, raw, number, state, entry.sheet, entry.cell,
-                         issue.code if issue is not None else None))  # fmt: skip
-        per_member.append((unit, "self" if m.own else m.level, sub.file, sub.sha256, len(rows) - start))
-    names = ("indicator", "milestone", "measure", "raw", "typed_value", "state", "sheet", "cell", "issue")
-    cols: dict[str, list] = dict(zip(names, map(list, zip(*rows, strict=True)), strict=True)) if rows else {c: [] for c in names}
+            block.append((indicator, milestone, measure, raw, number, state, entry.sheet, entry.cell,
+                          issue.code if issue is not None else None))  # fmt: skip
+        if block:
+            for column, values in zip(columns, zip(*block, strict=True), strict=True):
+                column.extend(values)
+        per_member.append((unit, "self" if m.own else m.level, sub.file, sub.sha256, len(block)))
     counts = np.array([p[4] for p in per_member], dtype=np.intp)
-    typed = np.array(cols["typed_value"], dtype=float)
-    state = np.array(cols["state"], dtype=object)
+    typed = np.array(cols.pop("typed_value"), dtype=float)
+    state = np.array(cols.pop("state"), dtype=object)
     issue = np.array(cols["issue"], dtype=object)
     _partner_issues(issue, state, cols, np.repeat(np.arange(len(per_member)), counts), per_member)
+    del cols["issue"], columns
     unit_codes, unit_cats = _member_codes([p[0] for p in per_member])
     level_codes, level_cats = _member_codes([p[1] for p in per_member])
-    frame = pd.DataFrame({
+    built = {
         "unit": pd.Categorical.from_codes(np.repeat(unit_codes, counts), categories=unit_cats),
         "level": pd.Categorical.from_codes(np.repeat(level_codes, counts), categories=level_cats),
-        "indicator": pd.Categorical(cols["indicator"]),
-        "milestone": np.array(cols["milestone"], dtype="int32"),
-        "measure": pd.Categorical(cols["measure"]),
-        "raw": np.array(cols["raw"], dtype=object),
+        "indicator": pd.Categorical(cols.pop("indicator")),
+        "milestone": np.array(cols.pop("milestone"), dtype="int32"),
+        "measure": pd.Categorical(cols.pop("measure")),
+        "raw": np.array(cols.pop("raw"), dtype=object),
         "typed_value": typed,
         "value": np.where(state == OK, typed, np.nan),
         "state": pd.Categorical(state),
         "issue": issue,
         "file": np.repeat(np.array([p[2] for p in per_member], dtype=object), counts),
         "sha256": np.repeat(np.array([p[3] for p in per_member], dtype=object), counts),
-        "sheet": pd.Categorical(cols["sheet"]),
-        "cell": np.array(cols["cell"], dtype=object),
-    }, columns=FACT_COLUMNS)  # fmt: skip
-    return frame
+        "sheet": pd.Categorical(cols.pop("sheet")),
+        "cell": np.array(cols.pop("cell"), dtype=object),
+    }
+    del state
+    return pd.DataFrame(built, columns=FACT_COLUMNS)
 
 
 def _member_codes(values: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -195,7 +201,8 @@ def pairs(f: pd.DataFrame) -> pd.DataFrame:
     twice takes its first state and its first value that is not NaN (as pandas' ``first``).
     Vectorised over integer keys made of the categories' codes: per-row Python cost ~2 s per
     call at national scale (~1.3 M cells of rates), paid three times by every consolidation."""
-    rates = f[f["measure"].isin(["num", "den"])]
+    # only the columns used: the facts' text columns are not copied
+    rates = f.loc[f["measure"].isin(["num", "den"]).to_numpy(), list(_PAIR_INPUT)]
     if rates.empty:
         return pd.DataFrame(columns=["unit", "level", "indicator", "milestone", "num", "den", "state"])
     coded = ("unit", "level", "indicator")
@@ -231,17 +238,19 @@ def pairs(f: pd.DataFrame) -> pd.DataFrame:
             "milestone": mvalues[mpos].astype(rates["milestone"].dtype),
         }
     )
-    state = np.where(~np.isnan(num) & ~np.isnan(den), OK, EMPTY)
-    state = np.where((sn == NA_STATE) | (sd == NA_STATE), NA_STATE, state)
-    state = np.where((sn == REJECTED) | (sd == REJECTED), REJECTED, state)
-    ok = state == OK
+    code = np.where(~np.isnan(num) & ~np.isnan(den), 0, 1)
+    code = np.where((sn == NA_STATE) | (sd == NA_STATE), 2, code)
+    code = np.where((sn == REJECTED) | (sd == REJECTED), 3, code)
+    ok = code == 0
     out["num"] = np.where(ok, num, np.nan)
     out["den"] = np.where(ok, den, np.nan)
-    out["state"] = state
+    out["state"] = _STATES[code]  # the four strings shared, not one new string per row
     return out
 
 
 _pairs = pairs
+_STATES = np.array([OK, EMPTY, NA_STATE, REJECTED], dtype=object)
+_PAIR_INPUT = ("unit", "level", "indicator", "milestone", "measure", "value", "state")
 
 
 def rate(num, den) -> np.ndarray:
@@ -447,7 +456,7 @@ def funding(
     triệu đồng rounded half-up to 0.1 (``plan.round_half_up``), with direct and leaf coverage."""
     carried = carried or {}
     leaves = Leaves(plan)
-    amounts = _authority_rows(f[f["measure"] == "amount"], plan, scope, "indicator")
+    amounts = _authority_rows(f.loc[(f["measure"] == "amount").to_numpy(), list(_PAIR_INPUT)], plan, scope, "indicator")
     used = amounts[amounts["used"] != ""]
     ok = used[used["state"] == OK]
     sums = ok.groupby(["indicator", "milestone"], observed=True)["value"].agg(["sum", "size"])
