@@ -459,20 +459,21 @@ def funding(
     amounts = _authority_rows(f.loc[(f["measure"] == "amount").to_numpy(), list(_PAIR_INPUT)], plan, scope, "indicator")
     used = amounts[amounts["used"] != ""]
     ok = used[used["state"] == OK]
-    sums = ok.groupby(["indicator", "milestone"], observed=True)["value"].agg(["sum", "size"])
+    g = ok.groupby(["indicator", "milestone"], observed=True)["value"].agg(["sum", "size"])
+    sums = dict(zip(g.index, zip(g["sum"].to_numpy(), g["size"].to_numpy(), strict=True), strict=True))
     leaf_covered, leaf_unknown = _leaf_counts(ok, plan, "indicator", ("value",), carried, leaves)
     rows = []
     for code in plan.settings.funding_sources:
         sources = authority(plan, code, scope.level) if code in plan.indicators else (SELF,)
         leaf_expected, leaf_level = _leaf_expected(plan, scope, code, leaves)
         for year in plan.settings.funding_years:
-            have = (code, year) in sums.index
+            total, size = sums.get((code, year), (np.nan, 0))
             rows.append(
                 {
                     "source": code,
                     "year": year,
-                    "amount": float(sums.loc[(code, year), "sum"]) if have else np.nan,
-                    "units_covered": int(sums.loc[(code, year), "size"]) if have else 0,
+                    "amount": float(total),
+                    "units_covered": int(size),
                     "units_expected": _expected_total(sources, scope),
                     "leaves_covered": leaf_covered.get((code, year), 0),
                     "leaves_expected": leaf_expected,
