@@ -68,7 +68,13 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
             else:
                 continue
             value = entry.value
-            number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+            typ = type(value)  # the two usual types first: this loop runs once per cell
+            if typ is float:
+                number = value
+            elif typ is int:
+                number = float(value)
+            else:
+                number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
             if entry.status == "rejected":
                 state = REJECTED
             elif value is NA:
@@ -78,7 +84,10 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
             else:
                 state = EMPTY
             raw = entry.raw
-            if type(raw) is not str or not raw:
+            typ = type(raw)
+            if typ is float:
+                raw = str(int(raw)) if raw.is_integer() else repr(raw)  # as _raw_text, inline
+            elif typ is not str or not raw:
                 raw = _raw_text(raw)
             issue = look.get((unit, entry.sheet, entry.cell)) if look is not None else None
             block.append((indicator, milestone, measure, raw, number, state, entry.sheet, entry.cell,
