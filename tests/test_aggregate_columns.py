@@ -172,3 +172,33 @@ def test_increase_compares_with_the_last_row_of_the_previous_milestone(plan):
     got = aggregate._verdicts(rows, plan)
     assert got == _verdicts_by_row(rows, plan)
     assert got[2] != got[3] or got[2] is None  # unit a has a previous rate (50), unit b none
+
+
+def test_an_older_ledger_gains_the_missing_tables_and_keeps_its_rows(tmp_path):
+    import sqlite3
+
+    from xhht_xl import intake
+
+    path = tmp_path / "ledger.sqlite"
+    db = sqlite3.connect(path)  # a ledger from before the mailbox intake: no mail tables, no index
+    db.executescript("""
+        CREATE TABLE receipts (sha256 TEXT NOT NULL, path TEXT NOT NULL, size INTEGER, unit TEXT, level TEXT,
+            template_version TEXT, first_seen TEXT NOT NULL, received_at TEXT, status TEXT, errors INTEGER,
+            warnings INTEGER, archive TEXT, PRIMARY KEY (sha256, path));
+        CREATE TABLE used (consolidation TEXT NOT NULL, unit TEXT NOT NULL, sha256 TEXT NOT NULL,
+            run_at TEXT NOT NULL, PRIMARY KEY (consolidation, unit, sha256));
+        INSERT INTO receipts VALUES ('ab', 'x.xlsx', 1, '', '', '', '2020-08-01T00:00:00', '', 'ok', 0, 0, '');
+    """)
+    db.close()
+
+    def names() -> set[str]:
+        with sqlite3.connect(path) as c:
+            return {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+
+    assert not names() >= intake.LEDGER_TABLES
+    ledger = intake.Ledger(path)
+    ledger.close()
+    assert names() >= intake.LEDGER_TABLES
+    ledger = intake.Ledger(path)  # a current ledger: opened as it is
+    assert ledger.count() == 1 and ledger.mail_file("ab") == ""
+    ledger.close()
