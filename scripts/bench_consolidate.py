@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import re
 import resource
 import shutil
 import statistics
+import struct
 import sys
 import tempfile
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 from python_calamine import CalamineWorkbook
@@ -116,6 +117,31 @@ def national_plan(tmp: Path, n: int) -> plan_mod.Plan:
     return plan_mod.load(dst)
 
 
+def _deflated(data: bytes) -> tuple[bytes, int, int]:
+    """A member compressed as ``zipfile.ZIP_DEFLATED`` does it: (raw deflate, CRC-32, size)."""
+    z = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+    return z.compress(data) + z.flush(), zlib.crc32(data), len(data)
+
+
+_STAMP = (0, (2020 - 1980) << 9 | 8 << 5 | 10)  # DOS time and date: 10/08/2020 00:00
+
+
+def _zip(members: list[tuple[str, tuple[bytes, int, int]]]) -> bytes:
+    """A zip of already deflated members (APPNOTE 4.3: local headers, central directory, end
+    record), as ``zipfile`` writes one: each file's unchanged parts are compressed once, not
+    once per file (the 10,600 files took ~5 min to make, ~2 MB of unit list each)."""
+    body, central = bytearray(), bytearray()
+    for name, (data, crc, size) in members:
+        raw = name.encode("ascii")
+        head = struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, 0, zipfile.ZIP_DEFLATED, *_STAMP, crc, len(data),
+                           size, len(raw), 0)  # fmt: skip
+        central += struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, zipfile.ZIP_DEFLATED, *_STAMP, crc,
+                               len(data), size, len(raw), 0, 0, 0, 0, 0o600 << 16, len(body)) + raw  # fmt: skip
+        body += head + raw + data
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(central), len(body), 0)
+    return bytes(body + central + end)
+
+
 def national(tmp: Path, n: int) -> None:
     from helpers import clean_values
 
@@ -133,15 +159,14 @@ def national(tmp: Path, n: int) -> None:
     sheet = next(k for k, v in parts.items() if b">10000 - X" in v)  # the unit sheet
     start = time.perf_counter()
     files = []
+    zipped = {name: _deflated(data) for name, data in parts.items() if name != sheet}  # the same in every file
     for i in range(n):
         code = str(10000 + i).encode()
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as out:
-            for name, data in parts.items():
-                out.writestr(name, data.replace(b"10000", code) if name == sheet else data)
+        members = [(name, zipped[name] if name != sheet else _deflated(data.replace(b"10000", code)))
+                   for name, data in parts.items()]  # fmt: skip
         path = folder / f"{i // 500:02d}" / f"xa_{10000 + i}.xlsx"
         path.parent.mkdir(exist_ok=True)
-        path.write_bytes(buf.getvalue())
+        path.write_bytes(_zip(members))
         files.append(path)
     made = time.perf_counter() - start
     for path in files:  # same page cache for both measurements

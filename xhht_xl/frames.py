@@ -30,7 +30,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -274,13 +274,19 @@ def _cast(s: pd.Series, col: Column, plan, frame: str) -> pd.Series:
     if kind in CATEGORICAL:
         return _categorical(s, declared_categories(col, plan))
     if kind == "text":
+        if s.dtype == TEXT:
+            return s  # already in its dtype (pandas' own text): nothing to convert
         obj = s.astype(object).where(s.notna(), np.nan)
         if pd.api.types.infer_dtype(obj, skipna=True) in ("string", "empty"):
             return obj.astype(TEXT)  # already text (the usual case): no per-value call
         return obj.map(_text).astype(TEXT)
     if kind in ("count", "integer"):
+        if pd.api.types.is_integer_dtype(s.dtype) and not isinstance(s.dtype, pd.CategoricalDtype):
+            return s.astype(INT)  # integers (numpy or nullable) as they are, without a trip through objects
         return pd.Series(pd.array(pd.to_numeric(s.astype(object)), dtype=INT))
     if kind in ("figure", "rate", "amount"):
+        if s.dtype == FLOAT:
+            return s
         return pd.to_numeric(s.astype(object)).astype(FLOAT)
     if kind in ("timestamp", "date"):
         t = pd.to_datetime(s.astype(object))
@@ -300,13 +306,25 @@ def _text(v):
 def _categorical(s: pd.Series, declared: list[str] | None) -> pd.Series:
     """``s`` as a categorical: missing and ``""`` are NaN; categories ``declared`` then any
     other code present (sorted), so no value is lost."""
-    obj = s.astype(object)
-    if pd.api.types.infer_dtype(obj, skipna=True) in ("string", "empty"):
-        # codes as text (the usual case): each distinct value converted once, not each row
-        codes, uniques = pd.factorize(obj, use_na_sentinel=True)
+    if isinstance(s.dtype, pd.CategoricalDtype) and pd.api.types.infer_dtype(s.cat.categories, skipna=True) in (
+            "string", "empty"):  # fmt: skip
+        # already codes of text categories: only the categories are looked at (the unused ones
+        # are not values of the column)
+        codes = s.cat.codes.to_numpy()
+        used = np.zeros(len(s.cat.categories), dtype=bool)
+        used[codes[codes >= 0]] = True
+        labels = [(v or None) if u else None for v, u in zip(s.cat.categories, used, strict=True)]
+    elif s.dtype == TEXT:  # pandas' own text: strings or missing, no need to ask each value
+        codes, uniques = pd.factorize(s, use_na_sentinel=True)
         labels = [v or None for v in uniques]
     else:
-        codes, labels = None, [_code(v) for v in obj]
+        obj = s.astype(object)
+        if pd.api.types.infer_dtype(obj, skipna=True) in ("string", "empty"):
+            # codes as text (the usual case): each distinct value converted once, not each row
+            codes, uniques = pd.factorize(obj, use_na_sentinel=True)
+            labels = [v or None for v in uniques]
+        else:
+            codes, labels = None, [_code(v) for v in obj]
     present = {v for v in labels if v is not None}
     cats = list(declared) if declared is not None else sorted(present)
     cats += sorted(present - set(cats))
@@ -314,7 +332,13 @@ def _categorical(s: pd.Series, declared: list[str] | None) -> pd.Series:
         return pd.Series(pd.Categorical(labels, categories=cats))
     where = {c: i for i, c in enumerate(cats)}
     remap = np.array([where[v] if v is not None else -1 for v in labels] + [-1], dtype=np.int64)
-    return pd.Series(pd.Categorical.from_codes(remap[codes], categories=cats))
+    return pd.Series(pd.Categorical.from_codes(remap[codes], dtype=_category_dtype(tuple(cats))))
+
+
+@lru_cache(maxsize=256)
+def _category_dtype(cats: tuple[str, ...]) -> pd.CategoricalDtype:
+    """One dtype per list of categories (a plan's ~230 unit codes are checked once, not per column)."""
+    return pd.CategoricalDtype(list(cats))
 
 
 def _code(v) -> str | None:

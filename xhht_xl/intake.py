@@ -401,6 +401,9 @@ class Ledger:
 
     def _open(self, path: Path) -> None:
         self.db = sqlite3.connect(path)
+        have = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+        if have >= LEDGER_TABLES:
+            return  # a ledger of this version (every consolidation opens it twice: the script costs ~5 ms)
         self.db.executescript(
             """
             CREATE TABLE IF NOT EXISTS receipts (
@@ -508,6 +511,7 @@ class Ledger:
             self.db.close()
 
 
+LEDGER_TABLES = frozenset({"receipts", "used", "mail_messages", "mail_files", "mail_files_sha"})  # and index
 # Compatible extension: older ledgers gain these tables when opened, and their other tables are
 # untouched. Times are ISO text in Vietnam time; ``problems`` is a JSON list of
 # {"code", "values"} (messages ``check.mail-*``).
