@@ -174,7 +174,8 @@ def consolidate_all(
         )
     )
     province = consolidate(to_province, plan, "tinh", plan.province.code, into=own_province, received_at=up_times,
-                           as_of=PROVINCE_AS_OF, store=out / "tinh" / "xhht_intake", now=NOW)  # fmt: skip
+                           as_of=PROVINCE_AS_OF, store=out / "tinh" / "xhht_intake", now=NOW,
+                           workers=workers)  # fmt: skip
     jobs = [(_province_outputs, (province, out)), (_report_outputs, (province, out))]
     if workers > 1:  # the workbook and the documents are independent: write them side by side
         ctx = multiprocessing.get_context(

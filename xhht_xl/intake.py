@@ -667,7 +667,7 @@ def pull(
     :class:`MailOrigin`). Without it, the records that ``xhht mail pull`` left for this folder
     are used (:func:`mail_records`, matched by content), and their notes about messages that
     brought no workbook go to ``notes``. See :func:`received_time` for the order of evidence. Large folders are read by ``workers``
-    processes (default: up to 2 from 64 files on). One file never stops the others: whatever
+    processes (default: up to 2 from 64 files on; ``workers`` given: from 16 files on). One file never stops the others: whatever
     goes wrong with it (reading, checking, archiving, even a crash of native code in a worker)
     becomes an issue naming it. ``own`` = (level, unit) of the consolidation: workbooks this tool
     wrote for it are skipped with a note. ``notes`` (if given) receives run-level notes (junk
@@ -825,8 +825,10 @@ def _validations(
     A worker that dies (native code aborting) takes only its files down: the tasks in flight are
     retried one file per process, the file that kills its process gets a ``file-failed`` issue,
     and the rest go on in a new pool."""
+    # chosen by us: worker processes from PARALLEL_FROM files; asked for: whenever each gets a chunk
+    least = PARALLEL_FROM if workers is None else 2 * CHUNK
     workers = min(2, os.cpu_count() or 1) if workers is None else workers
-    if workers <= 1 or len(files) < PARALLEL_FROM:
+    if workers <= 1 or len(files) < least:
         for path, rel in zip(files, rels, strict=True):
             yield path, rel, _guarded_take(path, rel, plan, store, own)
         return
