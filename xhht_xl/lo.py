@@ -72,16 +72,15 @@ def convert(files: Sequence[Path], fmt: str, outdir: Path, work: Path, timeout: 
     target = FILTERS.get(fmt, fmt)
     ext = fmt.split(":")[0]
     out = [outdir / (Path(f).stem + "." + ext) for f in files]
-    if _through_server(exe, files, target, out, timeout, locale):
-        return out
-    prof = profile(work / ("lo-profile" if locale is None else f"lo-profile-{locale}"), locale)
-    for i in range(0, len(files), BATCH):
-        batch = [str(f) for f in files[i : i + BATCH]]
-        subprocess.run(
-            [exe, "--headless", "--norestore", f"-env:UserInstallation={prof.resolve().as_uri()}",
-             "--convert-to", target, "--outdir", str(outdir), *batch],
-            check=True, capture_output=True, timeout=timeout,
-        )  # fmt: skip
+    if not _through_server(exe, files, target, out, timeout, locale):
+        prof = profile(work / ("lo-profile" if locale is None else f"lo-profile-{locale}"), locale)
+        for i in range(0, len(files), BATCH):
+            batch = [str(f) for f in files[i : i + BATCH]]
+            subprocess.run(
+                [exe, "--headless", "--norestore", f"-env:UserInstallation={prof.resolve().as_uri()}",
+                 "--convert-to", target, "--outdir", str(outdir), *batch],
+                check=True, capture_output=True, timeout=timeout,
+            )  # fmt: skip
     missing = [p for p in out if not p.exists()]
     if missing:
         raise RuntimeError(f"LibreOffice did not write {missing[:3]}")
