@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -64,7 +65,10 @@ def profile(folder: Path, locale: str | None = None) -> Path:
 
 def convert(files: Sequence[Path], fmt: str, outdir: Path, work: Path, timeout: float = 300,
             locale: str | None = None) -> list[Path]:  # fmt: skip
-    """Convert ``files`` to ``fmt`` into ``outdir``; returns the output paths in input order."""
+    """Convert ``files`` to ``fmt`` into ``outdir``; returns the output paths in input order.
+
+    CSV whose filter options name sheet -1 is written one file per sheet, ``<stem>-<sheet>.csv``:
+    the paths returned are then the stems' (``<stem>.csv``, not written), each checked to have some."""
     exe = soffice()
     if exe is None:
         raise RuntimeError("LibreOffice (soffice) is not installed: apt-get install -y libreoffice-calc")
@@ -81,7 +85,8 @@ def convert(files: Sequence[Path], fmt: str, outdir: Path, work: Path, timeout: 
                  "--convert-to", target, "--outdir", str(outdir), *batch],
                 check=True, capture_output=True, timeout=timeout,
             )  # fmt: skip
-    missing = [p for p in out if not p.exists()]
+    per_sheet = ext == "csv" and target.count(":") >= 2 and target.split(":", 2)[2].split(",")[11:12] == ["-1"]
+    missing = [p for p in out if not (any(outdir.glob(glob.escape(p.stem) + "-*.csv")) if per_sheet else p.exists())]
     if missing:
         raise RuntimeError(f"LibreOffice did not write {missing[:3]}")
     return out
