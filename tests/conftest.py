@@ -6,6 +6,7 @@ import contextlib
 import os
 import pickle
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,13 @@ from hypothesis import settings
 
 from xhht_xl import lo
 from xhht_xl import plan as plan_mod
+
+# Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set (as on the machines this suite runs
+# on): otherwise every run's workers compile the package and rewrite every test module's asserts
+# again (~5 s of CPU each), and so does every Python the tests start (~0.7 s each). A fresh clone's
+# first run gains little; every later run in the same checkout does. The caches are __pycache__
+# folders (ignored by git), written atomically by importlib and pytest: workers may write at once.
+sys.dont_write_bytecode = False
 
 # CI runs the property tests on a fixed seed (a red CI must be reproducible); local runs explore.
 # No deadline anywhere: a time limit per example fails at random on a loaded machine (speed is

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import pickle
 import random
 import shutil
 from collections.abc import Callable
@@ -52,14 +54,27 @@ def clean_values(plan: Plan, level: str = "xa", unit: str = "27712", seed: int =
     return values
 
 
+# write_book's workbooks without ``mutate``, by what they were built from (the plan, the level, the
+# unit and the values, pickled): many tests write the same communes' books (a template's build and
+# save costs ~0.3 s of CPU), so this process builds each once and writes its bytes again. Only the
+# saved time in docProps/core.xml is that of the first write; the file's own time is the writing's.
+_BOOKS: dict[bytes, bytes] = {}
+
+
 def write_book(
     path: Path, plan: Plan, level: str, values: dict, mutate: Callable | None = None, unit=None
 ) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = None if mutate is not None else hashlib.sha256(pickle.dumps((plan, level, values, unit))).digest()
+    if key in _BOOKS:
+        path.write_bytes(_BOOKS[key])
+        return path
     wb = templates.build_workbook(plan, level, unit=plan.unit(unit) if unit else None, values=values)
     if mutate is not None:
         mutate(wb)
-    path.parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
+    if key is not None:
+        _BOOKS[key] = path.read_bytes()
     return path
 
 

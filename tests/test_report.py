@@ -634,12 +634,9 @@ def test_cli_writes_report_cover_and_awards(result, tmp_path, capsys):
 def _csv_sheets(book: Path, work: Path) -> dict[str, list[list[str]]]:
     """Every sheet of ``book`` as LibreOffice displays it in Vietnamese, by sheet name (one
     soffice run: the filter's sheet number -1 writes each sheet to ``<stem>-<sheet>.csv``)."""
-    prof = lo.profile(work / "lo-csv", locale="vi-VN")
     outdir = work / "csv"
-    outdir.mkdir(parents=True, exist_ok=True)
-    subprocess.run([lo.soffice(), "--headless", "--norestore", f"-env:UserInstallation={prof.resolve().as_uri()}",
-                    "--convert-to", "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,false,false,-1",
-                    "--outdir", str(outdir), str(book)], check=True, capture_output=True, timeout=300)  # fmt: skip
+    lo.convert([book], "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,true,false,false,-1", outdir,
+               work / "lo-csv", locale="vi-VN")  # fmt: skip
     out = {}
     for path in outdir.glob(f"{book.stem}-*.csv"):
         out[path.stem[len(book.stem) + 1 :]] = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
