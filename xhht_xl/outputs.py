@@ -21,14 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from openpyxl.cell.cell import Cell
 from openpyxl.chart import BarChart, Reference
 from openpyxl.chart.text import RichText, Text
 from openpyxl.chart.title import Title
 from openpyxl.drawing.text import CharacterProperties, Paragraph, ParagraphProperties, RegularTextRun
 from openpyxl.drawing.text import Font as DrawingFont
 from openpyxl.styles import Alignment, Font
-from openpyxl.styles.cell_style import StyleArray
 from openpyxl.worksheet.worksheet import Worksheet
 
 from . import coverage, layout, messages, templates, xlsxcopy, xlsxrules
@@ -313,23 +311,25 @@ def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, firs
         ws.column_dimensions[layout.col_letter(col)].width = spec.width
     ws.row_dimensions[first_row].height = row_height([(T(f"out.col-{c.key}"), c.width, F_HEAD) for c in cols])
     wrap_cols = [i for i, c in enumerate(cols) if c.wrap and first - 1 <= i < last]
-    if not styled and rows:  # written straight into the sheet's XML at save: openpyxl's cells cost 10x
-        styles = [xlsxcopy.column_style(ws, number_format=c.fmt) if c.fmt else None for c in cols]
-        xlsxcopy.defer_rows(ws, first_row + 1, [[_clean(v) for v in row] for row in rows], styles)
-    # each column's style made once and copied to its cells: openpyxl's style setters hash the
-    # style objects on every call (two thirds of the cost of a styled table)
-    protos = [_column_style(ws, col) for col in cols] if styled else []
-    for r, row in enumerate(rows if styled else (), start=first_row + 1):
-        values = [_clean(v) for v in row]
-        ws.append(values)  # rows follow the header (append is the fast path of openpyxl)
-        for c, (value, style) in enumerate(zip(values, protos, strict=True), start=1):
-            cell = ws.cell(r, c)
-            if isinstance(value, str) and value.startswith("="):
-                cell.data_type = "s"  # a sender's text stays text
-            cell._style = copy.copy(style)
-        height = row_height([(values[i], cols[i].width) for i in wrap_cols if values[i] not in (None, "")])
-        if height > LINE_PT + 3:
-            ws.row_dimensions[r].height = height
+    if not styled:
+        if rows:  # written straight into the sheet's XML at save: openpyxl's cells cost 10x
+            styles = [xlsxcopy.column_style(ws, number_format=c.fmt) if c.fmt else None for c in cols]
+            xlsxcopy.defer_rows(ws, first_row + 1, [[_clean(v) for v in row] for row in rows], styles)
+    else:
+        # each column's style made once and copied to its cells (xlsxcopy.cell_style)
+        protos = [xlsxcopy.cell_style(ws, border=BORDER, alignment=WRAP_TOP if c.wrap else TOP,
+                                      **({"number_format": c.fmt} if c.fmt else {})) for c in cols]  # fmt: skip
+        for r, row in enumerate(rows, start=first_row + 1):
+            values = [_clean(v) for v in row]
+            ws.append(values)  # rows follow the header (append is the fast path of openpyxl)
+            for c, (value, style) in enumerate(zip(values, protos, strict=True), start=1):
+                cell = ws.cell(r, c)
+                if isinstance(value, str) and value.startswith("="):
+                    cell.data_type = "s"  # a sender's text stays text
+                cell._style = copy.copy(style)
+            height = row_height([(values[i], cols[i].width) for i in wrap_cols if values[i] not in (None, "")])
+            if height > LINE_PT + 3:
+                ws.row_dimensions[r].height = height
     end = first_row + len(rows)
     if rows:
         ws.auto_filter.ref = f"A{first_row}:{layout.col_letter(len(cols))}{end}"
@@ -342,17 +342,6 @@ def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, firs
     if not rows:  # "(không có)" on screen; no page of it on paper
         no_print(ws)
     return first_row
-
-
-def _column_style(ws: Worksheet, col: Col) -> StyleArray:
-    """The style of a styled table's data cell in column ``col`` (border, alignment, number
-    format), registered in ``ws``'s workbook."""
-    cell = Cell(ws)
-    cell.border = BORDER
-    cell.alignment = WRAP_TOP if col.wrap else TOP
-    if col.fmt:
-        cell.number_format = col.fmt
-    return cell._style
 
 
 # -- the consolidated workbook ------------------------------------------------------------------

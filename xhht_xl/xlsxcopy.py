@@ -33,6 +33,7 @@ from xml.sax.saxutils import escape
 
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.compat import safe_string
+from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils.datetime import to_excel
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
@@ -169,17 +170,24 @@ class Rows:
     styles: tuple[int | None, ...]
 
 
-_PENDING: weakref.WeakKeyDictionary[Workbook, dict[str, Rows]] = weakref.WeakKeyDictionary()
+# workbook -> the sheets with rows to write (the sheet object, so a renamed sheet keeps its rows)
+_PENDING: weakref.WeakKeyDictionary[Workbook, list[tuple[Worksheet, Rows]]] = weakref.WeakKeyDictionary()
 
 
-def column_style(ws: Worksheet, **style) -> int:
-    """The workbook's style index for a cell styled with ``style`` (openpyxl cell attributes:
-    ``number_format``, ``font``, ``border``, ``alignment``, ``fill``), registered in ``ws``'s
-    workbook without placing a cell in the sheet."""
+def cell_style(ws: Worksheet, **style) -> StyleArray:
+    """The style of a cell styled with ``style`` (openpyxl cell attributes: ``number_format``,
+    ``font``, ``border``, ``alignment``, ``fill``), its parts registered in ``ws``'s workbook
+    without placing a cell in the sheet. A cell takes it as ``cell._style = copy.copy(...)``: one
+    copy instead of a style setter per attribute, which hashes the style objects each time."""
     cell = Cell(ws)
     for name, value in style.items():
         setattr(cell, name, value)
-    return cell.style_id
+    return cell._style
+
+
+def column_style(ws: Worksheet, **style) -> int:
+    """The workbook's style index of :func:`cell_style` (for :func:`defer_rows`)."""
+    return ws.parent._cell_styles.add(cell_style(ws, **style))
 
 
 def defer_rows(ws: Worksheet, first: int, rows: Sequence[Sequence[object]], styles: Sequence[int | None]) -> None:
@@ -190,28 +198,26 @@ def defer_rows(ws: Worksheet, first: int, rows: Sequence[Sequence[object]], styl
 
     Raises ValueError when ``ws`` already has rows pending, or when openpyxl holds a cell at or
     below ``first`` (the rows would collide)."""
-    pending = _PENDING.setdefault(ws.parent, {})
-    if ws.title in pending:
+    pending = _PENDING.setdefault(ws.parent, [])
+    if any(sheet is ws for sheet, _ in pending):
         raise ValueError(f"sheet {ws.title!r} already has rows to write")
     if ws.max_row >= first and ws._cells:
         raise ValueError(f"sheet {ws.title!r} has cells at row {ws.max_row}, not above row {first}")
-    pending[ws.title] = Rows(first, rows, tuple(styles))
+    pending.append((ws, Rows(first, rows, tuple(styles))))
 
 
 def pending_rows(wb: Workbook) -> dict[str, Rows]:
-    """Sheet title -> the rows :func:`defer_rows` keeps for it (empty when none)."""
-    return dict(_PENDING.get(wb, {}))
+    """Sheet title (as it is now) -> the rows :func:`defer_rows` keeps for that sheet of ``wb``
+    (empty when none)."""
+    return {ws.title: block for ws, block in _PENDING.get(wb, []) if ws in wb.worksheets}
 
 
 def with_rows(xml: bytes, block: Rows, epoch: dt.datetime) -> bytes:
     """The sheet ``xml`` (as openpyxl wrote it) with ``block``'s rows appended to its sheetData and
     its dimension widened to them; ``epoch`` is the workbook's date system."""
-    head, sep, tail = xml.partition(b"</sheetData>")
+    head, sep, tail = xml.partition(b"</sheetData>")  # openpyxl writes the end tag even when empty
     if not sep:
-        empty = _EMPTY_DATA.search(xml)
-        if empty is None:
-            raise ValueError("no sheetData in the sheet")
-        head, tail = xml[: empty.start()] + b"<sheetData>", xml[empty.end() :]
+        raise ValueError("no </sheetData> in the sheet")
     for m in _ROW_NUMBER.finditer(head):
         if int(m.group(1)) >= block.first:
             raise ValueError(f"row {int(m.group(1))} already written, at or below row {block.first}")
@@ -246,7 +252,6 @@ def _widened(m: re.Match, columns: int, last_row: int) -> bytes:
     return m.group(1) + ref.encode("ascii") + m.group(4)
 
 
-_EMPTY_DATA = re.compile(rb"<sheetData\\s*/>")
 _ROW_NUMBER = re.compile(rb'<row\b[^>]*?\br="([0-9]+)"')
 _DIMENSION = re.compile(rb'(<dimension\b[^>]*?\bref=")([A-Z]+[0-9]+)(?::([A-Z]+[0-9]+))?(")')
 
