@@ -737,7 +737,16 @@ def test_plain_table_rows_are_the_xml_python_docx_builds(result):
         Row(["Nhóm", "", ""], kind="group"),
         Row(["3", CONTROL, ""], keep_with_next=True),
         Row(["3", "tiếp", "7"], merge_up=(0,)),
+        Row(["3", "nữa", "8"], merge_up=(0, 1), shade={1: "FFC7CE"}, keep_with_next=True),
+        Row(["3", "hết", "9"], merge_up=(0,)),
         Row(["", "", ""], kind="total", shade={0: "EDEDED", 1: "EDEDED"}),
+    ]))  # fmt: skip
+    tables.append(Table(caption="Bảng gộp", heads=["A", "B"], widths=[20.0, 30.0], aligns=["left", "right"],
+                        font_pt=11, note="", rows=[
+        Row(["1", "x"], merge_up=(0,)),  # nothing above: nothing merged
+        Row(["1", "y"], merge_up=(0,), keep_with_next=True),
+        Row(["2", "z\tw"], merge_up=(1,)),  # not plain: python-docx merges it
+        Row(["2", "v"], merge_up=(0, 1)),
     ]))  # fmt: skip
     xml = {}
     for fast in (False, True):
@@ -747,6 +756,7 @@ def test_plain_table_rows_are_the_xml_python_docx_builds(result):
         xml[fast] = etree.tostring(doc.element)  # as saved: not pretty-printed
     assert xml[True] == xml[False]
     assert xml[True].count(b"<w:tr>") > 50 and b"<w:gridSpan" in xml[True]
+    assert xml[True].count(b'<w:vMerge w:val="restart"/>') >= 3
 
 
 def test_fast_paragraphs_are_the_xml_python_docx_builds(result):

@@ -20,6 +20,7 @@ from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement, parse_xml
 from docx.oxml.ns import nsdecls, qn
+from docx.oxml.simpletypes import ST_Merge
 from docx.shared import Mm, Pt, RGBColor
 from docx.table import _Row
 from docx.text.paragraph import Paragraph
@@ -366,9 +367,11 @@ def _table(doc, block: Table, *, fast: bool = True) -> None:
         if fast and spec.kind == "group" and _plain(spec.cells[:1]):  # one cell across the table
             tr = _plain_row(spec.cells[:1], [sum(twips)], [WD_ALIGN_PARAGRAPH.LEFT], size, bold=True,
                             shade={0: SHADE_GROUP}, keep=spec.keep_with_next, span=len(widths))  # fmt: skip
-        elif fast and spec.kind != "group" and not spec.merge_up and _plain(spec.cells):
+        elif fast and spec.kind != "group" and _plain(spec.cells) and _joinable(previous, spec.merge_up, len(widths)):
+            for i in spec.merge_up:  # what python-docx's vertical merge does to the cell above
+                _span_start(t._tbl, i, spec.keep_with_next)
             tr = _plain_row(spec.cells, twips, aligns, size, bold=spec.kind == "total", shade=spec.shade,
-                            keep=spec.keep_with_next)  # fmt: skip
+                            keep=spec.keep_with_next, merged=spec.merge_up)  # fmt: skip
         else:
             tr = None
         if tr is not None:
@@ -413,12 +416,34 @@ def _plain(texts) -> bool:
     return not any("\t" in t or "\n" in t for t in map(clean, texts))
 
 
+def _joinable(previous, merge_up, columns: int) -> bool:
+    """Whether a row's ``merge_up`` columns can be written by the fast path: none, or the row above
+    has one cell per column (not a group heading across the table)."""
+    return not merge_up or (previous is not None and len(previous._tr.tc_lst) == columns)
+
+
+def _span_start(tbl, column: int, keep: bool) -> None:
+    """The cell above a cell merged up at ``column`` as python-docx's ``merge`` leaves it: the first
+    cell of the vertical span (walking up past continuations) marked as its start; with ``keep``
+    its paragraphs kept with the next (``row.cells`` of the merged row return that cell)."""
+    for tr in reversed(tbl.tr_lst):
+        owner = tr.tc_lst[column]
+        if owner.vMerge != ST_Merge.CONTINUE:
+            break
+    if owner.vMerge is None:
+        owner.vMerge = ST_Merge.RESTART
+    if keep:
+        for p in owner.p_lst:
+            Paragraph(p, None).paragraph_format.keep_with_next = True
+
+
 def _plain_row(texts, widths_twips, aligns, size: float, *, bold: bool = False, shade=None, keep: bool = False,
-               header: bool = False, span: int = 1):  # fmt: skip
+               header: bool = False, span: int = 1, merged=()):  # fmt: skip
     """One ``<w:tr>`` exactly as ``t.add_row()`` and ``_cell``/``_shade``/``_row_flag`` (and for a
     group heading, ``merge`` of the whole row: one cell spanning ``span`` grid columns) build it:
     each cell as wide as given (twips), its text in one run (bold, ``size`` pt), aligned, shaded
-    ``{column: RRGGBB}``, kept with the next row when ``keep``; the header flag on a ``header`` row."""
+    ``{column: RRGGBB}``, kept with the next row when ``keep``; the header flag on a ``header`` row.
+    ``merged`` columns continue the cell above (``_span_start`` marks it): empty, their text dropped."""
     shade = shade or {}
     run_props = ("<w:b/>" if bold else "") + f'<w:sz w:val="{int(Pt(size).pt * 2)}"/>'
     flags = '<w:tblHeader w:val="true"/><w:cantSplit/>' if header else "<w:cantSplit/>"
@@ -426,6 +451,9 @@ def _plain_row(texts, widths_twips, aligns, size: float, *, bold: bool = False, 
     spanned = f'<w:gridSpan w:val="{span}"/>' if span > 1 else ""
     for i, (text, w, align) in enumerate(zip(texts, widths_twips, aligns, strict=True)):
         fill = f'<w:shd w:val="clear" w:color="auto" w:fill="{shade[i]}"/>' if i in shade else ""
+        if i in merged:
+            out.append(f'<w:tc><w:tcPr><w:tcW w:type="dxa" w:w="{w}"/><w:vMerge/>{fill}</w:tcPr><w:p/></w:tc>')
+            continue
         out.append(f'<w:tc><w:tcPr><w:tcW w:type="dxa" w:w="{w}"/>{spanned}{fill}</w:tcPr><w:p><w:pPr>'
                    f'{"<w:keepNext/>" if keep else ""}<w:spacing w:after="0" w:line="240" w:lineRule="auto"/>'
                    f'<w:ind w:firstLine="0"/><w:jc w:val="{align.xml_value}"/></w:pPr>')  # fmt: skip
