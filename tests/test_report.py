@@ -745,7 +745,7 @@ def test_plain_table_rows_are_the_xml_python_docx_builds(result):
                         font_pt=11, note="", rows=[
         Row(["1", "x"], merge_up=(0,)),  # nothing above: nothing merged
         Row(["1", "y"], merge_up=(0,), keep_with_next=True),
-        Row(["2", "z\tw"], merge_up=(1,)),  # not plain: python-docx merges it
+        Row(["2", "z\tw"], merge_up=(1,)),  # a tab in a merged-up row
         Row(["2", "v"], merge_up=(0, 1)),
     ]))  # fmt: skip
     xml = {}

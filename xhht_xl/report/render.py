@@ -341,16 +341,16 @@ def _plain_para(block: Para):
 
 def _table(doc, block: Table, *, fast: bool = True) -> None:
     """``block`` as a Word table: a shaded header row repeated on every page, rows never split
-    across pages. Plain rows (not a group heading, nothing merged with the row above) are written
-    as one piece of XML each (``_plain_row``: the elements python-docx makes, a tenth of the cost);
-    ``fast=False`` builds every row through python-docx (the reference the fast rows are tested
-    against)."""
+    across pages. With ``fast`` each row is written as one piece of XML (``_plain_row``: the
+    elements python-docx makes, a tenth of the cost; a row merged with the row above marks the
+    cell above as python-docx's merge does), except a merge under a group heading; ``fast=False``
+    builds every row through python-docx (the reference the fast rows are tested against)."""
     _para(doc, block.caption, bold=True, size=12, align=WD_ALIGN_PARAGRAPH.CENTER, before=4, after=3, keep=True)
     widths = block.widths
     t = _grid(doc, widths)
     size = block.font_pt
     twips = [Mm(w).twips for w in widths]
-    if fast and _plain(block.heads):
+    if fast:
         t._tbl.append(_plain_row(block.heads, twips, [WD_ALIGN_PARAGRAPH.CENTER] * len(widths), size, bold=True,
                                  shade=dict.fromkeys(range(len(widths)), SHADE_HEAD), header=True))  # fmt: skip
     else:
@@ -364,10 +364,10 @@ def _table(doc, block: Table, *, fast: bool = True) -> None:
     aligns = [ALIGN[a] for a in block.aligns]
     previous = None
     for spec in block.rows:
-        if fast and spec.kind == "group" and _plain(spec.cells[:1]):  # one cell across the table
+        if fast and spec.kind == "group":  # one cell across the table
             tr = _plain_row(spec.cells[:1], [sum(twips)], [WD_ALIGN_PARAGRAPH.LEFT], size, bold=True,
                             shade={0: SHADE_GROUP}, keep=spec.keep_with_next, span=len(widths))  # fmt: skip
-        elif fast and spec.kind != "group" and _plain(spec.cells) and _joinable(previous, spec.merge_up, len(widths)):
+        elif fast and spec.kind != "group" and _joinable(previous, spec.merge_up, len(widths)):
             for i in spec.merge_up:  # what python-docx's vertical merge does to the cell above
                 _span_start(t._tbl, i, spec.keep_with_next)
             tr = _plain_row(spec.cells, twips, aligns, size, bold=spec.kind == "total", shade=spec.shade,
@@ -411,11 +411,6 @@ def _table(doc, block: Table, *, fast: bool = True) -> None:
         _para(doc, after=0).paragraph_format.space_after = Pt(2)
 
 
-def _plain(texts) -> bool:
-    """Cell texts python-docx writes as one ``<w:t>`` each (no tab or line break inside)."""
-    return not any("\t" in t or "\n" in t for t in map(clean, texts))
-
-
 def _joinable(previous, merge_up, columns: int) -> bool:
     """Whether a row's ``merge_up`` columns can be written by the fast path: none, or the row above
     has one cell per column (not a group heading across the table)."""
@@ -445,7 +440,6 @@ def _plain_row(texts, widths_twips, aligns, size: float, *, bold: bool = False, 
     ``{column: RRGGBB}``, kept with the next row when ``keep``; the header flag on a ``header`` row.
     ``merged`` columns continue the cell above (``_span_start`` marks it): empty, their text dropped."""
     shade = shade or {}
-    run_props = ("<w:b/>" if bold else "") + f'<w:sz w:val="{int(Pt(size).pt * 2)}"/>'
     flags = '<w:tblHeader w:val="true"/><w:cantSplit/>' if header else "<w:cantSplit/>"
     out = [f"<w:tr {nsdecls('w')}><w:trPr>{flags}</w:trPr>"]
     spanned = f'<w:gridSpan w:val="{span}"/>' if span > 1 else ""
@@ -457,10 +451,8 @@ def _plain_row(texts, widths_twips, aligns, size: float, *, bold: bool = False, 
         out.append(f'<w:tc><w:tcPr><w:tcW w:type="dxa" w:w="{w}"/>{spanned}{fill}</w:tcPr><w:p><w:pPr>'
                    f'{"<w:keepNext/>" if keep else ""}<w:spacing w:after="0" w:line="240" w:lineRule="auto"/>'
                    f'<w:ind w:firstLine="0"/><w:jc w:val="{align.xml_value}"/></w:pPr>')  # fmt: skip
-        text = clean(text)
-        if text:
-            space = ' xml:space="preserve"' if text != text.strip() else ""
-            out.append(f"<w:r><w:rPr>{run_props}</w:rPr><w:t{space}>{escape(text)}</w:t></w:r>")
+        if clean(text):
+            out.append(_run_xml(text, bold, False, size))
         out.append("</w:p></w:tc>")
     out.append("</w:tr>")
     return parse_xml("".join(out))
