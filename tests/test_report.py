@@ -737,7 +737,16 @@ def test_plain_table_rows_are_the_xml_python_docx_builds(result):
         Row(["Nhóm", "", ""], kind="group"),
         Row(["3", CONTROL, ""], keep_with_next=True),
         Row(["3", "tiếp", "7"], merge_up=(0,)),
+        Row(["3", "nữa", "8"], merge_up=(0, 1), shade={1: "FFC7CE"}, keep_with_next=True),
+        Row(["3", "hết", "9"], merge_up=(0,)),
         Row(["", "", ""], kind="total", shade={0: "EDEDED", 1: "EDEDED"}),
+    ]))  # fmt: skip
+    tables.append(Table(caption="Bảng gộp", heads=["A", "B"], widths=[20.0, 30.0], aligns=["left", "right"],
+                        font_pt=11, note="", rows=[
+        Row(["1", "x"], merge_up=(0,)),  # nothing above: nothing merged
+        Row(["1", "y"], merge_up=(0,), keep_with_next=True),
+        Row(["2", "z\tw"], merge_up=(1,)),  # a tab in a merged-up row
+        Row(["2", "v"], merge_up=(0, 1)),
     ]))  # fmt: skip
     xml = {}
     for fast in (False, True):
@@ -747,3 +756,32 @@ def test_plain_table_rows_are_the_xml_python_docx_builds(result):
         xml[fast] = etree.tostring(doc.element)  # as saved: not pretty-printed
     assert xml[True] == xml[False]
     assert xml[True].count(b"<w:tr>") > 50 and b"<w:gridSpan" in xml[True]
+    assert xml[True].count(b'<w:vMerge w:val="restart"/>') >= 3
+
+
+def test_fast_paragraphs_are_the_xml_python_docx_builds(result):
+    """Every paragraph of the province's and a district's drafts (body, annexes, cover), plus one of
+    each kind with runs that are bold, italic, empty, spaced around, XML's own characters, control
+    characters, tabs and line ends, rendered through python-docx and through the fast path: the
+    document XML is byte for byte the same."""
+    from xhht_xl.report.model import Para, Run
+
+    rnd = importlib.import_module("xhht_xl.report.render")  # the package exports a function of that name
+
+    drafts = [report.synthesise(c) for c in (result.province, result.districts[DISTRICT])]
+    paras = [b for d in drafts for blocks in (d.blocks, *(a.blocks for a in d.annexes)) for b in blocks
+             if isinstance(b, Para)]  # fmt: skip
+    kinds = {p.kind for p in paras}
+    assert len(paras) > 50 and {"body", "quote", "annex"} <= kinds, kinds
+    runs = [Run(" Xã A & <B> ", bold=True), Run("một\tmột\r\nhai\rba\n", italic=True), Run(""),
+            Run(CONTROL, bold=True, italic=True), Run(FORMULA), Run("  ")]  # fmt: skip
+    for kind in ("body", "own", "bullet", "note", "quote", "annex"):
+        paras += [Para(runs, kind), Para([], kind)]
+    xml = {}
+    for fast in (False, True):
+        doc = Document()
+        for block in paras:
+            rnd._paragraph(doc, block, fast=fast)
+        xml[fast] = etree.tostring(doc.element)  # as saved: not pretty-printed
+    assert xml[True] == xml[False]
+    assert xml[True].count(b"<w:p>") >= len(paras) and b"<w:tab/>" in xml[True] and b"<w:br/>" in xml[True]

@@ -152,7 +152,11 @@ def consolidate_all(
                 "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             )
             pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=ctx))
-            results = pool.map(_district_job, jobs)
+            # Longest first (the one with the report, then by files), so that no worker is left
+            # alone with a large district at the end; the lines still come in the plan's order.
+            order = sorted(range(len(jobs)), key=lambda i: (not jobs[i][6], -len(list(jobs[i][1].iterdir()))))
+            futures = {i: pool.submit(_district_job, jobs[i]) for i in order}
+            results = (futures[i].result() for i in range(len(jobs)))
         else:
             results = map(_district_job, jobs)
         # Each district's line as soon as it (and those before it) are done, not all at the end.

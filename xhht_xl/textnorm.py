@@ -16,6 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Literal
 
 __all__ = [
@@ -183,7 +184,9 @@ def _plausible_syllable(word: str) -> bool:
 _WORD_RE = re.compile(r"[^\W\d_]+")
 
 
+@lru_cache(maxsize=1 << 16)
 def _canonical_word(word: str, style: str) -> str:
+    """``word`` with its tone mark on the canonical vowel (cached: names and labels repeat words)."""
     toneless, tones = _untone(word)
     if len(tones) != 1:
         return word

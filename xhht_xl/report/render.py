@@ -11,6 +11,8 @@ under «PHỤ LỤC …» with the line saying which document it is attached to.
 from __future__ import annotations
 
 import datetime as dt
+import re
+from functools import cache
 from xml.sax.saxutils import escape
 
 from docx import Document
@@ -18,8 +20,11 @@ from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement, parse_xml
 from docx.oxml.ns import nsdecls, qn
+from docx.oxml.simpletypes import ST_Merge
 from docx.shared import Mm, Pt, RGBColor
 from docx.table import _Row
+from docx.text.paragraph import Paragraph
+from lxml import etree
 
 from .. import messages
 from .chart import add_chart
@@ -243,9 +248,23 @@ def _heading_block(doc, head: Letterhead) -> None:
     _para(doc, head.draft_note, italic=True, size=NOTE_PT, align=WD_ALIGN_PARAGRAPH.CENTER, after=8)
 
 
-def _paragraph(doc, block: Para) -> None:
-    kind = block.kind
+def _paragraph(doc, block: Para, *, fast: bool = True) -> None:
+    """A body paragraph of ``block.kind`` (see :class:`~.model.Para`). With ``fast`` it is built as
+    one piece of XML (``_plain_para``: the elements python-docx makes, a tenth of the cost);
+    ``fast=False`` builds it through python-docx (the reference the fast path is tested against)."""
+    if fast:
+        doc.element.body._insert_p(_plain_para(block))
+        return
     p = doc.add_paragraph()
+    size = _para_format(p, block.kind)
+    if block.kind == "bullet":
+        _run(p, "- ")
+    for r in block.runs:
+        _run(p, r.text, bold=r.bold, italic=r.italic or block.kind == "note", size=size)
+
+
+def _para_format(p, kind: str) -> float | None:
+    """Set paragraph ``p``'s format for a body paragraph of ``kind``; the runs' size (pt) or None."""
     pf = p.paragraph_format
     pf.alignment = WD_ALIGN_PARAGRAPH.JUSTIFY
     size = None
@@ -263,24 +282,75 @@ def _paragraph(doc, block: Para) -> None:
         pf.first_line_indent = INDENT
         pf.space_after = Pt(2)
         pf.line_spacing = 1.0
-    if kind == "bullet":
-        _run(p, "- ")
+    return size
+
+
+_NS_DECL = re.compile(r' xmlns:\w+="[^"]*"')
+
+
+def _xml(element) -> str:
+    """``element`` serialised without namespace declarations (it goes inside a ``<w:p>`` that has them)."""
+    return _NS_DECL.sub("", etree.tostring(element, encoding="unicode"))
+
+
+@cache
+def _para_props(kind: str) -> tuple[str, float | None]:
+    """The ``<w:pPr>`` python-docx writes for a body paragraph of ``kind``, and its runs' size."""
+    p = Paragraph(OxmlElement("w:p"), None)
+    size = _para_format(p, kind)
+    return _xml(p._p.pPr), size
+
+
+@cache
+def _run_props(bold: bool, italic: bool, size: float | None) -> str:
+    """The ``<w:rPr>`` ``_run`` writes for these flags."""
+    r = _run(Paragraph(OxmlElement("w:p"), None), "", bold=bold, italic=italic, size=size)
+    return _xml(r._r.rPr)
+
+
+_BREAKS = re.compile(r"([\t\n])")
+
+
+def _run_xml(text: str, bold: bool, italic: bool, size: float | None) -> str:
+    """One ``<w:r>`` as ``_run`` builds it: the text in ``<w:t>`` pieces (kept spaces marked), each tab
+    a ``<w:tab/>``, each line end a ``<w:br/>``."""
+    out = ["<w:r>", _run_props(bold, italic, size)]
+    for piece in _BREAKS.split(clean(text)):
+        if piece == "\t":
+            out.append("<w:tab/>")
+        elif piece == "\n":
+            out.append("<w:br/>")
+        elif piece:
+            space = ' xml:space="preserve"' if piece != piece.strip() else ""
+            out.append(f"<w:t{space}>{escape(piece)}</w:t>")
+    out.append("</w:r>")
+    return "".join(out)
+
+
+def _plain_para(block: Para):
+    """One ``<w:p>`` exactly as ``_paragraph(..., fast=False)`` builds it."""
+    props, size = _para_props(block.kind)
+    out = [f"<w:p {nsdecls('w')}>", props]
+    if block.kind == "bullet":
+        out.append(_run_xml("- ", False, False, None))
     for r in block.runs:
-        _run(p, r.text, bold=r.bold, italic=r.italic or kind == "note", size=size)
+        out.append(_run_xml(r.text, r.bold, r.italic or block.kind == "note", size))
+    out.append("</w:p>")
+    return parse_xml("".join(out))
 
 
 def _table(doc, block: Table, *, fast: bool = True) -> None:
     """``block`` as a Word table: a shaded header row repeated on every page, rows never split
-    across pages. Plain rows (not a group heading, nothing merged with the row above) are written
-    as one piece of XML each (``_plain_row``: the elements python-docx makes, a tenth of the cost);
-    ``fast=False`` builds every row through python-docx (the reference the fast rows are tested
-    against)."""
+    across pages. With ``fast`` each row is written as one piece of XML (``_plain_row``: the
+    elements python-docx makes, a tenth of the cost; a row merged with the row above marks the
+    cell above as python-docx's merge does), except a merge under a group heading; ``fast=False``
+    builds every row through python-docx (the reference the fast rows are tested against)."""
     _para(doc, block.caption, bold=True, size=12, align=WD_ALIGN_PARAGRAPH.CENTER, before=4, after=3, keep=True)
     widths = block.widths
     t = _grid(doc, widths)
     size = block.font_pt
     twips = [Mm(w).twips for w in widths]
-    if fast and _plain(block.heads):
+    if fast:
         t._tbl.append(_plain_row(block.heads, twips, [WD_ALIGN_PARAGRAPH.CENTER] * len(widths), size, bold=True,
                                  shade=dict.fromkeys(range(len(widths)), SHADE_HEAD), header=True))  # fmt: skip
     else:
@@ -294,12 +364,14 @@ def _table(doc, block: Table, *, fast: bool = True) -> None:
     aligns = [ALIGN[a] for a in block.aligns]
     previous = None
     for spec in block.rows:
-        if fast and spec.kind == "group" and _plain(spec.cells[:1]):  # one cell across the table
+        if fast and spec.kind == "group":  # one cell across the table
             tr = _plain_row(spec.cells[:1], [sum(twips)], [WD_ALIGN_PARAGRAPH.LEFT], size, bold=True,
                             shade={0: SHADE_GROUP}, keep=spec.keep_with_next, span=len(widths))  # fmt: skip
-        elif fast and spec.kind != "group" and not spec.merge_up and _plain(spec.cells):
+        elif fast and spec.kind != "group" and _joinable(previous, spec.merge_up, len(widths)):
+            for i in spec.merge_up:  # what python-docx's vertical merge does to the cell above
+                _span_start(t._tbl, i, spec.keep_with_next)
             tr = _plain_row(spec.cells, twips, aligns, size, bold=spec.kind == "total", shade=spec.shade,
-                            keep=spec.keep_with_next)  # fmt: skip
+                            keep=spec.keep_with_next, merged=spec.merge_up)  # fmt: skip
         else:
             tr = None
         if tr is not None:
@@ -339,31 +411,48 @@ def _table(doc, block: Table, *, fast: bool = True) -> None:
         _para(doc, after=0).paragraph_format.space_after = Pt(2)
 
 
-def _plain(texts) -> bool:
-    """Cell texts python-docx writes as one ``<w:t>`` each (no tab or line break inside)."""
-    return not any("\t" in t or "\n" in t for t in map(clean, texts))
+def _joinable(previous, merge_up, columns: int) -> bool:
+    """Whether a row's ``merge_up`` columns can be written by the fast path: none, or the row above
+    has one cell per column (not a group heading across the table)."""
+    return not merge_up or (previous is not None and len(previous._tr.tc_lst) == columns)
+
+
+def _span_start(tbl, column: int, keep: bool) -> None:
+    """The cell above a cell merged up at ``column`` as python-docx's ``merge`` leaves it: the first
+    cell of the vertical span (walking up past continuations) marked as its start; with ``keep``
+    its paragraphs kept with the next (``row.cells`` of the merged row return that cell)."""
+    for tr in reversed(tbl.tr_lst):
+        owner = tr.tc_lst[column]
+        if owner.vMerge != ST_Merge.CONTINUE:
+            break
+    if owner.vMerge is None:
+        owner.vMerge = ST_Merge.RESTART
+    if keep:
+        for p in owner.p_lst:
+            Paragraph(p, None).paragraph_format.keep_with_next = True
 
 
 def _plain_row(texts, widths_twips, aligns, size: float, *, bold: bool = False, shade=None, keep: bool = False,
-               header: bool = False, span: int = 1):  # fmt: skip
+               header: bool = False, span: int = 1, merged=()):  # fmt: skip
     """One ``<w:tr>`` exactly as ``t.add_row()`` and ``_cell``/``_shade``/``_row_flag`` (and for a
     group heading, ``merge`` of the whole row: one cell spanning ``span`` grid columns) build it:
     each cell as wide as given (twips), its text in one run (bold, ``size`` pt), aligned, shaded
-    ``{column: RRGGBB}``, kept with the next row when ``keep``; the header flag on a ``header`` row."""
+    ``{column: RRGGBB}``, kept with the next row when ``keep``; the header flag on a ``header`` row.
+    ``merged`` columns continue the cell above (``_span_start`` marks it): empty, their text dropped."""
     shade = shade or {}
-    run_props = ("<w:b/>" if bold else "") + f'<w:sz w:val="{int(Pt(size).pt * 2)}"/>'
     flags = '<w:tblHeader w:val="true"/><w:cantSplit/>' if header else "<w:cantSplit/>"
     out = [f"<w:tr {nsdecls('w')}><w:trPr>{flags}</w:trPr>"]
     spanned = f'<w:gridSpan w:val="{span}"/>' if span > 1 else ""
     for i, (text, w, align) in enumerate(zip(texts, widths_twips, aligns, strict=True)):
         fill = f'<w:shd w:val="clear" w:color="auto" w:fill="{shade[i]}"/>' if i in shade else ""
+        if i in merged:
+            out.append(f'<w:tc><w:tcPr><w:tcW w:type="dxa" w:w="{w}"/><w:vMerge/>{fill}</w:tcPr><w:p/></w:tc>')
+            continue
         out.append(f'<w:tc><w:tcPr><w:tcW w:type="dxa" w:w="{w}"/>{spanned}{fill}</w:tcPr><w:p><w:pPr>'
                    f'{"<w:keepNext/>" if keep else ""}<w:spacing w:after="0" w:line="240" w:lineRule="auto"/>'
                    f'<w:ind w:firstLine="0"/><w:jc w:val="{align.xml_value}"/></w:pPr>')  # fmt: skip
-        text = clean(text)
-        if text:
-            space = ' xml:space="preserve"' if text != text.strip() else ""
-            out.append(f"<w:r><w:rPr>{run_props}</w:rPr><w:t{space}>{escape(text)}</w:t></w:r>")
+        if clean(text):
+            out.append(_run_xml(text, bold, False, size))
         out.append("</w:p></w:tc>")
     out.append("</w:tr>")
     return parse_xml("".join(out))
