@@ -368,3 +368,42 @@ def test_deferred_rows_drop_what_xml_cannot_hold_and_never_collide(tmp_path):
     with pytest.raises(ValueError):
         fileio.save_workbook(wb, tmp_path / "collide.xlsx")
     assert not (tmp_path / "collide.xlsx").exists()
+
+
+_STAMP = re.compile(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>")
+
+
+def _parts_of(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {name: _STAMP.sub(b"", zf.read(name)) for name in zf.namelist()}
+
+
+def test_one_pass_save_is_openpyxl_save_then_finished(plan):
+    """``fileio.workbook_bytes`` (sheets serialised in memory, edited on their way into the zip)
+    gives every part, in the same order, that openpyxl's save followed by ``finished_bytes`` gives:
+    a template with cached formula results, plus a sheet of rows written at save time. (Each
+    workbook is saved once: openpyxl's save changes the workbook, a second one differs.)"""
+    from xhht_xl import xlsxcopy
+
+    values = entries_with_faults(plan, random.Random(3))
+
+    def book():
+        wb = templates.build_workbook(plan, "xa", values=values)
+        ws = wb.create_sheet("Chi tiết")
+        ws.append([f"cột {i}" for i in range(1, 10)])
+        styles = [xlsxcopy.column_style(ws, number_format=f) if f else None for f in _PLAIN_FORMATS]
+        xlsxcopy.defer_rows(ws, 2, _PLAIN_ROWS, styles)
+        return wb
+
+    one_pass = fileio.workbook_bytes(book(), "x.xlsx")
+    wb = book()
+    two_passes = fileio.finished_bytes(wb, _written(wb), "x.xlsx")
+    a, b = _parts_of(one_pass), _parts_of(two_passes)
+    assert list(a) == list(b)
+    assert [name for name in a if a[name] != b[name]] == []
+    assert xlsxrules.problems(one_pass) == []
+    wb = book()
+    wb["_meta"].merge_cells("K1:L2")
+    wb["_meta"].merge_cells("L2:M3")
+    with pytest.raises(fileio.OutputError, match="merged-ranges-overlap"):  # checked on the parts written
+        fileio.workbook_bytes(wb, "x.xlsx")

@@ -25,7 +25,7 @@ import io
 import re
 import weakref
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 from xml.etree import ElementTree
@@ -33,10 +33,13 @@ from xml.sax.saxutils import escape
 
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.compat import safe_string
+from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils.datetime import to_excel
 from openpyxl.workbook import Workbook
+from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.writer.excel import ExcelWriter
 
 from .ooxml import col_letter, split_ref
 
@@ -271,3 +274,65 @@ def _kind(value: object) -> tuple[str, object]:
     if isinstance(value, (dt.date, dt.datetime)):
         return "d", value
     raise ValueError(f"cannot write a {type(value).__name__} in a plain row")
+
+
+# -- saving in one pass -------------------------------------------------------------------------
+
+SheetEdit = Callable[[Worksheet, bytes], bytes]
+
+
+class _Archive(zipfile.ZipFile):
+    """The zip openpyxl's writer fills, keeping a copy of the parts ``keep`` names."""
+
+    def __init__(self, file, keep: Callable[[str], bool]):
+        super().__init__(file, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL)
+        self._keep = keep
+        self.kept: dict[str, bytes] = {}
+
+    def writestr(self, zinfo_or_arcname, data, *args, **kwargs):
+        name = zinfo_or_arcname if isinstance(zinfo_or_arcname, str) else zinfo_or_arcname.filename
+        if self._keep(name):
+            self.kept[name] = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        super().writestr(zinfo_or_arcname, data, *args, **kwargs)
+
+
+class _Writer(ExcelWriter):
+    """openpyxl's package writer with each worksheet serialised in memory (openpyxl writes each to
+    a temporary file, ~1 ms a sheet) and passed through ``edit`` before it goes into the zip."""
+
+    def __init__(self, wb: Workbook, archive: _Archive, edit: SheetEdit | None):
+        super().__init__(wb, archive)
+        self._edit = edit
+
+    def write_worksheet(self, ws):  # the steps of ExcelWriter.write_worksheet, without the file
+        ws._drawing = SpreadsheetDrawing()
+        ws._drawing.charts = ws._charts
+        ws._drawing.images = ws._images
+        writer = WorksheetWriter(ws, out=io.BytesIO())
+        writer.write()
+        ws._rels = writer._rels
+        xml = writer.read()
+        if self._edit is not None:
+            xml = self._edit(ws, xml)
+        self._archive.writestr(ws.path[1:], xml)
+        self.manifest.append(ws)
+
+
+def workbook_bytes(
+    wb: Workbook, edit: SheetEdit | None = None, keep: Callable[[str], bool] = lambda _name: False
+) -> tuple[bytes, dict[str, bytes]]:
+    """``wb`` as openpyxl saves it, each worksheet's XML passed through ``edit(ws, xml)`` on its way
+    into the zip (one pass, no second zip), and the XML of the parts ``keep`` names (to check them
+    without reading the zip back). Styles that ``edit`` registers in ``wb`` are written: the
+    stylesheet is written after the worksheets."""
+    if wb.read_only or wb.write_only:
+        raise ValueError("only a workbook openpyxl holds in memory is written here")
+    out = io.BytesIO()
+    archive = _Archive(out, keep)
+    wb.properties.modified = dt.datetime.now(tz=dt.UTC).replace(tzinfo=None)  # as openpyxl's save
+    try:
+        _Writer(wb, archive, edit).save()
+    except BaseException:
+        archive.close()
+        raise
+    return out.getvalue(), archive.kept

@@ -263,13 +263,21 @@ def problems(source: str | bytes | io.BytesIO | object, cells: bool = True) -> l
     heights are still checked."""
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    found: list[Problem] = []
     with zipfile.ZipFile(source) as zf:
-        found += _book_problems(zf.read("xl/workbook.xml"))
-        for title, part in _sheet_parts(zf).items():
-            if part in zf.namelist():
-                xml = zf.read(part)
-                found += [Problem(f"{part} ({title})", r, d) for r, d in _sheet_problems(xml, cells)]
+        names = set(zf.namelist())
+        return package_problems(lambda part: zf.read(part) if part in names else None, cells)
+
+
+def package_problems(read: Callable[[str], bytes | None], cells: bool = True) -> list[Problem]:
+    """:func:`problems` of a package whose parts ``read(name)`` gives (None for a missing part):
+    a writer checks the XML it has just written without reading its zip back."""
+    book_xml = read("xl/workbook.xml") or b""
+    found: list[Problem] = list(_book_problems(book_xml))
+    book = safe_fromstring(book_xml)
+    for title, part in _part_names(book, safe_fromstring(read("xl/_rels/workbook.xml.rels") or b"")).items():
+        xml = read(part)
+        if xml is not None:
+            found += [Problem(f"{part} ({title})", r, d) for r, d in _sheet_problems(xml, cells)]
     return found
 
 
@@ -283,7 +291,10 @@ def _sheet_parts(zf: zipfile.ZipFile, book: ET.Element | None = None) -> dict[st
     """Sheet title -> part name of every worksheet, from the workbook and its relationships."""
     if book is None:
         book = safe_fromstring(zf.read("xl/workbook.xml"))
-    rels = safe_fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    return _part_names(book, safe_fromstring(zf.read("xl/_rels/workbook.xml.rels")))
+
+
+def _part_names(book: ET.Element, rels: ET.Element) -> dict[str, str]:
     targets = {}
     for rel in rels.iter(f"{{{PKG_REL}}}Relationship"):
         target = rel.get("Target", "")
