@@ -369,12 +369,12 @@ def write_workbook(c, path: Path) -> Path:
         return _write_workbook(c, path)
 
 
-def _write_workbook(c, path: Path) -> Path:
+def _write_workbook(c, path: Path, prebuilt: bool = True) -> Path:
     plan = c.plan
-    wb = templates.build_workbook(plan, c.scope.level, unit=c.unit, values=c.appendix)
-    mark_output(wb, "consolidated", unit=c.scope.unit, level=c.scope.level)  # intake skips it when found
     lay = layout.build(plan, layout.template_for(plan, c.scope.level))
-    _printable_template(wb, plan, lay)
+    wb = _template_workbook(c, lay, prebuilt)
+    mark_output(wb, "consolidated", unit=c.scope.unit, level=c.scope.level)  # intake skips it when found
+    _printable_rows(wb, plan, lay)
     index = len(lay.sheets) - 2  # before _ds, _meta
     sheets = {}
     for key in ("totals", "status", "issues", "detail", "nominations", "cross", "changes", "charts"):
@@ -395,37 +395,53 @@ def _write_workbook(c, path: Path) -> Path:
     return save_workbook(wb, path)
 
 
-def _printable_template(wb, plan, lay) -> None:
-    """The template's sheets as a report prints them: not the how-to-fill guide, Phụ lục 3 up to
-    its last filled row (not twenty empty input rows), each narrative row as tall as its text, the
-    sheet's name in every footer."""
+def _template_workbook(c, lay, prebuilt: bool = True):
+    """The level's template filled with the consolidated values, as a report prints it: written
+    again at the XML level from one prebuilt per process (``templates.Prebuilt``), or built with
+    openpyxl when a value needs it or ``prebuilt`` is false (the same bytes either way)."""
+    plan, level = c.plan, c.scope.level
+    if prebuilt:
+        with contextlib.suppress(xlsxcopy.NotWritable):
+            return templates.prebuilt(plan, level, c.unit, finish=_printable_frame).workbook(c.unit, c.appendix)
+    wb = templates.build_workbook(plan, level, unit=c.unit, values=c.appendix, lay=lay)
+    _printable_frame(wb, plan, lay)
+    return wb
+
+
+def _printable_frame(wb, plan, lay) -> None:
+    """The template's sheets as a report prints them, whatever their values: not the how-to-fill
+    guide, the sheet's name in every footer; none is the selected tab (the totals sheet is)."""
     for ws in wb.worksheets:
         if ws.sheet_state == "visible":
             ws.oddFooter.center.text = T("out.footer")
+        ws.sheet_view.tabSelected = False
     if lay.sheets.get("guide") in wb.sheetnames:
         no_print(wb[lay.sheets["guide"]])
+
+
+def _printable_rows(wb, plan, lay) -> None:
+    """What printing the filled template depends on its values: Phụ lục 3 up to its last filled row
+    (not twenty empty input rows), each of its rows and each narrative row as tall as its text."""
+    value = functools.partial(templates.cell_value, wb)
     block = lay.award_block
     if block is not None and block.sheet in wb.sheetnames:
-        ws = wb[block.sheet]
         filled = [r for r in range(block.first_row, block.last_row + 1)
-                  if any(ws.cell(r, col).value not in (None, "") for fld, col in lay.award_cols.items()
+                  if any(value(block.sheet, r, col) not in (None, "") for fld, col in lay.award_cols.items()
                          if fld != "priority")]  # fmt: skip
         last = max(filled, default=block.first_row)
         for r in range(block.first_row, last + 1):  # sized to the text; the empty rows stay for typing
-            texts = [(ws.cell(r, col).value, templates.AWARD_WIDTHS[fld]) for fld, col in lay.award_cols.items()
-                     if isinstance(ws.cell(r, col).value, str)]  # fmt: skip
-            ws.row_dimensions[r].height = max(30.0, row_height(texts))
-        ws.print_area = f"A1:{layout.col_letter(block.last_col)}{last}"
+            texts = [(v, templates.AWARD_WIDTHS[fld]) for fld, col in lay.award_cols.items()
+                     if isinstance(v := value(block.sheet, r, col), str)]  # fmt: skip
+            templates.set_row_height(wb, block.sheet, r, max(30.0, row_height(texts)))
+        wb[block.sheet].print_area = f"A1:{layout.col_letter(block.last_col)}{last}"
     narrative = lay.sheets.get("narrative")
     if narrative in wb.sheetnames and lay.narrative_rows:
-        ws = wb[narrative]
         widths = templates.NARRATIVE_WIDTHS
-        for row in lay.narrative_rows.values():
-            if ws.cell(row, 3).fill.fgColor.rgb != templates.FILL_INPUT.fgColor.rgb:
+        for code, row in lay.narrative_rows.items():
+            if ("bc", code) not in lay.inputs:
                 continue  # headings and "see Phụ lục …" rows are sized by the template
-            texts = [(ws.cell(row, col).value, widths[col - 1]) for col in (2, 3)
-                     if isinstance(ws.cell(row, col).value, str)]  # fmt: skip
-            ws.row_dimensions[row].height = max(30.0, row_height(texts))
+            texts = [(v, widths[col - 1]) for col in (2, 3) if isinstance(v := value(narrative, row, col), str)]
+            templates.set_row_height(wb, narrative, row, max(30.0, row_height(texts)))
 
 
 def coverage_text(plan, covered: int, expected: int, unknown: int, leaf_level: str) -> str:

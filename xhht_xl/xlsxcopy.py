@@ -20,6 +20,7 @@ same ``<c>`` elements openpyxl writes, at a tenth of the cost.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import re
@@ -34,6 +35,7 @@ from xml.sax.saxutils import escape
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.compat import safe_string
 from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
+from openpyxl.packaging.relationship import RelationshipList
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils.datetime import to_excel
 from openpyxl.workbook import Workbook
@@ -308,10 +310,17 @@ class _Writer(ExcelWriter):
         ws._drawing = SpreadsheetDrawing()
         ws._drawing.charts = ws._charts
         ws._drawing.images = ws._images
-        writer = WorksheetWriter(ws, out=io.BytesIO())
-        writer.write()
-        ws._rels = writer._rels
-        xml = writer.read()
+        made = _WRITTEN.get(ws)
+        if made is not None:
+            if ws._charts or ws._images or ws._hyperlinks or ws._tables or ws.legacy_drawing is not None:
+                raise ValueError(f"sheet {ws.title!r} has parts its own writer would lose")
+            xml = made(ws)
+            ws._rels = RelationshipList()
+        else:
+            writer = WorksheetWriter(ws, out=io.BytesIO())
+            writer.write()
+            ws._rels = writer._rels
+            xml = writer.read()
         if self._edit is not None:
             xml = self._edit(ws, xml)
         self._archive.writestr(ws.path[1:], xml)
@@ -336,3 +345,121 @@ def workbook_bytes(
         archive.close()
         raise
     return out.getvalue(), archive.kept
+
+
+# -- a saved sheet written again with other cells ------------------------------------------------
+
+_ROW_ELEMENT = re.compile(rb"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
+_STYLED = re.compile(rb'^(<c r="[A-Z]+[0-9]+")(?: s="([0-9]+)")?')
+_ATTR = re.compile(rb'\s([A-Za-z:]+)="([^"]*)"')
+# the attributes of a row element in the order openpyxl writes them (RowDimension.__fields__)
+_ROW_ATTRS = (b"r", b"hidden", b"outlineLevel", b"collapsed", b"ht", b"customFormat", b"customHeight", b"s",
+              b"thickBot", b"thickTop")  # fmt: skip
+
+
+class NotWritable(ValueError):
+    """A sheet or a value :class:`SheetXml` cannot write as openpyxl would."""
+
+
+@dataclass(frozen=True)
+class Put:
+    """What goes into one cell of a :class:`SheetXml` instead of the saved one: a value of
+    openpyxl's data type ``kind`` ("s", "n", "b", "d", "f") and its style (None: unstyled)."""
+
+    style: StyleArray | None
+    kind: str
+    value: object
+
+
+class SheetXml:
+    """A worksheet part as openpyxl wrote it, cut into rows and cells, to be written again with
+    some cells and row heights replaced and its style indices renumbered for another workbook.
+
+    Every other byte is openpyxl's own (views, columns, merges, validations, conditional formats,
+    protection, page setup); a replaced cell is the ``<c>`` element openpyxl writes for it
+    (:func:`element`), so the result is what openpyxl would write for the same sheet holding the
+    replaced values. Raises :class:`NotWritable` for what it cannot write that way: rows or columns
+    with a style of their own."""
+
+    def __init__(self, xml: bytes):
+        start, end = xml.find(b"<sheetData>"), xml.rfind(b"</sheetData>")
+        if start < 0 or end < start:
+            if b"<sheetData/>" not in xml:
+                raise NotWritable("no sheetData in the sheet")
+            start = end = xml.index(b"<sheetData/>")
+            self.head, self.tail = xml[:start] + b"<sheetData>", b"</sheetData>" + xml[start + len(b"<sheetData/>") :]
+        else:
+            self.head, self.tail = xml[: start + len(b"<sheetData>")], xml[end:]
+        if re.search(rb"<col\b[^>]*\bstyle=", self.head):
+            raise NotWritable("a column with a style of its own")
+        # rows: (number, attributes as written, closing, {column: (cell before its style, style index, after)})
+        self.rows: list[tuple[int, dict[bytes, bytes], bool, dict[int, tuple[bytes, int | None, bytes]]]] = []
+        for m in _ROW_ELEMENT.finditer(xml, start, end):
+            el = m.group(0)
+            open_end = el.index(b">") + 1
+            attrs = dict(_ATTR.findall(el[:open_end]))
+            if b"s" in attrs or set(attrs) - set(_ROW_ATTRS):
+                raise NotWritable(f"row {attrs.get(b'r')!r} has attributes this writer does not keep")
+            cells: dict[int, tuple[bytes, int | None, bytes]] = {}
+            for c in _CELL.finditer(el, open_end):
+                cell = c.group(0)
+                s = _STYLED.match(cell)
+                if s is None:
+                    raise NotWritable(f"cell {c.group(1)!r} is not written as openpyxl writes cells")
+                _row, col = split_ref(c.group(1).decode("ascii"))
+                style = int(s.group(2)) if s.group(2) is not None else None
+                cells[col] = (s.group(1), style, cell[s.end() :])
+            self.rows.append((int(attrs[b"r"]), attrs, el.endswith(b"/>") and open_end == len(el), cells))
+        self.cells = {(r, col) for r, _a, _e, cells in self.rows for col in cells}
+
+    def render(self, styles: Sequence[StyleArray], register: Callable[[StyleArray], int], epoch: dt.datetime,
+               puts: Mapping[tuple[int, int], Put] | None = None,
+               heights: Mapping[int, float] | None = None) -> bytes:  # fmt: skip
+        """The sheet with the cells of ``puts`` ((row, column) -> :class:`Put`, each a cell the saved
+        sheet has) and the row heights of ``heights`` (row -> points) replaced. A saved cell's style
+        ``i`` becomes ``register(styles[i])``, called in the order openpyxl registers styles while
+        writing (cell by cell, row by row), so the other workbook's style list grows as if openpyxl
+        had written the sheet into it."""
+        puts = puts or {}
+        heights = heights or {}
+        unknown = set(puts) - self.cells
+        if unknown:
+            raise ValueError(f"cells {sorted(unknown)} are not in the saved sheet")
+        index: dict[int, bytes] = {}
+        out = [self.head]
+        for r, attrs, empty, cells in self.rows:
+            if r in heights:
+                attrs = {**attrs, b"ht": safe_string(float(heights[r])).encode("ascii"), b"customHeight": b"1"}
+            out.append(b"<row" + b"".join(b" %s=\"%s\"" % (k, attrs[k]) for k in _ROW_ATTRS if k in attrs))
+            if empty and not cells:
+                out.append(b"/>")
+                continue
+            out.append(b">")
+            for col, (head, style, rest) in cells.items():
+                put = puts.get((r, col))
+                if put is not None:
+                    number = register(put.style) if put.style is not None else None
+                    out.append(element(f"{col_letter(col)}{r}", number, put.kind, put.value, epoch))
+                    continue
+                if style is None:
+                    out.append(head + rest)
+                    continue
+                s = index.get(style)
+                if s is None:
+                    s = index[style] = b' s="%d"' % register(copy.copy(styles[style]))
+                out.append(head + s + rest)
+            out.append(b"</row>")
+        out.append(self.tail)
+        return b"".join(out)
+
+
+# worksheet -> what writes its XML instead of openpyxl (a sheet of a template written again)
+_WRITTEN: weakref.WeakKeyDictionary[Worksheet, Callable[[Worksheet], bytes]] = weakref.WeakKeyDictionary()
+
+
+def write_with(ws: Worksheet, writer: Callable[[Worksheet], bytes]) -> None:
+    """When ``ws``'s workbook is saved through ``fileio.save_workbook``, ``writer(ws)`` gives the
+    sheet's XML instead of openpyxl's serialisation of it (whatever cells ``ws`` holds are not
+    written). The writer registers in the workbook the styles its XML refers to; the sheet may have
+    no drawing, comment, hyperlink or table (their relationships would be lost)."""
+    _WRITTEN[ws] = writer

@@ -25,7 +25,7 @@ import re
 import weakref
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from xml.parsers import expat
 from xml.sax.saxutils import escape as xml_escape
@@ -36,7 +36,7 @@ from openpyxl.utils.datetime import to_excel
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from .ooxml import col_letter, col_number
+from .ooxml import col_letter, col_number, split_ref
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -113,14 +113,29 @@ class _Unknown(Exception):
     """A formula depends on a formula whose value we do not know."""
 
 
-def cached_values(wb: Workbook) -> dict[str, dict[str, object]]:
+_ABSENT = object()
+
+
+def cached_values(
+    wb: Workbook, values: Mapping[tuple[str, str], object] | None = None
+) -> dict[str, dict[str, object]]:
     """Sheet title -> cell -> value of every registered formula still as it was written (a formula
-    changed since, or depending on a formula without a mirror, gets no cached value)."""
+    changed since, or depending on a formula without a mirror, gets no cached value).
+
+    ``values`` ((sheet title, cell) -> value) stand in for those cells' own: the results of the
+    workbook's formulas when its cells hold these values instead (a template written again for
+    other values at the XML level, ``templates.Prebuilt``); a formula cell given a value is a value."""
     mirrors = _OWNED.get(wb, {})
     memo: dict[tuple[int, str], object] = {}
+    given = values or {}
 
     def get(ws: Worksheet, ref: str) -> object:
-        cell = ws[ref]
+        value = given.get((ws.title, ref), _ABSENT)
+        if value is not _ABSENT:
+            return value
+        cell = ws._cells.get(split_ref(ref))  # (ws[ref] would make a cell for an empty reference)
+        if cell is None:
+            return None
         if cell.data_type != "f":
             return cell.value
         key = (id(ws), ref)
@@ -137,7 +152,7 @@ def cached_values(wb: Workbook) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {}
     sheets = {id(ws) for ws in wb.worksheets}
     for (key, ref), (ws, _formula, _mirror) in mirrors.items():
-        if key in sheets:
+        if key in sheets and (ws.title, ref) not in given:
             try:
                 out.setdefault(ws.title, {})[ref] = get(ws, ref)
             except _Unknown:
