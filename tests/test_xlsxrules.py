@@ -3,6 +3,7 @@ cached formula results are what a reader that does not calculate (a mail preview
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import itertools
@@ -407,3 +408,44 @@ def test_one_pass_save_is_openpyxl_save_then_finished(plan):
     wb["_meta"].merge_cells("L2:M3")
     with pytest.raises(fileio.OutputError, match="merged-ranges-overlap"):  # checked on the parts written
         fileio.workbook_bytes(wb, "x.xlsx")
+
+
+def test_deferred_styled_rows_are_the_cells_openpyxl_writes(tmp_path):
+    """A styled table (each column's style, some cells marked with a fill or a number format of
+    their own, rows with heights) written by openpyxl cell by cell and by ``defer_rows``: the same
+    sheet XML and the same cell formats (styles numbered as openpyxl numbers them)."""
+    from openpyxl.styles import Alignment, Border, Side
+
+    from xhht_xl import xlsxcopy
+
+    thin = Side(style="thin")
+    written = {}
+    for how in ("openpyxl", "deferred"):
+        wb = Workbook()
+        ws = wb.active
+        ws.title = "Tổng hợp"
+        ws.append([f"cột {i}" for i in range(1, 10)])
+        ws["A1"].fill = GREEN
+        protos = [xlsxcopy.cell_style(ws, border=Border(left=thin, bottom=thin), alignment=Alignment(wrap_text=i % 2 == 0),
+                                      **({"number_format": f} if f else {})) for i, f in enumerate(_PLAIN_FORMATS)]  # fmt: skip
+        marks = {(2, 3): {"fill": RED}, (4, 3): {"fill": GREEN}, (5, 2): {"number_format": "0.00"}, (3, 9): {"fill": RED}}
+        marked = {rc: xlsxcopy.cell_style(ws, base=protos[rc[1] - 1], **attrs) for rc, attrs in marks.items()}
+        heights = {2: 30.5, 4: 409.5}
+        if how == "openpyxl":
+            for r, row in enumerate(_PLAIN_ROWS, start=2):
+                ws.append(row)
+                for c in range(1, 10):
+                    cell = ws.cell(r, c)
+                    if isinstance(row[c - 1], str):
+                        cell.data_type = "s"
+                    cell._style = copy.copy(marked.get((r, c), protos[c - 1]))
+                if r in heights:
+                    ws.row_dimensions[r].height = heights[r]
+        else:
+            xlsxcopy.defer_rows(ws, 2, _PLAIN_ROWS, protos, heights, marked)
+        fileio.save_workbook(wb, tmp_path / f"{how}.xlsx")
+        written[how] = (tmp_path / f"{how}.xlsx").read_bytes()
+    assert _sheet_data(written["deferred"], "Tổng hợp") == _sheet_data(written["openpyxl"], "Tổng hợp")
+    xfs = [re.search(rb"<cellXfs.*</cellXfs>", _parts_of(written[how])["xl/styles.xml"]).group(0) for how in written]
+    assert xfs[0] == xfs[1] and xfs[0].count(b"<xf ") > 10
+    assert b' ht="30.5" customHeight="1"' in _sheet_data(written["deferred"], "Tổng hợp")[1]

@@ -172,7 +172,7 @@ def workbook_bytes(wb, target: str | Path) -> bytes:
 
     def edit(ws, xml: bytes) -> bytes:
         if ws.title in rows:
-            xml = xlsxcopy.with_rows(xml, rows[ws.title], wb.epoch)
+            xml = xlsxcopy.with_rows(xml, rows[ws.title], wb.epoch, wb._cell_styles.add)
         if ws.title in cached:
             xml = xlsxrules.with_cached(xml, cached[ws.title])
         return xml
@@ -197,7 +197,8 @@ def finished_bytes(wb, saved: bytes, target: str | Path) -> bytes | None:
     if not owned and not rows:
         return None
     edits: dict[str, Callable[[bytes], bytes]] = {
-        title: functools.partial(xlsxcopy.with_rows, block=block, epoch=wb.epoch) for title, block in rows.items()
+        title: functools.partial(xlsxcopy.with_rows, block=block, epoch=wb.epoch, register=wb._cell_styles.add)
+        for title, block in rows.items()
     }
     if owned:
         for title, cells in xlsxrules.cached_values(wb).items():

@@ -19,6 +19,7 @@ import math
 import os
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -295,13 +296,19 @@ TOP = Alignment(vertical="top")
 
 
 def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, first_row: int = 3,
-           printed: tuple[int, int] | None = None, styled: bool = True) -> int:  # fmt: skip
+           printed: tuple[int, int] | None = None, styled: bool = True,
+           marks: Mapping[tuple[int, int], dict] | None = None, cells: bool = False) -> int:  # fmt: skip
     """A titled table: header row styled, repeated on printed pages and frozen; a filter; number
     formats on every number column. ``printed`` (first and last column, default all) makes the
     print area: a code column or figures for sorting may stay off the paper. ``styled`` rows get
     borders, wrapped text and heights sized to it (a very long table, which is for filtering, not
-    printing, skips this: styling costs more than everything else in openpyxl). The title (and any
-    ``_note``) sits in the first printed column. Returns the header row."""
+    printing, skips them). ``marks`` (row, column) -> cell attributes (``fill``, ``number_format``)
+    on top of the column's style. The title (and any ``_note``) sits in the first printed column.
+    Returns the header row.
+
+    The rows are written into the sheet's XML at save (``xlsxcopy.defer_rows``: the cells openpyxl
+    writes, at a tenth of the cost); with ``cells`` they are openpyxl cells, for a caller that adds
+    what only a cell holds (a hyperlink)."""
     first, last = printed or (1, len(cols))
     width = sum(c.width for c in cols[first - 1 : last])
     templates.put(ws, (1, first), title, font=F_TITLE, alignment=WRAP_TOP)
@@ -318,20 +325,33 @@ def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, firs
             styles = [xlsxcopy.column_style(ws, number_format=c.fmt) if c.fmt else None for c in cols]
             xlsxcopy.defer_rows(ws, first_row + 1, [[_clean(v) for v in row] for row in rows], styles)
     else:
-        # each column's style made once and copied to its cells (xlsxcopy.cell_style)
+        # each column's style made once (xlsxcopy.cell_style), a marked cell's once per mark
         protos = [xlsxcopy.cell_style(ws, border=BORDER, alignment=WRAP_TOP if c.wrap else TOP,
                                       **({"number_format": c.fmt} if c.fmt else {})) for c in cols]  # fmt: skip
-        for r, row in enumerate(rows, start=first_row + 1):
-            values = [_clean(v) for v in row]
-            ws.append(values)  # rows follow the header (append is the fast path of openpyxl)
-            for c, (value, style) in enumerate(zip(values, protos, strict=True), start=1):
+        marked: dict[tuple[int, int], object] = {}
+        made: dict[tuple, object] = {}
+        for (r, c), attrs in sorted((marks or {}).items()):
+            key = (c, *sorted((k, id(v)) for k, v in attrs.items()))
+            if key not in made:
+                made[key] = xlsxcopy.cell_style(ws, base=protos[c - 1], **attrs)
+            marked[(r, c)] = made[key]
+        values = [[_clean(v) for v in row] for row in rows]
+        heights = {}
+        for r, row in enumerate(values, start=first_row + 1):
+            height = row_height([(row[i], cols[i].width) for i in wrap_cols if row[i] not in (None, "")])
+            if height > LINE_PT + 3:
+                heights[r] = height
+        if values and not cells:
+            xlsxcopy.defer_rows(ws, first_row + 1, values, protos, heights, marked)
+        for r, row in enumerate(values if cells else (), start=first_row + 1):
+            ws.append(row)  # rows follow the header (append is the fast path of openpyxl)
+            for c, (value, style) in enumerate(zip(row, protos, strict=True), start=1):
                 cell = ws.cell(r, c)
                 if isinstance(value, str) and value.startswith("="):
                     cell.data_type = "s"  # a sender's text stays text
-                cell._style = copy.copy(style)
-            height = row_height([(values[i], cols[i].width) for i in wrap_cols if values[i] not in (None, "")])
-            if height > LINE_PT + 3:
-                ws.row_dimensions[r].height = height
+                cell._style = copy.copy(marked.get((r, c), style))
+            if r in heights:
+                ws.row_dimensions[r].height = heights[r]
     end = first_row + len(rows)
     if rows:
         ws.auto_filter.ref = f"A{first_row}:{layout.col_letter(len(cols))}{end}"
@@ -516,12 +536,11 @@ def _totals(ws: Worksheet, c) -> None:
                      r.units_rejected, source_label(plan, r.source), verified_label(target.verified),
                      coverage_text(plan, r.leaves_covered, r.leaves_expected, r.leaves_unknown, r.leaf_level),
                      r.leaves_covered, r.leaves_expected, r.leaves_unknown])  # fmt: skip
-    _table(ws, T("out.title-totals", unit=c.unit.name.upper()), TOTALS_COLUMNS, rows, printed=TOTALS_PRINTED)
-    _note(ws, 2, T("coverage.totals-note", lines=" ".join(coverage_lines(c))).strip(), TOTALS_PRINTED)
     fills = {"dat": FILL_OK, "vuot": FILL_OK, "khong-dat": FILL_BAD}
-    for i, verdict in enumerate(c.totals["verdict"], start=4):
-        if verdict in fills:
-            ws.cell(i, 8).fill = fills[verdict]
+    marks = {(i, 8): {"fill": fills[v]} for i, v in enumerate(c.totals["verdict"], start=4) if v in fills}
+    _table(ws, T("out.title-totals", unit=c.unit.name.upper()), TOTALS_COLUMNS, rows, printed=TOTALS_PRINTED,
+           marks=marks)  # fmt: skip
+    _note(ws, 2, T("coverage.totals-note", lines=" ".join(coverage_lines(c))).strip(), TOTALS_PRINTED)
 
 
 def _note(ws: Worksheet, row: int, text: str, cols: tuple[int, int] | None = None) -> None:
@@ -610,16 +629,14 @@ STATUS_COLUMNS = [
 
 def _status(ws: Worksheet, c) -> None:
     assert [col.key for col in STATUS_COLUMNS] == list(STATUS_HEADS)
+    fills = {"late": FILL_WARN, "missing": FILL_BAD, "on_time": FILL_OK}
+    marks = {(i, 4): {"fill": fills[state]} for i, state in enumerate(c.status["state"], start=5) if state in fills}
     _table(ws, T("out.title-status", as_of=c.as_of.strftime("%d/%m/%Y")), STATUS_COLUMNS, status_rows(c),
-           first_row=4)  # fmt: skip
+           first_row=4, marks=marks)  # fmt: skip
     _note(ws, 2, T("out.summary-status", **status_summary(c)))
     below = coverage_lines(c)
     if below:
         _note(ws, 3, " ".join(below))
-    fills = {"late": FILL_WARN, "missing": FILL_BAD, "on_time": FILL_OK}
-    for i, r in enumerate(c.status.itertuples(), start=5):
-        if r.state in fills:
-            ws.cell(i, 4).fill = fills[r.state]
 
 
 ISSUE_COLUMNS = [
@@ -637,7 +654,7 @@ def issue_kind(code: str) -> str:
 def _issues(ws: Worksheet, c, out_path: Path) -> None:
     rows = [[T(f"out.severity-{i.severity}"), issue_kind(i.code), i.code, i.unit, i.file, i.sheet, i.cell, i.message]
             for i in c.report]  # fmt: skip
-    _table(ws, T("out.title-issues"), ISSUE_COLUMNS, rows)
+    _table(ws, T("out.title-issues"), ISSUE_COLUMNS, rows, cells=True)  # cells: a file's hyperlink
     out_dir = out_path.resolve().parent
     for r, issue in enumerate(c.report, start=4):
         ws.cell(r, 1).fill = (
@@ -694,13 +711,13 @@ NOMINATION_DETAILS = ("summary", "previous")  # in the award list in full; here 
 
 def _nominations(ws: Worksheet, c) -> None:
     assert [col.key for col in NOMINATION_COLUMNS] == list(NOMINATION_HEADS)
-    _table(ws, T("out.title-nominations"), NOMINATION_COLUMNS, nomination_rows(c))
+    col = len(NOMINATION_HEADS)
+    marks = {(i, col): {"fill": FILL_OK if code == "within" else
+                        FILL_WARN if code in ("proposal", "no-quota", "invalid") else FILL_BAD}
+             for i, code in enumerate(c.nominations["verdict_code"], start=4)}  # fmt: skip
+    _table(ws, T("out.title-nominations"), NOMINATION_COLUMNS, nomination_rows(c), marks=marks)
     first, last = (layout.col_letter(NOMINATION_HEADS.index(k) + 1) for k in NOMINATION_DETAILS)
     ws.column_dimensions.group(first, last, outline_level=1, hidden=True)
-    col = len(NOMINATION_HEADS)
-    for i, code in enumerate(c.nominations["verdict_code"], start=4):
-        fill = FILL_OK if code == "within" else FILL_WARN if code in ("proposal", "no-quota", "invalid") else FILL_BAD
-        ws.cell(i, col).fill = fill
 
 
 CROSS_COLUMNS = [
@@ -734,11 +751,9 @@ def _changes(ws: Worksheet, c) -> None:
         rows.append([r.unit, unit.name if unit is not None else "", entry_label(plan, r.key), r.sheet, r.cell,
                      before, after, r.file, r.previous_file])  # fmt: skip
         formats.append((before_fmt, after_fmt))
-    _table(ws, T("out.title-changes"), CHANGE_COLUMNS, rows)
-    for i, (before_fmt, after_fmt) in enumerate(formats, start=4):
-        for col, fmt in ((6, before_fmt), (7, after_fmt)):
-            if fmt:
-                ws.cell(i, col).number_format = fmt
+    marks = {(i, col): {"number_format": fmt} for i, fmts in enumerate(formats, start=4)
+             for col, fmt in zip((6, 7), fmts, strict=True) if fmt}  # fmt: skip
+    _table(ws, T("out.title-changes"), CHANGE_COLUMNS, rows, marks=marks)
 
 
 CHART_PT = 1100  # chart text size (hundredths of a point): 9 pt or more on paper at the sheet's scale

@@ -27,7 +27,7 @@ import re
 import weakref
 import zipfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
@@ -168,23 +168,31 @@ TEXT_MAX = 32_767  # characters in a cell (Excel's limit; openpyxl cuts there to
 @dataclass(frozen=True)
 class Rows:
     """Rows of values to be written below everything openpyxl holds of a sheet: ``first`` is the
-    number of the first row, ``styles`` the style index of each column (None: unstyled)."""
+    number of the first row, ``styles`` the style of each column: a style index of the workbook, a
+    style (:func:`cell_style`, given its index when the sheet is written, in the order openpyxl
+    would register it) or None (unstyled); ``heights`` row number -> height in points;
+    ``cells`` (row, column) -> the style of that cell instead of its column's."""
 
     first: int
     rows: Sequence[Sequence[object]]
-    styles: tuple[int | None, ...]
+    styles: tuple[int | StyleArray | None, ...]
+    heights: Mapping[int, float] = field(default_factory=dict)
+    cells: Mapping[tuple[int, int], StyleArray] = field(default_factory=dict)
 
 
 # workbook -> the sheets with rows to write (the sheet object, so a renamed sheet keeps its rows)
 _PENDING: weakref.WeakKeyDictionary[Workbook, list[tuple[Worksheet, Rows]]] = weakref.WeakKeyDictionary()
 
 
-def cell_style(ws: Worksheet, **style) -> StyleArray:
+def cell_style(ws: Worksheet, base: StyleArray | None = None, **style) -> StyleArray:
     """The style of a cell styled with ``style`` (openpyxl cell attributes: ``number_format``,
-    ``font``, ``border``, ``alignment``, ``fill``), its parts registered in ``ws``'s workbook
-    without placing a cell in the sheet. A cell takes it as ``cell._style = copy.copy(...)``: one
-    copy instead of a style setter per attribute, which hashes the style objects each time."""
+    ``font``, ``border``, ``alignment``, ``fill``; on top of ``base`` if given), its parts registered
+    in ``ws``'s workbook without placing a cell in the sheet. A cell takes it as ``cell._style =
+    copy.copy(...)``: one copy instead of a style setter per attribute, which hashes the style
+    objects each time."""
     cell = Cell(ws)
+    if base is not None:
+        cell._style = copy.copy(base)
     for name, value in style.items():
         setattr(cell, name, value)
     return cell._style
@@ -195,11 +203,16 @@ def column_style(ws: Worksheet, **style) -> int:
     return ws.parent._cell_styles.add(cell_style(ws, **style))
 
 
-def defer_rows(ws: Worksheet, first: int, rows: Sequence[Sequence[object]], styles: Sequence[int | None]) -> None:
+def defer_rows(ws: Worksheet, first: int, rows: Sequence[Sequence[object]],
+               styles: Sequence[int | StyleArray | None], heights: Mapping[int, float] | None = None,
+               cells: Mapping[tuple[int, int], StyleArray] | None = None) -> None:  # fmt: skip
     """Write ``rows`` (lists of None, text, numbers, booleans, dates; one value per column) into
     ``ws`` from row ``first`` when its workbook is saved through ``fileio.save_workbook``; column
-    ``i`` gets style index ``styles[i]`` (from :func:`column_style`). Text is always text (a "=..."
-    is never a formula), without the characters XML cannot hold, cut at ``TEXT_MAX``.
+    ``i`` gets style ``styles[i]`` (an index from :func:`column_style`, or a :func:`cell_style`),
+    row ``r`` the height ``heights[r]`` (points), cell (row, column) the style ``cells[(row,
+    column)]`` if given. Text is always text (a "=..." is never a formula), without the characters
+    XML cannot hold, cut at ``TEXT_MAX``. The cells are the ones openpyxl writes for the same
+    values and styles (a styled table of a few thousand cells costs a tenth).
 
     Raises ValueError when ``ws`` already has rows pending, or when openpyxl holds a cell at or
     below ``first`` (the rows would collide)."""
@@ -208,7 +221,7 @@ def defer_rows(ws: Worksheet, first: int, rows: Sequence[Sequence[object]], styl
         raise ValueError(f"sheet {ws.title!r} already has rows to write")
     if ws.max_row >= first and ws._cells:
         raise ValueError(f"sheet {ws.title!r} has cells at row {ws.max_row}, not above row {first}")
-    pending.append((ws, Rows(first, rows, tuple(styles))))
+    pending.append((ws, Rows(first, rows, tuple(styles), dict(heights or {}), dict(cells or {}))))
 
 
 def pending_rows(wb: Workbook) -> dict[str, Rows]:
@@ -217,9 +230,10 @@ def pending_rows(wb: Workbook) -> dict[str, Rows]:
     return {ws.title: block for ws, block in _PENDING.get(wb, []) if ws in wb.worksheets}
 
 
-def with_rows(xml: bytes, block: Rows, epoch: dt.datetime) -> bytes:
+def with_rows(xml: bytes, block: Rows, epoch: dt.datetime, register: Callable[[StyleArray], int] | None = None) -> bytes:
     """The sheet ``xml`` (as openpyxl wrote it) with ``block``'s rows appended to its sheetData and
-    its dimension widened to them; ``epoch`` is the workbook's date system."""
+    its dimension widened to them; ``epoch`` is the workbook's date system, ``register`` gives a
+    style's index in the workbook (``wb._cell_styles.add``: needed when ``block`` holds styles)."""
     head, sep, tail = xml.partition(b"</sheetData>")  # openpyxl writes the end tag even when empty
     if not sep:
         raise ValueError("no </sheetData> in the sheet")
@@ -227,20 +241,36 @@ def with_rows(xml: bytes, block: Rows, epoch: dt.datetime) -> bytes:
         if int(m.group(1)) >= block.first:
             raise ValueError(f"row {int(m.group(1))} already written, at or below row {block.first}")
     letters = [col_letter(i) for i in range(1, len(block.styles) + 1)]
-    styles = [f' s="{s}"' if s is not None else "" for s in block.styles]
+    numbered: dict[int, str] = {}  # id of a style -> its s attribute, given when first written
+
+    def attribute(style) -> str:
+        if style is None:
+            return ""
+        if isinstance(style, int):
+            return f' s="{style}"'
+        found = numbered.get(id(style))
+        if found is None:
+            if register is None:
+                raise ValueError("rows with styles to register, and no register")
+            found = numbered[id(style)] = f' s="{register(style)}"'
+        return found
+
     ends: dict[tuple[type, object], str] = {}  # each distinct value serialised once
     cells: list[str] = []
     r = block.first
     for r, row in enumerate(block.rows, start=block.first):
-        cells.append(f'<row r="{r}">')
-        for letter, style, value in zip(letters, styles, row, strict=False):
-            if value is None and not style:
+        height = block.heights.get(r)
+        cells.append(f'<row r="{r}">' if height is None else f'<row r="{r}" ht="{safe_string(float(height))}" customHeight="1">')
+        for c, (letter, style, value) in enumerate(zip(letters, block.styles, row, strict=False), start=1):
+            if block.cells:
+                style = block.cells.get((r, c), style)
+            if value is None and style is None:
                 continue
             key = (type(value), value)
             end = ends.get(key)
             if end is None:  # what follows the reference and style in the element openpyxl writes
                 end = ends[key] = element("A1", None, *_kind(value), epoch).decode("ascii")[len('<c r="A1"') :]
-            cells.append(f'<c r="{letter}{r}"{style}{end}')
+            cells.append(f'<c r="{letter}{r}"{attribute(style)}{end}')
         cells.append("</row>")
     out = b"".join([head, "".join(cells).encode("ascii"), b"</sheetData>", tail])
     if block.rows:
