@@ -9,6 +9,7 @@ Every value copied from a sender is written as a value, never as a formula.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import datetime as dt
@@ -63,6 +64,13 @@ DETAIL_MAX_ROWS = 200_000  # rows of a detail sheet read back (a national plan's
 
 def _verdict(v) -> str:
     return T(VERDICT[v]) if isinstance(v, str) and v in VERDICT else ""
+
+
+def _tuples(frame: pd.DataFrame):
+    """``frame.itertuples()``: the same rows, the same values (Python scalars, Timestamps, NA), at a
+    fraction of the cost for the small frames written here (pandas takes each column by position)."""
+    row = collections.namedtuple("Row", ["Index", *map(str, frame.columns)], rename=True)
+    return map(row._make, zip(frame.index.tolist(), *(frame[col].tolist() for col in frame.columns), strict=True))
 
 
 def _clean(v):
@@ -302,7 +310,8 @@ def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, firs
     formats on every number column. ``printed`` (first and last column, default all) makes the
     print area: a code column or figures for sorting may stay off the paper. ``styled`` rows get
     borders, wrapped text and heights sized to it (a very long table, which is for filtering, not
-    printing, skips them). ``marks`` (row, column) -> cell attributes (``fill``, ``number_format``)
+    printing, skips them; its rows are taken as they are: None for an empty cell, no NaN, no pandas
+    types). ``marks`` (row, column) -> cell attributes (``fill``, ``number_format``)
     on top of the column's style. The title (and any ``_note``) sits in the first printed column.
     Returns the header row.
 
@@ -321,9 +330,9 @@ def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, firs
     ws.row_dimensions[first_row].height = row_height([(T(f"out.col-{c.key}"), c.width, F_HEAD) for c in cols])
     wrap_cols = [i for i, c in enumerate(cols) if c.wrap and first - 1 <= i < last]
     if not styled:
-        if rows:  # written straight into the sheet's XML at save: openpyxl's cells cost 10x
+        if rows:  # plain rows taken as they are (None for an empty cell; no NaN, no pandas types)
             styles = [xlsxcopy.column_style(ws, number_format=c.fmt) if c.fmt else None for c in cols]
-            xlsxcopy.defer_rows(ws, first_row + 1, [[_clean(v) for v in row] for row in rows], styles)
+            xlsxcopy.defer_rows(ws, first_row + 1, rows, styles)
     else:
         # each column's style made once (xlsxcopy.cell_style), a marked cell's once per mark
         protos = [xlsxcopy.cell_style(ws, border=BORDER, alignment=WRAP_TOP if c.wrap else TOP,
@@ -400,14 +409,15 @@ def _write_workbook(c, path: Path, prebuilt: bool = True) -> Path:
     for key in ("totals", "status", "issues", "detail", "nominations", "cross", "changes", "charts"):
         sheets[key] = wb.create_sheet(T(f"out.sheet-{key}"), index)
         index += 1
-    _totals(sheets["totals"], c)
-    _status(sheets["status"], c)
+    levels = c.coverage_by_level()  # pandas over every unit below: once, for the three sheets showing it
+    _totals(sheets["totals"], c, levels)
+    _status(sheets["status"], c, levels)
     _issues(sheets["issues"], c, path)
     _detail(sheets["detail"], c)
     _nominations(sheets["nominations"], c)
     _cross(sheets["cross"], c)
     _changes(sheets["changes"], c)
-    _charts(sheets["charts"], c)
+    _charts(sheets["charts"], c, levels)
     coverage.write(wb, c)  # read back by the level above: coverage travels up
     wb.active = wb.sheetnames.index(T("out.sheet-totals"))  # opens (and Ctrl+P prints) the summary
     for ws in wb.worksheets:
@@ -490,14 +500,14 @@ def _names(c, codes: list[str]) -> str:
     return text
 
 
-def coverage_lines(c, direct: bool = False) -> list[str]:
+def coverage_lines(c, direct: bool = False, levels: list[dict] | None = None) -> list[str]:
     """Who reported into this consolidation, per level: with ``direct`` the direct units too, then
     every level below ("Cấp xã, theo báo cáo tổng hợp của cấp trên trực tiếp: 186/188 …"),
     naming the missing and late units. The same lines go to the status sheet, the totals sheet
-    and the report, computed from ``c.coverage_by_level()``."""
+    and the report, computed from ``c.coverage_by_level()`` (or ``levels``, what it returned)."""
     lines = []
     unknown = False
-    for lv in c.coverage_by_level():
+    for lv in c.coverage_by_level() if levels is None else levels:
         if lv["direct"] and not direct:
             continue
         level = c.plan.levels[lv["level"]]
@@ -526,10 +536,10 @@ TOTALS_COLUMNS = [
 TOTALS_PRINTED = (2, 15)  # the indicator's name to the coverage: the code and the leaf counts stay on screen
 
 
-def _totals(ws: Worksheet, c) -> None:
+def _totals(ws: Worksheet, c, levels: list[dict]) -> None:
     plan = c.plan
     rows = []
-    for r in c.totals.itertuples():
+    for r in _tuples(c.totals):
         target = plan.targets[(r.indicator, r.milestone)]
         rows.append([r.indicator, plan.indicators[r.indicator].name, r.milestone, r.num, r.den, r.rate,
                      layout.target_text(target), _verdict(r.verdict), r.units_covered, r.units_expected, r.units_na,
@@ -540,7 +550,7 @@ def _totals(ws: Worksheet, c) -> None:
     marks = {(i, 8): {"fill": fills[v]} for i, v in enumerate(c.totals["verdict"], start=4) if v in fills}
     _table(ws, T("out.title-totals", unit=c.unit.name.upper()), TOTALS_COLUMNS, rows, printed=TOTALS_PRINTED,
            marks=marks)  # fmt: skip
-    _note(ws, 2, T("coverage.totals-note", lines=" ".join(coverage_lines(c))).strip(), TOTALS_PRINTED)
+    _note(ws, 2, T("coverage.totals-note", lines=" ".join(coverage_lines(c, levels=levels))).strip(), TOTALS_PRINTED)
 
 
 def _note(ws: Worksheet, row: int, text: str, cols: tuple[int, int] | None = None) -> None:
@@ -589,7 +599,7 @@ def status_rows(c) -> list[list]:
         [r.unit, r.name, c.plan.levels[r.level].name, T(STATE[r.state]), r.deadline, _clean(r.received_at),
          r.days_late or None, r.errors, r.warnings, r.file, r.contact, r.phone,
          received_source_text(r.received_source, c.chosen.get(r.unit)), r.note]
-        for r in c.status.itertuples()
+        for r in _tuples(c.status)
     ]  # fmt: skip
 
 
@@ -606,7 +616,7 @@ def received_source_text(source: str, r) -> str:
 def nomination_rows(c) -> list[list]:
     """The nominations with their quota verdicts (columns of ``NOMINATION_HEADS``)."""
     rows = []
-    for r in c.nominations.itertuples():
+    for r in _tuples(c.nominations):
         proposer = c.plan.unit(r.proposer)
         rows.append([f"{r.proposer} - {proposer.name}" if proposer else r.proposer, r.priority, r.award_name,
                      T(f"out.kind-{r.kind}") if r.kind else "", r.name, r.position, r.unit_text, r.summary,
@@ -627,14 +637,14 @@ STATUS_COLUMNS = [
 ]  # fmt: skip
 
 
-def _status(ws: Worksheet, c) -> None:
+def _status(ws: Worksheet, c, levels: list[dict]) -> None:
     assert [col.key for col in STATUS_COLUMNS] == list(STATUS_HEADS)
     fills = {"late": FILL_WARN, "missing": FILL_BAD, "on_time": FILL_OK}
     marks = {(i, 4): {"fill": fills[state]} for i, state in enumerate(c.status["state"], start=5) if state in fills}
     _table(ws, T("out.title-status", as_of=c.as_of.strftime("%d/%m/%Y")), STATUS_COLUMNS, status_rows(c),
            first_row=4, marks=marks)  # fmt: skip
     _note(ws, 2, T("out.summary-status", **status_summary(c)))
-    below = coverage_lines(c)
+    below = coverage_lines(c, levels=levels)
     if below:
         _note(ws, 3, " ".join(below))
 
@@ -681,12 +691,24 @@ def _detail(ws: Worksheet, c) -> None:
     thousands of rows, so it is not printed with the workbook (``no_print``); a note above it says
     how to print a filtered part."""
     plan = c.plan
-    rows = []
-    for r in c.detail.itertuples():
-        ind = plan.indicators.get(r.indicator)
-        rows.append([r.unit, r.name, plan.levels[r.level].name if r.level in plan.levels else r.level, r.indicator,
-                     r.milestone, r.num, r.den, r.rate, _verdict(r.verdict), T(f"out.state-{r.state}"), r.file,
-                     ind.name if ind is not None else ""])  # fmt: skip
+    d = c.detail
+
+    def column(name: str, text=_clean) -> list:  # each distinct value made once (a province: 90,000 cells)
+        values = d[name].tolist()
+        made = {v: text(v) for v in set(values)}
+        return [made[v] for v in values]
+
+    def level_name(level):
+        return plan.levels[level].name if level in plan.levels else level
+
+    def indicator_name(code):
+        return plan.indicators[code].name if code in plan.indicators else ""
+
+    figures = [[None if v != v else v for v in d[name].tolist()] for name in ("num", "den", "rate")]  # NaN: empty
+    rows = list(zip(column("unit"), column("name"), column("level", level_name), column("indicator"),
+                    column("milestone"), *figures, column("verdict", _verdict),
+                    column("state", lambda s: T(f"out.state-{s}")), column("file"),
+                    column("indicator", indicator_name), strict=True))  # fmt: skip
     # the column headers are the texts of DETAIL_COLUMNS ("name" and "state" have their own labels)
     labels = {"name": "unit-name", "state": "data-state"}
     cols = [Col(labels.get(k, k), DETAIL_WIDTHS[k], DETAIL_FORMATS.get(k)) for k in DETAIL_COLUMNS]
@@ -731,7 +753,7 @@ def _cross(ws: Worksheet, c) -> None:
     plan = c.plan
     rows = [[r.indicator, plan.indicators[r.indicator].name if r.indicator in plan.indicators else "", r.milestone,
              source_label(plan, r.source), r.num, r.den, r.rate, r.units, source_label(plan, r.used_source),
-             r.used_rate] for r in c.cross.itertuples()]  # fmt: skip
+             r.used_rate] for r in _tuples(c.cross)]  # fmt: skip
     _table(ws, T("out.title-cross"), CROSS_COLUMNS, rows, printed=(2, len(CROSS_COLUMNS)))
 
 
@@ -745,7 +767,7 @@ CHANGE_COLUMNS = [
 def _changes(ws: Worksheet, c) -> None:
     plan = c.plan
     rows, formats = [], []
-    for r in c.changes.itertuples():
+    for r in _tuples(c.changes):
         unit = plan.unit(r.unit)
         (before, before_fmt), (after, after_fmt) = _typed(r.before), _typed(r.after)
         rows.append([r.unit, unit.name if unit is not None else "", entry_label(plan, r.key), r.sheet, r.cell,
@@ -787,7 +809,7 @@ def level_series(plan, level: dict) -> str:
     return T("out.series-level", noun=noun[:1].upper() + noun[1:], count=level["expected"])
 
 
-def _charts(ws: Worksheet, c) -> None:
+def _charts(ws: Worksheet, c, levels: list[dict]) -> None:
     """Native Excel charts over small tables on this sheet (they stay live in Excel), side by side
     on one A4 landscape page: targets met per unit, and the submission status."""
     year = max(c.plan.milestones)
@@ -800,7 +822,7 @@ def _charts(ws: Worksheet, c) -> None:
     ws.row_dimensions[1].height = row_height([(T(k), w, F_HEAD) for k, w in (("out.series-met", 10),
                                                                           ("out.series-not-met", 10))])  # fmt: skip
     # the figures of plot.targets() too: one function counts them
-    units = [(r.name, int(r.met), int(r.not_met)) for r in c.attainment(year).itertuples()]
+    units = [(r.name, int(r.met), int(r.not_met)) for r in _tuples(c.attainment(year))]
     for i, (name, met, not_met) in enumerate(units, start=2):
         templates.put(ws, (i, 1), name, alignment=WRAP_TOP, border=BORDER)
         templates.put(ws, (i, 2), met, number_format="0", alignment=TOP, border=BORDER)
@@ -825,7 +847,6 @@ def _charts(ws: Worksheet, c) -> None:
     # submission status per level, direct units and every level below (coverage.by_level: the
     # figures of "186/188 xã" everywhere), so the chart never shows only the units that reported
     start = len(units) + 4
-    levels = c.coverage_by_level()
     templates.put(ws, (start, 1), T("out.col-state"), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
     for col, lv in enumerate(levels, start=2):
         templates.put(ws, (start, col), level_series(c.plan, lv), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)

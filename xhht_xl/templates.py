@@ -30,6 +30,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from . import __version__, layout, messages, textnorm, xlsxcopy, xlsxrules
 from .fileio import save_workbook
 from .layout import Cell, Layout, col_letter
+from .ooxml import split_ref
 from .plan import Plan, Target, Unit
 
 FONT = "Times New Roman"
@@ -848,6 +849,10 @@ class Prebuilt:
         self.book = wb
         self.sheets = {ws.title: xlsxcopy.SheetXml(parts[ws.path[1:]]) for ws in wb.worksheets}
         self.styles = list(wb._cell_styles)  # what the saved sheets' style numbers stand for
+        for title, cells in xlsxrules.cached_values(wb).items():  # every formula whose result is cached
+            missing = {split_ref(ref) for ref in cells} - self.sheets[title].formulas.keys()
+            if missing:
+                raise xlsxcopy.NotWritable(f"{title}: formulas not written as expected at {sorted(missing)}")
 
     def workbook(self, unit: Unit | None, values: Mapping[tuple, object] | None = None) -> Workbook:
         """The workbook ``build_workbook(plan, level, unit, values)`` (then ``finish``) makes, to be
@@ -875,8 +880,8 @@ class Prebuilt:
             ws.auto_filter.ref = ws0.auto_filter.ref
             for name, dn in ws0.defined_names.items():
                 ws.defined_names[name] = copy.copy(dn)
-        for name, dn in src.defined_names.items():
-            wb.defined_names[name] = copy.copy(dn)
+        for name, dn in src.defined_names.items():  # shared, not copied (~350 of them): never changed
+            wb.defined_names[name] = dn
         wb.security = copy.copy(src.security)
         wb.calculation = copy.copy(src.calculation)
         wb.active = src._active_sheet_index
@@ -946,13 +951,15 @@ class _Filled:
         self.puts: dict[str, dict[tuple[int, int], xlsxcopy.Put]] = {}
         self.values: dict[tuple[str, str], object] = {}  # (sheet, ref) -> the value put there
         self.heights: dict[str, dict[int, float]] = {}
+        built = {ws.title: ws for ws in src.worksheets}
+        sheets = {ws.title: ws for ws in wb.worksheets}
         for sheet, row, col, value, is_input in cells:
-            before = src[sheet]._cells.get((row, col))
+            before = built[sheet]._cells.get((row, col))
             if not is_input and before is not None and type(before.value) is type(value) and before.value == value:
                 continue  # the same text as in the prebuilt template
             if (row, col) not in pre.sheets[sheet].cells:
                 raise xlsxcopy.NotWritable(f"{sheet}!{col_letter(col)}{row} is not a cell of the template")
-            c = XlCell(wb[sheet], row=row, column=col)
+            c = XlCell(sheets[sheet], row=row, column=col)
             if before is not None:
                 c._style = copy.copy(before._style)
             if is_input:
@@ -980,10 +987,10 @@ class _Filled:
         if self._cached is None:
             self._cached = xlsxrules.cached_values(self.pre.book, self.values)
         wb = ws.parent
-        xml = self.pre.sheets[ws.title].render(self.pre.styles, wb._cell_styles.add, wb.epoch,
-                                               self.puts.get(ws.title), self.heights.get(ws.title))  # fmt: skip
-        cached = self._cached.get(ws.title)
-        return xlsxrules.with_cached(xml, cached) if cached else xml
+        sheet = self.pre.sheets[ws.title]
+        results = {split_ref(ref): value for ref, value in self._cached.get(ws.title, {}).items()}
+        return sheet.render(self.pre.styles, wb._cell_styles.add, wb.epoch, self.puts.get(ws.title),
+                            self.heights.get(ws.title), results)  # fmt: skip
 
 
 _FILLED: weakref.WeakKeyDictionary[Workbook, _Filled] = weakref.WeakKeyDictionary()

@@ -255,23 +255,47 @@ def with_rows(xml: bytes, block: Rows, epoch: dt.datetime, register: Callable[[S
             found = numbered[id(style)] = f' s="{register(style)}"'
         return found
 
-    ends: dict[tuple[type, object], str] = {}  # each distinct value serialised once
-    cells: list[str] = []
-    r = block.first
-    for r, row in enumerate(block.rows, start=block.first):
-        height = block.heights.get(r)
-        cells.append(f'<row r="{r}">' if height is None else f'<row r="{r}" ht="{safe_string(float(height))}" customHeight="1">')
-        for c, (letter, style, value) in enumerate(zip(letters, block.styles, row, strict=False), start=1):
-            if block.cells:
-                style = block.cells.get((r, c), style)
-            if value is None and style is None:
-                continue
-            key = (type(value), value)
-            end = ends.get(key)
-            if end is None:  # what follows the reference and style in the element openpyxl writes
-                end = ends[key] = element("A1", None, *_kind(value), epoch).decode("ascii")[len('<c r="A1"') :]
-            cells.append(f'<c r="{letter}{r}"{attribute(style)}{end}')
-        cells.append("</row>")
+    ends: dict[tuple[type, object], str] = {}  # each distinct value serialised once (1, 1.0, True differ)
+
+    def end_of(value: object) -> str:  # what follows the reference and style in openpyxl's element
+        key = (type(value), value)
+        end = ends.get(key)
+        if end is None:
+            end = ends[key] = element("A1", None, *_kind(value), epoch).decode("ascii")[len('<c r="A1"') :]
+        return end
+
+    width = len(letters)
+    rows = [f'<row r="{r}">' if (h := block.heights.get(r)) is None else
+            f'<row r="{r}" ht="{safe_string(float(h))}" customHeight="1">'
+            for r in range(block.first, block.first + len(block.rows))]  # fmt: skip
+    r = block.first + len(block.rows) - 1
+    if block.rows and not block.cells and all(len(row) == width for row in block.rows):
+        # column by column (the values of a column repeat), then joined row by row; a column's one
+        # style is first met in the first row, so styles are registered in openpyxl's order
+        columns = []
+        for letter, style, values in zip(letters, block.styles, zip(*block.rows, strict=True), strict=True):
+            s = attribute(style)
+            found = list(map(ends.get, zip(map(type, values), values, strict=True)))  # as end_of keys them
+            for i, end in enumerate(found):
+                if end is None:
+                    value = values[i]
+                    end = found[i] = end_of(value)
+            cells_of = [f'<c r="{letter}{n}"{s}{end}' for n, end in enumerate(found, start=block.first)]
+            if style is None:  # an unstyled empty cell is not written
+                cells_of = [c if v is not None else "" for c, v in zip(cells_of, values, strict=True)]
+            columns.append(cells_of)
+        cells = [f"{tag}{''.join(parts)}</row>" for tag, *parts in zip(rows, *columns, strict=True)]
+    else:
+        cells = []
+        for r, (tag, row) in enumerate(zip(rows, block.rows, strict=True), start=block.first):
+            cells.append(tag)
+            for c, (letter, style, value) in enumerate(zip(letters, block.styles, row, strict=False), start=1):
+                if block.cells:
+                    style = block.cells.get((r, c), style)
+                if value is None and style is None:
+                    continue
+                cells.append(f'<c r="{letter}{r}"{attribute(style)}{end_of(value)}')
+            cells.append("</row>")
     out = b"".join([head, "".join(cells).encode("ascii"), b"</sheetData>", tail])
     if block.rows:
         out = _DIMENSION.sub(lambda m: _widened(m, len(letters), r), out, count=1)
@@ -382,6 +406,7 @@ def workbook_bytes(
 _ROW_ELEMENT = re.compile(rb"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
 _STYLED = re.compile(rb'^(<c r="[A-Z]+[0-9]+")(?: s="([0-9]+)")?')
 _ATTR = re.compile(rb'\s([A-Za-z:]+)="([^"]*)"')
+_FORMULA_REST = re.compile(rb">(<f>[^<]*</f>)<v(?:></v>|/>)</c>")
 # the attributes of a row element in the order openpyxl writes them (RowDimension.__fields__)
 _ROW_ATTRS = (b"r", b"hidden", b"outlineLevel", b"collapsed", b"ht", b"customFormat", b"customHeight", b"s",
               b"thickBot", b"thickTop")  # fmt: skip
@@ -441,17 +466,32 @@ class SheetXml:
                 cells[col] = (s.group(1), style, cell[s.end() :])
             self.rows.append((int(attrs[b"r"]), attrs, el.endswith(b"/>") and open_end == len(el), cells))
         self.cells = {(r, col) for r, _a, _e, cells in self.rows for col in cells}
+        # formula cells as openpyxl writes them, no type and no result: (row, column) -> <f> element
+        self.formulas: dict[tuple[int, int], bytes] = {}
+        for r, _a, _e, cells in self.rows:
+            for col, (_head, _style, rest) in cells.items():
+                m = _FORMULA_REST.fullmatch(rest)
+                if m is not None:
+                    self.formulas[(r, col)] = m.group(1)
 
     def render(self, styles: Sequence[StyleArray], register: Callable[[StyleArray], int], epoch: dt.datetime,
                puts: Mapping[tuple[int, int], Put] | None = None,
-               heights: Mapping[int, float] | None = None) -> bytes:  # fmt: skip
+               heights: Mapping[int, float] | None = None,
+               results: Mapping[tuple[int, int], object] | None = None) -> bytes:  # fmt: skip
         """The sheet with the cells of ``puts`` ((row, column) -> :class:`Put`, each a cell the saved
-        sheet has) and the row heights of ``heights`` (row -> points) replaced. A saved cell's style
-        ``i`` becomes ``register(styles[i])``, called in the order openpyxl registers styles while
-        writing (cell by cell, row by row), so the other workbook's style list grows as if openpyxl
-        had written the sheet into it."""
+        sheet has) and the row heights of ``heights`` (row -> points) replaced, and ``results``
+        ((row, column) -> value) cached in those formula cells (``xlsxrules.with_cached``'s
+        element). A saved cell's style ``i`` becomes ``register(styles[i])``, called in the order
+        openpyxl registers styles while writing (cell by cell, row by row), so the other workbook's
+        style list grows as if openpyxl had written the sheet into it. Raises :class:`NotWritable`
+        for a result of a cell that is not one of :attr:`formulas`."""
+        from .xlsxrules import cached_formula
+
         puts = puts or {}
         heights = heights or {}
+        results = results or {}
+        if not results.keys() <= self.formulas.keys():
+            raise NotWritable(f"results for cells that are not formulas: {sorted(results.keys() - self.formulas.keys())}")
         unknown = set(puts) - self.cells
         if unknown:
             raise ValueError(f"cells {sorted(unknown)} are not in the saved sheet")
@@ -472,12 +512,18 @@ class SheetXml:
                     out.append(element(f"{col_letter(col)}{r}", number, put.kind, put.value, epoch))
                     continue
                 if style is None:
-                    out.append(head + rest)
+                    if (r, col) in results:
+                        out.append(cached_formula(head, self.formulas[(r, col)], results[(r, col)]))
+                    else:
+                        out.append(head + rest)
                     continue
                 s = index.get(style)
                 if s is None:
                     s = index[style] = b' s="%d"' % register(copy.copy(styles[style]))
-                out.append(head + s + rest)
+                if (r, col) in results:
+                    out.append(cached_formula(head + s, self.formulas[(r, col)], results[(r, col)]))
+                else:
+                    out.append(head + s + rest)
             out.append(b"</row>")
         out.append(self.tail)
         return b"".join(out)

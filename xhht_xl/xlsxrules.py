@@ -247,6 +247,15 @@ def with_cached(xml: bytes, cells: dict[str, object]) -> bytes:
     return bytes(out)
 
 
+def cached_formula(head: bytes, formula: bytes, value: object) -> bytes:
+    """The ``<c>`` element :func:`with_cached` makes of a formula cell openpyxl wrote as ``head``
+    (``<c r="…" s="…"``, no ``t``), its ``<f>`` element ``formula`` and an empty ``<v>``, caching
+    ``value``."""
+    t, text = _cached(value)
+    kind = f' t="{xml_escape(t, _QUOTE)}"'.encode() if t is not None else b""
+    return b"".join((head, kind, b">", formula, b"<v>", xml_escape(text).encode(), b"</v></c>"))
+
+
 def _splice_cell(xml: bytes, cell: dict, end_at: int, value: object, edits: list) -> None:
     if not cell["f"]:  # no longer a formula: nothing to cache
         return
