@@ -19,12 +19,15 @@ from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.cell.cell import Cell as XlCell
+from openpyxl.cell.cell import MergedCell
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
 from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.workbook.protection import WorkbookProtection
+from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.merge import MergedCellRange
 from openpyxl.worksheet.worksheet import Worksheet
 
 from . import __version__, layout, messages, textnorm, xlsxcopy, xlsxrules
@@ -138,6 +141,57 @@ def _put_value(c, value: object, formula: bool = False) -> None:
     c.value = value
     if isinstance(value, str) and value.startswith("=") and not formula:
         c.data_type = "s"
+
+
+_SIDES = ("top", "left", "right", "bottom")
+_SUMS: dict[tuple[int, int], tuple[Border, Border, Border]] = {}  # ids of two borders -> both and their sum
+
+
+def _plus(a: Border, b: Border) -> Border:
+    """``a + b`` (openpyxl's sum of borders), made once per pair of border objects: the same sum
+    object is then found by identity in the workbook's list of borders (``_StyleList``)."""
+    found = _SUMS.get((id(a), id(b)))
+    if found is None or found[0] is not a or found[1] is not b:
+        found = _SUMS[(id(a), id(b))] = (a, b, a + b)  # the pair is kept: its ids are never reused
+    return found[2]
+
+
+_EDGES: dict[tuple[int, str], Border] = {}
+
+
+def merge(ws: Worksheet, start_row: int, start_column: int, end_row: int, end_column: int) -> None:
+    """``ws.merge_cells(...)``, the same cells, borders and protections, made faster: openpyxl's
+    ``MergedCellRange.format`` adds an edge border to every edge cell as a new border object,
+    which the workbook then compares field by field with every border it holds; here each sum of
+    two borders is made once (:func:`_plus`)."""
+    rng = MergedCellRange(ws, CellRange(min_col=start_column, min_row=start_row, max_col=end_column,
+                                        max_row=end_row).coord)  # fmt: skip (sets the top-left's border)
+    ws.merged_cells.add(rng)
+    cells = rng.cells
+    next(cells)
+    for row, col in cells:
+        ws._cells[row, col] = MergedCell(ws, row, col)
+    borders = ws.parent._borders
+    start = rng.start_cell.border
+    for name in _SIDES:  # MergedCellRange.format, with the sums made once
+        side = getattr(start, name)
+        if side and side.style is None:
+            continue
+        edge = _EDGES.get((id(side), name))
+        if edge is None or getattr(edge, name) is not side:
+            edge = _EDGES[(id(side), name)] = Border(**{name: side})
+        for coord in getattr(rng, name):
+            cell = ws._cells.get(coord)
+            if cell is None:
+                cell = ws._cells[coord] = MergedCell(ws, *coord)
+            held = borders[cell._style.borderId if cell._style else 0]  # (cell.border: a new proxy each time)
+            cell.border = _plus(held, edge)
+    protection = copy.copy(rng.start_cell.protection)
+    for coord in rng.cells:
+        cell = ws._cells.get(coord)
+        if cell is None:
+            cell = ws._cells[coord] = MergedCell(ws, *coord)
+        cell.protection = protection
 
 
 def _formula(ws: Worksheet, cell: Cell, text: str, mirror: xlsxrules.Mirror, **style) -> None:
@@ -523,14 +577,14 @@ def _results_sheet(
     h1, h2 = lay.result_header_rows
     w = RESULT_WIDTHS
     last_col = max(c.verdict for c in lay.result_cols.values())
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=last_col)
+    merge(ws, start_row=1, start_column=1, end_row=1, end_column=last_col)
     put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
     ws.row_dimensions[1].height = 36
     # "Đơn vị báo cáo: <the unit chosen on the unit sheet>" in one cell across the label columns
     unit_ref = f"B{lay.unit_rows['unit']}"
     unit_ws = ws.parent[lay.sheets["unit"]]
     subtitle = T("layout.subtitle")
-    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=4)
+    merge(ws, start_row=2, start_column=1, end_row=2, end_column=4)
     _formula(ws, Cell(ws.title, 2, 1), f"=\"{subtitle} \"&'{unit_ws.title}'!{unit_ref}",
              lambda get: f"{subtitle} {_text(get(unit_ws, unit_ref))}", font=F_HEAD)  # fmt: skip
     widths = {1: w["stt"], 2: 14, 3: w["name"], 4: w["how"]}
@@ -541,9 +595,9 @@ def _results_sheet(
         for c in (cols.kind, cols.low, cols.high):
             ws.column_dimensions[col_letter(c)].hidden = True
             widths[c] = 8
-        ws.merge_cells(start_row=h1, start_column=cols.num, end_row=h1, end_column=cols.verdict)
+        merge(ws, start_row=h1, start_column=cols.num, end_row=h1, end_column=cols.verdict)
     for col in range(1, 5):
-        ws.merge_cells(start_row=h1, start_column=col, end_row=h2, end_column=col)
+        merge(ws, start_row=h1, start_column=col, end_row=h2, end_column=col)
     for col, width in widths.items():
         ws.column_dimensions[col_letter(col)].width = width
     ws.row_dimensions[h1].height = 18
@@ -557,7 +611,7 @@ def _results_sheet(
         for col in range(1, last_col + 1):
             c = ws.cell(row, col)
             c.font, c.fill, c.border = F_GROUP, FILL_GROUP, BORDER
-        ws.merge_cells(start_row=row, start_column=3, end_row=row, end_column=last_col)
+        merge(ws, start_row=row, start_column=3, end_row=row, end_column=last_col)
         ws.cell(row, 1).alignment = CENTER
         ws.cell(row, 3).alignment = WRAP_TOP
 
@@ -672,7 +726,7 @@ def _text(value: object) -> str:
 def _funding_sheet(ws: Worksheet, plan: Plan, lay: Layout, marked: Collection[Cell]) -> None:
     header = min(lay.funding_rows.values()) - 1
     total_col, total_row = lay.funding_total_col, lay.funding_total_row
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=total_col)
+    merge(ws, start_row=1, start_column=1, end_row=1, end_column=total_col)
     put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
     ws.row_dimensions[1].height = 24
     for col in range(1, total_col + 1):
@@ -729,7 +783,7 @@ def _awards_sheet(ws: Worksheet, lay: Layout) -> None:
     block = lay.award_block
     assert block is not None
     header = block.first_row - 1
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=block.last_col)
+    merge(ws, start_row=1, start_column=1, end_row=1, end_column=block.last_col)
     put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
     ws.row_dimensions[1].height = 24
     for fld, col in lay.award_cols.items():
@@ -763,7 +817,7 @@ NARRATIVE_WIDTHS = (6, 34, 64)
 
 def _narrative_sheet(ws: Worksheet, plan: Plan, unit: Unit | None, lay: Layout) -> None:
     header = min(lay.narrative_rows.values()) - 1
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=3)
+    merge(ws, start_row=1, start_column=1, end_row=1, end_column=3)
     put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
     ws.row_dimensions[1].height = 36
     title_width = NARRATIVE_WIDTHS[1]
