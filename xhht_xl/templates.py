@@ -57,6 +57,8 @@ FILL_OK = PatternFill("solid", fgColor="C6EFCE")
 FILL_WARN = PatternFill("solid", fgColor="FFC7CE")
 WRAP_TOP = Alignment(wrap_text=True, vertical="top")
 CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+LEFT_TOP = Alignment(horizontal="left", vertical="top")
+RIGHT_TOP = Alignment(horizontal="right", vertical="top")  # one object: found by identity (_StyleList)
 MARGIN_SIDE = 0.4  # inches (1 cm): the page width goes to the columns
 CHARS_PER_WIDTH = 1.05  # Times New Roman 11 pt characters per unit of column width, word wrap included
 UNLOCKED = Protection(locked=False)
@@ -538,13 +540,13 @@ def _unit_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: L
     d = plan.deadline(level)
     if d is not None:
         put(ws, (rows["deadline"], 2), d.date, fill=FILL_CALC, border=BORDER, number_format="dd/mm/yyyy",
-            alignment=Alignment(horizontal="left", vertical="top"))  # fmt: skip
+            alignment=LEFT_TOP)  # fmt: skip
     info = T("layout.template-info", template=_lower_first(plan.levels[level].name),
              version=plan.settings.template_version)  # fmt: skip
     put(ws, (rows["template"], 2), info, fill=FILL_CALC, border=BORDER)
     date_cell = f"B{rows['date']}"
     ws[date_cell].number_format = "dd/mm/yyyy"
-    ws[date_cell].alignment = Alignment(horizontal="left", vertical="top")
+    ws[date_cell].alignment = LEFT_TOP
     dv = DataValidation(type="date", operator="between", formula1="DATE(2020,1,1)", formula2="DATE(2021,12,31)",
                         allow_blank=True, showErrorMessage=True, errorTitle=T("templates.invalid-entry"),
                         error=T("templates.invalid-date"))  # fmt: skip
@@ -645,12 +647,12 @@ def _results_sheet(
                 c = ws.cell(row, col)
                 c.border, c.font = BORDER, F_BODY
                 c.number_format = "#,##0"
-                c.alignment = Alignment(horizontal="right", vertical="top")
+                c.alignment = RIGHT_TOP
                 c.fill = FILL_INPUT if is_input else FILL_GREY
                 c.protection = UNLOCKED if is_input else LOCKED
             _formula(ws, Cell(ws.title, row, cols.rate), rate_formula(num, den),
                      lambda get, num=num, den=den: rate_value(get(ws, num), get(ws, den)), fill=FILL_CALC,
-                     border=BORDER, number_format="0.0", alignment=Alignment(horizontal="right", vertical="top"))  # fmt: skip
+                     border=BORDER, number_format="0.0", alignment=RIGHT_TOP)  # fmt: skip
             target_text = layout.target_text(target)
             texts.append((target_text, w["target"]))
             put(ws, (row, cols.target), target_text, alignment=CENTER, border=BORDER)
