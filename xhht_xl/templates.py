@@ -973,7 +973,7 @@ def plan_content(plan: Plan) -> str:
 
 
 _PREBUILT: dict[tuple, Prebuilt] = {}
-_PREBUILT_MAX = 32  # kinds kept per process (each department is its own kind)
+_PREBUILT_MAX = 8  # kinds kept per process (a built template each, ~2.5 MB)
 
 
 def prebuilt(plan: Plan, level: str, unit: Unit | None, marked: Collection[Cell] = (), finish=None) -> Prebuilt:
