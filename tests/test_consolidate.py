@@ -160,12 +160,13 @@ def test_output_is_atomic_and_unwritable_output_keeps_the_old_one(
     out = c.write_workbook(tmp_path / "out" / "tong_hop.xlsx")
     old = out.read_bytes()
 
-    def crash(self, filename):
-        with open(filename, "wb") as fh:
+    def crash(self, data):
+        with open(self, "wb") as fh:
             fh.write(b"half a workbook")
         raise OSError("disk full")
 
-    monkeypatch.setattr("openpyxl.workbook.workbook.Workbook.save", crash)
+    # the workbook's bytes are made in memory (fileio.workbook_bytes), then written to a temporary file
+    monkeypatch.setattr("pathlib.Path.write_bytes", crash)
     with pytest.raises(OutputError, match="Không ghi được"):  # one Vietnamese line, not errno text
         c.write_workbook(out)
     assert out.read_bytes() == old

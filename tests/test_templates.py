@@ -150,3 +150,43 @@ def test_sender_text_is_never_a_formula(tmp_path, plan):
 def test_cli_templates(tmp_path):
     assert cli.main(["templates", str(tmp_path / "out")]) == 0
     assert len(list((tmp_path / "out").glob("*.xlsx"))) == 14
+
+
+def test_merge_is_openpyxl_merge_cells(tmp_path):
+    """``templates.merge`` leaves the cells, borders and protections ``ws.merge_cells`` leaves: the
+    saved sheet and stylesheet are byte for byte the same (ranges over bordered, partly bordered,
+    locked and empty cells; two workbooks in a row, as the sums of borders are kept between them)."""
+    from openpyxl.styles import Border, Side
+
+    from xhht_xl import fileio
+
+    thick = Side(style="thick", color="FF0000")
+    written = {}
+    for how in ("openpyxl", "merge", "merge again"):
+        wb = templates.new_workbook()
+        ws = wb.active
+        for row in range(1, 9):
+            for col in range(1, 7):
+                c = ws.cell(row, col, f"{row}/{col}" if (row + col) % 3 else None)
+                if row % 2:
+                    c.border = templates.BORDER
+                if col == 6:
+                    c.border = Border(right=thick, bottom=thick)
+                if row == 5:
+                    c.protection = templates.UNLOCKED
+        for rows, cols in (((1, 1), (1, 6)), ((2, 4), (1, 1)), ((2, 3), (2, 6)), ((5, 8), (3, 5)), ((6, 7), (6, 6))):
+            if how == "openpyxl":
+                ws.merge_cells(start_row=rows[0], start_column=cols[0], end_row=rows[1], end_column=cols[1])
+            else:
+                templates.merge(ws, rows[0], cols[0], rows[1], cols[1])
+        written[how] = _parts_of_bytes(fileio.workbook_bytes(wb, tmp_path / "x.xlsx"))
+    for how in ("merge", "merge again"):
+        assert [p for p in written[how] if written[how][p] != written["openpyxl"][p]] == []
+    assert written["merge"]["xl/worksheets/sheet1.xml"].count(b"<mergeCell ") == 5
+
+
+def _parts_of_bytes(data: bytes) -> dict[str, bytes]:
+    import io
+
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {n: _MODIFIED.sub(b"", zf.read(n)) for n in zf.namelist()}

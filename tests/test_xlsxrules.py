@@ -3,6 +3,7 @@ cached formula results are what a reader that does not calculate (a mail preview
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import itertools
@@ -368,3 +369,83 @@ def test_deferred_rows_drop_what_xml_cannot_hold_and_never_collide(tmp_path):
     with pytest.raises(ValueError):
         fileio.save_workbook(wb, tmp_path / "collide.xlsx")
     assert not (tmp_path / "collide.xlsx").exists()
+
+
+_STAMP = re.compile(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>")
+
+
+def _parts_of(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return {name: _STAMP.sub(b"", zf.read(name)) for name in zf.namelist()}
+
+
+def test_one_pass_save_is_openpyxl_save_then_finished(plan):
+    """``fileio.workbook_bytes`` (sheets serialised in memory, edited on their way into the zip)
+    gives every part, in the same order, that openpyxl's save followed by ``finished_bytes`` gives:
+    a template with cached formula results, plus a sheet of rows written at save time. (Each
+    workbook is saved once: openpyxl's save changes the workbook, a second one differs.)"""
+    from xhht_xl import xlsxcopy
+
+    values = entries_with_faults(plan, random.Random(3))
+
+    def book():
+        wb = templates.build_workbook(plan, "xa", values=values)
+        ws = wb.create_sheet("Chi tiết")
+        ws.append([f"cột {i}" for i in range(1, 10)])
+        styles = [xlsxcopy.column_style(ws, number_format=f) if f else None for f in _PLAIN_FORMATS]
+        xlsxcopy.defer_rows(ws, 2, _PLAIN_ROWS, styles)
+        return wb
+
+    one_pass = fileio.workbook_bytes(book(), "x.xlsx")
+    wb = book()
+    two_passes = fileio.finished_bytes(wb, _written(wb), "x.xlsx")
+    a, b = _parts_of(one_pass), _parts_of(two_passes)
+    assert list(a) == list(b)
+    assert [name for name in a if a[name] != b[name]] == []
+    assert xlsxrules.problems(one_pass) == []
+    wb = book()
+    wb["_meta"].merge_cells("K1:L2")
+    wb["_meta"].merge_cells("L2:M3")
+    with pytest.raises(fileio.OutputError, match="merged-ranges-overlap"):  # checked on the parts written
+        fileio.workbook_bytes(wb, "x.xlsx")
+
+
+def test_deferred_styled_rows_are_the_cells_openpyxl_writes(tmp_path):
+    """A styled table (each column's style, some cells marked with a fill or a number format of
+    their own, rows with heights) written by openpyxl cell by cell and by ``defer_rows``: the same
+    sheet XML and the same cell formats (styles numbered as openpyxl numbers them)."""
+    from openpyxl.styles import Alignment, Border, Side
+
+    from xhht_xl import xlsxcopy
+
+    thin = Side(style="thin")
+    written = {}
+    for how in ("openpyxl", "deferred"):
+        wb = Workbook()
+        ws = wb.active
+        ws.title = "Tổng hợp"
+        ws.append([f"cột {i}" for i in range(1, 10)])
+        ws["A1"].fill = GREEN
+        protos = [xlsxcopy.cell_style(ws, border=Border(left=thin, bottom=thin), alignment=Alignment(wrap_text=i % 2 == 0),
+                                      **({"number_format": f} if f else {})) for i, f in enumerate(_PLAIN_FORMATS)]  # fmt: skip
+        marks = {(2, 3): {"fill": RED}, (4, 3): {"fill": GREEN}, (5, 2): {"number_format": "0.00"}, (3, 9): {"fill": RED}}
+        marked = {rc: xlsxcopy.cell_style(ws, base=protos[rc[1] - 1], **attrs) for rc, attrs in marks.items()}
+        heights = {2: 30.5, 4: 409.5}
+        if how == "openpyxl":
+            for r, row in enumerate(_PLAIN_ROWS, start=2):
+                ws.append(row)
+                for c in range(1, 10):
+                    cell = ws.cell(r, c)
+                    if isinstance(row[c - 1], str):
+                        cell.data_type = "s"
+                    cell._style = copy.copy(marked.get((r, c), protos[c - 1]))
+                if r in heights:
+                    ws.row_dimensions[r].height = heights[r]
+        else:
+            xlsxcopy.defer_rows(ws, 2, _PLAIN_ROWS, protos, heights, marked)
+        fileio.save_workbook(wb, tmp_path / f"{how}.xlsx")
+        written[how] = (tmp_path / f"{how}.xlsx").read_bytes()
+    assert _sheet_data(written["deferred"], "Tổng hợp") == _sheet_data(written["openpyxl"], "Tổng hợp")
+    xfs = [re.search(rb"<cellXfs.*</cellXfs>", _parts_of(written[how])["xl/styles.xml"]).group(0) for how in written]
+    assert xfs[0] == xfs[1] and xfs[0].count(b"<xf ") > 10
+    assert b' ht="30.5" customHeight="1"' in _sheet_data(written["deferred"], "Tổng hợp")[1]

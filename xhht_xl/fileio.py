@@ -154,12 +154,35 @@ def save_workbook(wb, target: str | Path) -> Path:
     A workbook the project built (``xlsxrules.own``) gets the known results of its formulas cached
     and is checked against Excel's structural rules on the written XML before it replaces ``target``.
     """
+    data = workbook_bytes(wb, target)
     with atomic_path(target) as tmp:
-        wb.save(tmp)
-        data = finished_bytes(wb, tmp.read_bytes(), target)
-        if data is not None:
-            tmp.write_bytes(data)
+        tmp.write_bytes(data)
     return Path(target)
+
+
+def workbook_bytes(wb, target: str | Path) -> bytes:
+    """The bytes :func:`save_workbook` writes for ``wb``, made in one pass (``xlsxcopy.workbook_bytes``):
+    what :func:`finished_bytes` makes of openpyxl's own save, without zipping the package twice.
+    Raises ``OutputError`` naming ``target`` when the workbook breaks one of Excel's rules."""
+    from . import xlsxcopy, xlsxrules  # openpyxl is loaded whenever there is a workbook to save
+
+    owned = xlsxrules.owned(wb)
+    rows = xlsxcopy.pending_rows(wb)
+    cached = xlsxrules.cached_values(wb) if owned else {}
+
+    def edit(ws, xml: bytes) -> bytes:
+        if ws.title in rows:
+            xml = xlsxcopy.with_rows(xml, rows[ws.title], wb.epoch, wb._cell_styles.add)
+        if ws.title in cached:
+            xml = xlsxrules.with_cached(xml, cached[ws.title])
+        return xml
+
+    keep = (lambda name: name.startswith("xl/")) if owned else (lambda _name: False)
+    data, parts = xlsxcopy.workbook_bytes(wb, edit, keep=keep)
+    found = xlsxrules.package_problems(parts.get, cells=False) if owned else []
+    if found:
+        raise OutputError(messages.text("io.broken-workbook", file=target, problem=found[0]))
+    return data
 
 
 def finished_bytes(wb, saved: bytes, target: str | Path) -> bytes | None:
@@ -174,7 +197,8 @@ def finished_bytes(wb, saved: bytes, target: str | Path) -> bytes | None:
     if not owned and not rows:
         return None
     edits: dict[str, Callable[[bytes], bytes]] = {
-        title: functools.partial(xlsxcopy.with_rows, block=block, epoch=wb.epoch) for title, block in rows.items()
+        title: functools.partial(xlsxcopy.with_rows, block=block, epoch=wb.epoch, register=wb._cell_styles.add)
+        for title, block in rows.items()
     }
     if owned:
         for title, cells in xlsxrules.cached_values(wb).items():

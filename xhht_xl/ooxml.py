@@ -26,6 +26,7 @@ Two ways to read a worksheet part, giving the same answer (``tests/test_xml_vari
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import threading
@@ -103,8 +104,9 @@ def col_number(letters: str) -> int:
     return n
 
 
+@functools.lru_cache(maxsize=1024)
 def col_letter(col: int) -> str:
-    """27 -> ``"AA"`` (the one converter of the package)."""
+    """27 -> ``"AA"`` (the one converter of the package; memoised: a template asks ~10,000 times)."""
     out = ""
     while col:
         col, rem = divmod(col - 1, 26)

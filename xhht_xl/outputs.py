@@ -9,14 +9,18 @@ Every value copied from a sender is written as a value, never as a formula.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import copy
 import datetime as dt
 import functools
+import gc
 import json
 import math
 import os
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +64,13 @@ DETAIL_MAX_ROWS = 200_000  # rows of a detail sheet read back (a national plan's
 
 def _verdict(v) -> str:
     return T(VERDICT[v]) if isinstance(v, str) and v in VERDICT else ""
+
+
+def _tuples(frame: pd.DataFrame):
+    """``frame.itertuples()``: the same rows, the same values (Python scalars, Timestamps, NA), at a
+    fraction of the cost for the small frames written here (pandas takes each column by position)."""
+    row = collections.namedtuple("Row", ["Index", *map(str, frame.columns)], rename=True)
+    return map(row._make, zip(frame.index.tolist(), *(frame[col].tolist() for col in frame.columns), strict=True))
 
 
 def _clean(v):
@@ -293,17 +304,24 @@ TOP = Alignment(vertical="top")
 
 
 def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, first_row: int = 3,
-           printed: tuple[int, int] | None = None, styled: bool = True) -> int:  # fmt: skip
+           printed: tuple[int, int] | None = None, styled: bool = True,
+           marks: Mapping[tuple[int, int], dict] | None = None, cells: bool = False) -> int:  # fmt: skip
     """A titled table: header row styled, repeated on printed pages and frozen; a filter; number
     formats on every number column. ``printed`` (first and last column, default all) makes the
     print area: a code column or figures for sorting may stay off the paper. ``styled`` rows get
     borders, wrapped text and heights sized to it (a very long table, which is for filtering, not
-    printing, skips this: styling costs more than everything else in openpyxl). The title (and any
-    ``_note``) sits in the first printed column. Returns the header row."""
+    printing, skips them; its rows are taken as they are: None for an empty cell, no NaN, no pandas
+    types). ``marks`` (row, column) -> cell attributes (``fill``, ``number_format``)
+    on top of the column's style. The title (and any ``_note``) sits in the first printed column.
+    Returns the header row.
+
+    The rows are written into the sheet's XML at save (``xlsxcopy.defer_rows``: the cells openpyxl
+    writes, at a tenth of the cost); with ``cells`` they are openpyxl cells, for a caller that adds
+    what only a cell holds (a hyperlink)."""
     first, last = printed or (1, len(cols))
     width = sum(c.width for c in cols[first - 1 : last])
     templates.put(ws, (1, first), title, font=F_TITLE, alignment=WRAP_TOP)
-    ws.merge_cells(start_row=1, start_column=first, end_row=1, end_column=last)
+    templates.merge(ws, 1, first, 1, last)
     ws.row_dimensions[1].height = row_height([(title, width, F_TITLE)])
     for col, spec in enumerate(cols, start=1):
         templates.put(ws, (first_row, col), T(f"out.col-{spec.key}"), font=F_HEAD, fill=FILL_HEAD,
@@ -312,24 +330,37 @@ def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, firs
     ws.row_dimensions[first_row].height = row_height([(T(f"out.col-{c.key}"), c.width, F_HEAD) for c in cols])
     wrap_cols = [i for i, c in enumerate(cols) if c.wrap and first - 1 <= i < last]
     if not styled:
-        if rows:  # written straight into the sheet's XML at save: openpyxl's cells cost 10x
+        if rows:  # plain rows taken as they are (None for an empty cell; no NaN, no pandas types)
             styles = [xlsxcopy.column_style(ws, number_format=c.fmt) if c.fmt else None for c in cols]
-            xlsxcopy.defer_rows(ws, first_row + 1, [[_clean(v) for v in row] for row in rows], styles)
+            xlsxcopy.defer_rows(ws, first_row + 1, rows, styles)
     else:
-        # each column's style made once and copied to its cells (xlsxcopy.cell_style)
+        # each column's style made once (xlsxcopy.cell_style), a marked cell's once per mark
         protos = [xlsxcopy.cell_style(ws, border=BORDER, alignment=WRAP_TOP if c.wrap else TOP,
                                       **({"number_format": c.fmt} if c.fmt else {})) for c in cols]  # fmt: skip
-        for r, row in enumerate(rows, start=first_row + 1):
-            values = [_clean(v) for v in row]
-            ws.append(values)  # rows follow the header (append is the fast path of openpyxl)
-            for c, (value, style) in enumerate(zip(values, protos, strict=True), start=1):
+        marked: dict[tuple[int, int], object] = {}
+        made: dict[tuple, object] = {}
+        for (r, c), attrs in sorted((marks or {}).items()):
+            key = (c, *sorted((k, id(v)) for k, v in attrs.items()))
+            if key not in made:
+                made[key] = xlsxcopy.cell_style(ws, base=protos[c - 1], **attrs)
+            marked[(r, c)] = made[key]
+        values = [[_clean(v) for v in row] for row in rows]
+        heights = {}
+        for r, row in enumerate(values, start=first_row + 1):
+            height = row_height([(row[i], cols[i].width) for i in wrap_cols if row[i] not in (None, "")])
+            if height > LINE_PT + 3:
+                heights[r] = height
+        if values and not cells:
+            xlsxcopy.defer_rows(ws, first_row + 1, values, protos, heights, marked)
+        for r, row in enumerate(values if cells else (), start=first_row + 1):
+            ws.append(row)  # rows follow the header (append is the fast path of openpyxl)
+            for c, (value, style) in enumerate(zip(row, protos, strict=True), start=1):
                 cell = ws.cell(r, c)
                 if isinstance(value, str) and value.startswith("="):
                     cell.data_type = "s"  # a sender's text stays text
-                cell._style = copy.copy(style)
-            height = row_height([(values[i], cols[i].width) for i in wrap_cols if values[i] not in (None, "")])
-            if height > LINE_PT + 3:
-                ws.row_dimensions[r].height = height
+                cell._style = copy.copy(marked.get((r, c), style))
+            if r in heights:
+                ws.row_dimensions[r].height = heights[r]
     end = first_row + len(rows)
     if rows:
         ws.auto_filter.ref = f"A{first_row}:{layout.col_letter(len(cols))}{end}"
@@ -347,26 +378,46 @@ def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, firs
 # -- the consolidated workbook ------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _collector_paused():
+    """The cycle collector off while a workbook is built and saved: it makes ~10^5 objects that
+    die together, and every full collection on the way also walks what the caller holds (a
+    province's consolidations: half the province workbook's time went to collections)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def write_workbook(c, path: Path) -> Path:
     """The consolidated workbook of ``c`` (a ``Consolidation``), written atomically."""
+    with _collector_paused():
+        return _write_workbook(c, path)
+
+
+def _write_workbook(c, path: Path, prebuilt: bool = True) -> Path:
     plan = c.plan
-    wb = templates.build_workbook(plan, c.scope.level, unit=c.unit, values=c.appendix)
-    mark_output(wb, "consolidated", unit=c.scope.unit, level=c.scope.level)  # intake skips it when found
     lay = layout.build(plan, layout.template_for(plan, c.scope.level))
-    _printable_template(wb, plan, lay)
+    wb = _template_workbook(c, lay, prebuilt)
+    mark_output(wb, "consolidated", unit=c.scope.unit, level=c.scope.level)  # intake skips it when found
+    _printable_rows(wb, plan, lay)
     index = len(lay.sheets) - 2  # before _ds, _meta
     sheets = {}
     for key in ("totals", "status", "issues", "detail", "nominations", "cross", "changes", "charts"):
         sheets[key] = wb.create_sheet(T(f"out.sheet-{key}"), index)
         index += 1
-    _totals(sheets["totals"], c)
-    _status(sheets["status"], c)
+    levels = c.coverage_by_level()  # pandas over every unit below: once, for the three sheets showing it
+    _totals(sheets["totals"], c, levels)
+    _status(sheets["status"], c, levels)
     _issues(sheets["issues"], c, path)
     _detail(sheets["detail"], c)
     _nominations(sheets["nominations"], c)
     _cross(sheets["cross"], c)
     _changes(sheets["changes"], c)
-    _charts(sheets["charts"], c)
+    _charts(sheets["charts"], c, levels)
     coverage.write(wb, c)  # read back by the level above: coverage travels up
     wb.active = wb.sheetnames.index(T("out.sheet-totals"))  # opens (and Ctrl+P prints) the summary
     for ws in wb.worksheets:
@@ -374,37 +425,53 @@ def write_workbook(c, path: Path) -> Path:
     return save_workbook(wb, path)
 
 
-def _printable_template(wb, plan, lay) -> None:
-    """The template's sheets as a report prints them: not the how-to-fill guide, Phụ lục 3 up to
-    its last filled row (not twenty empty input rows), each narrative row as tall as its text, the
-    sheet's name in every footer."""
+def _template_workbook(c, lay, prebuilt: bool = True):
+    """The level's template filled with the consolidated values, as a report prints it: written
+    again at the XML level from one prebuilt per process (``templates.Prebuilt``), or built with
+    openpyxl when a value needs it or ``prebuilt`` is false (the same bytes either way)."""
+    plan, level = c.plan, c.scope.level
+    if prebuilt:
+        with contextlib.suppress(xlsxcopy.NotWritable):
+            return templates.prebuilt(plan, level, c.unit, finish=_printable_frame).workbook(c.unit, c.appendix)
+    wb = templates.build_workbook(plan, level, unit=c.unit, values=c.appendix, lay=lay)
+    _printable_frame(wb, plan, lay)
+    return wb
+
+
+def _printable_frame(wb, plan, lay) -> None:
+    """The template's sheets as a report prints them, whatever their values: not the how-to-fill
+    guide, the sheet's name in every footer; none is the selected tab (the totals sheet is)."""
     for ws in wb.worksheets:
         if ws.sheet_state == "visible":
             ws.oddFooter.center.text = T("out.footer")
+        ws.sheet_view.tabSelected = False
     if lay.sheets.get("guide") in wb.sheetnames:
         no_print(wb[lay.sheets["guide"]])
+
+
+def _printable_rows(wb, plan, lay) -> None:
+    """What printing the filled template depends on its values: Phụ lục 3 up to its last filled row
+    (not twenty empty input rows), each of its rows and each narrative row as tall as its text."""
+    value = functools.partial(templates.cell_value, wb)
     block = lay.award_block
     if block is not None and block.sheet in wb.sheetnames:
-        ws = wb[block.sheet]
         filled = [r for r in range(block.first_row, block.last_row + 1)
-                  if any(ws.cell(r, col).value not in (None, "") for fld, col in lay.award_cols.items()
+                  if any(value(block.sheet, r, col) not in (None, "") for fld, col in lay.award_cols.items()
                          if fld != "priority")]  # fmt: skip
         last = max(filled, default=block.first_row)
         for r in range(block.first_row, last + 1):  # sized to the text; the empty rows stay for typing
-            texts = [(ws.cell(r, col).value, templates.AWARD_WIDTHS[fld]) for fld, col in lay.award_cols.items()
-                     if isinstance(ws.cell(r, col).value, str)]  # fmt: skip
-            ws.row_dimensions[r].height = max(30.0, row_height(texts))
-        ws.print_area = f"A1:{layout.col_letter(block.last_col)}{last}"
+            texts = [(v, templates.AWARD_WIDTHS[fld]) for fld, col in lay.award_cols.items()
+                     if isinstance(v := value(block.sheet, r, col), str)]  # fmt: skip
+            templates.set_row_height(wb, block.sheet, r, max(30.0, row_height(texts)))
+        wb[block.sheet].print_area = f"A1:{layout.col_letter(block.last_col)}{last}"
     narrative = lay.sheets.get("narrative")
     if narrative in wb.sheetnames and lay.narrative_rows:
-        ws = wb[narrative]
         widths = templates.NARRATIVE_WIDTHS
-        for row in lay.narrative_rows.values():
-            if ws.cell(row, 3).fill.fgColor.rgb != templates.FILL_INPUT.fgColor.rgb:
+        for code, row in lay.narrative_rows.items():
+            if ("bc", code) not in lay.inputs:
                 continue  # headings and "see Phụ lục …" rows are sized by the template
-            texts = [(ws.cell(row, col).value, widths[col - 1]) for col in (2, 3)
-                     if isinstance(ws.cell(row, col).value, str)]  # fmt: skip
-            ws.row_dimensions[row].height = max(30.0, row_height(texts))
+            texts = [(v, widths[col - 1]) for col in (2, 3) if isinstance(v := value(narrative, row, col), str)]
+            templates.set_row_height(wb, narrative, row, max(30.0, row_height(texts)))
 
 
 def coverage_text(plan, covered: int, expected: int, unknown: int, leaf_level: str) -> str:
@@ -433,14 +500,14 @@ def _names(c, codes: list[str]) -> str:
     return text
 
 
-def coverage_lines(c, direct: bool = False) -> list[str]:
+def coverage_lines(c, direct: bool = False, levels: list[dict] | None = None) -> list[str]:
     """Who reported into this consolidation, per level: with ``direct`` the direct units too, then
     every level below ("Cấp xã, theo báo cáo tổng hợp của cấp trên trực tiếp: 186/188 …"),
     naming the missing and late units. The same lines go to the status sheet, the totals sheet
-    and the report, computed from ``c.coverage_by_level()``."""
+    and the report, computed from ``c.coverage_by_level()`` (or ``levels``, what it returned)."""
     lines = []
     unknown = False
-    for lv in c.coverage_by_level():
+    for lv in c.coverage_by_level() if levels is None else levels:
         if lv["direct"] and not direct:
             continue
         level = c.plan.levels[lv["level"]]
@@ -469,22 +536,21 @@ TOTALS_COLUMNS = [
 TOTALS_PRINTED = (2, 15)  # the indicator's name to the coverage: the code and the leaf counts stay on screen
 
 
-def _totals(ws: Worksheet, c) -> None:
+def _totals(ws: Worksheet, c, levels: list[dict]) -> None:
     plan = c.plan
     rows = []
-    for r in c.totals.itertuples():
+    for r in _tuples(c.totals):
         target = plan.targets[(r.indicator, r.milestone)]
         rows.append([r.indicator, plan.indicators[r.indicator].name, r.milestone, r.num, r.den, r.rate,
                      layout.target_text(target), _verdict(r.verdict), r.units_covered, r.units_expected, r.units_na,
                      r.units_rejected, source_label(plan, r.source), verified_label(target.verified),
                      coverage_text(plan, r.leaves_covered, r.leaves_expected, r.leaves_unknown, r.leaf_level),
                      r.leaves_covered, r.leaves_expected, r.leaves_unknown])  # fmt: skip
-    _table(ws, T("out.title-totals", unit=c.unit.name.upper()), TOTALS_COLUMNS, rows, printed=TOTALS_PRINTED)
-    _note(ws, 2, T("coverage.totals-note", lines=" ".join(coverage_lines(c))).strip(), TOTALS_PRINTED)
     fills = {"dat": FILL_OK, "vuot": FILL_OK, "khong-dat": FILL_BAD}
-    for i, verdict in enumerate(c.totals["verdict"], start=4):
-        if verdict in fills:
-            ws.cell(i, 8).fill = fills[verdict]
+    marks = {(i, 8): {"fill": fills[v]} for i, v in enumerate(c.totals["verdict"], start=4) if v in fills}
+    _table(ws, T("out.title-totals", unit=c.unit.name.upper()), TOTALS_COLUMNS, rows, printed=TOTALS_PRINTED,
+           marks=marks)  # fmt: skip
+    _note(ws, 2, T("coverage.totals-note", lines=" ".join(coverage_lines(c, levels=levels))).strip(), TOTALS_PRINTED)
 
 
 def _note(ws: Worksheet, row: int, text: str, cols: tuple[int, int] | None = None) -> None:
@@ -492,7 +558,7 @@ def _note(ws: Worksheet, row: int, text: str, cols: tuple[int, int] | None = Non
     and last, default all)."""
     first, last = cols or (1, max(ws.max_column, 1))
     templates.put(ws, (row, first), text, alignment=WRAP_TOP)
-    ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
+    templates.merge(ws, row, first, row, last)
     width = sum((ws.column_dimensions[layout.col_letter(c)].width or 9) for c in range(first, last + 1))
     ws.row_dimensions[row].height = row_height([(text, width)])
 
@@ -533,7 +599,7 @@ def status_rows(c) -> list[list]:
         [r.unit, r.name, c.plan.levels[r.level].name, T(STATE[r.state]), r.deadline, _clean(r.received_at),
          r.days_late or None, r.errors, r.warnings, r.file, r.contact, r.phone,
          received_source_text(r.received_source, c.chosen.get(r.unit)), r.note]
-        for r in c.status.itertuples()
+        for r in _tuples(c.status)
     ]  # fmt: skip
 
 
@@ -550,7 +616,7 @@ def received_source_text(source: str, r) -> str:
 def nomination_rows(c) -> list[list]:
     """The nominations with their quota verdicts (columns of ``NOMINATION_HEADS``)."""
     rows = []
-    for r in c.nominations.itertuples():
+    for r in _tuples(c.nominations):
         proposer = c.plan.unit(r.proposer)
         rows.append([f"{r.proposer} - {proposer.name}" if proposer else r.proposer, r.priority, r.award_name,
                      T(f"out.kind-{r.kind}") if r.kind else "", r.name, r.position, r.unit_text, r.summary,
@@ -571,18 +637,16 @@ STATUS_COLUMNS = [
 ]  # fmt: skip
 
 
-def _status(ws: Worksheet, c) -> None:
+def _status(ws: Worksheet, c, levels: list[dict]) -> None:
     assert [col.key for col in STATUS_COLUMNS] == list(STATUS_HEADS)
+    fills = {"late": FILL_WARN, "missing": FILL_BAD, "on_time": FILL_OK}
+    marks = {(i, 4): {"fill": fills[state]} for i, state in enumerate(c.status["state"], start=5) if state in fills}
     _table(ws, T("out.title-status", as_of=c.as_of.strftime("%d/%m/%Y")), STATUS_COLUMNS, status_rows(c),
-           first_row=4)  # fmt: skip
+           first_row=4, marks=marks)  # fmt: skip
     _note(ws, 2, T("out.summary-status", **status_summary(c)))
-    below = coverage_lines(c)
+    below = coverage_lines(c, levels=levels)
     if below:
         _note(ws, 3, " ".join(below))
-    fills = {"late": FILL_WARN, "missing": FILL_BAD, "on_time": FILL_OK}
-    for i, r in enumerate(c.status.itertuples(), start=5):
-        if r.state in fills:
-            ws.cell(i, 4).fill = fills[r.state]
 
 
 ISSUE_COLUMNS = [
@@ -600,7 +664,7 @@ def issue_kind(code: str) -> str:
 def _issues(ws: Worksheet, c, out_path: Path) -> None:
     rows = [[T(f"out.severity-{i.severity}"), issue_kind(i.code), i.code, i.unit, i.file, i.sheet, i.cell, i.message]
             for i in c.report]  # fmt: skip
-    _table(ws, T("out.title-issues"), ISSUE_COLUMNS, rows)
+    _table(ws, T("out.title-issues"), ISSUE_COLUMNS, rows, cells=True)  # cells: a file's hyperlink
     out_dir = out_path.resolve().parent
     for r, issue in enumerate(c.report, start=4):
         ws.cell(r, 1).fill = (
@@ -627,12 +691,24 @@ def _detail(ws: Worksheet, c) -> None:
     thousands of rows, so it is not printed with the workbook (``no_print``); a note above it says
     how to print a filtered part."""
     plan = c.plan
-    rows = []
-    for r in c.detail.itertuples():
-        ind = plan.indicators.get(r.indicator)
-        rows.append([r.unit, r.name, plan.levels[r.level].name if r.level in plan.levels else r.level, r.indicator,
-                     r.milestone, r.num, r.den, r.rate, _verdict(r.verdict), T(f"out.state-{r.state}"), r.file,
-                     ind.name if ind is not None else ""])  # fmt: skip
+    d = c.detail
+
+    def column(name: str, text=_clean) -> list:  # each distinct value made once (a province: 90,000 cells)
+        values = d[name].tolist()
+        made = {v: text(v) for v in set(values)}
+        return [made[v] for v in values]
+
+    def level_name(level):
+        return plan.levels[level].name if level in plan.levels else level
+
+    def indicator_name(code):
+        return plan.indicators[code].name if code in plan.indicators else ""
+
+    figures = [[None if v != v else v for v in d[name].tolist()] for name in ("num", "den", "rate")]  # NaN: empty
+    rows = list(zip(column("unit"), column("name"), column("level", level_name), column("indicator"),
+                    column("milestone"), *figures, column("verdict", _verdict),
+                    column("state", lambda s: T(f"out.state-{s}")), column("file"),
+                    column("indicator", indicator_name), strict=True))  # fmt: skip
     # the column headers are the texts of DETAIL_COLUMNS ("name" and "state" have their own labels)
     labels = {"name": "unit-name", "state": "data-state"}
     cols = [Col(labels.get(k, k), DETAIL_WIDTHS[k], DETAIL_FORMATS.get(k)) for k in DETAIL_COLUMNS]
@@ -657,13 +733,13 @@ NOMINATION_DETAILS = ("summary", "previous")  # in the award list in full; here 
 
 def _nominations(ws: Worksheet, c) -> None:
     assert [col.key for col in NOMINATION_COLUMNS] == list(NOMINATION_HEADS)
-    _table(ws, T("out.title-nominations"), NOMINATION_COLUMNS, nomination_rows(c))
+    col = len(NOMINATION_HEADS)
+    marks = {(i, col): {"fill": FILL_OK if code == "within" else
+                        FILL_WARN if code in ("proposal", "no-quota", "invalid") else FILL_BAD}
+             for i, code in enumerate(c.nominations["verdict_code"], start=4)}  # fmt: skip
+    _table(ws, T("out.title-nominations"), NOMINATION_COLUMNS, nomination_rows(c), marks=marks)
     first, last = (layout.col_letter(NOMINATION_HEADS.index(k) + 1) for k in NOMINATION_DETAILS)
     ws.column_dimensions.group(first, last, outline_level=1, hidden=True)
-    col = len(NOMINATION_HEADS)
-    for i, code in enumerate(c.nominations["verdict_code"], start=4):
-        fill = FILL_OK if code == "within" else FILL_WARN if code in ("proposal", "no-quota", "invalid") else FILL_BAD
-        ws.cell(i, col).fill = fill
 
 
 CROSS_COLUMNS = [
@@ -677,7 +753,7 @@ def _cross(ws: Worksheet, c) -> None:
     plan = c.plan
     rows = [[r.indicator, plan.indicators[r.indicator].name if r.indicator in plan.indicators else "", r.milestone,
              source_label(plan, r.source), r.num, r.den, r.rate, r.units, source_label(plan, r.used_source),
-             r.used_rate] for r in c.cross.itertuples()]  # fmt: skip
+             r.used_rate] for r in _tuples(c.cross)]  # fmt: skip
     _table(ws, T("out.title-cross"), CROSS_COLUMNS, rows, printed=(2, len(CROSS_COLUMNS)))
 
 
@@ -691,17 +767,15 @@ CHANGE_COLUMNS = [
 def _changes(ws: Worksheet, c) -> None:
     plan = c.plan
     rows, formats = [], []
-    for r in c.changes.itertuples():
+    for r in _tuples(c.changes):
         unit = plan.unit(r.unit)
         (before, before_fmt), (after, after_fmt) = _typed(r.before), _typed(r.after)
         rows.append([r.unit, unit.name if unit is not None else "", entry_label(plan, r.key), r.sheet, r.cell,
                      before, after, r.file, r.previous_file])  # fmt: skip
         formats.append((before_fmt, after_fmt))
-    _table(ws, T("out.title-changes"), CHANGE_COLUMNS, rows)
-    for i, (before_fmt, after_fmt) in enumerate(formats, start=4):
-        for col, fmt in ((6, before_fmt), (7, after_fmt)):
-            if fmt:
-                ws.cell(i, col).number_format = fmt
+    marks = {(i, col): {"number_format": fmt} for i, fmts in enumerate(formats, start=4)
+             for col, fmt in zip((6, 7), fmts, strict=True) if fmt}  # fmt: skip
+    _table(ws, T("out.title-changes"), CHANGE_COLUMNS, rows, marks=marks)
 
 
 CHART_PT = 1100  # chart text size (hundredths of a point): 9 pt or more on paper at the sheet's scale
@@ -735,7 +809,7 @@ def level_series(plan, level: dict) -> str:
     return T("out.series-level", noun=noun[:1].upper() + noun[1:], count=level["expected"])
 
 
-def _charts(ws: Worksheet, c) -> None:
+def _charts(ws: Worksheet, c, levels: list[dict]) -> None:
     """Native Excel charts over small tables on this sheet (they stay live in Excel), side by side
     on one A4 landscape page: targets met per unit, and the submission status."""
     year = max(c.plan.milestones)
@@ -748,7 +822,7 @@ def _charts(ws: Worksheet, c) -> None:
     ws.row_dimensions[1].height = row_height([(T(k), w, F_HEAD) for k, w in (("out.series-met", 10),
                                                                           ("out.series-not-met", 10))])  # fmt: skip
     # the figures of plot.targets() too: one function counts them
-    units = [(r.name, int(r.met), int(r.not_met)) for r in c.attainment(year).itertuples()]
+    units = [(r.name, int(r.met), int(r.not_met)) for r in _tuples(c.attainment(year))]
     for i, (name, met, not_met) in enumerate(units, start=2):
         templates.put(ws, (i, 1), name, alignment=WRAP_TOP, border=BORDER)
         templates.put(ws, (i, 2), met, number_format="0", alignment=TOP, border=BORDER)
@@ -773,7 +847,6 @@ def _charts(ws: Worksheet, c) -> None:
     # submission status per level, direct units and every level below (coverage.by_level: the
     # figures of "186/188 xã" everywhere), so the chart never shows only the units that reported
     start = len(units) + 4
-    levels = c.coverage_by_level()
     templates.put(ws, (start, 1), T("out.col-state"), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
     for col, lv in enumerate(levels, start=2):
         templates.put(ws, (start, col), level_series(c.plan, lv), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
@@ -803,9 +876,11 @@ def _charts(ws: Worksheet, c) -> None:
 def _records(frame: pd.DataFrame, dates: tuple[str, ...] = ()) -> list[dict]:
     """Rows as JSON-ready dicts; columns in ``dates`` (days held as datetime64 at 00:00) as dates."""
     out = []
-    for row in frame.to_dict(orient="records"):
+    names = list(frame.columns)
+    columns = [frame[k].tolist() for k in names]  # (to_dict takes each column by position: slow)
+    for values in zip(*columns, strict=True):
         clean = {}
-        for k, v in row.items():
+        for k, v in zip(names, values, strict=True):
             v = _clean(v)
             if k in dates and isinstance(v, dt.datetime):
                 v = v.date()

@@ -10,22 +10,30 @@ consolidated appendix); a value is always written as a value, a sender's text ne
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping
+import hashlib
+import weakref
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from openpyxl import Workbook
+from openpyxl.cell.cell import Cell as XlCell
+from openpyxl.cell.cell import MergedCell
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
 from openpyxl.utils.indexed_list import IndexedList
 from openpyxl.workbook.defined_name import DefinedName
 from openpyxl.workbook.protection import WorkbookProtection
+from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.merge import MergedCellRange
 from openpyxl.worksheet.worksheet import Worksheet
 
-from . import __version__, layout, messages, textnorm, xlsxrules
+from . import __version__, layout, messages, textnorm, xlsxcopy, xlsxrules
 from .fileio import save_workbook
 from .layout import Cell, Layout, col_letter
+from .ooxml import split_ref
 from .plan import Plan, Target, Unit
 
 FONT = "Times New Roman"
@@ -49,6 +57,8 @@ FILL_OK = PatternFill("solid", fgColor="C6EFCE")
 FILL_WARN = PatternFill("solid", fgColor="FFC7CE")
 WRAP_TOP = Alignment(wrap_text=True, vertical="top")
 CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
+LEFT_TOP = Alignment(horizontal="left", vertical="top")
+RIGHT_TOP = Alignment(horizontal="right", vertical="top")  # one object: found by identity (_StyleList)
 MARGIN_SIDE = 0.4  # inches (1 cm): the page width goes to the columns
 CHARS_PER_WIDTH = 1.05  # Times New Roman 11 pt characters per unit of column width, word wrap included
 UNLOCKED = Protection(locked=False)
@@ -123,15 +133,67 @@ def put(ws: Worksheet, cell: Cell | tuple[int, int], value: object, font: Font =
     """Write a value; text is always stored as text (never turned into a formula)."""
     row, col = (cell.row, cell.col) if isinstance(cell, Cell) else cell
     c = ws.cell(row=row, column=col)
-    if isinstance(value, str) and value.startswith("=") and not style.pop("formula", False):
-        c.value = value
-        c.data_type = "s"
-    else:
-        style.pop("formula", None)
-        c.value = value
+    _put_value(c, value, formula=style.pop("formula", False))
     c.font = font
     for key, val in style.items():
         setattr(c, key, val)
+
+
+def _put_value(c, value: object, formula: bool = False) -> None:
+    c.value = value
+    if isinstance(value, str) and value.startswith("=") and not formula:
+        c.data_type = "s"
+
+
+_SIDES = ("top", "left", "right", "bottom")
+_SUMS: dict[tuple[int, int], tuple[Border, Border, Border]] = {}  # ids of two borders -> both and their sum
+
+
+def _plus(a: Border, b: Border) -> Border:
+    """``a + b`` (openpyxl's sum of borders), made once per pair of border objects: the same sum
+    object is then found by identity in the workbook's list of borders (``_StyleList``)."""
+    found = _SUMS.get((id(a), id(b)))
+    if found is None or found[0] is not a or found[1] is not b:
+        found = _SUMS[(id(a), id(b))] = (a, b, a + b)  # the pair is kept: its ids are never reused
+    return found[2]
+
+
+_EDGES: dict[tuple[int, str], Border] = {}
+
+
+def merge(ws: Worksheet, start_row: int, start_column: int, end_row: int, end_column: int) -> None:
+    """``ws.merge_cells(...)``, the same cells, borders and protections, made faster: openpyxl's
+    ``MergedCellRange.format`` adds an edge border to every edge cell as a new border object,
+    which the workbook then compares field by field with every border it holds; here each sum of
+    two borders is made once (:func:`_plus`)."""
+    rng = MergedCellRange(ws, CellRange(min_col=start_column, min_row=start_row, max_col=end_column,
+                                        max_row=end_row).coord)  # fmt: skip (sets the top-left's border)
+    ws.merged_cells.add(rng)
+    cells = rng.cells
+    next(cells)
+    for row, col in cells:
+        ws._cells[row, col] = MergedCell(ws, row, col)
+    borders = ws.parent._borders
+    start = rng.start_cell.border
+    for name in _SIDES:  # MergedCellRange.format, with the sums made once
+        side = getattr(start, name)
+        if side and side.style is None:
+            continue
+        edge = _EDGES.get((id(side), name))
+        if edge is None or getattr(edge, name) is not side:
+            edge = _EDGES[(id(side), name)] = Border(**{name: side})
+        for coord in getattr(rng, name):
+            cell = ws._cells.get(coord)
+            if cell is None:
+                cell = ws._cells[coord] = MergedCell(ws, *coord)
+            held = borders[cell._style.borderId if cell._style else 0]  # (cell.border: a new proxy each time)
+            cell.border = _plus(held, edge)
+    protection = copy.copy(rng.start_cell.protection)
+    for coord in rng.cells:
+        cell = ws._cells.get(coord)
+        if cell is None:
+            cell = ws._cells[coord] = MergedCell(ws, *coord)
+        cell.protection = protection
 
 
 def _formula(ws: Worksheet, cell: Cell, text: str, mirror: xlsxrules.Mirror, **style) -> None:
@@ -320,32 +382,48 @@ def build_workbook(
 
 
 def _fill(wb: Workbook, plan: Plan, lay: Layout, values: Mapping[tuple, object]) -> None:
+    for cell, value in _filled(plan, lay, values):
+        store(wb[cell.sheet].cell(row=cell.row, column=cell.col), value)
+
+
+def _filled(plan: Plan, lay: Layout, values: Mapping[tuple, object]) -> Iterator[tuple[Cell, object]]:
+    """The input cells ``values`` fills, each with what it holds (the unit as its dropdown text)."""
     for key, value in values.items():
         if value is None:
             continue
         cell = lay.inputs.get(key)
         if cell is None:
             raise KeyError(f"no input cell for {key!r}")
-        c = wb[cell.sheet].cell(row=cell.row, column=cell.col)
         if key == ("unit", "unit"):
             u = plan.unit(str(value))
             value = layout.unit_option(plan, u) if u is not None else value
-        c.value = value
-        if isinstance(value, str):
-            c.data_type = "s"  # a sender's "=..." stays text
-        elif isinstance(value, dt.date):
-            c.number_format = "dd/mm/yyyy"
+        yield cell, value
 
 
-def _lists(wb: Workbook, ws: Worksheet, plan: Plan, level: str, unit: Unit | None) -> None:
+def store(c, value: object) -> None:
+    """Put ``value`` into openpyxl cell ``c`` as a filled input: text stays text (a sender's "=..."
+    never becomes a formula), a date shows as dd/mm/yyyy."""
+    c.value = value
+    if isinstance(value, str):
+        c.data_type = "s"
+    elif isinstance(value, dt.date):
+        c.number_format = "dd/mm/yyyy"
+
+
+def _list_columns(plan: Plan, level: str, unit: Unit | None) -> dict[str, list[str]]:
+    """The dropdown lists of the hidden lists sheet, by defined name, one column each."""
     own = [unit] if unit is not None else plan.units_at(level)
     everyone = list(plan.units.values())
-    columns = {
+    return {
         "DS_DONVI": [layout.unit_option(plan, u) for u in own],
         "DS_HINHTHUC": [a.name for a in plan.settings.award_levels],
         "DS_LOAI": [T("layout.kind-collective"), T("layout.kind-individual")],
         "DS_DONVI_TATCA": [layout.unit_option(plan, u) for u in everyone],
     }
+
+
+def _lists(wb: Workbook, ws: Worksheet, plan: Plan, level: str, unit: Unit | None) -> None:
+    columns = _list_columns(plan, level, unit)
     for col, (name, items) in enumerate(columns.items(), start=1):
         put(ws, (1, col), name)
         for row, item in enumerate(items, start=2):
@@ -462,13 +540,13 @@ def _unit_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: L
     d = plan.deadline(level)
     if d is not None:
         put(ws, (rows["deadline"], 2), d.date, fill=FILL_CALC, border=BORDER, number_format="dd/mm/yyyy",
-            alignment=Alignment(horizontal="left", vertical="top"))  # fmt: skip
+            alignment=LEFT_TOP)  # fmt: skip
     info = T("layout.template-info", template=_lower_first(plan.levels[level].name),
              version=plan.settings.template_version)  # fmt: skip
     put(ws, (rows["template"], 2), info, fill=FILL_CALC, border=BORDER)
     date_cell = f"B{rows['date']}"
     ws[date_cell].number_format = "dd/mm/yyyy"
-    ws[date_cell].alignment = Alignment(horizontal="left", vertical="top")
+    ws[date_cell].alignment = LEFT_TOP
     dv = DataValidation(type="date", operator="between", formula1="DATE(2020,1,1)", formula2="DATE(2021,12,31)",
                         allow_blank=True, showErrorMessage=True, errorTitle=T("templates.invalid-entry"),
                         error=T("templates.invalid-date"))  # fmt: skip
@@ -501,14 +579,14 @@ def _results_sheet(
     h1, h2 = lay.result_header_rows
     w = RESULT_WIDTHS
     last_col = max(c.verdict for c in lay.result_cols.values())
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=last_col)
+    merge(ws, start_row=1, start_column=1, end_row=1, end_column=last_col)
     put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
     ws.row_dimensions[1].height = 36
     # "Đơn vị báo cáo: <the unit chosen on the unit sheet>" in one cell across the label columns
     unit_ref = f"B{lay.unit_rows['unit']}"
     unit_ws = ws.parent[lay.sheets["unit"]]
     subtitle = T("layout.subtitle")
-    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=4)
+    merge(ws, start_row=2, start_column=1, end_row=2, end_column=4)
     _formula(ws, Cell(ws.title, 2, 1), f"=\"{subtitle} \"&'{unit_ws.title}'!{unit_ref}",
              lambda get: f"{subtitle} {_text(get(unit_ws, unit_ref))}", font=F_HEAD)  # fmt: skip
     widths = {1: w["stt"], 2: 14, 3: w["name"], 4: w["how"]}
@@ -519,9 +597,9 @@ def _results_sheet(
         for c in (cols.kind, cols.low, cols.high):
             ws.column_dimensions[col_letter(c)].hidden = True
             widths[c] = 8
-        ws.merge_cells(start_row=h1, start_column=cols.num, end_row=h1, end_column=cols.verdict)
+        merge(ws, start_row=h1, start_column=cols.num, end_row=h1, end_column=cols.verdict)
     for col in range(1, 5):
-        ws.merge_cells(start_row=h1, start_column=col, end_row=h2, end_column=col)
+        merge(ws, start_row=h1, start_column=col, end_row=h2, end_column=col)
     for col, width in widths.items():
         ws.column_dimensions[col_letter(col)].width = width
     ws.row_dimensions[h1].height = 18
@@ -535,7 +613,7 @@ def _results_sheet(
         for col in range(1, last_col + 1):
             c = ws.cell(row, col)
             c.font, c.fill, c.border = F_GROUP, FILL_GROUP, BORDER
-        ws.merge_cells(start_row=row, start_column=3, end_row=row, end_column=last_col)
+        merge(ws, start_row=row, start_column=3, end_row=row, end_column=last_col)
         ws.cell(row, 1).alignment = CENTER
         ws.cell(row, 3).alignment = WRAP_TOP
 
@@ -569,12 +647,12 @@ def _results_sheet(
                 c = ws.cell(row, col)
                 c.border, c.font = BORDER, F_BODY
                 c.number_format = "#,##0"
-                c.alignment = Alignment(horizontal="right", vertical="top")
+                c.alignment = RIGHT_TOP
                 c.fill = FILL_INPUT if is_input else FILL_GREY
                 c.protection = UNLOCKED if is_input else LOCKED
             _formula(ws, Cell(ws.title, row, cols.rate), rate_formula(num, den),
                      lambda get, num=num, den=den: rate_value(get(ws, num), get(ws, den)), fill=FILL_CALC,
-                     border=BORDER, number_format="0.0", alignment=Alignment(horizontal="right", vertical="top"))  # fmt: skip
+                     border=BORDER, number_format="0.0", alignment=RIGHT_TOP)  # fmt: skip
             target_text = layout.target_text(target)
             texts.append((target_text, w["target"]))
             put(ws, (row, cols.target), target_text, alignment=CENTER, border=BORDER)
@@ -650,7 +728,7 @@ def _text(value: object) -> str:
 def _funding_sheet(ws: Worksheet, plan: Plan, lay: Layout, marked: Collection[Cell]) -> None:
     header = min(lay.funding_rows.values()) - 1
     total_col, total_row = lay.funding_total_col, lay.funding_total_row
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=total_col)
+    merge(ws, start_row=1, start_column=1, end_row=1, end_column=total_col)
     put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
     ws.row_dimensions[1].height = 24
     for col in range(1, total_col + 1):
@@ -707,7 +785,7 @@ def _awards_sheet(ws: Worksheet, lay: Layout) -> None:
     block = lay.award_block
     assert block is not None
     header = block.first_row - 1
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=block.last_col)
+    merge(ws, start_row=1, start_column=1, end_row=1, end_column=block.last_col)
     put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
     ws.row_dimensions[1].height = 24
     for fld, col in lay.award_cols.items():
@@ -741,7 +819,7 @@ NARRATIVE_WIDTHS = (6, 34, 64)
 
 def _narrative_sheet(ws: Worksheet, plan: Plan, unit: Unit | None, lay: Layout) -> None:
     header = min(lay.narrative_rows.values()) - 1
-    ws.merge_cells(start_row=1, start_column=1, end_row=1, end_column=3)
+    merge(ws, start_row=1, start_column=1, end_row=1, end_column=3)
     put(ws, (1, 1), ws.cell(1, 1).value, font=F_TITLE, alignment=CENTER)
     ws.row_dimensions[1].height = 36
     title_width = NARRATIVE_WIDTHS[1]
@@ -780,7 +858,15 @@ def _narrative_sheet(ws: Worksheet, plan: Plan, unit: Unit | None, lay: Layout) 
 
 
 def _meta(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: Layout) -> None:
-    values = {
+    values = _meta_values(plan, level, unit, lay)
+    for row, key in enumerate(layout.META_KEYS, start=1):
+        put(ws, (row, 1), key)
+        put(ws, (row, 2), values[key])
+    _protect(ws)
+
+
+def _meta_values(plan: Plan, level: str, unit: Unit | None, lay: Layout) -> dict[str, str]:
+    return {
         "template_id": lay.template_id,
         "template_version": plan.settings.template_version,
         "layout_version": str(lay.version),
@@ -791,10 +877,197 @@ def _meta(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: Layout)
         "unit": unit.code if unit is not None else "",
         "generator": f"xhht_xl {__version__}",
     }
-    for row, key in enumerate(layout.META_KEYS, start=1):
-        put(ws, (row, 1), key)
-        put(ws, (row, 2), values[key])
-    _protect(ws)
+
+
+# -- a template written again for another unit and values ----------------------------------------
+
+
+class Prebuilt:
+    """One kind of template (plan, level and what of the unit shapes it) built and saved once, to
+    be written again for any unit of that kind and any values at the XML level
+    (``xlsxcopy.SheetXml``): what ``build_workbook`` and ``fileio.save_workbook`` make, cell for
+    cell and byte for byte, for a fraction of the cost (a district's consolidated workbook holds its
+    template; building one is ~0.1 s of CPU, saving its sheets ~0.05 s).
+
+    ``finish(wb, plan, lay)``, if given, changes the built template before it is saved (what a
+    caller does to every workbook of this kind, e.g. print settings of a consolidated workbook).
+    Get one through :func:`prebuilt` (one per process and kind); :meth:`workbook` makes the
+    workbook to save."""
+
+    def __init__(self, plan: Plan, level: str, unit: Unit | None, marked: Collection[Cell] = (), finish=None):
+        self.plan, self.level = plan, level
+        self.lay = layout.build(plan, layout.template_for(plan, level))
+        self.shape = template_shape(plan, level, unit, self.lay, marked)
+        wb = build_workbook(plan, level, unit, None, self.lay, marked)
+        if finish is not None:
+            finish(wb, plan, self.lay)
+        _data, parts = xlsxcopy.workbook_bytes(wb, keep=lambda name: name.startswith("xl/worksheets/"))
+        self.book = wb
+        self.sheets = {ws.title: xlsxcopy.SheetXml(parts[ws.path[1:]]) for ws in wb.worksheets}
+        self.styles = list(wb._cell_styles)  # what the saved sheets' style numbers stand for
+        for title, cells in xlsxrules.cached_values(wb).items():  # every formula whose result is cached
+            missing = {split_ref(ref) for ref in cells} - self.sheets[title].formulas.keys()
+            if missing:
+                raise xlsxcopy.NotWritable(f"{title}: formulas not written as expected at {sorted(missing)}")
+
+    def workbook(self, unit: Unit | None, values: Mapping[tuple, object] | None = None) -> Workbook:
+        """The workbook ``build_workbook(plan, level, unit, values)`` (then ``finish``) makes, to be
+        saved through ``fileio.save_workbook``; ``unit`` is of this kind (``template_shape``).
+
+        Its template sheets hold no openpyxl cells: read and resize them through
+        :func:`cell_value` and :func:`set_row_height`; sheets added to it are written by openpyxl
+        as usual. Raises ``xlsxcopy.NotWritable`` for a value this path cannot write as openpyxl
+        does (the caller builds the workbook instead), KeyError for a value with no input cell."""
+        if template_shape(self.plan, self.level, unit, self.lay, self.shape[-1]) != self.shape:
+            raise ValueError(f"unit {getattr(unit, 'code', None)!r} is not of this template's kind")
+        src = self.book
+        wb = new_workbook()
+        wb.remove(wb.active)
+        for name in _STYLE_LISTS:  # the fonts, fills... the template's cells refer to, in its order
+            setattr(wb, name, _StyleList(list(getattr(src, name))))
+        wb._differential_styles = copy.deepcopy(src._differential_styles)  # conditional formats' styles
+        wb._date_formats, wb._timedelta_formats = dict(src._date_formats), dict(src._timedelta_formats)
+        wb.properties = copy.copy(src.properties)
+        for ws0 in src.worksheets:  # what the workbook part says of each sheet
+            ws = wb.create_sheet(ws0.title)
+            ws.sheet_state = ws0.sheet_state
+            ws._print_rows, ws._print_cols = copy.copy(ws0._print_rows), copy.copy(ws0._print_cols)
+            ws._print_area = copy.deepcopy(ws0._print_area)
+            ws.auto_filter.ref = ws0.auto_filter.ref
+            for name, dn in ws0.defined_names.items():
+                ws.defined_names[name] = copy.copy(dn)
+        for name, dn in src.defined_names.items():  # shared, not copied (~350 of them): never changed
+            wb.defined_names[name] = dn
+        wb.security = copy.copy(src.security)
+        wb.calculation = copy.copy(src.calculation)
+        wb.active = src._active_sheet_index
+        filled = _Filled(self, wb, unit, values or {})
+        for ws in wb.worksheets:
+            xlsxcopy.write_with(ws, filled.write)
+        _FILLED[wb] = filled
+        return wb
+
+
+def template_shape(plan: Plan, level: str, unit: Unit | None, lay: Layout, marked: Collection[Cell] = ()) -> tuple:
+    """What of ``unit`` decides the structure of its template (not its values): whether there is a
+    unit, which indicators it types (a department's own), its topic (a department's item), and the
+    cells a returned copy colours itself. Units of one shape share a :class:`Prebuilt`."""
+    entered = tuple(plan.entered_by(plan.indicators[code], level, unit) for code in lay.result_rows)
+    topic = (unit.topic if unit is not None else None) if layout.TOPIC_ITEM in lay.narrative_rows else None
+    return level, unit is None, entered, topic, frozenset(marked)
+
+
+_CONTENT: weakref.WeakKeyDictionary[Plan, str] = weakref.WeakKeyDictionary()
+
+
+def plan_content(plan: Plan) -> str:
+    """A hash of everything in ``plan`` (settings, units, changes, groups, indicators, targets):
+    equal for two copies of one plan. ``Plan.fingerprint`` leaves out targets, which a template
+    shows. ~1 ms, once per plan object."""
+    found = _CONTENT.get(plan)
+    if found is None:
+        models = [plan.settings, *(m for d in (plan.units, plan.changes, plan.groups, plan.indicators, plan.targets)
+                                   for m in d.values())]  # fmt: skip
+        found = _CONTENT[plan] = hashlib.sha256("\n".join(m.model_dump_json() for m in models).encode()).hexdigest()
+    return found
+
+
+_PREBUILT: dict[tuple, Prebuilt] = {}
+_PREBUILT_MAX = 8  # kinds kept per process (a built template each, ~2.5 MB)
+
+
+def prebuilt(plan: Plan, level: str, unit: Unit | None, marked: Collection[Cell] = (), finish=None) -> Prebuilt:
+    """The :class:`Prebuilt` of ``unit``'s kind of template, made at its first use in this process
+    for a plan of the same content (each job sent to a worker process brings its own copy)."""
+    lay = layout.build(plan, layout.template_for(plan, level))
+    key = (plan_content(plan), finish, template_shape(plan, level, unit, lay, marked))
+    found = _PREBUILT.get(key)
+    if found is None:
+        if len(_PREBUILT) >= _PREBUILT_MAX:
+            _PREBUILT.pop(next(iter(_PREBUILT)))
+        found = _PREBUILT[key] = Prebuilt(plan, level, unit, marked, finish)
+    return found
+
+
+class _Filled:
+    """The cells of one unit's template that differ from the prebuilt one: its unit, its values."""
+
+    def __init__(self, pre: Prebuilt, wb: Workbook, unit: Unit | None, values: Mapping[tuple, object]):
+        self.pre = pre
+        plan, lay, src = pre.plan, pre.lay, pre.book
+        values = dict(values)
+        if unit is not None:
+            values.setdefault(("unit", "unit"), unit.code)
+        cells: list[tuple[str, int, int, object, bool]] = []  # sheet, row, column, value, an input's
+        for col, items in enumerate(_list_columns(plan, pre.level, unit).values(), start=1):
+            cells += [(lay.sheets["lists"], row, col, item, False) for row, item in enumerate(items, start=2)]
+        meta = _meta_values(plan, pre.level, unit, lay)
+        cells += [(lay.sheets["meta"], row, 2, meta[key], False) for row, key in enumerate(layout.META_KEYS, start=1)]
+        cells += [(cell.sheet, cell.row, cell.col, value, True) for cell, value in _filled(plan, lay, values)]
+        self.puts: dict[str, dict[tuple[int, int], xlsxcopy.Put]] = {}
+        self.values: dict[tuple[str, str], object] = {}  # (sheet, ref) -> the value put there
+        self.heights: dict[str, dict[int, float]] = {}
+        built = {ws.title: ws for ws in src.worksheets}
+        sheets = {ws.title: ws for ws in wb.worksheets}
+        for sheet, row, col, value, is_input in cells:
+            before = built[sheet]._cells.get((row, col))
+            if not is_input and before is not None and type(before.value) is type(value) and before.value == value:
+                continue  # the same text as in the prebuilt template
+            if (row, col) not in pre.sheets[sheet].cells:
+                raise xlsxcopy.NotWritable(f"{sheet}!{col_letter(col)}{row} is not a cell of the template")
+            c = XlCell(sheets[sheet], row=row, column=col)
+            if before is not None:
+                c._style = copy.copy(before._style)
+            if is_input:
+                store(c, value)
+            else:
+                _put_value(c, value)
+            put = xlsxcopy.Put(c._style if c.has_style else None, c.data_type, c._value)
+            try:
+                xlsxcopy.element("A1", None, put.kind, put.value, wb.epoch)
+            except ValueError as exc:  # a type openpyxl writes and element does not (Decimal...)
+                raise xlsxcopy.NotWritable(f"{sheet}!{col_letter(col)}{row}: {exc}") from None
+            self.puts.setdefault(sheet, {})[(row, col)] = put
+            self.values[(sheet, f"{col_letter(col)}{row}")] = c._value
+        self._cached: dict[str, dict[str, object]] | None = None
+
+    def value(self, sheet: str, row: int, col: int) -> object:
+        put = self.puts.get(sheet, {}).get((row, col))
+        if put is not None:
+            return self.values[(sheet, f"{col_letter(col)}{row}")]
+        c = self.pre.book[sheet]._cells.get((row, col))
+        return c.value if c is not None else None
+
+    def write(self, ws: Worksheet) -> bytes:
+        """The XML of template sheet ``ws`` (``xlsxcopy.write_with``): formula results cached."""
+        if self._cached is None:
+            self._cached = xlsxrules.cached_values(self.pre.book, self.values)
+        wb = ws.parent
+        sheet = self.pre.sheets[ws.title]
+        results = {split_ref(ref): value for ref, value in self._cached.get(ws.title, {}).items()}
+        return sheet.render(self.pre.styles, wb._cell_styles.add, wb.epoch, self.puts.get(ws.title),
+                            self.heights.get(ws.title), results)  # fmt: skip
+
+
+_FILLED: weakref.WeakKeyDictionary[Workbook, _Filled] = weakref.WeakKeyDictionary()
+
+
+def cell_value(wb: Workbook, sheet: str, row: int, col: int) -> object:
+    """The value of a cell of ``wb``, also of a template sheet of a :meth:`Prebuilt.workbook`."""
+    filled = _FILLED.get(wb)
+    if filled is not None and sheet in filled.pre.sheets:
+        return filled.value(sheet, row, col)
+    c = wb[sheet]._cells.get((row, col))
+    return c.value if c is not None else None
+
+
+def set_row_height(wb: Workbook, sheet: str, row: int, height: float) -> None:
+    """Set a row's height (points) in ``wb``, also in a template sheet of a :meth:`Prebuilt.workbook`."""
+    filled = _FILLED.get(wb)
+    if filled is not None and sheet in filled.pre.sheets:
+        filled.heights.setdefault(sheet, {})[row] = height
+    else:
+        wb[sheet].row_dimensions[row].height = height
 
 
 # -- writing files --------------------------------------------------------------------------

@@ -20,23 +20,28 @@ same ``<c>`` elements openpyxl writes, at a tenth of the cost.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import io
 import re
 import weakref
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.compat import safe_string
+from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
+from openpyxl.packaging.relationship import RelationshipList
 from openpyxl.styles.cell_style import StyleArray
 from openpyxl.utils.datetime import to_excel
 from openpyxl.workbook import Workbook
+from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.writer.excel import ExcelWriter
 
 from .ooxml import col_letter, split_ref
 
@@ -163,23 +168,31 @@ TEXT_MAX = 32_767  # characters in a cell (Excel's limit; openpyxl cuts there to
 @dataclass(frozen=True)
 class Rows:
     """Rows of values to be written below everything openpyxl holds of a sheet: ``first`` is the
-    number of the first row, ``styles`` the style index of each column (None: unstyled)."""
+    number of the first row, ``styles`` the style of each column: a style index of the workbook, a
+    style (:func:`cell_style`, given its index when the sheet is written, in the order openpyxl
+    would register it) or None (unstyled); ``heights`` row number -> height in points;
+    ``cells`` (row, column) -> the style of that cell instead of its column's."""
 
     first: int
     rows: Sequence[Sequence[object]]
-    styles: tuple[int | None, ...]
+    styles: tuple[int | StyleArray | None, ...]
+    heights: Mapping[int, float] = field(default_factory=dict)
+    cells: Mapping[tuple[int, int], StyleArray] = field(default_factory=dict)
 
 
 # workbook -> the sheets with rows to write (the sheet object, so a renamed sheet keeps its rows)
 _PENDING: weakref.WeakKeyDictionary[Workbook, list[tuple[Worksheet, Rows]]] = weakref.WeakKeyDictionary()
 
 
-def cell_style(ws: Worksheet, **style) -> StyleArray:
+def cell_style(ws: Worksheet, base: StyleArray | None = None, **style) -> StyleArray:
     """The style of a cell styled with ``style`` (openpyxl cell attributes: ``number_format``,
-    ``font``, ``border``, ``alignment``, ``fill``), its parts registered in ``ws``'s workbook
-    without placing a cell in the sheet. A cell takes it as ``cell._style = copy.copy(...)``: one
-    copy instead of a style setter per attribute, which hashes the style objects each time."""
+    ``font``, ``border``, ``alignment``, ``fill``; on top of ``base`` if given), its parts registered
+    in ``ws``'s workbook without placing a cell in the sheet. A cell takes it as ``cell._style =
+    copy.copy(...)``: one copy instead of a style setter per attribute, which hashes the style
+    objects each time."""
     cell = Cell(ws)
+    if base is not None:
+        cell._style = copy.copy(base)
     for name, value in style.items():
         setattr(cell, name, value)
     return cell._style
@@ -190,11 +203,16 @@ def column_style(ws: Worksheet, **style) -> int:
     return ws.parent._cell_styles.add(cell_style(ws, **style))
 
 
-def defer_rows(ws: Worksheet, first: int, rows: Sequence[Sequence[object]], styles: Sequence[int | None]) -> None:
+def defer_rows(ws: Worksheet, first: int, rows: Sequence[Sequence[object]],
+               styles: Sequence[int | StyleArray | None], heights: Mapping[int, float] | None = None,
+               cells: Mapping[tuple[int, int], StyleArray] | None = None) -> None:  # fmt: skip
     """Write ``rows`` (lists of None, text, numbers, booleans, dates; one value per column) into
     ``ws`` from row ``first`` when its workbook is saved through ``fileio.save_workbook``; column
-    ``i`` gets style index ``styles[i]`` (from :func:`column_style`). Text is always text (a "=..."
-    is never a formula), without the characters XML cannot hold, cut at ``TEXT_MAX``.
+    ``i`` gets style ``styles[i]`` (an index from :func:`column_style`, or a :func:`cell_style`),
+    row ``r`` the height ``heights[r]`` (points), cell (row, column) the style ``cells[(row,
+    column)]`` if given. Text is always text (a "=..." is never a formula), without the characters
+    XML cannot hold, cut at ``TEXT_MAX``. The cells are the ones openpyxl writes for the same
+    values and styles (a styled table of a few thousand cells costs a tenth).
 
     Raises ValueError when ``ws`` already has rows pending, or when openpyxl holds a cell at or
     below ``first`` (the rows would collide)."""
@@ -203,7 +221,7 @@ def defer_rows(ws: Worksheet, first: int, rows: Sequence[Sequence[object]], styl
         raise ValueError(f"sheet {ws.title!r} already has rows to write")
     if ws.max_row >= first and ws._cells:
         raise ValueError(f"sheet {ws.title!r} has cells at row {ws.max_row}, not above row {first}")
-    pending.append((ws, Rows(first, rows, tuple(styles))))
+    pending.append((ws, Rows(first, rows, tuple(styles), dict(heights or {}), dict(cells or {}))))
 
 
 def pending_rows(wb: Workbook) -> dict[str, Rows]:
@@ -212,9 +230,10 @@ def pending_rows(wb: Workbook) -> dict[str, Rows]:
     return {ws.title: block for ws, block in _PENDING.get(wb, []) if ws in wb.worksheets}
 
 
-def with_rows(xml: bytes, block: Rows, epoch: dt.datetime) -> bytes:
+def with_rows(xml: bytes, block: Rows, epoch: dt.datetime, register: Callable[[StyleArray], int] | None = None) -> bytes:
     """The sheet ``xml`` (as openpyxl wrote it) with ``block``'s rows appended to its sheetData and
-    its dimension widened to them; ``epoch`` is the workbook's date system."""
+    its dimension widened to them; ``epoch`` is the workbook's date system, ``register`` gives a
+    style's index in the workbook (``wb._cell_styles.add``: needed when ``block`` holds styles)."""
     head, sep, tail = xml.partition(b"</sheetData>")  # openpyxl writes the end tag even when empty
     if not sep:
         raise ValueError("no </sheetData> in the sheet")
@@ -222,21 +241,61 @@ def with_rows(xml: bytes, block: Rows, epoch: dt.datetime) -> bytes:
         if int(m.group(1)) >= block.first:
             raise ValueError(f"row {int(m.group(1))} already written, at or below row {block.first}")
     letters = [col_letter(i) for i in range(1, len(block.styles) + 1)]
-    styles = [f' s="{s}"' if s is not None else "" for s in block.styles]
-    ends: dict[tuple[type, object], str] = {}  # each distinct value serialised once
-    cells: list[str] = []
-    r = block.first
-    for r, row in enumerate(block.rows, start=block.first):
-        cells.append(f'<row r="{r}">')
-        for letter, style, value in zip(letters, styles, row, strict=False):
-            if value is None and not style:
-                continue
-            key = (type(value), value)
-            end = ends.get(key)
-            if end is None:  # what follows the reference and style in the element openpyxl writes
-                end = ends[key] = element("A1", None, *_kind(value), epoch).decode("ascii")[len('<c r="A1"') :]
-            cells.append(f'<c r="{letter}{r}"{style}{end}')
-        cells.append("</row>")
+    numbered: dict[int, str] = {}  # id of a style -> its s attribute, given when first written
+
+    def attribute(style) -> str:
+        if style is None:
+            return ""
+        if isinstance(style, int):
+            return f' s="{style}"'
+        found = numbered.get(id(style))
+        if found is None:
+            if register is None:
+                raise ValueError("rows with styles to register, and no register")
+            found = numbered[id(style)] = f' s="{register(style)}"'
+        return found
+
+    ends: dict[tuple[type, object], str] = {}  # each distinct value serialised once (1, 1.0, True differ)
+
+    def end_of(value: object) -> str:  # what follows the reference and style in openpyxl's element
+        key = (type(value), value)
+        end = ends.get(key)
+        if end is None:
+            end = ends[key] = element("A1", None, *_kind(value), epoch).decode("ascii")[len('<c r="A1"') :]
+        return end
+
+    width = len(letters)
+    rows = [f'<row r="{r}">' if (h := block.heights.get(r)) is None else
+            f'<row r="{r}" ht="{safe_string(float(h))}" customHeight="1">'
+            for r in range(block.first, block.first + len(block.rows))]  # fmt: skip
+    r = block.first + len(block.rows) - 1
+    if block.rows and not block.cells and all(len(row) == width for row in block.rows):
+        # column by column (the values of a column repeat), then joined row by row; a column's one
+        # style is first met in the first row, so styles are registered in openpyxl's order
+        columns = []
+        for letter, style, values in zip(letters, block.styles, zip(*block.rows, strict=True), strict=True):
+            s = attribute(style)
+            found = list(map(ends.get, zip(map(type, values), values, strict=True)))  # as end_of keys them
+            for i, end in enumerate(found):
+                if end is None:
+                    value = values[i]
+                    end = found[i] = end_of(value)
+            cells_of = [f'<c r="{letter}{n}"{s}{end}' for n, end in enumerate(found, start=block.first)]
+            if style is None:  # an unstyled empty cell is not written
+                cells_of = [c if v is not None else "" for c, v in zip(cells_of, values, strict=True)]
+            columns.append(cells_of)
+        cells = [f"{tag}{''.join(parts)}</row>" for tag, *parts in zip(rows, *columns, strict=True)]
+    else:
+        cells = []
+        for r, (tag, row) in enumerate(zip(rows, block.rows, strict=True), start=block.first):
+            cells.append(tag)
+            for c, (letter, style, value) in enumerate(zip(letters, block.styles, row, strict=False), start=1):
+                if block.cells:
+                    style = block.cells.get((r, c), style)
+                if value is None and style is None:
+                    continue
+                cells.append(f'<c r="{letter}{r}"{attribute(style)}{end_of(value)}')
+            cells.append("</row>")
     out = b"".join([head, "".join(cells).encode("ascii"), b"</sheetData>", tail])
     if block.rows:
         out = _DIMENSION.sub(lambda m: _widened(m, len(letters), r), out, count=1)
@@ -271,3 +330,212 @@ def _kind(value: object) -> tuple[str, object]:
     if isinstance(value, (dt.date, dt.datetime)):
         return "d", value
     raise ValueError(f"cannot write a {type(value).__name__} in a plain row")
+
+
+# -- saving in one pass -------------------------------------------------------------------------
+
+SheetEdit = Callable[[Worksheet, bytes], bytes]
+
+
+class _Archive(zipfile.ZipFile):
+    """The zip openpyxl's writer fills, keeping a copy of the parts ``keep`` names."""
+
+    def __init__(self, file, keep: Callable[[str], bool]):
+        super().__init__(file, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL)
+        self._keep = keep
+        self.kept: dict[str, bytes] = {}
+
+    def writestr(self, zinfo_or_arcname, data, *args, **kwargs):
+        name = zinfo_or_arcname if isinstance(zinfo_or_arcname, str) else zinfo_or_arcname.filename
+        if self._keep(name):
+            self.kept[name] = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        super().writestr(zinfo_or_arcname, data, *args, **kwargs)
+
+
+class _Writer(ExcelWriter):
+    """openpyxl's package writer with each worksheet serialised in memory (openpyxl writes each to
+    a temporary file, ~1 ms a sheet) and passed through ``edit`` before it goes into the zip."""
+
+    def __init__(self, wb: Workbook, archive: _Archive, edit: SheetEdit | None):
+        super().__init__(wb, archive)
+        self._edit = edit
+
+    def write_worksheet(self, ws):  # the steps of ExcelWriter.write_worksheet, without the file
+        ws._drawing = SpreadsheetDrawing()
+        ws._drawing.charts = ws._charts
+        ws._drawing.images = ws._images
+        made = _WRITTEN.get(ws)
+        if made is not None:
+            if ws._charts or ws._images or ws._hyperlinks or ws._tables or ws.legacy_drawing is not None:
+                raise ValueError(f"sheet {ws.title!r} has parts its own writer would lose")
+            xml = made(ws)
+            ws._rels = RelationshipList()
+        else:
+            writer = WorksheetWriter(ws, out=io.BytesIO())
+            writer.write()
+            ws._rels = writer._rels
+            xml = writer.read()
+        if self._edit is not None:
+            xml = self._edit(ws, xml)
+        self._archive.writestr(ws.path[1:], xml)
+        self.manifest.append(ws)
+
+
+def workbook_bytes(
+    wb: Workbook, edit: SheetEdit | None = None, keep: Callable[[str], bool] = lambda _name: False
+) -> tuple[bytes, dict[str, bytes]]:
+    """``wb`` as openpyxl saves it, each worksheet's XML passed through ``edit(ws, xml)`` on its way
+    into the zip (one pass, no second zip), and the XML of the parts ``keep`` names (to check them
+    without reading the zip back). Styles that ``edit`` registers in ``wb`` are written: the
+    stylesheet is written after the worksheets."""
+    if wb.read_only or wb.write_only:
+        raise ValueError("only a workbook openpyxl holds in memory is written here")
+    out = io.BytesIO()
+    archive = _Archive(out, keep)
+    wb.properties.modified = dt.datetime.now(tz=dt.UTC).replace(tzinfo=None)  # as openpyxl's save
+    try:
+        _Writer(wb, archive, edit).save()
+    except BaseException:
+        archive.close()
+        raise
+    return out.getvalue(), archive.kept
+
+
+# -- a saved sheet written again with other cells ------------------------------------------------
+
+_ROW_ELEMENT = re.compile(rb"<row\b[^>]*?(?:/>|>.*?</row>)", re.S)
+_STYLED = re.compile(rb'^(<c r="[A-Z]+[0-9]+")(?: s="([0-9]+)")?')
+_ATTR = re.compile(rb'\s([A-Za-z:]+)="([^"]*)"')
+_FORMULA_REST = re.compile(rb">(<f>[^<]*</f>)<v(?:></v>|/>)</c>")
+# the attributes of a row element in the order openpyxl writes them (RowDimension.__fields__)
+_ROW_ATTRS = (b"r", b"hidden", b"outlineLevel", b"collapsed", b"ht", b"customFormat", b"customHeight", b"s",
+              b"thickBot", b"thickTop")  # fmt: skip
+
+
+class NotWritable(ValueError):
+    """A sheet or a value :class:`SheetXml` cannot write as openpyxl would."""
+
+
+@dataclass(frozen=True)
+class Put:
+    """What goes into one cell of a :class:`SheetXml` instead of the saved one: a value of
+    openpyxl's data type ``kind`` ("s", "n", "b", "d", "f") and its style (None: unstyled)."""
+
+    style: StyleArray | None
+    kind: str
+    value: object
+
+
+class SheetXml:
+    """A worksheet part as openpyxl wrote it, cut into rows and cells, to be written again with
+    some cells and row heights replaced and its style indices renumbered for another workbook.
+
+    Every other byte is openpyxl's own (views, columns, merges, validations, conditional formats,
+    protection, page setup); a replaced cell is the ``<c>`` element openpyxl writes for it
+    (:func:`element`), so the result is what openpyxl would write for the same sheet holding the
+    replaced values. Raises :class:`NotWritable` for what it cannot write that way: rows or columns
+    with a style of their own."""
+
+    def __init__(self, xml: bytes):
+        start, end = xml.find(b"<sheetData>"), xml.rfind(b"</sheetData>")
+        if start < 0 or end < start:
+            if b"<sheetData/>" not in xml:
+                raise NotWritable("no sheetData in the sheet")
+            start = end = xml.index(b"<sheetData/>")
+            self.head, self.tail = xml[:start] + b"<sheetData>", b"</sheetData>" + xml[start + len(b"<sheetData/>") :]
+        else:
+            self.head, self.tail = xml[: start + len(b"<sheetData>")], xml[end:]
+        if re.search(rb"<col\b[^>]*\bstyle=", self.head):
+            raise NotWritable("a column with a style of its own")
+        # rows: (number, attributes as written, closing, {column: (cell before its style, style index, after)})
+        self.rows: list[tuple[int, dict[bytes, bytes], bool, dict[int, tuple[bytes, int | None, bytes]]]] = []
+        for m in _ROW_ELEMENT.finditer(xml, start, end):
+            el = m.group(0)
+            open_end = el.index(b">") + 1
+            attrs = dict(_ATTR.findall(el[:open_end]))
+            if b"s" in attrs or set(attrs) - set(_ROW_ATTRS):
+                raise NotWritable(f"row {attrs.get(b'r')!r} has attributes this writer does not keep")
+            cells: dict[int, tuple[bytes, int | None, bytes]] = {}
+            for c in _CELL.finditer(el, open_end):
+                cell = c.group(0)
+                s = _STYLED.match(cell)
+                if s is None:
+                    raise NotWritable(f"cell {c.group(1)!r} is not written as openpyxl writes cells")
+                _row, col = split_ref(c.group(1).decode("ascii"))
+                style = int(s.group(2)) if s.group(2) is not None else None
+                cells[col] = (s.group(1), style, cell[s.end() :])
+            self.rows.append((int(attrs[b"r"]), attrs, el.endswith(b"/>") and open_end == len(el), cells))
+        self.cells = {(r, col) for r, _a, _e, cells in self.rows for col in cells}
+        # formula cells as openpyxl writes them, no type and no result: (row, column) -> <f> element
+        self.formulas: dict[tuple[int, int], bytes] = {}
+        for r, _a, _e, cells in self.rows:
+            for col, (_head, _style, rest) in cells.items():
+                m = _FORMULA_REST.fullmatch(rest)
+                if m is not None:
+                    self.formulas[(r, col)] = m.group(1)
+
+    def render(self, styles: Sequence[StyleArray], register: Callable[[StyleArray], int], epoch: dt.datetime,
+               puts: Mapping[tuple[int, int], Put] | None = None,
+               heights: Mapping[int, float] | None = None,
+               results: Mapping[tuple[int, int], object] | None = None) -> bytes:  # fmt: skip
+        """The sheet with the cells of ``puts`` ((row, column) -> :class:`Put`, each a cell the saved
+        sheet has) and the row heights of ``heights`` (row -> points) replaced, and ``results``
+        ((row, column) -> value) cached in those formula cells (``xlsxrules.with_cached``'s
+        element). A saved cell's style ``i`` becomes ``register(styles[i])``, called in the order
+        openpyxl registers styles while writing (cell by cell, row by row), so the other workbook's
+        style list grows as if openpyxl had written the sheet into it. Raises :class:`NotWritable`
+        for a result of a cell that is not one of :attr:`formulas`."""
+        from .xlsxrules import cached_formula
+
+        puts = puts or {}
+        heights = heights or {}
+        results = results or {}
+        if not results.keys() <= self.formulas.keys():
+            raise NotWritable(f"results for cells that are not formulas: {sorted(results.keys() - self.formulas.keys())}")
+        unknown = set(puts) - self.cells
+        if unknown:
+            raise ValueError(f"cells {sorted(unknown)} are not in the saved sheet")
+        index: dict[int, bytes] = {}
+        out = [self.head]
+        for r, attrs, empty, cells in self.rows:
+            if r in heights:
+                attrs = {**attrs, b"ht": safe_string(float(heights[r])).encode("ascii"), b"customHeight": b"1"}
+            out.append(b"<row" + b"".join(b" %s=\"%s\"" % (k, attrs[k]) for k in _ROW_ATTRS if k in attrs))
+            if empty and not cells:
+                out.append(b"/>")
+                continue
+            out.append(b">")
+            for col, (head, style, rest) in cells.items():
+                put = puts.get((r, col))
+                if put is not None:
+                    number = register(put.style) if put.style is not None else None
+                    out.append(element(f"{col_letter(col)}{r}", number, put.kind, put.value, epoch))
+                    continue
+                if style is None:
+                    if (r, col) in results:
+                        out.append(cached_formula(head, self.formulas[(r, col)], results[(r, col)]))
+                    else:
+                        out.append(head + rest)
+                    continue
+                s = index.get(style)
+                if s is None:
+                    s = index[style] = b' s="%d"' % register(copy.copy(styles[style]))
+                if (r, col) in results:
+                    out.append(cached_formula(head + s, self.formulas[(r, col)], results[(r, col)]))
+                else:
+                    out.append(head + s + rest)
+            out.append(b"</row>")
+        out.append(self.tail)
+        return b"".join(out)
+
+
+# worksheet -> what writes its XML instead of openpyxl (a sheet of a template written again)
+_WRITTEN: weakref.WeakKeyDictionary[Worksheet, Callable[[Worksheet], bytes]] = weakref.WeakKeyDictionary()
+
+
+def write_with(ws: Worksheet, writer: Callable[[Worksheet], bytes]) -> None:
+    """When ``ws``'s workbook is saved through ``fileio.save_workbook``, ``writer(ws)`` gives the
+    sheet's XML instead of openpyxl's serialisation of it (whatever cells ``ws`` holds are not
+    written). The writer registers in the workbook the styles its XML refers to; the sheet may have
+    no drawing, comment, hyperlink or table (their relationships would be lost)."""
+    _WRITTEN[ws] = writer

@@ -25,7 +25,7 @@ import re
 import weakref
 import xml.etree.ElementTree as ET
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from xml.parsers import expat
 from xml.sax.saxutils import escape as xml_escape
@@ -36,7 +36,7 @@ from openpyxl.utils.datetime import to_excel
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from .ooxml import col_letter, col_number
+from .ooxml import col_letter, col_number, split_ref
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -113,14 +113,29 @@ class _Unknown(Exception):
     """A formula depends on a formula whose value we do not know."""
 
 
-def cached_values(wb: Workbook) -> dict[str, dict[str, object]]:
+_ABSENT = object()
+
+
+def cached_values(
+    wb: Workbook, values: Mapping[tuple[str, str], object] | None = None
+) -> dict[str, dict[str, object]]:
     """Sheet title -> cell -> value of every registered formula still as it was written (a formula
-    changed since, or depending on a formula without a mirror, gets no cached value)."""
+    changed since, or depending on a formula without a mirror, gets no cached value).
+
+    ``values`` ((sheet title, cell) -> value) stand in for those cells' own: the results of the
+    workbook's formulas when its cells hold these values instead (a template written again for
+    other values at the XML level, ``templates.Prebuilt``); a formula cell given a value is a value."""
     mirrors = _OWNED.get(wb, {})
     memo: dict[tuple[int, str], object] = {}
+    given = values or {}
 
     def get(ws: Worksheet, ref: str) -> object:
-        cell = ws[ref]
+        value = given.get((ws.title, ref), _ABSENT)
+        if value is not _ABSENT:
+            return value
+        cell = ws._cells.get(split_ref(ref))  # (ws[ref] would make a cell for an empty reference)
+        if cell is None:
+            return None
         if cell.data_type != "f":
             return cell.value
         key = (id(ws), ref)
@@ -137,7 +152,7 @@ def cached_values(wb: Workbook) -> dict[str, dict[str, object]]:
     out: dict[str, dict[str, object]] = {}
     sheets = {id(ws) for ws in wb.worksheets}
     for (key, ref), (ws, _formula, _mirror) in mirrors.items():
-        if key in sheets:
+        if key in sheets and (ws.title, ref) not in given:
             try:
                 out.setdefault(ws.title, {})[ref] = get(ws, ref)
             except _Unknown:
@@ -232,6 +247,15 @@ def with_cached(xml: bytes, cells: dict[str, object]) -> bytes:
     return bytes(out)
 
 
+def cached_formula(head: bytes, formula: bytes, value: object) -> bytes:
+    """The ``<c>`` element :func:`with_cached` makes of a formula cell openpyxl wrote as ``head``
+    (``<c r="…" s="…"``, no ``t``), its ``<f>`` element ``formula`` and an empty ``<v>``, caching
+    ``value``."""
+    t, text = _cached(value)
+    kind = f' t="{xml_escape(t, _QUOTE)}"'.encode() if t is not None else b""
+    return b"".join((head, kind, b">", formula, b"<v>", xml_escape(text).encode(), b"</v></c>"))
+
+
 def _splice_cell(xml: bytes, cell: dict, end_at: int, value: object, edits: list) -> None:
     if not cell["f"]:  # no longer a formula: nothing to cache
         return
@@ -263,13 +287,21 @@ def problems(source: str | bytes | io.BytesIO | object, cells: bool = True) -> l
     heights are still checked."""
     if isinstance(source, bytes):
         source = io.BytesIO(source)
-    found: list[Problem] = []
     with zipfile.ZipFile(source) as zf:
-        found += _book_problems(zf.read("xl/workbook.xml"))
-        for title, part in _sheet_parts(zf).items():
-            if part in zf.namelist():
-                xml = zf.read(part)
-                found += [Problem(f"{part} ({title})", r, d) for r, d in _sheet_problems(xml, cells)]
+        names = set(zf.namelist())
+        return package_problems(lambda part: zf.read(part) if part in names else None, cells)
+
+
+def package_problems(read: Callable[[str], bytes | None], cells: bool = True) -> list[Problem]:
+    """:func:`problems` of a package whose parts ``read(name)`` gives (None for a missing part):
+    a writer checks the XML it has just written without reading its zip back."""
+    book_xml = read("xl/workbook.xml") or b""
+    found: list[Problem] = list(_book_problems(book_xml))
+    book = safe_fromstring(book_xml)
+    for title, part in _part_names(book, safe_fromstring(read("xl/_rels/workbook.xml.rels") or b"")).items():
+        xml = read(part)
+        if xml is not None:
+            found += [Problem(f"{part} ({title})", r, d) for r, d in _sheet_problems(xml, cells)]
     return found
 
 
@@ -283,7 +315,10 @@ def _sheet_parts(zf: zipfile.ZipFile, book: ET.Element | None = None) -> dict[st
     """Sheet title -> part name of every worksheet, from the workbook and its relationships."""
     if book is None:
         book = safe_fromstring(zf.read("xl/workbook.xml"))
-    rels = safe_fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    return _part_names(book, safe_fromstring(zf.read("xl/_rels/workbook.xml.rels")))
+
+
+def _part_names(book: ET.Element, rels: ET.Element) -> dict[str, str]:
     targets = {}
     for rel in rels.iter(f"{{{PKG_REL}}}Relationship"):
         target = rel.get("Target", "")
