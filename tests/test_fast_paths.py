@@ -152,3 +152,137 @@ def test_a_zip_bomb_is_refused_before_any_member_is_inflated(tmp_path, monkeypat
         safety.inspect(path)
     assert info.value.code == "zip-bomb"
     assert inflated == []
+
+
+# -- the shallow scan of worksheet parts ---------------------------------------------------------
+
+
+def _old_shallow(data: bytes, bound=None):
+    """The shallow scan as it was before issue 15 (four searches for "<!"/"<?", the first
+    "</sheetData>", two passes over the cells): the reference the faster one must agree with."""
+    from xhht_xl import ooxml as o
+
+    bound = bound or o.BOUND
+    m = o._DECL.match(data)
+    if m is not None:
+        enc = o._ENCODING.search(m.group("attrs"))
+        if enc is not None and enc.group(1).lower() not in (b"utf-8", b"utf8"):
+            return None
+        start = m.end()
+    elif data.startswith(b"<") and not data.startswith(b"<?"):
+        start = 0
+    else:
+        return None
+    sd = o._SHEETDATA_START.search(data, start)
+    if sd is None or o._MAIN_PREFIXED.search(data, 0, sd.start()):
+        return None
+    if data.find(b"<!", start, sd.start()) >= 0 or data.find(b"<?", start, sd.start()) >= 0:
+        return None
+    dim = o._DIMENSION.search(data, start, sd.start())
+    if dim is not None:
+        ref = o._REF_ATTR.search(dim.group("attrs"))
+        if ref is None or not o._A1_RANGE.match(ref.group(1).decode("ascii", "replace")):
+            return None
+    if sd.group(1):
+        return o.SheetScan(frozenset())
+    end = o._SHEETDATA_END.search(data, sd.end())
+    if end is None:
+        return None
+    lo, hi = sd.end(), end.start()
+    if data.find(b"<!", lo, hi) >= 0 or data.find(b"<?", lo, hi) >= 0:
+        return None
+    if bound == o.BOUND:
+        if o._C_NOT_NEAR.search(data, lo, hi):
+            return None
+    elif o._C_NOT_PLAIN.search(data, lo, hi) or not o._within(o._C_REF.findall(data, lo, hi), bound):
+        return None
+    return o.SheetScan(frozenset(map(bytes.decode, o._C_WITH_F.findall(data, lo, hi))))
+
+
+_WS = '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+_CELLS = (
+    '<row r="1"><c r="A1" t="inlineStr"><is><t>Xã ! Hỏi ?</t></is></c><c r="B1"><f>\'Đơn vị\'!B3</f><v>1</v></c></row>'
+    '<row r="2"><c r="A2" s="3"><v>2</v></c><c r="C2"><f>SUM(A1:A2)</f></c><c r="D2" t="n"/></row>'
+)
+_SHEETS = {
+    "plain": f"{_WS}<dimension ref=\"A1:D2\"/><sheetData>{_CELLS}</sheetData></worksheet>",
+    "declared": f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n{_WS}<sheetData>{_CELLS}</sheetData></worksheet>',
+    "empty": f"{_WS}<dimension ref=\"A1\"/><sheetData/></worksheet>",
+    "empty-comment-after": f"{_WS}<sheetData/><!-- x --></worksheet>",
+    "comment-in-cells": f"{_WS}<sheetData>{_CELLS}<!-- <c r=\"XFD1\"><v>1</v></c> --></sheetData></worksheet>",
+    "comment-before": f"{_WS}<!-- c --><sheetData>{_CELLS}</sheetData></worksheet>",
+    "comment-after": f"{_WS}<sheetData>{_CELLS}</sheetData><!-- ok --></worksheet>",
+    "end-tag-in-later-comment": f"{_WS}<sheetData>{_CELLS}</sheetData><!-- </sheetData> --></worksheet>",
+    "cdata-after": f"{_WS}<sheetData>{_CELLS}</sheetData><extLst><![CDATA[</sheetData>]]></extLst></worksheet>",
+    "pi-in-cells": f"{_WS}<sheetData><?pi x?>{_CELLS}</sheetData></worksheet>",
+    "many-bangs": f"{_WS}<sheetData>{_CELLS * 1}"
+    + "".join(f'<row r="{r}"><c r="A{r}"><f>\'S\'!A1+\'S\'!B{r}</f></c></row>' for r in range(3, 80))
+    + "</sheetData></worksheet>",
+    "many-bangs-then-comment": f"{_WS}<sheetData>"
+    + "".join(f'<row r="{r}"><c r="A{r}"><f>\'S\'!A1+\'S\'!B{r}</f></c></row>' for r in range(3, 80))
+    + "<!-- x --></sheetData></worksheet>",
+    "far-cell": f"{_WS}<sheetData>{_CELLS}<row r=\"5\"><c r=\"XFD5\"><v>1</v></c></row></sheetData></worksheet>",
+    "far-row": f"{_WS}<sheetData>{_CELLS}<row r=\"1000\"><c r=\"A1000\"><v>1</v></c></row></sheetData></worksheet>",
+    "cell-without-r": f"{_WS}<sheetData><row r=\"1\"><c><v>1</v></c></row></sheetData></worksheet>",
+    "bare-cell": f"{_WS}<sheetData><row r=\"1\"><c/><c r=\"B1\"><f>1</f></c></row></sheetData></worksheet>",
+    "two-sheetdata": f"{_WS}<sheetData>{_CELLS}</sheetData><sheetData><row r=\"9\"><c r=\"XFD9\"><v>1</v></c>"
+    "</row></sheetData></worksheet>",
+    "end-tag-spaced": f"{_WS}<sheetData>{_CELLS}</sheetData  ></worksheet>",
+    "unclosed": f"{_WS}<sheetData>{_CELLS}",
+    "dimension-row0": f"{_WS}<dimension ref=\"A0:D2\"/><sheetData>{_CELLS}</sheetData></worksheet>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SHEETS))
+@pytest.mark.parametrize("bound", [None, (200_000, 9), (3, 200)])
+def test_shallow_scan_never_reads_more_than_before(name, bound):
+    """Where the faster shallow scan answers, the old one answered the same; where the old one
+    answered on a sound part, so does the new (no part loses the fast way)."""
+    from xhht_xl import ooxml
+
+    data = _SHEETS[name].encode()
+    new = ooxml._shallow(data, bound or ooxml.BOUND)
+    old = _old_shallow(data, bound)
+    if new is not None:
+        assert old is not None, name
+        assert new.formula_refs == old.formula_refs, name
+    if name in ("plain", "declared", "empty", "comment-after", "many-bangs", "end-tag-spaced") and old is not None:
+        assert new is not None, name
+    if name in ("two-sheetdata", "end-tag-in-later-comment", "cdata-after"):
+        assert new is None  # the cells' range runs to the last </sheetData>: the full parse decides
+    full = ooxml.full_parse(data, bound or ooxml.BOUND) if name != "unclosed" else None
+    if new is not None and full is not None:
+        assert new.formula_refs == full.formula_refs and not full.far, name
+
+
+@pytest.fixture(scope="module")
+def province(plan, tmp_path_factory, synth_cache) -> Path:
+    """The synthetic province's received files (LibreOffice-saved and hand-edited ones among them)."""
+    from xhht_xl import synth
+
+    root = tmp_path_factory.mktemp("province")
+    synth.cached_demo(root, synth_cache, plan=plan, workers=2)
+    return root
+
+
+def test_shallow_scan_agrees_with_the_old_one_on_received_workbooks(province):
+    """Every worksheet part of the synthetic province's received files reads the same both ways."""
+    from xhht_xl import ooxml
+
+    root = province
+    parts = 0
+    for path in sorted(root.rglob("*.xlsx")):
+        try:
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            continue
+        with zf:
+            for name in zf.namelist():
+                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                    data = zf.read(name)
+                    new, old = ooxml._shallow(data), _old_shallow(data)
+                    assert (new is None) == (old is None), (path.name, name)
+                    if new is not None:
+                        assert new.formula_refs == old.formula_refs, (path.name, name)
+                    parts += 1
+    assert parts > 1000
