@@ -8,10 +8,7 @@ holding tidy pandas frames that the writers in ``outputs.py`` turn into files.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import functools
-import gc
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +19,7 @@ from . import aggregate, checks, coverage, frames, intake, messages, outputs, qu
 from .aggregate import Member, Scope
 from .errors import DataError
 from .issues import Issue, Report, make
-from .pipeline import validate
+from .pipeline import collector_paused_during, validate
 from .plan import Plan
 from .submission import Submission, merge
 
@@ -196,31 +193,7 @@ def resolve_scope(plan: Plan, level: str, unit: str | None) -> Scope:
     return Scope(unit=unit, level=level, expected={k: v for k, v in expected.items() if v})
 
 
-@contextlib.contextmanager
-def _collector_paused():
-    """Python's cycle collector off while a consolidation builds millions of acyclic objects
-    (entries, frames' values): each collection walks every young object, ~30 % of the
-    consolidation's own CPU at 2,000 workbooks. Restored as it was, whatever happens; the few
-    cycles made meanwhile are collected afterwards."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
-def _collector_paused_during(func):
-    @functools.wraps(func)
-    def run(*args, **kwargs):
-        with _collector_paused():
-            return func(*args, **kwargs)
-
-    return run
-
-
-@_collector_paused_during
+@collector_paused_during
 def consolidate(
     folder: str | Path,
     plan: Plan,
