@@ -69,6 +69,18 @@ class FormulaCell:
         return FormulaCell, (self.key, self.sheet, self.cell, self.cached, self.has_formula)
 
 
+_USABLE = frozenset((OK, TEXT_NUMBER, LEGACY, NOT_APPLICABLE, EMPTY))  # as Entry.usable
+
+
+def usable_number(entry: Entry | None) -> int | float | None:
+    """An entry's number if it may enter a total (:attr:`Entry.usable`), else None (no entry, empty,
+    not applicable, text, or a wrong cell)."""
+    if entry is None or entry.status not in _USABLE:
+        return None
+    value = entry.value
+    return value if isinstance(value, (int, float)) else None
+
+
 @dataclass
 class Submission:
     path: Path
@@ -112,10 +124,7 @@ class Submission:
 
     def number(self, key: tuple) -> int | float | None:
         """A usable number, or None (empty, not applicable, or a wrong cell)."""
-        entry = self.entries.get(key)
-        if entry is None or not entry.usable or isinstance(entry.value, (str, _NotApplicable)):
-            return None
-        return entry.value if isinstance(entry.value, (int, float)) else None
+        return usable_number(self.entries.get(key))
 
     def nominations(self) -> list[dict]:
         """Non-empty nomination rows, in priority order, with their row index."""
