@@ -591,3 +591,65 @@ def test_validate_leaves_the_cycle_collector_as_it_was(plan, tmp_path):
         assert not gc.isenabled()  # a caller's choice is kept
     finally:
         gc.enable()
+
+
+# -- the intake store ------------------------------------------------------------------------------
+
+
+def test_archive_writes_what_fileio_wrote(tmp_path):
+    """The archive's lean write-once path gives the file ``fileio.write_bytes`` gave (bytes and
+    permissions), leaves no temporary file, and never rewrites a version it has."""
+    import os
+
+    from xhht_xl import fileio, intake
+
+    data = bytes(range(256)) * 1000
+    sha = "ab" + "0" * 62
+    got = intake.archive(tmp_path / "store", data, sha, ".XLSX")
+    assert got == tmp_path / "store" / "files" / "ab" / f"{sha}.xlsx"
+    old = fileio.write_bytes(tmp_path / "old.xlsx", data)
+    assert got.read_bytes() == old.read_bytes() == data
+    assert got.stat().st_mode == old.stat().st_mode
+    assert sorted(p.name for p in got.parent.iterdir()) == [got.name]
+    before = got.stat().st_mtime_ns
+    os.utime(got, ns=(before - 10**9, before - 10**9))
+    assert intake.archive(tmp_path / "store", b"other bytes", sha, ".xlsx") == got  # kept as it was
+    assert got.read_bytes() == data and got.stat().st_mtime_ns == before - 10**9
+    assert intake.archive(tmp_path / "store", b"x", "cd" + "1" * 62, ".t;rm").suffix == ".bin"
+
+
+def test_archive_failure_leaves_nothing_behind(tmp_path, monkeypatch):
+    import os
+
+    from xhht_xl import intake
+
+    def full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError):
+        intake.archive(tmp_path / "store", b"data", "ef" + "2" * 62, ".xlsx")
+    assert list((tmp_path / "store" / "files" / "ef").iterdir()) == []
+
+
+def test_take_hashes_and_archives_the_bytes_read_once(province, plan, tmp_path):
+    """The hash a received file is known by is its bytes' SHA-256, whether the reader accepted it
+    (the gate's hash, not computed twice) or refused it (hashed by intake), and the archive holds
+    exactly those bytes."""
+    import hashlib
+
+    from xhht_xl import intake
+
+    files = sorted(p for p in province.rglob("*") if p.is_file() and p.suffix != ".csv")
+    refused = accepted = 0
+    for path in files:
+        got = intake.take(path, path.name, plan, tmp_path / "store")
+        data = path.read_bytes()
+        assert got.sha256 == hashlib.sha256(data).hexdigest() and got.size == len(data)
+        assert (tmp_path / "store" / got.archive).read_bytes() == data
+        if got.validation.submission is None:
+            refused += 1
+        else:
+            accepted += 1
+            assert got.validation.submission.sha256 == got.sha256
+    assert refused and accepted
