@@ -653,3 +653,69 @@ def test_take_hashes_and_archives_the_bytes_read_once(province, plan, tmp_path):
             accepted += 1
             assert got.validation.submission.sha256 == got.sha256
     assert refused and accepted
+
+
+# -- what crosses from a worker process, and what a consolidation keeps ------------------------------
+
+
+def test_a_submission_crosses_processes_whole_and_shared(faulty, plan):
+    """A pickled submission comes back equal in every field (entries and formula cells with their
+    values' types, NA, dates, rejected cells), its keys and cells shared with other submissions."""
+    import dataclasses
+    import pickle
+
+    from xhht_xl import validate
+    from xhht_xl.submission import NA, Entry, Submission
+
+    def fields(sub):
+        out = {f.name: getattr(sub, f.name) for f in dataclasses.fields(Submission)}
+        out["entries"] = [(k, (type(e.value), e.value is NA, repr(e.value), e.sheet, e.cell, repr(e.raw), e.status,
+                               e.key)) for k, e in sub.entries.items()]  # fmt: skip
+        out["formulas"] = [(k, f.key, f.sheet, f.cell, repr(f.cached), f.has_formula) for k, f in sub.formulas.items()]
+        return out
+
+    subs = [validate(path, plan).submission for path in faulty]
+    assert any(e.value is NA for s in subs for e in s.entries.values())
+    back = pickle.loads(pickle.dumps(subs, protocol=pickle.HIGHEST_PROTOCOL))
+    for a, b in zip(subs, back, strict=True):
+        assert fields(a) == fields(b)
+        assert all(k is e.key for k, e in b.entries.items())
+    one, two = back[0], back[1]
+    key = next(iter(one.entries))
+    assert next(k for k in two.entries if k == key) is key  # one tuple for both
+    assert two.entries[key].cell is one.entries[key].cell
+    # an entry whose own key is not its dict key (no reader makes one) keeps it
+    odd = subs[0]
+    odd.entries[key] = Entry(("kq", "X", 1, "num"), 1, "S", "A1", 1.0, "ok")
+    assert pickle.loads(pickle.dumps(odd)).entries[key].key == ("kq", "X", 1, "num")
+
+
+def test_a_consolidation_keeps_formula_cells_only_where_a_returned_copy_needs_them(faulty, plan, tmp_path):
+    """Intake drops formula cells and empty cells' places of a file with neither error nor warning
+    (no returned copy is made of it); a file with one keeps them, and its returned copy is the one
+    made from a fresh validation."""
+    import re
+    import zipfile
+
+    from xhht_xl import intake, validate
+    from xhht_xl.returned import write_returned_copy
+
+    kept = dropped = 0
+    for path in faulty:
+        got = intake.take(path, path.name, plan, tmp_path / "store")
+        fresh = validate(path, plan, file=path.name)
+        sub = got.validation.submission
+        assert sub.entries.keys() == fresh.submission.entries.keys()
+        if any(i.severity in ("error", "warning") for i in fresh.report):
+            kept += 1
+            assert sub.formulas.keys() == fresh.submission.formulas.keys() and sub.locations == fresh.submission.locations
+            a = write_returned_copy(got.validation, plan, tmp_path / "a", name=path.name)
+            b = write_returned_copy(fresh, plan, tmp_path / "b", name=path.name)
+            with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+                for name in za.namelist():
+                    stamp = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ?")  # the time of writing
+                    assert stamp.sub(b"", za.read(name)) == stamp.sub(b"", zb.read(name)), (path.name, name)
+        else:
+            dropped += 1
+            assert sub.formulas == {} and sub.locations == {}
+    assert kept and dropped
