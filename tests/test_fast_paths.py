@@ -719,3 +719,106 @@ def test_a_consolidation_keeps_formula_cells_only_where_a_returned_copy_needs_th
             dropped += 1
             assert sub.formulas == {} and sub.locations == {}
     assert kept and dropped
+
+
+# -- the facts frame ------------------------------------------------------------------------------------
+
+
+def _old_facts(members, issues=()):
+    """aggregate.facts before issue 15 (a list per column grown over every cell)."""
+    import numpy as np
+    import pandas as pd
+
+    from xhht_xl import aggregate as a
+    from xhht_xl.submission import NA
+
+    EMPTY, NA_STATE, OK, REJECTED, _raw_text = a.EMPTY, a.NA_STATE, a.OK, a.REJECTED, a._raw_text
+    _issues_at, _member_codes, _partner_issues, FACT_COLUMNS = a._issues_at, a._member_codes, a._partner_issues, a.FACT_COLUMNS
+
+    at = _issues_at(issues)
+    flagged = {k[0] for k in at}
+    names = ("indicator", "milestone", "measure", "raw", "typed_value", "state", "sheet", "cell", "issue")
+    cols = {c: [] for c in names}
+    columns = list(cols.values())
+    per_member = []
+    for m in members:
+        sub, unit = m.sub, m.unit
+        look = at if unit in flagged else None
+        block = []
+        for key, entry in sub.entries.items():
+            kind = key[0]
+            if kind == "kq":
+                indicator, milestone, measure = key[1], key[2], key[3]
+            elif kind == "kp":
+                indicator, milestone, measure = key[1], key[2], "amount"
+            else:
+                continue
+            value = entry.value
+            number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+            if entry.status == "rejected":
+                state = REJECTED
+            elif value is NA:
+                state = NA_STATE
+            elif number == number:
+                state = OK
+            else:
+                state = EMPTY
+            raw = entry.raw
+            raw = (str(int(raw)) if raw.is_integer() else repr(raw)) if type(raw) is float else _raw_text(raw)
+            issue = look.get((unit, entry.sheet, entry.cell)) if look is not None else None
+            block.append((indicator, milestone, measure, raw, number, state, entry.sheet, entry.cell,
+                          issue.code if issue is not None else None))  # fmt: skip
+        if block:
+            for column, values in zip(columns, zip(*block, strict=True), strict=True):
+                column.extend(values)
+        per_member.append((unit, "self" if m.own else m.level, sub.file, sub.sha256, len(block)))
+    counts = np.array([p[4] for p in per_member], dtype=np.intp)
+    typed = np.array(cols.pop("typed_value"), dtype=float)
+    state = np.array(cols.pop("state"), dtype=object)
+    issue = np.array(cols["issue"], dtype=object)
+    _partner_issues(issue, state, cols, np.repeat(np.arange(len(per_member)), counts), per_member)
+    del cols["issue"]
+    unit_codes, unit_cats = _member_codes([p[0] for p in per_member])
+    level_codes, level_cats = _member_codes([p[1] for p in per_member])
+    built = {
+        "unit": pd.Categorical.from_codes(np.repeat(unit_codes, counts), categories=unit_cats),
+        "level": pd.Categorical.from_codes(np.repeat(level_codes, counts), categories=level_cats),
+        "indicator": pd.Categorical(cols.pop("indicator")),
+        "milestone": np.array(cols.pop("milestone"), dtype="int32"),
+        "measure": pd.Categorical(cols.pop("measure")),
+        "raw": np.array(cols.pop("raw"), dtype=object),
+        "typed_value": typed,
+        "value": np.where(state == OK, typed, np.nan),
+        "state": pd.Categorical(state),
+        "issue": issue,
+        "file": np.repeat(np.array([p[2] for p in per_member], dtype=object), counts),
+        "sha256": np.repeat(np.array([p[3] for p in per_member], dtype=object), counts),
+        "sheet": pd.Categorical(cols.pop("sheet")),
+        "cell": np.array(cols.pop("cell"), dtype=object),
+    }
+    return pd.DataFrame(built, columns=FACT_COLUMNS)
+
+
+def test_facts_are_the_frame_they_were(province, faulty, plan):
+    """The facts of the province's communes and of a workbook with each fault (rejected pairs,
+    NA, text numbers, issues at cells and at their partners), own workbook included, are the
+    frame the code before issue 15 made, column by column and dtype by dtype."""
+    import pandas as pd
+
+    from xhht_xl import aggregate, validate
+
+    members, issues = [], []
+    for i, path in enumerate(sorted(province.rglob("*.xlsx"))[:60] + list(faulty)):
+        v = validate(path, plan, file=path.name)
+        if v.submission is None:
+            continue
+        unit = v.submission.unit_code or f"x{i}"
+        members.append(aggregate.Member(unit, "xa", v.submission, own=i == 3))
+        issues += [i if i.unit else aggregate.Issue(i.code, i.severity, i.message, unit, i.file, i.sheet, i.cell)
+                   for i in v.report]  # fmt: skip
+    assert any(e.status == "rejected" for m in members for e in m.sub.entries.values())
+    new, old = aggregate.facts(members, issues), _old_facts(members, issues)
+    pd.testing.assert_frame_equal(new, old)
+    assert new["issue"].notna().sum() > 10
+    empty = aggregate.facts([], [])
+    pd.testing.assert_frame_equal(empty, _old_facts([], []))
