@@ -822,3 +822,25 @@ def test_facts_are_the_frame_they_were(province, faulty, plan):
     assert new["issue"].notna().sum() > 10
     empty = aggregate.facts([], [])
     pd.testing.assert_frame_equal(empty, _old_facts([], []))
+
+
+def test_checked_submissions_share_their_empty_cells_only_within_an_intake(faulty, plan):
+    import pickle
+
+    from xhht_xl import validate
+    from xhht_xl.submission import EMPTY, sharing_empty_cells
+
+    subs = [validate(faulty[i], plan).submission for i in (0, 2, 3)]  # clean, text-number, ambiguous
+    blob = pickle.dumps(subs)
+    with sharing_empty_cells():
+        a, b, _ = pickle.loads(blob)
+    def empty(sub, k):
+        return k in sub.entries and sub.entries[k].status == EMPTY and sub.entries[k].value is None
+
+    shared = [k for k in a.entries if empty(a, k) and empty(b, k)]
+    assert shared and all(a.entries[k] is b.entries[k] for k in shared)
+    assert all(a.entries[k] is not b.entries[k] for k in a.entries if k not in shared and k in b.entries)
+    x, y, _ = pickle.loads(blob)  # outside an intake: each its own
+    assert all(x.entries[k] is not y.entries[k] for k in shared)
+    assert [(k, e.value, e.raw, e.status, e.cell) for k, e in a.entries.items()] == [
+        (k, e.value, e.raw, e.status, e.cell) for k, e in x.entries.items()]

@@ -159,7 +159,7 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
         "cell": cell_col,
     }
     del state, coded, cols
-    return pd.DataFrame(built, columns=FACT_COLUMNS)
+    return pd.DataFrame(built, columns=FACT_COLUMNS, copy=False)  # the arrays above are its own
 
 
 def _categorical(codes: np.ndarray, found: dict, total: int) -> pd.Categorical:
@@ -268,33 +268,47 @@ def pairs(f: pd.DataFrame) -> pd.DataFrame:
     twice takes its first state and its first value that is not NaN (as pandas' ``first``).
     Vectorised over integer keys made of the categories' codes: per-row Python cost ~2 s per
     call at national scale (~1.3 M cells of rates), paid three times by every consolidation."""
-    # only the columns used: the facts' text columns are not copied
-    rates = f.loc[f["measure"].isin(["num", "den"]).to_numpy(), list(_PAIR_INPUT)]
-    if rates.empty:
+    # the rows of numerators and denominators, as arrays of codes (no frame of them is made)
+    rows = np.flatnonzero(_equals(f["measure"], "num") | _equals(f["measure"], "den"))
+    if not len(rows):
         return pd.DataFrame(columns=["unit", "level", "indicator", "milestone", "num", "den", "state"])
     coded = ("unit", "level", "indicator")
-    sizes = [len(rates[k].cat.categories) + 1 for k in coded]  # +1: a missing code (-1) sorts first
-    mvalues, mcodes = np.unique(rates["milestone"].to_numpy(), return_inverse=True)
-    key = np.zeros(len(rates), dtype=np.int64)
+    dtypes = {k: f[k].dtype for k in (*coded, "milestone")}
+    sizes = [len(f[k].cat.categories) + 1 for k in coded]  # +1: a missing code (-1) sorts first
+    mvalues, mcodes = np.unique(f["milestone"].to_numpy()[rows], return_inverse=True)
+    key = np.zeros(len(rows), dtype=np.int64)
     for k, size in zip(coded, sizes, strict=True):
-        key = key * size + (rates[k].cat.codes.to_numpy().astype(np.int64) + 1)
-    key = key * len(mvalues) + mcodes.reshape(-1)
-    found = np.unique(key)
-    is_num = _equals(rates["measure"], "num")
-    value = rates["value"].to_numpy(dtype=float)
-    is_na, is_rejected = _equals(rates["state"], NA_STATE), _equals(rates["state"], REJECTED)
+        key *= size
+        key += f[k].cat.codes.to_numpy()[rows]
+        key += 1
+    key *= len(mvalues)
+    key += mcodes.reshape(-1)
+    del mcodes
+    # one stable sort: each key's rows side by side, in the facts' order
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.empty(len(key), dtype=bool)
+    starts[0] = True
+    np.not_equal(key[1:], key[:-1], out=starts[1:])
+    found = key[starts]
+    group = np.cumsum(starts) - 1  # each sorted row's key, as its index in ``found``
+    del key, starts
+    rows = rows[order]  # the facts' row of each sorted row
+    del order
+    is_num = _equals(f["measure"], "num")[rows]
+    value = f["value"].to_numpy(dtype=float)[rows]
+    state_na, state_rejected = _equals(f["state"], NA_STATE)[rows], _equals(f["state"], REJECTED)[rows]
+    del rows
 
     def first(mask: np.ndarray, of: np.ndarray, empty) -> np.ndarray:
-        out = np.full(len(found), empty, dtype=of.dtype)
-        keys, idx = np.unique(key[mask], return_index=True)  # first occurrence of each key
-        out[np.searchsorted(found, keys)] = of[mask][idx]
-        return out
+        """Per key, ``of`` at its first row (in the facts' order) where ``mask`` holds."""
+        return _first_per_group(found, group, mask, of, empty)
 
     has = ~np.isnan(value)
     num, den = first(is_num & has, value, np.nan), first(~is_num & has, value, np.nan)
     # the first state of each measure: "không áp dụng"? rejected? (a missing measure: neither)
-    na_num, na_den = first(is_num, is_na, False), first(~is_num, is_na, False)
-    rejected_num, rejected_den = first(is_num, is_rejected, False), first(~is_num, is_rejected, False)
+    na_num, na_den = first(is_num, state_na, False), first(~is_num, state_na, False)
+    rejected_num, rejected_den = first(is_num, state_rejected, False), first(~is_num, state_rejected, False)
     rest, mpos = np.divmod(found, len(mvalues))
     parts = []
     for size in reversed(sizes):
@@ -303,8 +317,8 @@ def pairs(f: pd.DataFrame) -> pd.DataFrame:
     parts.reverse()
     out = pd.DataFrame(
         {
-            **{k: pd.Categorical.from_codes(parts[j], dtype=rates[k].dtype) for j, k in enumerate(coded)},
-            "milestone": mvalues[mpos].astype(rates["milestone"].dtype),
+            **{k: pd.Categorical.from_codes(parts[j], dtype=dtypes[k]) for j, k in enumerate(coded)},
+            "milestone": mvalues[mpos].astype(dtypes["milestone"]),
         }
     )
     code = np.where(~np.isnan(num) & ~np.isnan(den), 0, 1)
@@ -318,6 +332,20 @@ def pairs(f: pd.DataFrame) -> pd.DataFrame:
 
 
 _pairs = pairs
+
+
+def _first_per_group(found: np.ndarray, group: np.ndarray, mask: np.ndarray, of: np.ndarray, empty) -> np.ndarray:
+    """Per group (``group``: each row's group, rows sorted by group, stable), ``of`` at the group's
+    first row where ``mask`` holds; ``empty`` for a group without one."""
+    out = np.full(len(found), empty, dtype=of.dtype)
+    where = np.flatnonzero(mask)
+    g = group[where]
+    lead = np.empty(len(g), dtype=bool)
+    if len(g):
+        lead[0] = True
+        np.not_equal(g[1:], g[:-1], out=lead[1:])
+    out[g[lead]] = of[where[lead]]
+    return out
 
 
 def _equals(column: pd.Series, value: str) -> np.ndarray:

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from . import coverage, messages, textnorm
 from . import layout as layout_mod
+from . import messages, textnorm
 from .issues import Issue, make
 from .plan import AwardLevel, Plan, Unit
 from .read import unit_code_of
@@ -266,6 +266,8 @@ def _partial_sums(ctx: Context) -> set[tuple[str, int]]:
     sub = ctx.sub
     if not ctx.plan.child_levels(ctx.level) or sub.path is None or sub.kind not in ("xlsx", "xlsm"):
         return set()
+    from . import coverage  # (pandas, which reading and checking one workbook does not need otherwise)
+
     carried = coverage.read(sub.path)
     if carried is None or carried.unit != sub.unit_code:
         return set()

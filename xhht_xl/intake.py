@@ -30,6 +30,7 @@ from .errors import DataError
 from .issues import Issue, Report, make
 from .pipeline import Validation, validate
 from .plan import Plan, Unit
+from .submission import sharing_empty_cells
 
 T = messages.text
 SKIP_PREFIXES = ("~$", ".~", "._")  # Office lock files, our temp files, macOS resource forks
@@ -715,7 +716,10 @@ def pull(
     out: list[Received] = []
     store.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(store / LEDGER_NAME)
-    try:
+    # submissions from worker processes arrive checked, never to change: they share empty cells' entries
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(sharing_empty_cells())
+        stack.callback(ledger.close)
         jobs = _validations(files, rels, plan, workers, store, own)
         for i, (path, rel, got) in enumerate(jobs, start=1):
             if progress:
@@ -735,8 +739,6 @@ def pull(
             with store_errors(store):
                 ledger.record(r, got.archive)
             out.append(r)
-    finally:
-        ledger.close()
     return out
 
 

@@ -6,6 +6,7 @@ Empty (``None``), zero and "không áp dụng" (:data:`NA`) are three different 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
 from dataclasses import dataclass, field
@@ -213,14 +214,39 @@ def _few_texts(texts: list) -> list:
     return [one[t] for t in texts]
 
 
+# While set (``sharing_empty_cells``): the entries of empty cells rebuilt so far, by their fields.
+_EMPTIES: list[dict] = []
+
+
+@contextlib.contextmanager
+def sharing_empty_cells():
+    """Submissions rebuilt meanwhile (:func:`_rebuilt`) share the entries of their empty cells:
+    one object per (key, sheet, cell) for every submission that left the cell empty (the
+    template's greyed cells are empty in every workbook: a third of a commune's entries). For
+    submissions already checked, which nothing changes any more (a consolidation's intake)."""
+    _EMPTIES.append({})
+    try:
+        yield
+    finally:
+        _EMPTIES.pop()
+
+
 def _rebuilt(state: dict, entries: tuple, formulas: tuple) -> Submission:
-    """A pickled :class:`Submission` (``Submission.__reduce__``) rebuilt, its keys and texts shared."""
+    """A pickled :class:`Submission` (``Submission.__reduce__``) rebuilt, its keys and texts shared
+    (and its empty cells' entries, within :func:`sharing_empty_cells`)."""
+    empties = _EMPTIES[-1] if _EMPTIES else None
     sub = Submission.__new__(Submission)
     sub.__dict__.update(state)
     keys, values, sheets, cells, raws, statuses, own_keys = entries
     keys = _shared_keys(keys)
     own_keys = keys if own_keys is None else _shared_keys(own_keys)
-    made = map(Entry, own_keys, values, _few_texts(sheets), _shared_texts(cells), raws, _few_texts(statuses))
+    statuses = _few_texts(statuses)
+    made = list(map(Entry, own_keys, values, _few_texts(sheets), _shared_texts(cells), raws, statuses))
+    if empties is not None:
+        for i in [i for i, status in enumerate(statuses) if status == EMPTY]:
+            e = made[i]
+            if e.value is None and (e.raw is None or e.raw == ""):
+                made[i] = empties.setdefault((e.key, e.sheet, e.cell, e.raw), e)
     sub.entries = dict(zip(keys, made, strict=True))
     keys, sheets, cells, cached, has, own_keys = formulas
     keys = _shared_keys(keys)
