@@ -844,3 +844,21 @@ def test_checked_submissions_share_their_empty_cells_only_within_an_intake(fault
     assert all(x.entries[k] is not y.entries[k] for k in shared)
     assert [(k, e.value, e.raw, e.status, e.cell) for k, e in a.entries.items()] == [
         (k, e.value, e.raw, e.status, e.cell) for k, e in x.entries.items()]
+
+
+def test_leaves_total_is_the_sum_over_units(plan):
+    """``Leaves.total`` (one leaf per unit where the level types the figure) gives the per-unit
+    count summed and levels joined, for every level and indicator of the plan."""
+    from xhht_xl.coverage import Leaves
+
+    leaves, fresh = Leaves(plan), Leaves(plan)
+    checked = 0
+    for level in plan.levels:
+        units = [u.code for u in plan.units_at(level)]
+        for code in plan.indicators:
+            for some in (units, units[:3], []):
+                want = (sum(fresh.count(u, level, code) for u in some),
+                        frozenset().union(*(fresh.levels(u, level, code) for u in some)))  # fmt: skip
+                assert leaves.total(some, level, code) == want, (level, code)
+                checked += 1
+    assert checked > 100

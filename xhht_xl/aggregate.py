@@ -487,9 +487,9 @@ def _leaf_expected(plan: Plan, scope: Scope, code: str, leaves: Leaves) -> tuple
             n += 1
             levels.add(scope.level)
         elif source in scope.expected:
-            for unit in scope.expected[source]:
-                n += leaves.count(unit, source, code)
-                levels |= leaves.levels(unit, source, code)
+            count, found = leaves.total(scope.expected[source], source, code)
+            n += count
+            levels |= found
         else:
             n += 1
             dept = plan.unit(source)
