@@ -17,7 +17,8 @@ For each set, per workbook (median):
     share the machine's caches; printed so the ratio cannot be flattered by the method;
 (b) ``xhht_xl.validate(p, plan)`` in this process, interleaved with (a');
 (d) ``xhht validate`` through the command line, marginal: the run over 2N files minus the run over
-    N files, divided by N (start-up and imports cancel out); ``--rounds`` runs of each, medians.
+    N files, divided by N (start-up and imports cancel out); ``--rounds`` rounds of the two runs,
+    the median of the rounds' differences.
 
 Each is measured twice: by the wall clock, and by CPU time (this process's ``time.process_time``
 for (a), the child's user + system time from ``getrusage(RUSAGE_CHILDREN)`` for (d)). On a machine
@@ -126,8 +127,10 @@ def measure(label: str, files: list[Path], plan, rounds: int) -> dict[str, float
     for _ in range(rounds):  # alternated, so a slow spell of the machine hits both
         small.append(cli_seconds(half))
         big.append(cli_seconds(files[: 2 * len(half)]))
-    marginal = (statistics.median(w for w, _ in big) - statistics.median(w for w, _ in small)) / len(half)
-    marginal_cpu = (statistics.median(c for _, c in big) - statistics.median(c for _, c in small)) / len(half)
+    # per round (N then 2N, one after the other), so a slow spell of a shared machine hits both runs
+    # it compares; the median over rounds
+    marginal = statistics.median(b[0] - s[0] for s, b in zip(small, big, strict=True)) / len(half)
+    marginal_cpu = statistics.median(b[1] - s[1] for s, b in zip(small, big, strict=True)) / len(half)
     out = {
         "tight": statistics.median(tight),
         "interleaved": statistics.median(a),
