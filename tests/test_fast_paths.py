@@ -862,3 +862,33 @@ def test_leaves_total_is_the_sum_over_units(plan):
                 assert leaves.total(some, level, code) == want, (level, code)
                 checked += 1
     assert checked > 100
+
+
+def test_conformed_frames_and_their_sources_stay_apart():
+    """``conform`` takes columns already in their dtype without copying them (pandas' copy on
+    write): changing either frame afterwards leaves the other as it was."""
+    import numpy as np
+    import pandas as pd
+
+    from xhht_xl import frames
+
+    src = pd.DataFrame({"source": pd.array(["a", "b"], dtype=frames.TEXT), "year": pd.array([1, 2], dtype="Int64"),
+                        "amount": np.array([1.5, 2.5])})  # fmt: skip
+    schema = frames.Schema("t", (frames._c("source", "text"), frames._c("year", "integer"),
+                                 frames._c("amount", "amount")))  # fmt: skip
+    out = schema.conform(src)
+    out.loc[0, "amount"] = 99.0
+    out.loc[0, "source"] = "z"
+    assert src["amount"].tolist() == [1.5, 2.5] and src["source"].tolist() == ["a", "b"]
+    src.loc[1, "amount"] = -1.0
+    assert out["amount"].tolist() == [99.0, 2.5]
+
+
+def test_reading_and_checking_do_not_import_pandas():
+    """``xhht validate`` and the intake's worker processes need no pandas (~0.9 s and ~30 MB)."""
+    import subprocess
+    import sys
+
+    code = "import sys, xhht_xl.intake, xhht_xl.pipeline, xhht_xl.read; print('pandas' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
