@@ -892,3 +892,28 @@ def test_reading_and_checking_do_not_import_pandas():
     code = "import sys, xhht_xl.intake, xhht_xl.pipeline, xhht_xl.read; print('pandas' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("told", ["exact", "smaller", "larger"])
+def test_read_bounded_reads_what_the_file_holds_whatever_its_size_said(tmp_path, monkeypatch, told):
+    """The read is sized by the file's size; a file that grew or shrank since its size was taken
+    still gives exactly what it holds, and one that grew past the bound is refused."""
+    import os
+
+    path = tmp_path / "f.xlsx"
+    data = bytes(range(256)) * 40
+    path.write_bytes(data)
+    real = os.fstat
+
+    def fstat(fd):
+        st = real(fd)
+        size = {"exact": st.st_size, "smaller": st.st_size // 3, "larger": st.st_size * 2}[told]
+        return os.stat_result((st.st_mode, *st[1:6], size, *st[7:10]))
+
+    monkeypatch.setattr(os, "fstat", fstat)
+    assert safety.read_bounded(path) == data
+    small = safety.Limits(max_bytes=len(data) - 1)
+    if told == "smaller":  # its size said it fitted; what it holds does not
+        with pytest.raises(UnreadableFile) as info:
+            safety.read_bounded(path, small)
+        assert info.value.code == "file-too-big"

@@ -430,7 +430,11 @@ def read_bounded(path: str | Path, limits: Limits = Limits(), *, follow: bool = 
                 raise UnreadableFile("file-empty", file)
             if st.st_size > limits.max_bytes:
                 raise _too_big(file, st.st_size, limits)
-            data = fh.read(limits.max_bytes + 1)
+            # as many bytes as the file has, and one more: a buffer of the bound's size (20 MB)
+            # cost ~0.15 ms a file; a file that grew since is read on up to the bound
+            data = fh.read(st.st_size + 1)
+            if len(data) > st.st_size:
+                data += fh.read(limits.max_bytes + 1 - len(data))
     except OSError:
         raise UnreadableFile("file-unreadable", file) from None
     if not data:
