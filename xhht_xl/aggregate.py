@@ -45,27 +45,37 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
     pair without one of its own takes its partner's: tử số 59 > mẫu số 53 rejects both).
     Dtypes are given by the consolidation (``frames.schema("facts")``).
 
-    Cells are gathered per member as tuples and added to the columns one member at a time (no
-    list of every cell's tuple: ~200 MB at 10,600 workbooks); the member's own columns are
-    repeated per member, not appended per cell."""
+    Each member's cells are gathered in short lists and copied into arrays made once for all
+    (no list of every cell: ~200 MB at 10,600 workbooks, and an equal copy to turn it into
+    arrays); code-like columns are kept as small integer codes from the start; a number's text
+    is made once per distinct number; the member's own columns are repeated per member."""
+    members = list(members)
     at = _issues_at(issues)
     flagged = {k[0] for k in at}  # units with an issue at some cell: only their cells are looked up
-    names = ("indicator", "milestone", "measure", "raw", "typed_value", "state", "sheet", "cell", "issue")
-    cols: dict[str, list] = {c: [] for c in names}
-    columns = list(cols.values())
+    parts: dict[tuple, tuple | None] = {}  # entry key -> (indicator, milestone, measure), None: no fact
+    room = sum(len(m.sub.entries) for m in members)  # at least the cells to come
+    typed = np.empty(room, dtype=float)
+    milestone = np.empty(room, dtype=np.int32)
+    raw_col, cell_col, issue_col = (np.empty(room, dtype=object) for _ in range(3))
+    coded = {name: (np.empty(room, dtype=np.int32), {}) for name in ("indicator", "measure", "state", "sheet")}
+    codes_of = {name: found for name, (_, found) in coded.items()}
+    texts: dict[float, str] = {}  # a number's text, made once per distinct number (and kept once)
     per_member: list[tuple[str, str, str, str, int]] = []  # unit, level, file, sha256, cell count
+    nan = np.nan
+    pos = 0
     for m in members:
         sub = m.sub
         unit = m.unit
         look = at if unit in flagged else None
-        block = []
+        c_ind, c_mil, c_mea, c_raw, c_num, c_state, c_sheet, c_cell, c_issue = [], [], [], [], [], [], [], [], []
         for key, entry in sub.entries.items():
-            kind = key[0]
-            if kind == "kq":
-                indicator, milestone, measure = key[1], key[2], key[3]
-            elif kind == "kp":
-                indicator, milestone, measure = key[1], key[2], "amount"
-            else:
+            part = parts.get(key, False)
+            if part is False:
+                kind = key[0]
+                part = parts[key] = (
+                    (key[1], key[2], key[3]) if kind == "kq" else (key[1], key[2], "amount") if kind == "kp" else None
+                )
+            if part is None:
                 continue
             value = entry.value
             typ = type(value)  # the two usual types first: this loop runs once per cell
@@ -74,54 +84,102 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
             elif typ is int:
                 number = float(value)
             else:
-                number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+                number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else nan
             if entry.status == "rejected":
-                state = REJECTED
+                c_state.append(REJECTED)
             elif value is NA:
-                state = NA_STATE
+                c_state.append(NA_STATE)
             elif number == number:  # not NaN
-                state = OK
+                c_state.append(OK)
             else:
-                state = EMPTY
+                c_state.append(EMPTY)
             raw = entry.raw
             typ = type(raw)
             if typ is float:
-                raw = str(int(raw)) if raw.is_integer() else repr(raw)  # as _raw_text, inline
-            elif typ is not str or not raw:
+                text = texts.get(raw)
+                if text is None:
+                    text = texts[raw] = str(int(raw)) if raw.is_integer() else repr(raw)  # as _raw_text
+                raw = text
+            elif typ is str:
+                if not raw:
+                    raw = None  # an empty cell (as _raw_text)
+            else:
                 raw = _raw_text(raw)
-            issue = look.get((unit, entry.sheet, entry.cell)) if look is not None else None
-            block.append((indicator, milestone, measure, raw, number, state, entry.sheet, entry.cell,
-                          issue.code if issue is not None else None))  # fmt: skip
-        if block:
-            for column, values in zip(columns, zip(*block, strict=True), strict=True):
-                column.extend(values)
-        per_member.append((unit, "self" if m.own else m.level, sub.file, sub.sha256, len(block)))
+            c_ind.append(part[0])
+            c_mil.append(part[1])
+            c_mea.append(part[2])
+            c_raw.append(raw)
+            c_num.append(number)
+            c_sheet.append(entry.sheet)
+            c_cell.append(entry.cell)
+            if look is None:
+                c_issue.append(None)
+            else:
+                issue = look.get((unit, entry.sheet, entry.cell))
+                c_issue.append(issue.code if issue is not None else None)
+        n = len(c_num)
+        end = pos + n
+        typed[pos:end] = c_num
+        milestone[pos:end] = c_mil
+        raw_col[pos:end] = c_raw
+        cell_col[pos:end] = c_cell
+        issue_col[pos:end] = c_issue
+        for name, values in (("indicator", c_ind), ("measure", c_mea), ("state", c_state), ("sheet", c_sheet)):
+            found = codes_of[name]
+            try:
+                coded[name][0][pos:end] = [found[v] for v in values]
+            except KeyError:  # a value met for the first time
+                coded[name][0][pos:end] = [found.setdefault(v, len(found)) for v in values]
+        pos = end
+        per_member.append((unit, "self" if m.own else m.level, sub.file, sub.sha256, n))
+    total = pos
+    typed, milestone, raw_col, cell_col, issue_col = (a[:total] for a in (typed, milestone, raw_col, cell_col, issue_col))
     counts = np.array([p[4] for p in per_member], dtype=np.intp)
-    typed = np.array(cols.pop("typed_value"), dtype=float)
-    state = np.array(cols.pop("state"), dtype=object)
-    issue = np.array(cols["issue"], dtype=object)
-    _partner_issues(issue, state, cols, np.repeat(np.arange(len(per_member)), counts), per_member)
-    del cols["issue"], columns
+    state_codes, state_found = coded["state"][0][:total], coded["state"][1]
+    state = np.array(list(state_found), dtype=object)[state_codes] if total else np.array([], dtype=object)
+    cols = {"measure": _CodedColumn(*coded["measure"], total), "indicator": _CodedColumn(*coded["indicator"], total),
+            "milestone": milestone}  # fmt: skip
+    _partner_issues(issue_col, state, cols, np.repeat(np.arange(len(per_member)), counts), per_member)
     unit_codes, unit_cats = _member_codes([p[0] for p in per_member])
     level_codes, level_cats = _member_codes([p[1] for p in per_member])
     built = {
         "unit": pd.Categorical.from_codes(np.repeat(unit_codes, counts), categories=unit_cats),
         "level": pd.Categorical.from_codes(np.repeat(level_codes, counts), categories=level_cats),
-        "indicator": pd.Categorical(cols.pop("indicator")),
-        "milestone": np.array(cols.pop("milestone"), dtype="int32"),
-        "measure": pd.Categorical(cols.pop("measure")),
-        "raw": np.array(cols.pop("raw"), dtype=object),
+        "indicator": _categorical(*coded["indicator"], total),
+        "milestone": milestone,
+        "measure": _categorical(*coded["measure"], total),
+        "raw": raw_col,
         "typed_value": typed,
         "value": np.where(state == OK, typed, np.nan),
-        "state": pd.Categorical(state),
-        "issue": issue,
+        "state": _categorical(state_codes, state_found, total),
+        "issue": issue_col,
         "file": np.repeat(np.array([p[2] for p in per_member], dtype=object), counts),
         "sha256": np.repeat(np.array([p[3] for p in per_member], dtype=object), counts),
-        "sheet": pd.Categorical(cols.pop("sheet")),
-        "cell": np.array(cols.pop("cell"), dtype=object),
+        "sheet": _categorical(*coded["sheet"], total),
+        "cell": cell_col,
     }
-    del state
-    return pd.DataFrame(built, columns=FACT_COLUMNS)
+    del state, coded, cols
+    return pd.DataFrame(built, columns=FACT_COLUMNS, copy=False)  # the arrays above are its own
+
+
+def _categorical(codes: np.ndarray, found: dict, total: int) -> pd.Categorical:
+    """Codes in the order values were met (``found``: value -> code) as a categorical whose
+    categories are sorted, as ``pd.Categorical(values)`` makes them."""
+    cats = sorted(found)
+    order = np.empty(len(found), dtype=np.int32)
+    for new, value in enumerate(cats):
+        order[found[value]] = new
+    return pd.Categorical.from_codes(order[codes[:total]] if len(found) else codes[:total], categories=cats)
+
+
+class _CodedColumn:
+    """Item access to a coded column's values (what ``_partner_issues`` reads of a few rows)."""
+
+    def __init__(self, codes: np.ndarray, found: dict, total: int):
+        self.codes, self.values = codes, list(found)
+
+    def __getitem__(self, i: int):
+        return self.values[self.codes[i]]
 
 
 def _member_codes(values: list[str]) -> tuple[np.ndarray, list[str]]:
@@ -210,31 +268,47 @@ def pairs(f: pd.DataFrame) -> pd.DataFrame:
     twice takes its first state and its first value that is not NaN (as pandas' ``first``).
     Vectorised over integer keys made of the categories' codes: per-row Python cost ~2 s per
     call at national scale (~1.3 M cells of rates), paid three times by every consolidation."""
-    # only the columns used: the facts' text columns are not copied
-    rates = f.loc[f["measure"].isin(["num", "den"]).to_numpy(), list(_PAIR_INPUT)]
-    if rates.empty:
+    # the rows of numerators and denominators, as arrays of codes (no frame of them is made)
+    rows = np.flatnonzero(_equals(f["measure"], "num") | _equals(f["measure"], "den"))
+    if not len(rows):
         return pd.DataFrame(columns=["unit", "level", "indicator", "milestone", "num", "den", "state"])
     coded = ("unit", "level", "indicator")
-    sizes = [len(rates[k].cat.categories) + 1 for k in coded]  # +1: a missing code (-1) sorts first
-    mvalues, mcodes = np.unique(rates["milestone"].to_numpy(), return_inverse=True)
-    key = np.zeros(len(rates), dtype=np.int64)
+    dtypes = {k: f[k].dtype for k in (*coded, "milestone")}
+    sizes = [len(f[k].cat.categories) + 1 for k in coded]  # +1: a missing code (-1) sorts first
+    mvalues, mcodes = np.unique(f["milestone"].to_numpy()[rows], return_inverse=True)
+    key = np.zeros(len(rows), dtype=np.int64)
     for k, size in zip(coded, sizes, strict=True):
-        key = key * size + (rates[k].cat.codes.to_numpy().astype(np.int64) + 1)
-    key = key * len(mvalues) + mcodes.reshape(-1)
-    found = np.unique(key)
-    is_num = np.asarray(rates["measure"], dtype=object) == "num"
-    value = rates["value"].to_numpy(dtype=float)
-    states = np.asarray(rates["state"], dtype=object)
+        key *= size
+        key += f[k].cat.codes.to_numpy()[rows]
+        key += 1
+    key *= len(mvalues)
+    key += mcodes.reshape(-1)
+    del mcodes
+    # one stable sort: each key's rows side by side, in the facts' order
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    starts = np.empty(len(key), dtype=bool)
+    starts[0] = True
+    np.not_equal(key[1:], key[:-1], out=starts[1:])
+    found = key[starts]
+    group = np.cumsum(starts) - 1  # each sorted row's key, as its index in ``found``
+    del key, starts
+    rows = rows[order]  # the facts' row of each sorted row
+    del order
+    is_num = _equals(f["measure"], "num")[rows]
+    value = f["value"].to_numpy(dtype=float)[rows]
+    state_na, state_rejected = _equals(f["state"], NA_STATE)[rows], _equals(f["state"], REJECTED)[rows]
+    del rows
 
     def first(mask: np.ndarray, of: np.ndarray, empty) -> np.ndarray:
-        out = np.full(len(found), empty, dtype=of.dtype)
-        keys, idx = np.unique(key[mask], return_index=True)  # first occurrence of each key
-        out[np.searchsorted(found, keys)] = of[mask][idx]
-        return out
+        """Per key, ``of`` at its first row (in the facts' order) where ``mask`` holds."""
+        return _first_per_group(found, group, mask, of, empty)
 
     has = ~np.isnan(value)
     num, den = first(is_num & has, value, np.nan), first(~is_num & has, value, np.nan)
-    sn, sd = first(is_num, states, None), first(~is_num, states, None)
+    # the first state of each measure: "không áp dụng"? rejected? (a missing measure: neither)
+    na_num, na_den = first(is_num, state_na, False), first(~is_num, state_na, False)
+    rejected_num, rejected_den = first(is_num, state_rejected, False), first(~is_num, state_rejected, False)
     rest, mpos = np.divmod(found, len(mvalues))
     parts = []
     for size in reversed(sizes):
@@ -243,13 +317,13 @@ def pairs(f: pd.DataFrame) -> pd.DataFrame:
     parts.reverse()
     out = pd.DataFrame(
         {
-            **{k: pd.Categorical.from_codes(parts[j], dtype=rates[k].dtype) for j, k in enumerate(coded)},
-            "milestone": mvalues[mpos].astype(rates["milestone"].dtype),
+            **{k: pd.Categorical.from_codes(parts[j], dtype=dtypes[k]) for j, k in enumerate(coded)},
+            "milestone": mvalues[mpos].astype(dtypes["milestone"]),
         }
     )
     code = np.where(~np.isnan(num) & ~np.isnan(den), 0, 1)
-    code = np.where((sn == NA_STATE) | (sd == NA_STATE), 2, code)
-    code = np.where((sn == REJECTED) | (sd == REJECTED), 3, code)
+    code = np.where(na_num | na_den, 2, code)
+    code = np.where(rejected_num | rejected_den, 3, code)
     ok = code == 0
     out["num"] = np.where(ok, num, np.nan)
     out["den"] = np.where(ok, den, np.nan)
@@ -258,6 +332,30 @@ def pairs(f: pd.DataFrame) -> pd.DataFrame:
 
 
 _pairs = pairs
+
+
+def _first_per_group(found: np.ndarray, group: np.ndarray, mask: np.ndarray, of: np.ndarray, empty) -> np.ndarray:
+    """Per group (``group``: each row's group, rows sorted by group, stable), ``of`` at the group's
+    first row where ``mask`` holds; ``empty`` for a group without one."""
+    out = np.full(len(found), empty, dtype=of.dtype)
+    where = np.flatnonzero(mask)
+    g = group[where]
+    lead = np.empty(len(g), dtype=bool)
+    if len(g):
+        lead[0] = True
+        np.not_equal(g[1:], g[:-1], out=lead[1:])
+    out[g[lead]] = of[where[lead]]
+    return out
+
+
+def _equals(column: pd.Series, value: str) -> np.ndarray:
+    """``column == value`` as a boolean array; on a categorical, by its codes (no array of the
+    values is made: ~14 MB per column at national scale)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        cats = column.cat.categories
+        codes = column.cat.codes.to_numpy()
+        return codes == cats.get_loc(value) if value in cats else np.zeros(len(column), dtype=bool)
+    return np.asarray(column, dtype=object) == value
 _STATES = np.array([OK, EMPTY, NA_STATE, REJECTED], dtype=object)
 _PAIR_INPUT = ("unit", "level", "indicator", "milestone", "measure", "value", "state")
 
@@ -275,7 +373,7 @@ def rate(num, den) -> np.ndarray:
 def unit_rates(f: pd.DataFrame | None, plan: Plan, *, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per unit: num, den, rate (rounded, see :func:`rate`) and verdict of every indicator and
     milestone it reported, from the facts ``f`` or their :func:`pairs` already made."""
-    pairs = (_pairs(f) if pairs is None else pairs).copy()
+    pairs = (_pairs(f) if pairs is None else pairs).copy(deep=False)  # its columns added here only
     if pairs.empty:
         return pairs.assign(rate=[], verdict=[])
     pairs["rate"] = rate(pairs["num"], pairs["den"])
@@ -327,7 +425,7 @@ def _authority_rows(frame: pd.DataFrame, plan: Plan, scope: Scope, key: str) -> 
     source names it can stand for: ``by_level`` (its level for an expected sub-unit, "self" for
     the own workbook) and ``by_unit`` (its unit code: a named department). Decided once per
     distinct (level, unit, indicator)."""
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # columns added to this frame only (pandas' copy on write)
     expected = {(lv, u) for lv, units in scope.expected.items() for u in units}
     inverse, combos = _distinct([frame["level"], frame["unit"], frame[key]])
     by_level, by_unit, used = [], [], []
@@ -389,9 +487,9 @@ def _leaf_expected(plan: Plan, scope: Scope, code: str, leaves: Leaves) -> tuple
             n += 1
             levels.add(scope.level)
         elif source in scope.expected:
-            for unit in scope.expected[source]:
-                n += leaves.count(unit, source, code)
-                levels |= leaves.levels(unit, source, code)
+            count, found = leaves.total(scope.expected[source], source, code)
+            n += count
+            levels |= found
         else:
             n += 1
             dept = plan.unit(source)

@@ -13,12 +13,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from . import coverage, messages, textnorm
 from . import layout as layout_mod
+from . import messages, textnorm
 from .issues import Issue, make
 from .plan import AwardLevel, Plan, Unit
 from .read import unit_code_of
-from .submission import AMBIGUOUS, INVALID, LEGACY, TEXT_NUMBER, Entry, Submission
+from .submission import AMBIGUOUS, INVALID, LEGACY, TEXT_NUMBER, Entry, Submission, usable_number
 
 REJECTED = "rejected"
 T = messages.text
@@ -229,17 +229,25 @@ def _counts(ctx: Context) -> Iterator[Issue]:
             elif isinstance(value, float) and not value.is_integer():
                 _reject(entry)
                 yield ctx.issue("count-not-integer", entry, what=_what(ctx, key), value=fmt(value))
-    for key, num_entry in list(sub.entries.items()):
-        if key[0] != "kq" or key[3] != "num":
+    entries = sub.entries
+    # the numerators not rejected above (a rejected one has no number), in the entries' order
+    for key, num_entry in parsed:
+        if key[3] != "num":
             continue
-        den_entry = sub.entries.get((*key[:3], "den"))
-        num, den = sub.number(key), sub.number((*key[:3], "den"))
+        den_entry = entries.get(_den_key(key))
+        num, den = usable_number(num_entry), usable_number(den_entry)
         if num is not None and den is not None and num > den:
             _reject(num_entry, den_entry)
             yield ctx.issue(
                 "num-exceeds-den", num_entry, indicator=_indicator(ctx, key[1]), milestone=key[2], num=fmt(num),
                 den=fmt(den),
             )
+
+
+@cache
+def _den_key(key: tuple) -> tuple:
+    """The denominator's key of a numerator's (the layout's keys are few and fixed)."""
+    return (*key[:3], "den")
 
 
 @cache
@@ -258,6 +266,8 @@ def _partial_sums(ctx: Context) -> set[tuple[str, int]]:
     sub = ctx.sub
     if not ctx.plan.child_levels(ctx.level) or sub.path is None or sub.kind not in ("xlsx", "xlsm"):
         return set()
+    from . import coverage  # (pandas, which reading and checking one workbook does not need otherwise)
+
     carried = coverage.read(sub.path)
     if carried is None or carried.unit != sub.unit_code:
         return set()

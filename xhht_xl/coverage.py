@@ -136,6 +136,17 @@ class Leaves:
             self._levels[key] = frozenset(out)
         return self._levels[key]
 
+    def total(self, units: list[str], level: str, indicator: str) -> tuple[int, frozenset[str]]:
+        """:meth:`count` summed and :meth:`levels` joined over ``units`` of ``level``; when the
+        level types the figure itself (its only source), one leaf of ``level`` per unit, without
+        looking at each (10,600 communes x 37 indicators at national scale)."""
+        if _sources(self.plan, indicator, level) == (SELF,):
+            return len(units), frozenset((level,) if units else ())
+        levels: set[str] = set()
+        for unit in units:
+            levels |= self.levels(unit, level, indicator)
+        return sum(self.count(unit, level, indicator) for unit in units), frozenset(levels)
+
     def below(self, unit: str, levels: tuple[str, ...]) -> list[str]:
         """Codes of every unit under ``unit`` whose level is not one of ``levels`` (the direct ones)."""
         return [u.code for u in self.plan.descendants(unit) if u.level not in levels]

@@ -12,6 +12,7 @@ import contextlib
 import csv
 import datetime as dt
 import hashlib
+import itertools
 import multiprocessing
 import os
 import re
@@ -29,6 +30,7 @@ from .errors import DataError
 from .issues import Issue, Report, make
 from .pipeline import Validation, validate
 from .plan import Plan, Unit
+from .submission import sharing_empty_cells
 
 T = messages.text
 SKIP_PREFIXES = ("~$", ".~", "._")  # Office lock files, our temp files, macOS resource forks
@@ -83,7 +85,9 @@ class IntakeError(DataError):
 
 @dataclass
 class Received:
-    """One file found in the folder, read and checked."""
+    """One file found in the folder, read and checked. The submission of a file with neither
+    error nor warning keeps its entries but not its formula cells nor the places of its empty
+    inputs (what only a returned copy reads: :func:`_keep_needed`)."""
 
     path: Path
     rel: str  # path relative to the scanned folder, "/"-separated
@@ -615,14 +619,37 @@ def _read_mail(db: sqlite3.Connection, out: MailRecords, notes: bool) -> None:
 def archive(store: Path, data: bytes, sha256: str, suffix: str) -> Path:
     """Keep a received version, named by its hash: exactly ``data``, the bytes that were hashed and
     read (never the path again: a file replaced meanwhile must not land under another hash).
-    Written once, atomically; never modified. Raises OSError."""
-    target = store / "files" / sha256[:2] / f"{sha256}{_safe_suffix(suffix)}"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        from .fileio import write_bytes
+    Written once, atomically (a temporary file beside it, then renamed: a reader sees the whole
+    file or none); never modified. Raises OSError.
 
-        write_bytes(target, data)
+    Leaner than ``fileio``'s output sets (~0.35 ms of CPU less per file, paid for every file of a
+    national consolidation): the name is the content's hash, so there is no older version to keep
+    aside and no permission to copy; the temporary file is created with the final permissions
+    (0666 less the umask, as an output's) and exclusively (``O_EXCL``), under a name no other
+    process uses."""
+    folder = store / "files" / sha256[:2]
+    target = folder / f"{sha256}{_safe_suffix(suffix)}"
+    if os.path.exists(target):
+        return target
+    os.makedirs(folder, exist_ok=True)
+    tmp = folder / f".~xhht-{os.getpid()}-{next(_ARCHIVING)}-{sha256[:16]}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
     return target
+
+
+_ARCHIVING = itertools.count()  # temporary names of this process's archive writes
 
 
 def _safe_suffix(suffix: str) -> str:
@@ -689,7 +716,10 @@ def pull(
     out: list[Received] = []
     store.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(store / LEDGER_NAME)
-    try:
+    # submissions from worker processes arrive checked, never to change: they share empty cells' entries
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(sharing_empty_cells())
+        stack.callback(ledger.close)
         jobs = _validations(files, rels, plan, workers, store, own)
         for i, (path, rel, got) in enumerate(jobs, start=1):
             if progress:
@@ -709,8 +739,6 @@ def pull(
             with store_errors(store):
                 ledger.record(r, got.archive)
             out.append(r)
-    finally:
-        ledger.close()
     return out
 
 
@@ -739,21 +767,34 @@ def take(path: Path, rel: str, plan: Plan, store: Path, own: tuple[str, str] | N
         with contextlib.suppress(OSError):
             size = path.lstat().st_size
         return Got(Validation(path, None, Report([read_mod.unreadable_issue(exc, rel)])), size=size)
-    sha = hashlib.sha256(data).hexdigest()
-    got = Got(Validation(path, None, Report()), sha, len(data))
+    validation = validate(path, plan, file=rel, data=data)
+    sub = validation.submission
+    # the reader hashed these very bytes (safety.inspect); only a file it refused is hashed here
+    sha = sub.sha256 if sub is not None else hashlib.sha256(data).hexdigest()
+    got = Got(validation, sha, len(data))
     try:
         got.archive = archive(store, data, sha, path.suffix).relative_to(store).as_posix()
     except Exception as exc:  # the store is full or read-only: the file is still read
         got.issues.append(make("archive-failed", file=rel, reason=_reason(exc)))
-    got.validation = validate(path, plan, file=rel, data=data)
-    sub = got.validation.submission
     if sub is not None and own is not None:
         kind = own_output(sub, own, data)
         if kind:
             got.skipped = True
             note = make("own-output", file=rel, kind=T(f"intake.output-{kind}"))
             got.validation = Validation(path, None, Report([note]))
+    _keep_needed(got.validation)
     return got
+
+
+def _keep_needed(validation: Validation) -> None:
+    """A submission with neither error nor warning drops its formula cells and the places of its
+    empty inputs: only a returned copy reads them after the checks, and such a file gets none
+    (``returned``, ``demo.write_returned``). A national consolidation keeps 10,600 submissions:
+    this is ~15 KB of each."""
+    sub = validation.submission
+    if sub is not None and not any(i.severity in ("error", "warning") for i in validation.report):
+        sub.formulas = {}
+        sub.locations = {}
 
 
 def own_output(sub, own: tuple[str, str], data: bytes) -> str:

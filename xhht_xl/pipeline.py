@@ -5,6 +5,9 @@ The CLI and the Excel ribbon both call these; neither holds logic of its own.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +30,34 @@ class Validation:
         return self.submission is not None
 
 
+@contextlib.contextmanager
+def collector_paused():
+    """Python's cycle collector off while the pipeline builds many acyclic objects (cells, entries,
+    frames' values): each collection walks every young object, and every tenth of those the
+    loaded plan and layouts too (~30 % of a consolidation's own CPU at 2,000 workbooks, ~7 % of
+    reading one workbook). Restored as it was, whatever happens; the few cycles made meanwhile
+    are collected afterwards."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def collector_paused_during(func):
+    """``func`` run with :func:`collector_paused`."""
+
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        with collector_paused():
+            return func(*args, **kwargs)
+
+    return run
+
+
+@collector_paused_during
 def validate(
     path: str | Path,
     plan: Plan | None = None,

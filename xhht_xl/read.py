@@ -437,21 +437,31 @@ class _Reader:
                     return sheet, named_row, named_col
         return sheet, row, cell.col
 
+    def shifted(self, role: str) -> bool:
+        """Whether rows of a sheet lie elsewhere than in the template (an anchor label moved):
+        otherwise :meth:`row_of` is the identity for every row of it."""
+        return any(r != a for r, a in self.row_maps.get(role, {}).items())
+
     def check_labels(self, lay: Layout) -> bool:
         """Report labels that differ from the template; True when any did."""
         changed = False
-        roles = _roles(lay)
-        for cell, text in lay.labels.items():
-            role = roles[cell.sheet]
-            sheet = self.actual.get(role)
-            if sheet is None or role == "guide":
+        grids: dict[str, list[list] | None] = {}  # role -> grid (None: no such sheet, or the guide)
+        shifted: dict[str, bool] = {}
+        for role, row, col, text in _label_cells(lay):
+            grid = grids.get(role, False)
+            if grid is False:
+                sheet = self.actual.get(role)
+                grid = grids[role] = None if sheet is None or role == "guide" else self.grid(sheet)
+                shifted[role] = self.shifted(role)
+            if grid is None:
                 continue
-            row = self.row_of(role, cell.row)
-            grid = self.grids.get(sheet) or self.grid(sheet)
+            if shifted[role]:
+                row = self.row_of(role, row)
             line = grid[row - 1] if 0 < row <= len(grid) else ()
-            got = line[cell.col - 1] if cell.col <= len(line) else ""
+            got = line[col - 1] if col <= len(line) else ""
             if got == text:
                 continue
+            sheet = self.actual[role]
             got_text = _as_text(got)
             if got_text == text or _norm(got_text) == _norm(text):
                 continue
@@ -459,7 +469,7 @@ class _Reader:
             self.issue(
                 "label-changed",
                 sheet=sheet,
-                cell=f"{col_letter(cell.col)}{row}",
+                cell=f"{col_letter(col)}{row}",
                 expected=text,
                 got=got_text or "(trống)",
             )
@@ -473,9 +483,10 @@ class _Reader:
             self.actual[r]: self.book.formula_refs(self.actual[r]) for r in READ_ROLES if r in self.actual
         }
         grids: dict[str, list[list]] = {}
+        sheets = self.actual
         for key, role, row, col, ref, kind in _input_cells(lay):
             if plain:
-                sheet = self.actual.get(role)
+                sheet = sheets.get(role)
                 if sheet is None:
                     continue
             else:
@@ -495,23 +506,33 @@ class _Reader:
                 if raw is _FAILED:  # counted as missing, the error is already at the cell
                     entries[key] = Entry(key, None, sheet, ref, None, REJECTED)
                     continue
-            if (kind == "kt" or kind == "bc" or kind == "unit") and (raw is None or raw == ""):
+            cls = raw.__class__
+            if kind == "kq" or kind == "kp":  # a count or an amount (parse_count, parse_amount)
+                if cls is float:  # the usual cells, as _parse_number takes them
+                    entries[key] = Entry(key, int(raw) if raw.is_integer() else raw, sheet, ref, raw, OK)
+                    continue
+                if cls is str and raw == "":
+                    entries[key] = Entry(key, None, sheet, ref, raw, EMPTY)
+                    continue
+                if cls is str and not raw.isprintable():  # only "\n" in a usual cell
+                    raw = self.cleaned(raw, sheet, ref)
+                value, status = _parse_number(raw)
+            elif (kind == "kt" or kind == "bc" or kind == "unit") and (raw is None or raw == ""):
                 if kind != "kt":  # where an empty required cell is, for messages
                     locations[key] = (sheet, ref)
                 continue
-            if raw.__class__ is str and not raw.isprintable():  # only "\n" in a usual cell
-                raw, changed = cleaning.clean_cell(raw)
-                if changed:
-                    self.issue("text-cleaned", sheet=sheet, cell=ref)
-            if kind == "kq":
-                value, status = parse_count(raw)
-            elif kind == "kp":
-                value, status = parse_amount(raw)
-            elif key == ("unit", "date"):
-                value, status = parse_date(raw)
             else:
-                value, status = parse_text(raw)
+                if cls is str and not raw.isprintable():
+                    raw = self.cleaned(raw, sheet, ref)
+                value, status = parse_date(raw) if key == _DATE_KEY else parse_text(raw)
             entries[key] = Entry(key, value, sheet, ref, raw, status)
+
+    def cleaned(self, raw: str, sheet: str, ref: str) -> str:
+        """Sender text without control characters (``cleaning.clean_cell``), noted at the cell."""
+        raw, changed = cleaning.clean_cell(raw)
+        if changed:
+            self.issue("text-cleaned", sheet=sheet, cell=ref)
+        return raw
 
     def input_formula(self, sheet: str, ref: str, cached: object) -> object:
         """The evaluated value of a formula typed into an input cell (never its cached value),
@@ -580,26 +601,29 @@ class _Reader:
         ]
 
     def read_formulas(self, lay: Layout) -> None:
-        roles = _roles(lay)
         plain = not self.names and not self.moved
         refs: dict[str, frozenset[str] | None] = {}
-        for key, cell in lay.formulas.items():
+        grids: dict[str, list[list]] = {}
+        formulas = self.sub.formulas
+        for key, role, row, col, ref, cell in _formula_cells(lay):
             if plain:
-                sheet = self.actual.get(roles[cell.sheet])
+                sheet = self.actual.get(role)
                 if sheet is None:
                     continue
-                row, col, ref = cell.row, cell.col, cell.ref
             else:
                 where = self.locate(lay, key, cell)
                 if where is None:
                     continue
                 sheet, row, col = where
                 ref = f"{col_letter(col)}{row}"
-            if sheet not in refs:
+            grid = grids.get(sheet)
+            if grid is None:
+                grid = grids[sheet] = self.grid(sheet)
                 refs[sheet] = self.book.formula_refs(sheet)
             found = refs[sheet]
             has = None if found is None else ref in found
-            self.sub.formulas[key] = FormulaCell(key, sheet, ref, self.at(sheet, row, col), has)
+            line = grid[row - 1] if 0 < row <= len(grid) else ()  # as self.at(sheet, row, col)
+            formulas[key] = FormulaCell(key, sheet, ref, line[col - 1] if 0 < col <= len(line) else "", has)
 
     def check_extent(self, lay: Layout) -> None:
         """Data where the template has no cell: rows past a table's end (an error in the
@@ -834,6 +858,23 @@ def _input_cells(lay: Layout) -> list[tuple[tuple, str, int, int, str, str]]:
     kind)."""
     roles = _roles(lay)
     return [(key, roles[c.sheet], c.row, c.col, c.ref, key[0]) for key, c in lay.inputs.items()]
+
+
+@cache
+def _label_cells(lay: Layout) -> list[tuple[str, int, int, str]]:
+    """Every label of a layout, in its order: (role, row, column, text)."""
+    roles = _roles(lay)
+    return [(roles[c.sheet], c.row, c.col, text) for c, text in lay.labels.items()]
+
+
+@cache
+def _formula_cells(lay: Layout) -> list[tuple[tuple, str, int, int, str, object]]:
+    """Every formula cell of a layout, in its order: (key, role, row, column, reference, cell)."""
+    roles = _roles(lay)
+    return [(key, roles[c.sheet], c.row, c.col, c.ref, c) for key, c in lay.formulas.items()]
+
+
+_DATE_KEY = ("unit", "date")
 
 
 def _role_of(lay: Layout, sheet: str) -> str:

@@ -6,7 +6,9 @@ Empty (``None``), zero and "không áp dụng" (:data:`NA`) are three different 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,6 +71,18 @@ class FormulaCell:
         return FormulaCell, (self.key, self.sheet, self.cell, self.cached, self.has_formula)
 
 
+_USABLE = frozenset((OK, TEXT_NUMBER, LEGACY, NOT_APPLICABLE, EMPTY))  # as Entry.usable
+
+
+def usable_number(entry: Entry | None) -> int | float | None:
+    """An entry's number if it may enter a total (:attr:`Entry.usable`), else None (no entry, empty,
+    not applicable, text, or a wrong cell)."""
+    if entry is None or entry.status not in _USABLE:
+        return None
+    value = entry.value
+    return value if isinstance(value, (int, float)) else None
+
+
 @dataclass
 class Submission:
     path: Path
@@ -94,6 +108,33 @@ class Submission:
     external_links: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    def __reduce__(self):
+        # Crossing from a worker process (every submission of a consolidation does): entries and
+        # formula cells as columns of plain values, which pickle writes in C (one reduce call per
+        # cell took ~0.5 ms a workbook), rebuilt by _rebuilt with their keys, sheets, cells and
+        # states shared with every other submission of the receiving process (~40 % of its size)
+        state = {name: value for name, value in self.__dict__.items() if name not in ("entries", "formulas")}
+        items = self.entries.items()
+        entries = (
+            list(self.entries),
+            [e.value for e in self.entries.values()],
+            [e.sheet for e in self.entries.values()],
+            [e.cell for e in self.entries.values()],
+            [e.raw for e in self.entries.values()],
+            [e.status for e in self.entries.values()],
+            None if all(e.key is k for k, e in items) else [e.key for e in self.entries.values()],
+        )
+        cells = self.formulas.values()
+        formulas = (
+            list(self.formulas),
+            [f.sheet for f in cells],
+            [f.cell for f in cells],
+            [f.cached for f in cells],
+            [f.has_formula for f in cells],
+            None if all(f.key is k for k, f in self.formulas.items()) else [f.key for f in cells],
+        )
+        return _rebuilt, (state, entries, formulas)
+
     def fingerprint(self) -> str:
         """A hash of every entry's value: equal for two files holding the same data (how intake
         recognises a returned copy that came back unchanged)."""
@@ -112,10 +153,7 @@ class Submission:
 
     def number(self, key: tuple) -> int | float | None:
         """A usable number, or None (empty, not applicable, or a wrong cell)."""
-        entry = self.entries.get(key)
-        if entry is None or not entry.usable or isinstance(entry.value, (str, _NotApplicable)):
-            return None
-        return entry.value if isinstance(entry.value, (int, float)) else None
+        return usable_number(self.entries.get(key))
 
     def nominations(self) -> list[dict]:
         """Non-empty nomination rows, in priority order, with their row index."""
@@ -136,6 +174,86 @@ class Submission:
     def report_date(self) -> dt.date | None:
         value = self.value(("unit", "date"))
         return value if isinstance(value, dt.date) else None
+
+
+# Keys of entries and formula cells seen by this process, each kept once (they are the layouts'
+# keys: a few hundred per template; the bound only guards against an unforeseen flood).
+_KEYS: dict[tuple, tuple] = {}
+_KEYS_MAX = 100_000
+
+
+def shared_key(key: tuple) -> tuple:
+    """``key`` as the one equal tuple this process already holds (itself the first time)."""
+    have = _KEYS.get(key)
+    if have is not None:
+        return have
+    if len(_KEYS) < _KEYS_MAX:
+        _KEYS[key] = key
+    return key
+
+
+def _shared_keys(keys: list) -> list:
+    got = list(map(_KEYS.get, keys))
+    if None in got:
+        got = [have if have is not None else shared_key(k) for have, k in zip(got, keys, strict=True)]
+    return got
+
+
+def _shared_texts(texts: list) -> list:
+    """Strings as the one equal string this process holds (``sys.intern``: released when unused);
+    anything else as it is."""
+    try:
+        return list(map(sys.intern, texts))
+    except TypeError:  # not only strings
+        return [sys.intern(t) if type(t) is str else t for t in texts]
+
+
+def _few_texts(texts: list) -> list:
+    """:func:`_shared_texts` for a column with few distinct values (sheet names, states)."""
+    one = {t: (sys.intern(t) if type(t) is str else t) for t in set(texts)}
+    return [one[t] for t in texts]
+
+
+# While set (``sharing_empty_cells``): the entries of empty cells rebuilt so far, by their fields.
+_EMPTIES: list[dict] = []
+
+
+@contextlib.contextmanager
+def sharing_empty_cells():
+    """Submissions rebuilt meanwhile (:func:`_rebuilt`) share the entries of their empty cells:
+    one object per (key, sheet, cell) for every submission that left the cell empty (the
+    template's greyed cells are empty in every workbook: a third of a commune's entries). For
+    submissions already checked, which nothing changes any more (a consolidation's intake)."""
+    _EMPTIES.append({})
+    try:
+        yield
+    finally:
+        _EMPTIES.pop()
+
+
+def _rebuilt(state: dict, entries: tuple, formulas: tuple) -> Submission:
+    """A pickled :class:`Submission` (``Submission.__reduce__``) rebuilt, its keys and texts shared
+    (and its empty cells' entries, within :func:`sharing_empty_cells`)."""
+    empties = _EMPTIES[-1] if _EMPTIES else None
+    sub = Submission.__new__(Submission)
+    sub.__dict__.update(state)
+    keys, values, sheets, cells, raws, statuses, own_keys = entries
+    keys = _shared_keys(keys)
+    own_keys = keys if own_keys is None else _shared_keys(own_keys)
+    statuses = _few_texts(statuses)
+    made = list(map(Entry, own_keys, values, _few_texts(sheets), _shared_texts(cells), raws, statuses))
+    if empties is not None:
+        for i in [i for i, status in enumerate(statuses) if status == EMPTY]:
+            e = made[i]
+            if e.value is None and (e.raw is None or e.raw == ""):
+                made[i] = empties.setdefault((e.key, e.sheet, e.cell, e.raw), e)
+    sub.entries = dict(zip(keys, made, strict=True))
+    keys, sheets, cells, cached, has, own_keys = formulas
+    keys = _shared_keys(keys)
+    own_keys = keys if own_keys is None else _shared_keys(own_keys)
+    made = map(FormulaCell, own_keys, _few_texts(sheets), _shared_texts(cells), cached, has)
+    sub.formulas = dict(zip(keys, made, strict=True))
+    return sub
 
 
 def merge(parts: list[Submission]) -> Submission:

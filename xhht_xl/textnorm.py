@@ -51,8 +51,14 @@ def nfc(s: str) -> str:
     plain spaces, collapse whitespace runs and strip: the form every other function starts from."""
     if not s.isascii():  # ASCII text is its own NFC and holds none of those characters
         s = unicodedata.normalize("NFC", s)
-        if _ZERO_WIDTH_RE.search(s):  # a scan in C; translate() looks up every character
+        # the zero-width characters are all unprintable (category Cf): printable text has none
+        if not s.isprintable() and _ZERO_WIDTH_RE.search(s):  # scans in C, not per character
             s = s.translate(_ZERO_WIDTH)
+    # Printable text holds no whitespace but U+0020 (every other space str.split() knows is a
+    # control or separator character): with no double, leading or trailing space it is collapsed
+    # already (the usual cell: no list of its words is made).
+    if s.isprintable() and "  " not in s and s[:1] != " " and s[-1:] != " ":
+        return s
     # str.split() splits on every Unicode space, including U+00A0, U+202F and U+2007.
     return " ".join(s.split())
 
@@ -223,9 +229,24 @@ def match_key(s: str) -> str:
 
     Two cells naming the same unit give the same key whatever the tone placement, case, NBSP or
     zero-width characters; different names (Bình Thạnh / Bình Thành) keep different keys.
+    Short texts are remembered by their exact text (:data:`_REMEMBERED`): the same labels,
+    dropdown values and names come back in every workbook.
     """
+    if type(s) is str and len(s) <= _REMEMBERED_LEN:
+        return _match_key_remembered(s)
+    return _match_key(s)
+
+
+def _match_key(s: str) -> str:
     key = canonical_tones(nfc(s)).casefold()
     return nfc(canonical_tones(nfc(key)))
+
+
+# Pure functions of a short text are remembered by its exact text, up to this many texts per
+# function (least recently used go first): a few MB at most.
+_REMEMBERED = 8192
+_REMEMBERED_LEN = 200
+_match_key_remembered = lru_cache(maxsize=_REMEMBERED)(_match_key)
 
 
 def ascii_key(s: str) -> str:
@@ -500,7 +521,10 @@ def legacy_font_encoding(font_name: str | None) -> LegacyEncoding | None:
 
 
 def _is_unicode_vietnamese(s: str) -> bool:
-    return any(c in _UNICODE_ONLY_VIET for c in s)
+    return _UNICODE_ONLY_VIET_RE.search(s) is not None  # a scan in C, not one lookup per character
+
+
+_UNICODE_ONLY_VIET_RE = re.compile("[" + re.escape("".join(sorted(_UNICODE_ONLY_VIET))) + "]")
 
 
 def _has_vowel(word: str) -> bool:
@@ -569,6 +593,12 @@ def fix_text(s: str, font_name: str | None = None) -> tuple[str, LegacyEncoding 
     capitals from .VnTimeH text; the text itself must still look legacy, because Unicode text is
     often left in a cell formatted with an old font.
     """
+    if font_name is None and type(s) is str and len(s) <= _REMEMBERED_LEN:
+        return _fix_text_remembered(s)
+    return _fix_text(s, font_name)
+
+
+def _fix_text(s: str, font_name: str | None = None) -> tuple[str, LegacyEncoding | None]:
     hinted = legacy_font_encoding(font_name)
     encoding: LegacyEncoding | None
     if hinted is None:
@@ -582,6 +612,9 @@ def fix_text(s: str, font_name: str | None = None) -> tuple[str, LegacyEncoding 
         return plain, None
     fixed = nfc(from_legacy(s, encoding))
     return (fixed, encoding) if fixed != plain else (plain, None)
+
+
+_fix_text_remembered = lru_cache(maxsize=_REMEMBERED)(_fix_text)
 
 
 # ---------------------------------------------------------------------------
@@ -659,7 +692,12 @@ def parse_number(text: object) -> ParsedNumber:
         return ParsedNumber(number, "ok")
     if not isinstance(text, str):
         return ParsedNumber(None, "invalid")
+    if type(text) is str and len(text) <= _REMEMBERED_LEN:
+        return _parse_text_remembered(text)
+    return _parse_text(text)
 
+
+def _parse_text(text: str) -> ParsedNumber:
     s = nfc(text)
     if not s:
         return ParsedNumber(None, "empty", was_text=True)
@@ -680,3 +718,6 @@ def parse_number(text: object) -> ParsedNumber:
         return ParsedNumber(value, "ok", percent=percent, was_text=True)
     status: NumberStatus = "ambiguous" if _AMBIGUOUS_RE.fullmatch(s) else "invalid"
     return ParsedNumber(None, status, percent=percent, was_text=True)
+
+
+_parse_text_remembered = lru_cache(maxsize=_REMEMBERED)(_parse_text)

@@ -1,0 +1,919 @@
+"""The fast paths of reading (issue 15) give what the slower ways they replace give.
+
+Each fast path is checked against the old way on sound and on damaged input: members of an
+in-memory package inflated straight from its bytes against ``zipfile``; the gate's protections
+(zip bombs, oversized parts) still decided before anything is inflated.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from xhht_xl import safety
+from xhht_xl.safety import UnreadableFile
+
+MB = 1024 * 1024
+TEXT = ("<row>" + "".join(f'<c r="A{i}"><v>{i}</v></c>' for i in range(1, 400)) + "</row>").encode()
+
+
+def _package(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return out.getvalue()
+
+
+def _outcome(zf: zipfile.ZipFile, name: str, limit: int) -> tuple[str, object]:
+    try:
+        return "ok", safety.read_member(zf, name, limit, "f.xlsx")
+    except UnreadableFile as exc:
+        return "refused", exc.code
+    except KeyError:
+        return "missing", None
+
+
+def _both(data: bytes, tmp_path: Path, name: str, limit: int = MB) -> tuple[tuple, tuple]:
+    """The outcome of reading ``name`` from ``data`` in memory (the fast path) and through a file
+    on disk (``zipfile`` only: the package is not in memory)."""
+    path = tmp_path / "p.zip"
+    path.write_bytes(data)
+    with zipfile.ZipFile(io.BytesIO(data)) as fast, zipfile.ZipFile(path) as slow:
+        assert not hasattr(slow.fp, "getbuffer")
+        return _outcome(fast, name, limit), _outcome(slow, name, limit)
+
+
+def _patch(data: bytes, signature: bytes, offset: int, fmt: str, value: int, nth: int = 0) -> bytes:
+    """``data`` with one field of the ``nth`` header of a kind (local or central) changed."""
+    out = bytearray(data)
+    pos = -1
+    for _ in range(nth + 1):
+        pos = out.find(signature, pos + 1)
+    struct.pack_into(fmt, out, pos + offset, value)
+    return bytes(out)
+
+
+LOCAL, CENTRAL = b"PK\x03\x04", b"PK\x01\x02"
+
+
+def test_sound_members_read_alike_without_zipfile(tmp_path, monkeypatch):
+    data = _package({"a.xml": TEXT, "b.xml": b"<b/>"})
+    stored = _package({"a.xml": TEXT}, zipfile.ZIP_STORED)
+    for package in (data, stored):
+        fast, slow = _both(package, tmp_path, "a.xml")
+        assert fast == slow == ("ok", TEXT)
+    # the in-memory path does not go through zipfile's member reader at all
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda *a, **k: pytest.fail("zipfile used"))
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert safety.read_member(zf, "b.xml", MB, "f") == b"<b/>"
+        assert safety.read_member(zf, zf.getinfo("a.xml"), MB, "f") == TEXT
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "crc-central",  # the recorded CRC-32 does not match the data
+        "deflate-body",  # the compressed bytes are damaged
+        "size-smaller",  # the directory declares fewer bytes than the member holds
+        "size-larger",  # ... or more
+        "local-name",  # the local header names another member
+        "local-signature",
+        "flag-patched",  # a flag zipfile refuses (compressed patched data)
+        "compressed-size",  # the directory's compressed size runs past the data
+        "method",  # a compression method the package may not use
+    ],
+)
+def test_damaged_members_read_as_zipfile_reads_them(tmp_path, damage):
+    data = _package({"a.xml": TEXT, "b.xml": b"<b/>"})
+    crc = zlib.crc32(TEXT)
+    patched = {
+        "crc-central": lambda d: _patch(d, CENTRAL, 16, "<I", crc ^ 1),
+        "deflate-body": lambda d: d[:60] + bytes(x ^ 0x55 for x in d[60:90]) + d[90:],
+        "size-smaller": lambda d: _patch(d, CENTRAL, 24, "<I", len(TEXT) - 7),
+        "size-larger": lambda d: _patch(d, CENTRAL, 24, "<I", len(TEXT) + 7),
+        "local-name": lambda d: d.replace(b"a.xml", b"c.xml", 1),
+        "local-signature": lambda d: _patch(d, LOCAL, 0, "<I", 0x04034B51),
+        "flag-patched": lambda d: _patch(_patch(d, CENTRAL, 8, "<H", 0x20), LOCAL, 6, "<H", 0x20),
+        "compressed-size": lambda d: _patch(d, CENTRAL, 20, "<I", 10**6),
+        "method": lambda d: _patch(_patch(d, CENTRAL, 10, "<H", 12), LOCAL, 8, "<H", 12),
+    }[damage](data)
+    try:
+        zipfile.ZipFile(io.BytesIO(patched))
+    except zipfile.BadZipFile:
+        pytest.skip("the damage makes the directory unreadable: the gate refuses it before any read")
+    fast, slow = _both(patched, tmp_path, "a.xml")
+    assert fast == slow
+    assert _both(patched, tmp_path, "b.xml")[0] == _both(patched, tmp_path, "b.xml")[1]
+
+
+def test_bounds_and_empty_members_read_alike(tmp_path):
+    data = _package({"a.xml": TEXT, "empty.xml": b""})
+    for name, limit in (("a.xml", len(TEXT) - 1), ("a.xml", len(TEXT)), ("empty.xml", 10), ("nope.xml", 10)):
+        fast, slow = _both(data, tmp_path, name, limit)
+        assert fast == slow, (name, limit)
+    assert _both(data, tmp_path, "a.xml", 100)[0] == ("refused", "part-too-big")
+
+
+def test_a_member_declared_empty_is_never_inflated_without_bound(tmp_path):
+    """zlib reads a length limit of 0 as "no limit": a member whose directory says 0 bytes but that
+    inflates to 50 MiB must not be inflated whole by the in-memory path."""
+    data = _package({"a.xml": bytes(50 * MB)})
+    patched = _patch(_patch(data, CENTRAL, 24, "<I", 0), LOCAL, 22, "<I", 0)
+    fast, slow = _both(patched, tmp_path, "a.xml", MB)
+    assert fast == slow
+    assert fast != ("ok", bytes(50 * MB))
+
+
+def test_a_zip_bomb_is_refused_before_any_member_is_inflated(tmp_path, monkeypatch):
+    """The gate decides on the central directory's sizes alone, whichever way members are read."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = 1
+    src = tmp_path / "goc.xlsx"
+    wb.save(src)
+    with zipfile.ZipFile(src) as zin:
+        members = {i.filename: zin.read(i.filename) for i in zin.infolist()}
+    members["xl/worksheets/sheet9.xml"] = bytes(50 * MB)
+    path = tmp_path / "bom.xlsx"
+    path.write_bytes(_package(members))
+    assert path.stat().st_size < MB
+    inflated = []
+    monkeypatch.setattr(zipfile.ZipFile, "open", lambda self, *a, **k: inflated.append(a))
+    monkeypatch.setattr(safety, "_inflated", lambda *a: inflated.append(a))
+    monkeypatch.setattr(safety, "_head", lambda *a: inflated.append(a))
+    with pytest.raises(UnreadableFile) as info:
+        safety.inspect(path)
+    assert info.value.code == "zip-bomb"
+    assert inflated == []
+
+
+# -- the shallow scan of worksheet parts ---------------------------------------------------------
+
+
+def _old_shallow(data: bytes, bound=None):
+    """The shallow scan as it was before issue 15 (four searches for "<!"/"<?", the first
+    "</sheetData>", two passes over the cells): the reference the faster one must agree with."""
+    from xhht_xl import ooxml as o
+
+    bound = bound or o.BOUND
+    m = o._DECL.match(data)
+    if m is not None:
+        enc = o._ENCODING.search(m.group("attrs"))
+        if enc is not None and enc.group(1).lower() not in (b"utf-8", b"utf8"):
+            return None
+        start = m.end()
+    elif data.startswith(b"<") and not data.startswith(b"<?"):
+        start = 0
+    else:
+        return None
+    sd = o._SHEETDATA_START.search(data, start)
+    if sd is None or o._MAIN_PREFIXED.search(data, 0, sd.start()):
+        return None
+    if data.find(b"<!", start, sd.start()) >= 0 or data.find(b"<?", start, sd.start()) >= 0:
+        return None
+    dim = o._DIMENSION.search(data, start, sd.start())
+    if dim is not None:
+        ref = o._REF_ATTR.search(dim.group("attrs"))
+        if ref is None or not o._A1_RANGE.match(ref.group(1).decode("ascii", "replace")):
+            return None
+    if sd.group(1):
+        return o.SheetScan(frozenset())
+    end = o._SHEETDATA_END.search(data, sd.end())
+    if end is None:
+        return None
+    lo, hi = sd.end(), end.start()
+    if data.find(b"<!", lo, hi) >= 0 or data.find(b"<?", lo, hi) >= 0:
+        return None
+    if bound == o.BOUND:
+        if o._C_NOT_NEAR.search(data, lo, hi):
+            return None
+    elif o._C_NOT_PLAIN.search(data, lo, hi) or not o._within(o._C_REF.findall(data, lo, hi), bound):
+        return None
+    return o.SheetScan(frozenset(map(bytes.decode, o._C_WITH_F.findall(data, lo, hi))))
+
+
+_WS = '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+_CELLS = (
+    '<row r="1"><c r="A1" t="inlineStr"><is><t>Xã ! Hỏi ?</t></is></c><c r="B1"><f>\'Đơn vị\'!B3</f><v>1</v></c></row>'
+    '<row r="2"><c r="A2" s="3"><v>2</v></c><c r="C2"><f>SUM(A1:A2)</f></c><c r="D2" t="n"/></row>'
+)
+_SHEETS = {
+    "plain": f"{_WS}<dimension ref=\"A1:D2\"/><sheetData>{_CELLS}</sheetData></worksheet>",
+    "declared": f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n{_WS}<sheetData>{_CELLS}</sheetData></worksheet>',
+    "empty": f"{_WS}<dimension ref=\"A1\"/><sheetData/></worksheet>",
+    "empty-comment-after": f"{_WS}<sheetData/><!-- x --></worksheet>",
+    "comment-in-cells": f"{_WS}<sheetData>{_CELLS}<!-- <c r=\"XFD1\"><v>1</v></c> --></sheetData></worksheet>",
+    "comment-before": f"{_WS}<!-- c --><sheetData>{_CELLS}</sheetData></worksheet>",
+    "comment-after": f"{_WS}<sheetData>{_CELLS}</sheetData><!-- ok --></worksheet>",
+    "end-tag-in-later-comment": f"{_WS}<sheetData>{_CELLS}</sheetData><!-- </sheetData> --></worksheet>",
+    "cdata-after": f"{_WS}<sheetData>{_CELLS}</sheetData><extLst><![CDATA[</sheetData>]]></extLst></worksheet>",
+    "pi-in-cells": f"{_WS}<sheetData><?pi x?>{_CELLS}</sheetData></worksheet>",
+    "many-bangs": f"{_WS}<sheetData>{_CELLS * 1}"
+    + "".join(f'<row r="{r}"><c r="A{r}"><f>\'S\'!A1+\'S\'!B{r}</f></c></row>' for r in range(3, 80))
+    + "</sheetData></worksheet>",
+    "many-bangs-then-comment": f"{_WS}<sheetData>"
+    + "".join(f'<row r="{r}"><c r="A{r}"><f>\'S\'!A1+\'S\'!B{r}</f></c></row>' for r in range(3, 80))
+    + "<!-- x --></sheetData></worksheet>",
+    "far-cell": f"{_WS}<sheetData>{_CELLS}<row r=\"5\"><c r=\"XFD5\"><v>1</v></c></row></sheetData></worksheet>",
+    "far-row": f"{_WS}<sheetData>{_CELLS}<row r=\"1000\"><c r=\"A1000\"><v>1</v></c></row></sheetData></worksheet>",
+    "cell-without-r": f"{_WS}<sheetData><row r=\"1\"><c><v>1</v></c></row></sheetData></worksheet>",
+    "bare-cell": f"{_WS}<sheetData><row r=\"1\"><c/><c r=\"B1\"><f>1</f></c></row></sheetData></worksheet>",
+    "two-sheetdata": f"{_WS}<sheetData>{_CELLS}</sheetData><sheetData><row r=\"9\"><c r=\"XFD9\"><v>1</v></c>"
+    "</row></sheetData></worksheet>",
+    "end-tag-spaced": f"{_WS}<sheetData>{_CELLS}</sheetData  ></worksheet>",
+    "unclosed": f"{_WS}<sheetData>{_CELLS}",
+    "dimension-row0": f"{_WS}<dimension ref=\"A0:D2\"/><sheetData>{_CELLS}</sheetData></worksheet>",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SHEETS))
+@pytest.mark.parametrize("bound", [None, (200_000, 9), (3, 200)])
+def test_shallow_scan_never_reads_more_than_before(name, bound):
+    """Where the faster shallow scan answers, the old one answered the same; where the old one
+    answered on a sound part, so does the new (no part loses the fast way)."""
+    from xhht_xl import ooxml
+
+    data = _SHEETS[name].encode()
+    new = ooxml._shallow(data, bound or ooxml.BOUND)
+    old = _old_shallow(data, bound)
+    if new is not None:
+        assert old is not None, name
+        assert new.formula_refs == old.formula_refs, name
+    if name in ("plain", "declared", "empty", "comment-after", "many-bangs", "end-tag-spaced") and old is not None:
+        assert new is not None, name
+    if name in ("two-sheetdata", "end-tag-in-later-comment", "cdata-after"):
+        assert new is None  # the cells' range runs to the last </sheetData>: the full parse decides
+    full = ooxml.full_parse(data, bound or ooxml.BOUND) if name != "unclosed" else None
+    if new is not None and full is not None:
+        assert new.formula_refs == full.formula_refs and not full.far, name
+
+
+@pytest.fixture(scope="module")
+def province(plan, tmp_path_factory, synth_cache) -> Path:
+    """The synthetic province's received files (LibreOffice-saved and hand-edited ones among them)."""
+    from xhht_xl import synth
+
+    root = tmp_path_factory.mktemp("province")
+    synth.cached_demo(root, synth_cache, plan=plan, workers=2)
+    return root
+
+
+def test_shallow_scan_agrees_with_the_old_one_on_received_workbooks(province):
+    """Every worksheet part of the synthetic province's received files reads the same both ways."""
+    from xhht_xl import ooxml
+
+    root = province
+    parts = 0
+    for path in sorted(root.rglob("*.xlsx")):
+        try:
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            continue
+        with zf:
+            for name in zf.namelist():
+                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                    data = zf.read(name)
+                    new, old = ooxml._shallow(data), _old_shallow(data)
+                    assert (new is None) == (old is None), (path.name, name)
+                    if new is not None:
+                        assert new.formula_refs == old.formula_refs, (path.name, name)
+                    parts += 1
+    assert parts > 1000
+
+
+# -- reading and checking whole workbooks: the faster code against the code before issue 15 ---------
+
+
+def _old_check_labels(self, lay) -> bool:
+    from xhht_xl.read import _as_text, _norm, _roles, col_letter
+
+    changed = False
+    roles = _roles(lay)
+    for cell, text in lay.labels.items():
+        role = roles[cell.sheet]
+        sheet = self.actual.get(role)
+        if sheet is None or role == "guide":
+            continue
+        row = self.row_of(role, cell.row)
+        grid = self.grids.get(sheet) or self.grid(sheet)
+        line = grid[row - 1] if 0 < row <= len(grid) else ()
+        got = line[cell.col - 1] if cell.col <= len(line) else ""
+        if got == text:
+            continue
+        got_text = _as_text(got)
+        if got_text == text or _norm(got_text) == _norm(text):
+            continue
+        changed = True
+        self.issue("label-changed", sheet=sheet, cell=f"{col_letter(cell.col)}{row}", expected=text,
+                   got=got_text or "(trống)")  # fmt: skip
+    return changed
+
+
+def _old_read_inputs(self, lay) -> None:
+    from xhht_xl import cleaning
+    from xhht_xl import read as r
+    from xhht_xl.submission import Entry
+
+    entries, locations = self.sub.entries, self.sub.locations
+    plain = not self.names and not self.moved
+    formula_refs = {
+        self.actual[x]: self.book.formula_refs(self.actual[x]) for x in r.READ_ROLES if x in self.actual
+    }
+    grids = {}
+    for key, role, row, col, ref, kind in r._input_cells(lay):
+        if plain:
+            sheet = self.actual.get(role)
+            if sheet is None:
+                continue
+        else:
+            where = self.locate(lay, key, lay.inputs[key])
+            if where is None:
+                continue
+            sheet, row, col = where
+            ref = f"{r.col_letter(col)}{row}"
+        grid = grids.get(sheet)
+        if grid is None:
+            grid = grids[sheet] = self.grid(sheet)
+        line = grid[row - 1] if 0 < row <= len(grid) else ()
+        raw = line[col - 1] if 0 < col <= len(line) else ""
+        refs = formula_refs.get(sheet)
+        if refs and ref in refs:
+            raw = self.input_formula(sheet, ref, raw)
+            if raw is r._FAILED:
+                entries[key] = Entry(key, None, sheet, ref, None, r.REJECTED)
+                continue
+        if (kind == "kt" or kind == "bc" or kind == "unit") and (raw is None or raw == ""):
+            if kind != "kt":
+                locations[key] = (sheet, ref)
+            continue
+        if raw.__class__ is str and not raw.isprintable():
+            raw, changed = cleaning.clean_cell(raw)
+            if changed:
+                self.issue("text-cleaned", sheet=sheet, cell=ref)
+        if kind == "kq":
+            value, status = r.parse_count(raw)
+        elif kind == "kp":
+            value, status = r.parse_amount(raw)
+        elif key == ("unit", "date"):
+            value, status = r.parse_date(raw)
+        else:
+            value, status = r.parse_text(raw)
+        entries[key] = Entry(key, value, sheet, ref, raw, status)
+
+
+def _old_read_formulas(self, lay) -> None:
+    from xhht_xl.read import _roles, col_letter
+    from xhht_xl.submission import FormulaCell
+
+    roles = _roles(lay)
+    plain = not self.names and not self.moved
+    refs = {}
+    for key, cell in lay.formulas.items():
+        if plain:
+            sheet = self.actual.get(roles[cell.sheet])
+            if sheet is None:
+                continue
+            row, col, ref = cell.row, cell.col, cell.ref
+        else:
+            where = self.locate(lay, key, cell)
+            if where is None:
+                continue
+            sheet, row, col = where
+            ref = f"{col_letter(col)}{row}"
+        if sheet not in refs:
+            refs[sheet] = self.book.formula_refs(sheet)
+        found = refs[sheet]
+        has = None if found is None else ref in found
+        self.sub.formulas[key] = FormulaCell(key, sheet, ref, self.at(sheet, row, col), has)
+
+
+def _old_counts(ctx):
+    from xhht_xl.checks import _indicator, _numbers, _reject, _what, fmt
+
+    sub = ctx.sub
+    issues, parsed = _numbers(ctx, "kq")
+    yield from issues
+    for key, entry in parsed:
+        value = entry.value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if value < 0:
+                _reject(entry)
+                yield ctx.issue("count-negative", entry, what=_what(ctx, key), value=fmt(value))
+            elif isinstance(value, float) and not value.is_integer():
+                _reject(entry)
+                yield ctx.issue("count-not-integer", entry, what=_what(ctx, key), value=fmt(value))
+    for key, num_entry in list(sub.entries.items()):
+        if key[0] != "kq" or key[3] != "num":
+            continue
+        den_entry = sub.entries.get((*key[:3], "den"))
+        num, den = sub.number(key), sub.number((*key[:3], "den"))
+        if num is not None and den is not None and num > den:
+            _reject(num_entry, den_entry)
+            yield ctx.issue("num-exceeds-den", num_entry, indicator=_indicator(ctx, key[1]), milestone=key[2],
+                            num=fmt(num), den=fmt(den))  # fmt: skip
+
+
+def _old_nfc(s: str) -> str:
+    import unicodedata
+
+    from xhht_xl import textnorm
+
+    if not s.isascii():
+        s = unicodedata.normalize("NFC", s)
+        if textnorm._ZERO_WIDTH_RE.search(s):
+            s = s.translate(textnorm._ZERO_WIDTH)
+    return " ".join(s.split())
+
+
+def _as_before(monkeypatch) -> None:
+    """Every fast path of issue 15 replaced by the code it replaced (or switched off)."""
+    from xhht_xl import checks, ooxml, read, textnorm
+
+    monkeypatch.setattr(safety, "_inflated", lambda *a: None)  # members through zipfile
+    monkeypatch.setattr(ooxml, "_shallow", _old_shallow)
+    monkeypatch.setattr(read._Reader, "check_labels", _old_check_labels)
+    monkeypatch.setattr(read._Reader, "read_inputs", _old_read_inputs)
+    monkeypatch.setattr(read._Reader, "read_formulas", _old_read_formulas)
+    monkeypatch.setattr(checks, "_CHECKS", [_old_counts if f is checks._counts else f for f in checks._CHECKS])
+    monkeypatch.setattr(textnorm, "nfc", _old_nfc)
+    monkeypatch.setattr(textnorm, "_is_unicode_vietnamese", lambda s: any(c in textnorm._UNICODE_ONLY_VIET for c in s))
+    monkeypatch.setattr(textnorm, "match_key", textnorm._match_key)  # nothing remembered
+    monkeypatch.setattr(textnorm, "fix_text", textnorm._fix_text)
+    monkeypatch.setattr(textnorm, "_parse_text_remembered", textnorm._parse_text)
+
+
+def _reading(v) -> tuple:
+    """Everything a validation says, with the types of the values (1 and 1.0 differ)."""
+    sub = v.submission
+    issues = [(i.code, i.severity, i.message, i.unit, i.file, i.sheet, i.cell) for i in v.report]
+    if sub is None:
+        return None, issues
+    entries = {k: (type(e.value).__name__, repr(e.value), e.sheet, e.cell, type(e.raw).__name__, repr(e.raw), e.status)
+               for k, e in sub.entries.items()}  # fmt: skip
+    formulas = {k: (f.sheet, f.cell, repr(f.cached), f.has_formula) for k, f in sub.formulas.items()}
+    return (list(entries.items()), list(formulas.items()), sub.locations, sub.unit_code, sub.template), issues
+
+
+@pytest.fixture(scope="module")
+def faulty(plan, tmp_path_factory) -> list[Path]:
+    """Workbooks with a fault of each kind the reader and the checks know, and changed layouts."""
+    import random
+
+    from helpers import clean_values, entries_with_faults, write_book
+
+    from xhht_xl import layout
+
+    folder = tmp_path_factory.mktemp("faulty")
+    lay = layout.build(plan, "chung")
+    results, narrative = lay.sheets["results"], lay.sheets["narrative"]
+
+    def at(key):
+        return lay.inputs[key]
+
+    def put(key, value):
+        return lambda wb: setattr(wb[at(key).sheet][at(key).ref], "value", value)
+
+    def inserted(wb):
+        ws = wb[results]
+        ws.protection.sheet = False
+        ws.insert_rows(8, amount=2)
+        wb[narrative].insert_rows(5)
+        wb.security.lockStructure = False
+        wb[lay.sheets["funding"]].title = "KP"
+
+    def relabelled(wb):
+        cell = next(c for c in lay.labels if c.sheet == results and c.col == 3)
+        wb[results][cell.ref].value = "Một nhãn khác"
+        label = next(c for c in lay.labels if c.sheet == results and c.col == 2)
+        wb[results][label.ref].value = "  " + lay.labels[label].lower() + " "  # retyped: same label
+
+    def beyond(wb):
+        wb[results]["Z60"] = 5
+        wb[results]["Z10"] = "ghi chú"
+        wb[lay.sheets["awards"]]["A200"] = "Thêm một người"
+
+    def no_meta(wb):
+        del wb["_meta"]
+
+    changes = {
+        "clean": ({}, None),
+        "faults": (entries_with_faults(plan, random.Random(3)), None),
+        "text-number": ({("kq", "GDHT", 2020, "den"): "1.234.567", ("kq", "DHHT", 2015, "den"): " 12 345 "}, None),
+        "ambiguous": ({("kq", "GDHT", 2020, "den"): "1.5", ("kp", "KP_XHH", 2016): "1,5%"}, None),
+        "not-applicable": ({("kq", "GDHT", 2020, "num"): "Không áp dụng", ("kq", "GDHT", 2020, "den"): "K/A/D"}, None),
+        "legacy": ({("bc", "I.1"): "UBND x· tæ chøc häc tËp", ("unit", "reporter"): "NguyÔn V¨n A"}, None),
+        "controls": ({("bc", "I.2"): "Dòng một_x0007_\nDòng hai\u200b", ("unit", "phone"): "0272_x001B_[2J 123",
+                      ("kq", "GDHT", 2020, "den"): "1.234_x0001_"}, None),  # Excel's escapes of control characters
+        "nominations": ({("kt", 0, "award"): "Bằng khen của chủ tịch UBND Tỉnh", ("kt", 0, "kind"): "cá nhân",
+                         ("kt", 0, "name"): "Lê Thị Cúc", ("kt", 1, "award"): "Huân chương", ("kt", 1, "kind"): "Nhóm",
+                         ("kt", 1, "unit"): "Trường Tiểu học"}, None),
+        "formula-typed": ({}, put(("kq", "DHHT", 2020, "num"), "=1200+33")),
+        "formula-broken": ({}, put(("kq", "DHHT", 2015, "num"), "=VLOOKUP(1,A1:B2,2)")),
+        "date-text": ({("unit", "date"): "12/08/2020"}, None),
+        "inserted-rows": ({}, inserted),
+        "relabelled": ({}, relabelled),
+        "beyond": ({}, beyond),
+        "no-meta": ({}, no_meta),
+    }  # fmt: skip
+    files = []
+    for name, (change, mutate) in changes.items():
+        values = clean_values(plan) if name != "faults" else {}
+        values.update(change)
+        files.append(write_book(folder / f"{name}.xlsx", plan, "xa", values, mutate))
+    return files
+
+
+def test_the_province_reads_and_checks_as_before(province, faulty, plan, monkeypatch):
+    """Every received file of the synthetic province (each planted fault, LibreOffice-saved,
+    .xls, .ods, broken files) and a workbook with each fault and changed layout give the same
+    entries in the same order, the same formula cells and the same issues in the same order,
+    whether read by the faster code or by the code before."""
+    from xhht_xl import validate
+
+    files = sorted(p for p in province.rglob("*") if p.is_file() and not p.name.endswith((".csv", ".json")))
+    assert len(files) > 200
+    files += faulty
+    now = {p: _reading(validate(p, plan)) for p in files}
+    with monkeypatch.context() as m:
+        _as_before(m)
+        before = {p: _reading(validate(p, plan)) for p in files}
+    for p in files:
+        assert now[p] == before[p], p.name
+    assert sum(1 for r, _ in now.values() if r is not None) > 180
+    codes = {code for _, issues in now.values() for code, *_ in issues}
+    assert codes >= {"num-exceeds-den", "count-negative", "count-not-integer", "number-as-text", "number-ambiguous",
+                     "value-invalid", "legacy-encoding", "text-cleaned", "label-changed", "sheet-renamed",
+                     "formula-in-input", "formula-unevaluable", "formula-replaced", "nomination-kind-unknown",
+                     "nomination-award-unknown", "rows-beyond-table", "cells-outside", "data-outside", "meta-missing", "pdf"}, codes  # fmt: skip
+
+
+def test_remembered_text_functions_give_what_they_compute():
+    """match_key, fix_text and parse_number remember short texts by their exact text: the
+    remembered answer is the computed one, for texts of every kind and for long texts."""
+    import random
+
+    from xhht_xl import textnorm
+
+    rnd = random.Random(15)
+    alphabet = [*"aAđĐơƯ ,.%-+0123456789", "Hòa", "Hoà", "không áp dụng", "KAD", "\u00a0", "\u200b", "\t",
+                "Tr\u00ecnh", "Tr×nh", "ViÖt", "1.234", "1,5", "12,5%"]  # fmt: skip
+    texts = ["", " ", "Bằng khen của Chủ tịch UBND tỉnh", "Tập thể", "x" * 500, "1.234.567,5"]
+    texts += ["".join(rnd.choice(alphabet) for _ in range(rnd.randint(1, 8))) for _ in range(3000)]
+    for s in texts * 2:  # the second time from memory
+        assert textnorm.match_key(s) == textnorm._match_key(s), s
+        assert textnorm.fix_text(s) == textnorm._fix_text(s), s
+        assert textnorm.parse_number(s) == textnorm._parse_text(s), s
+        assert textnorm.nfc(s) == _old_nfc(s), s
+    assert textnorm._match_key_remembered.cache_info().hits > 0
+
+
+def test_validate_leaves_the_cycle_collector_as_it_was(plan, tmp_path):
+    import gc
+
+    from xhht_xl import validate
+
+    bad = tmp_path / "x.xlsx"
+    bad.write_bytes(b"not a workbook")
+    assert gc.isenabled()
+    validate(bad, plan)
+    validate(tmp_path / "missing.xlsx", plan)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        validate(bad, plan)
+        assert not gc.isenabled()  # a caller's choice is kept
+    finally:
+        gc.enable()
+
+
+# -- the intake store ------------------------------------------------------------------------------
+
+
+def test_archive_writes_what_fileio_wrote(tmp_path):
+    """The archive's lean write-once path gives the file ``fileio.write_bytes`` gave (bytes and
+    permissions), leaves no temporary file, and never rewrites a version it has."""
+    import os
+
+    from xhht_xl import fileio, intake
+
+    data = bytes(range(256)) * 1000
+    sha = "ab" + "0" * 62
+    got = intake.archive(tmp_path / "store", data, sha, ".XLSX")
+    assert got == tmp_path / "store" / "files" / "ab" / f"{sha}.xlsx"
+    old = fileio.write_bytes(tmp_path / "old.xlsx", data)
+    assert got.read_bytes() == old.read_bytes() == data
+    assert got.stat().st_mode == old.stat().st_mode
+    assert sorted(p.name for p in got.parent.iterdir()) == [got.name]
+    before = got.stat().st_mtime_ns
+    os.utime(got, ns=(before - 10**9, before - 10**9))
+    assert intake.archive(tmp_path / "store", b"other bytes", sha, ".xlsx") == got  # kept as it was
+    assert got.read_bytes() == data and got.stat().st_mtime_ns == before - 10**9
+    assert intake.archive(tmp_path / "store", b"x", "cd" + "1" * 62, ".t;rm").suffix == ".bin"
+
+
+def test_archive_failure_leaves_nothing_behind(tmp_path, monkeypatch):
+    import os
+
+    from xhht_xl import intake
+
+    def full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError):
+        intake.archive(tmp_path / "store", b"data", "ef" + "2" * 62, ".xlsx")
+    assert list((tmp_path / "store" / "files" / "ef").iterdir()) == []
+
+
+def test_take_hashes_and_archives_the_bytes_read_once(province, plan, tmp_path):
+    """The hash a received file is known by is its bytes' SHA-256, whether the reader accepted it
+    (the gate's hash, not computed twice) or refused it (hashed by intake), and the archive holds
+    exactly those bytes."""
+    import hashlib
+
+    from xhht_xl import intake
+
+    files = sorted(p for p in province.rglob("*") if p.is_file() and p.suffix != ".csv")
+    refused = accepted = 0
+    for path in files:
+        got = intake.take(path, path.name, plan, tmp_path / "store")
+        data = path.read_bytes()
+        assert got.sha256 == hashlib.sha256(data).hexdigest() and got.size == len(data)
+        assert (tmp_path / "store" / got.archive).read_bytes() == data
+        if got.validation.submission is None:
+            refused += 1
+        else:
+            accepted += 1
+            assert got.validation.submission.sha256 == got.sha256
+    assert refused and accepted
+
+
+# -- what crosses from a worker process, and what a consolidation keeps ------------------------------
+
+
+def test_a_submission_crosses_processes_whole_and_shared(faulty, plan):
+    """A pickled submission comes back equal in every field (entries and formula cells with their
+    values' types, NA, dates, rejected cells), its keys and cells shared with other submissions."""
+    import dataclasses
+    import pickle
+
+    from xhht_xl import validate
+    from xhht_xl.submission import NA, Entry, Submission
+
+    def fields(sub):
+        out = {f.name: getattr(sub, f.name) for f in dataclasses.fields(Submission)}
+        out["entries"] = [(k, (type(e.value), e.value is NA, repr(e.value), e.sheet, e.cell, repr(e.raw), e.status,
+                               e.key)) for k, e in sub.entries.items()]  # fmt: skip
+        out["formulas"] = [(k, f.key, f.sheet, f.cell, repr(f.cached), f.has_formula) for k, f in sub.formulas.items()]
+        return out
+
+    subs = [validate(path, plan).submission for path in faulty]
+    assert any(e.value is NA for s in subs for e in s.entries.values())
+    back = pickle.loads(pickle.dumps(subs, protocol=pickle.HIGHEST_PROTOCOL))
+    for a, b in zip(subs, back, strict=True):
+        assert fields(a) == fields(b)
+        assert all(k is e.key for k, e in b.entries.items())
+    one, two = back[0], back[1]
+    key = next(iter(one.entries))
+    assert next(k for k in two.entries if k == key) is key  # one tuple for both
+    assert two.entries[key].cell is one.entries[key].cell
+    # an entry whose own key is not its dict key (no reader makes one) keeps it
+    odd = subs[0]
+    odd.entries[key] = Entry(("kq", "X", 1, "num"), 1, "S", "A1", 1.0, "ok")
+    assert pickle.loads(pickle.dumps(odd)).entries[key].key == ("kq", "X", 1, "num")
+
+
+def test_a_consolidation_keeps_formula_cells_only_where_a_returned_copy_needs_them(faulty, plan, tmp_path):
+    """Intake drops formula cells and empty cells' places of a file with neither error nor warning
+    (no returned copy is made of it); a file with one keeps them, and its returned copy is the one
+    made from a fresh validation."""
+    import re
+    import zipfile
+
+    from xhht_xl import intake, validate
+    from xhht_xl.returned import write_returned_copy
+
+    kept = dropped = 0
+    for path in faulty:
+        got = intake.take(path, path.name, plan, tmp_path / "store")
+        fresh = validate(path, plan, file=path.name)
+        sub = got.validation.submission
+        assert sub.entries.keys() == fresh.submission.entries.keys()
+        if any(i.severity in ("error", "warning") for i in fresh.report):
+            kept += 1
+            assert sub.formulas.keys() == fresh.submission.formulas.keys() and sub.locations == fresh.submission.locations
+            a = write_returned_copy(got.validation, plan, tmp_path / "a", name=path.name)
+            b = write_returned_copy(fresh, plan, tmp_path / "b", name=path.name)
+            with zipfile.ZipFile(a) as za, zipfile.ZipFile(b) as zb:
+                for name in za.namelist():
+                    stamp = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ?")  # the time of writing
+                    assert stamp.sub(b"", za.read(name)) == stamp.sub(b"", zb.read(name)), (path.name, name)
+        else:
+            dropped += 1
+            assert sub.formulas == {} and sub.locations == {}
+    assert kept and dropped
+
+
+# -- the facts frame ------------------------------------------------------------------------------------
+
+
+def _old_facts(members, issues=()):
+    """aggregate.facts before issue 15 (a list per column grown over every cell)."""
+    import numpy as np
+    import pandas as pd
+
+    from xhht_xl import aggregate as a
+    from xhht_xl.submission import NA
+
+    EMPTY, NA_STATE, OK, REJECTED, _raw_text = a.EMPTY, a.NA_STATE, a.OK, a.REJECTED, a._raw_text
+    _issues_at, _member_codes, _partner_issues, FACT_COLUMNS = a._issues_at, a._member_codes, a._partner_issues, a.FACT_COLUMNS
+
+    at = _issues_at(issues)
+    flagged = {k[0] for k in at}
+    names = ("indicator", "milestone", "measure", "raw", "typed_value", "state", "sheet", "cell", "issue")
+    cols = {c: [] for c in names}
+    columns = list(cols.values())
+    per_member = []
+    for m in members:
+        sub, unit = m.sub, m.unit
+        look = at if unit in flagged else None
+        block = []
+        for key, entry in sub.entries.items():
+            kind = key[0]
+            if kind == "kq":
+                indicator, milestone, measure = key[1], key[2], key[3]
+            elif kind == "kp":
+                indicator, milestone, measure = key[1], key[2], "amount"
+            else:
+                continue
+            value = entry.value
+            number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+            if entry.status == "rejected":
+                state = REJECTED
+            elif value is NA:
+                state = NA_STATE
+            elif number == number:
+                state = OK
+            else:
+                state = EMPTY
+            raw = entry.raw
+            raw = (str(int(raw)) if raw.is_integer() else repr(raw)) if type(raw) is float else _raw_text(raw)
+            issue = look.get((unit, entry.sheet, entry.cell)) if look is not None else None
+            block.append((indicator, milestone, measure, raw, number, state, entry.sheet, entry.cell,
+                          issue.code if issue is not None else None))  # fmt: skip
+        if block:
+            for column, values in zip(columns, zip(*block, strict=True), strict=True):
+                column.extend(values)
+        per_member.append((unit, "self" if m.own else m.level, sub.file, sub.sha256, len(block)))
+    counts = np.array([p[4] for p in per_member], dtype=np.intp)
+    typed = np.array(cols.pop("typed_value"), dtype=float)
+    state = np.array(cols.pop("state"), dtype=object)
+    issue = np.array(cols["issue"], dtype=object)
+    _partner_issues(issue, state, cols, np.repeat(np.arange(len(per_member)), counts), per_member)
+    del cols["issue"]
+    unit_codes, unit_cats = _member_codes([p[0] for p in per_member])
+    level_codes, level_cats = _member_codes([p[1] for p in per_member])
+    built = {
+        "unit": pd.Categorical.from_codes(np.repeat(unit_codes, counts), categories=unit_cats),
+        "level": pd.Categorical.from_codes(np.repeat(level_codes, counts), categories=level_cats),
+        "indicator": pd.Categorical(cols.pop("indicator")),
+        "milestone": np.array(cols.pop("milestone"), dtype="int32"),
+        "measure": pd.Categorical(cols.pop("measure")),
+        "raw": np.array(cols.pop("raw"), dtype=object),
+        "typed_value": typed,
+        "value": np.where(state == OK, typed, np.nan),
+        "state": pd.Categorical(state),
+        "issue": issue,
+        "file": np.repeat(np.array([p[2] for p in per_member], dtype=object), counts),
+        "sha256": np.repeat(np.array([p[3] for p in per_member], dtype=object), counts),
+        "sheet": pd.Categorical(cols.pop("sheet")),
+        "cell": np.array(cols.pop("cell"), dtype=object),
+    }
+    return pd.DataFrame(built, columns=FACT_COLUMNS)
+
+
+def test_facts_are_the_frame_they_were(province, faulty, plan):
+    """The facts of the province's communes and of a workbook with each fault (rejected pairs,
+    NA, text numbers, issues at cells and at their partners), own workbook included, are the
+    frame the code before issue 15 made, column by column and dtype by dtype."""
+    import pandas as pd
+
+    from xhht_xl import aggregate, validate
+
+    members, issues = [], []
+    for i, path in enumerate(sorted(province.rglob("*.xlsx"))[:60] + list(faulty)):
+        v = validate(path, plan, file=path.name)
+        if v.submission is None:
+            continue
+        unit = v.submission.unit_code or f"x{i}"
+        members.append(aggregate.Member(unit, "xa", v.submission, own=i == 3))
+        issues += [i if i.unit else aggregate.Issue(i.code, i.severity, i.message, unit, i.file, i.sheet, i.cell)
+                   for i in v.report]  # fmt: skip
+    assert any(e.status == "rejected" for m in members for e in m.sub.entries.values())
+    new, old = aggregate.facts(members, issues), _old_facts(members, issues)
+    pd.testing.assert_frame_equal(new, old)
+    assert new["issue"].notna().sum() > 10
+    empty = aggregate.facts([], [])
+    pd.testing.assert_frame_equal(empty, _old_facts([], []))
+
+
+def test_checked_submissions_share_their_empty_cells_only_within_an_intake(faulty, plan):
+    import pickle
+
+    from xhht_xl import validate
+    from xhht_xl.submission import EMPTY, sharing_empty_cells
+
+    subs = [validate(faulty[i], plan).submission for i in (0, 2, 3)]  # clean, text-number, ambiguous
+    blob = pickle.dumps(subs)
+    with sharing_empty_cells():
+        a, b, _ = pickle.loads(blob)
+    def empty(sub, k):
+        return k in sub.entries and sub.entries[k].status == EMPTY and sub.entries[k].value is None
+
+    shared = [k for k in a.entries if empty(a, k) and empty(b, k)]
+    assert shared and all(a.entries[k] is b.entries[k] for k in shared)
+    assert all(a.entries[k] is not b.entries[k] for k in a.entries if k not in shared and k in b.entries)
+    x, y, _ = pickle.loads(blob)  # outside an intake: each its own
+    assert all(x.entries[k] is not y.entries[k] for k in shared)
+    assert [(k, e.value, e.raw, e.status, e.cell) for k, e in a.entries.items()] == [
+        (k, e.value, e.raw, e.status, e.cell) for k, e in x.entries.items()]
+
+
+def test_leaves_total_is_the_sum_over_units(plan):
+    """``Leaves.total`` (one leaf per unit where the level types the figure) gives the per-unit
+    count summed and levels joined, for every level and indicator of the plan."""
+    from xhht_xl.coverage import Leaves
+
+    leaves, fresh = Leaves(plan), Leaves(plan)
+    checked = 0
+    for level in plan.levels:
+        units = [u.code for u in plan.units_at(level)]
+        for code in plan.indicators:
+            for some in (units, units[:3], []):
+                want = (sum(fresh.count(u, level, code) for u in some),
+                        frozenset().union(*(fresh.levels(u, level, code) for u in some)))  # fmt: skip
+                assert leaves.total(some, level, code) == want, (level, code)
+                checked += 1
+    assert checked > 100
+
+
+def test_conformed_frames_and_their_sources_stay_apart():
+    """``conform`` takes columns already in their dtype without copying them (pandas' copy on
+    write): changing either frame afterwards leaves the other as it was."""
+    import numpy as np
+    import pandas as pd
+
+    from xhht_xl import frames
+
+    src = pd.DataFrame({"source": pd.array(["a", "b"], dtype=frames.TEXT), "year": pd.array([1, 2], dtype="Int64"),
+                        "amount": np.array([1.5, 2.5])})  # fmt: skip
+    schema = frames.Schema("t", (frames._c("source", "text"), frames._c("year", "integer"),
+                                 frames._c("amount", "amount")))  # fmt: skip
+    out = schema.conform(src)
+    out.loc[0, "amount"] = 99.0
+    out.loc[0, "source"] = "z"
+    assert src["amount"].tolist() == [1.5, 2.5] and src["source"].tolist() == ["a", "b"]
+    src.loc[1, "amount"] = -1.0
+    assert out["amount"].tolist() == [99.0, 2.5]
+
+
+def test_reading_and_checking_do_not_import_pandas():
+    """``xhht validate`` and the intake's worker processes need no pandas (~0.9 s and ~30 MB)."""
+    import subprocess
+    import sys
+
+    code = "import sys, xhht_xl.intake, xhht_xl.pipeline, xhht_xl.read; print('pandas' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("told", ["exact", "smaller", "larger"])
+def test_read_bounded_reads_what_the_file_holds_whatever_its_size_said(tmp_path, monkeypatch, told):
+    """The read is sized by the file's size; a file that grew or shrank since its size was taken
+    still gives exactly what it holds, and one that grew past the bound is refused."""
+    import os
+
+    path = tmp_path / "f.xlsx"
+    data = bytes(range(256)) * 40
+    path.write_bytes(data)
+    real = os.fstat
+
+    def fstat(fd):
+        st = real(fd)
+        size = {"exact": st.st_size, "smaller": st.st_size // 3, "larger": st.st_size * 2}[told]
+        return os.stat_result((st.st_mode, *st[1:6], size, *st[7:10]))
+
+    monkeypatch.setattr(os, "fstat", fstat)
+    assert safety.read_bounded(path) == data
+    small = safety.Limits(max_bytes=len(data) - 1)
+    if told == "smaller":  # its size said it fitted; what it holds does not
+        with pytest.raises(UnreadableFile) as info:
+            safety.read_bounded(path, small)
+        assert info.value.code == "file-too-big"
