@@ -111,14 +111,28 @@ def _exclusive(path: Path):
         yield
 
 
+def _session_folder(tmp_path_factory) -> Path:
+    """The temporary folder every process of this test session shares (pytest-xdist's workers each
+    have their own basetemp, popen-gwK, inside the session's)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_books(tmp_path_factory) -> None:
+    """``helpers.write_book`` builds each workbook once per session, for every worker."""
+    import helpers
+
+    helpers.BOOKS = _session_folder(tmp_path_factory) / "books"
+
+
 def _made_once(tmp_path_factory, name: str, make):
     """``make(folder)``'s result, made once per test session into the folder ``name``.
 
     Under pytest-xdist (README's command) the workers of a session share it: the first to need it
     makes it under a lock and leaves the result pickled beside it; the others wait for the lock and
     load that. The folder is read by the tests, never written."""
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    shared = _session_folder(tmp_path_factory)
     done = shared / f"{name}.pickle"
     with _exclusive(shared / f"{name}.lock"):
         if done.exists():

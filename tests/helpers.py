@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import pickle
 import random
 import shutil
@@ -55,19 +56,24 @@ def clean_values(plan: Plan, level: str = "xa", unit: str = "27712", seed: int =
 
 
 # write_book's workbooks without ``mutate``, by what they were built from (the plan, the level, the
-# unit and the values, pickled): many tests write the same communes' books (a template's build and
-# save costs ~0.3 s of CPU), so this process builds each once and writes its bytes again. Only the
-# saved time in docProps/core.xml is that of the first write; the file's own time is the writing's.
-_BOOKS: dict[bytes, bytes] = {}
+# unit and the values): many tests, in modules that pytest-xdist hands to different workers, write
+# the same communes' books (a template's build and save costs ~0.3 s of CPU), so each is built once
+# per test session: the first process to need it builds it and leaves its bytes in ``BOOKS``, the
+# others write those bytes again. Only the saved time in docProps/core.xml is that of the first
+# write; the file's own time is the writing's.
+BOOKS: Path | None = None  # set by conftest.py: a folder every process of the test session shares
+_BOOKS: dict[bytes, bytes] = {}  # this process's, by key
 
 
 def write_book(
     path: Path, plan: Plan, level: str, values: dict, mutate: Callable | None = None, unit=None
 ) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = None if mutate is not None else hashlib.sha256(pickle.dumps((plan, level, values, unit))).digest()
-    if key in _BOOKS:
-        path.write_bytes(_BOOKS[key])
+    key = None if mutate is not None else _book_key(plan, level, values, unit)
+    data = None if key is None else _BOOKS.get(key) or _shared_book(key)
+    if data is not None:
+        _BOOKS[key] = data
+        path.write_bytes(data)
         return path
     wb = templates.build_workbook(plan, level, unit=plan.unit(unit) if unit else None, values=values)
     if mutate is not None:
@@ -75,7 +81,37 @@ def write_book(
     wb.save(path)
     if key is not None:
         _BOOKS[key] = path.read_bytes()
+        _share_book(key, _BOOKS[key])
     return path
+
+
+def _book_key(plan: Plan, level: str, values: dict, unit) -> bytes:
+    """The same in every process for the same inputs (a plan's pickle is not: pydantic pickles the
+    set of fields given, whose order follows the process's string hashing)."""
+    h = hashlib.sha256(str(plan.folder).encode() + b"\0")
+    for model in (plan.settings, *plan.units.values(), *plan.changes.values(), *plan.groups.values(),
+                  *plan.indicators.values(), *plan.targets.values()):  # fmt: skip
+        h.update(model.model_dump_json().encode() + b"\0")
+    h.update(pickle.dumps((level, values, unit)))
+    return h.digest()
+
+
+def _shared_book(key: bytes) -> bytes | None:
+    if BOOKS is None:
+        return None
+    try:
+        return (BOOKS / f"{key.hex()}.xlsx").read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def _share_book(key: bytes, data: bytes) -> None:
+    if BOOKS is None:
+        return
+    BOOKS.mkdir(parents=True, exist_ok=True)
+    tmp = BOOKS / f".{key.hex()}.{os.getpid()}.tmp"
+    tmp.write_bytes(data)
+    os.replace(tmp, BOOKS / f"{key.hex()}.xlsx")  # a reader finds the whole file or none
 
 
 def entries_with_faults(plan: Plan, rng: random.Random, unit: str = "27712") -> dict:

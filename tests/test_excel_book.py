@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +20,18 @@ from xhht_xl.excel.book import Book, OpenpyxlBook, XlwingsBook
 T = messages.text
 
 
+@pytest.fixture(scope="module")
+def template_bytes(plan) -> bytes:
+    """The district template as openpyxl saves it, built once for the module's tests."""
+    buf = io.BytesIO()
+    templates.build_workbook(plan, "huyen").save(buf)
+    return buf.getvalue()
+
+
 @pytest.fixture
-def template(tmp_path, plan) -> Path:
+def template(tmp_path, template_bytes) -> Path:
     path = tmp_path / "mau_huyen.xlsx"
-    templates.build_workbook(plan, "huyen").save(path)
+    path.write_bytes(template_bytes)
     return path
 
 

@@ -195,10 +195,14 @@ def _split(text: str) -> list[str]:
 
 
 def _pdf_pages(pdf: Path) -> list[str]:
+    """Each page's text as ``pdftotext -f i -l i`` gives it (ending in a form feed), from one run over
+    the whole document (which ends every page with a form feed), as many pages as pdfinfo counts."""
     n = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True,
                                                         check=True).stdout).group(1))  # fmt: skip
-    return [subprocess.run(["pdftotext", "-f", str(i), "-l", str(i), str(pdf), "-"], capture_output=True, text=True,
-                           check=True).stdout for i in range(1, n + 1)]  # fmt: skip
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    pages = [page + "\f" for page in text.split("\f")[:-1]]
+    assert len(pages) == n, (pdf.name, len(pages), n)
+    return pages
 
 
 def _need_writer():
@@ -691,9 +695,10 @@ def test_pages_in_libreoffice(out, result, soffice, lo_work):
     _need_writer()
     docs = [out["province"], out["district"], out["hostile"], report.cover_path(result.province, out["province"])]
     pdfs = lo.convert(docs, "pdf", out["folder"] / "pdf", lo_work, locale="vi-VN")
+    texts = [_pdf_pages(pdf) for pdf in pdfs]
     limits = {0: (20, 60), 1: (12, 40)}
     for i, (body_max, total_max) in limits.items():
-        pages = _pdf_pages(pdfs[i])
+        pages = texts[i]
         starts = {}
         for n, text in enumerate(pages, start=1):
             head = [line.strip() for line in text.splitlines() if line.strip()][:3]
@@ -705,13 +710,13 @@ def test_pages_in_libreoffice(out, result, soffice, lo_work):
         assert body <= body_max and len(pages) <= total_max, (docs[i].name, body, len(pages))
         assert "Nơi nhận:" in pages[body - 1]  # the signature closes the body, before the annexes
         assert all(text.count("PHỤ LỤC ") <= 1 for text in pages[: body - 1])
-    first = _pdf_pages(pdfs[0])[0]
+    first = texts[0][0]
     for line in ("CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", "ỦY BAN NHÂN DÂN", "TỈNH LONG AN", "BÁO CÁO"):
         assert line in first
-    hostile = "".join(_pdf_pages(pdfs[2]))
+    hostile = "".join(texts[2])
     assert FORMULA in hostile and "t1199" not in hostile and "t999" in hostile  # LONG stops before t1199
-    assert len(_pdf_pages(pdfs[3])) == 1  # the tờ trình is one page
-    chart_page = next(t for t in _pdf_pages(pdfs[0]) if T("report.chart-result", year=2020) in t)
+    assert len(texts[3]) == 1  # the tờ trình is one page
+    chart_page = next(t for t in texts[0] if T("report.chart-result", year=2020) in t)
     assert "Tỷ lệ (%)" in chart_page and re.search(r"\b\d{2},\d\b", chart_page)  # labels 98,7 in Vietnamese
     if os.environ.get("XHHT_RENDER_DOCS"):  # refresh the README picture: XHHT_RENDER_DOCS=1 pytest ...
         png = lo.render_png(pdfs[0], out["folder"] / "bao_cao", page=1, dpi=85)
