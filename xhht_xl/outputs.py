@@ -14,7 +14,6 @@ import contextlib
 import copy
 import datetime as dt
 import functools
-import gc
 import json
 import math
 import os
@@ -35,6 +34,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from . import coverage, layout, messages, templates, xlsxcopy, xlsxrules
 from .fileio import mark_output, save_workbook, write_text
+from .pipeline import collector_paused
 from .plan import SELF, round_rate
 from .templates import BORDER, CENTER, F_HEAD, F_TITLE, FILL_BAD, FILL_HEAD, FILL_OK, FILL_WARN, WRAP_TOP
 
@@ -378,23 +378,9 @@ def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, firs
 # -- the consolidated workbook ------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _collector_paused():
-    """The cycle collector off while a workbook is built and saved: it makes ~10^5 objects that
-    die together, and every full collection on the way also walks what the caller holds (a
-    province's consolidations: half the province workbook's time went to collections)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def write_workbook(c, path: Path) -> Path:
     """The consolidated workbook of ``c`` (a ``Consolidation``), written atomically."""
-    with _collector_paused():
+    with collector_paused():  # ~10^5 objects that die together; half the province's time went to collections
         return _write_workbook(c, path)
 
 
