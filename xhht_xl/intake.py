@@ -408,8 +408,11 @@ class Ledger:
         have = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
         if have >= LEDGER_TABLES:
             return  # a ledger of this version (every consolidation opens it twice: the script costs ~5 ms)
+        # one transaction: each statement on its own was a commit, and each commit waits for the
+        # disk (~20 ms each, ~60 ms a new ledger, on this machine's ext4)
         self.db.executescript(
             """
+            BEGIN;
             CREATE TABLE IF NOT EXISTS receipts (
                 sha256 TEXT NOT NULL, path TEXT NOT NULL, size INTEGER, unit TEXT, level TEXT,
                 template_version TEXT, first_seen TEXT NOT NULL, received_at TEXT, status TEXT,
@@ -420,6 +423,7 @@ class Ledger:
                 PRIMARY KEY (consolidation, unit, sha256));
             """
             + MAIL_SCHEMA
+            + "COMMIT;"
         )
 
     def first_seen(self, sha256: str, now: dt.datetime) -> dt.datetime:
