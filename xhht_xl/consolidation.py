@@ -298,9 +298,12 @@ def consolidate(
     # the facts in their declared dtypes now, the untyped frame let go; the other frames below
     facts = frames.conform("facts", facts.assign(**_constant_columns(len(facts), plan=plan.id,
                            consolidation_unit=scope.unit, consolidation_level=scope.level)), plan)  # fmt: skip
-    nested = [outputs.read_detail(store / r.archive if r.archive else r.path, plan) for r in chosen.values()
+    nested = [outputs.detail_of(r.sub, plan, store / r.archive if r.archive else r.path) for r in chosen.values()
               if r.sub.level in plan.levels and plan.child_levels(r.sub.level)]  # fmt: skip
     nested = [n for n in nested if not n.empty]
+    for r in received:  # read back: every district's detail rows are let go
+        if r.sub is not None and r.sub.sent_up:
+            r.sub.sent_up = None  # (coverage.of and outputs.detail_of would read the file again)
     if nested:
         detail = pd.concat([detail, *nested], ignore_index=True)
     noms = quotas.collect(members, plan)
@@ -446,7 +449,7 @@ def _carried(plan: Plan, scope: Scope, chosen: dict[str, intake.Received], store
         unit = plan.units[code]
         if not plan.child_levels(unit.level):
             continue
-        c = coverage.read(store / r.archive if r.archive else r.path)  # the bytes that were read
+        c = coverage.of(r.sub, store / r.archive if r.archive else r.path)  # the bytes that were read
         if c is not None and c.unit == code:
             carried[code] = c
             continue

@@ -36,6 +36,7 @@ from . import coverage, layout, messages, templates, xlsxcopy, xlsxrules
 from .fileio import mark_output, save_workbook, write_text
 from .pipeline import collector_paused
 from .plan import SELF, round_rate
+from .read import DETAIL_BOUND
 from .templates import BORDER, CENTER, F_HEAD, F_TITLE, FILL_BAD, FILL_HEAD, FILL_OK, FILL_WARN, WRAP_TOP
 
 T = messages.text
@@ -59,7 +60,7 @@ DETAIL_COLUMNS = (
     "state",
     "file",
 )
-DETAIL_MAX_ROWS = 200_000  # rows of a detail sheet read back (a national plan's district: ~10,000)
+assert DETAIL_BOUND[1] == len(DETAIL_COLUMNS) + 1  # read.DETAIL_BOUND: the columns read back, one spare
 
 
 def _verdict(v) -> str:
@@ -952,11 +953,25 @@ def write_facts(c, path: Path) -> Path:
 def read_detail(path: Path, plan) -> pd.DataFrame:
     """The per-unit detail of a consolidated workbook sent up by the level below (or an empty frame).
 
-    This is how the communes' figures reach the province through the districts' workbooks.
+    This is how the communes' figures reach the province through the districts' workbooks. A
+    workbook already read by ``read.read`` need not be read again: :func:`detail_of`.
     """
     from .read import sheet_rows
 
-    rows = sheet_rows(path, T("out.sheet-detail"), bound=(DETAIL_MAX_ROWS, len(DETAIL_COLUMNS) + 1))
+    return detail_frame(sheet_rows(path, T("out.sheet-detail"), bound=DETAIL_BOUND), plan)
+
+
+def detail_of(sub, plan, path: Path | None = None) -> pd.DataFrame:
+    """:func:`read_detail` of the workbook of submission ``sub``: from the sheet its reader kept
+    (``Submission.sent_up``), else read from ``path`` (default: ``sub.path``)."""
+    if sub.sent_up is not None:
+        return detail_frame(sub.sent_up.get(T("out.sheet-detail")), plan)
+    return read_detail(path if path is not None else sub.path, plan)
+
+
+def detail_frame(rows: list[list] | None, plan) -> pd.DataFrame:
+    """The detail frame (columns :data:`DETAIL_COLUMNS`) from the values of a «Chi tiết» sheet
+    (``read.sheet_rows``; None: no such sheet or damaged, an empty frame)."""
     if rows is None:  # no such sheet, or damaged: it must not stop the consolidation
         return pd.DataFrame(columns=list(DETAIL_COLUMNS))
     levels = {lv.name: lv.code for lv in plan.levels.values()}
