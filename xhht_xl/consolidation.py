@@ -244,13 +244,14 @@ def consolidate(
 
     intake_notes: list[Issue] = []
     with intake.locked(store, intake_notes):
-        received = intake.pull(folder, plan, expected_units, store, times, progress, now, workers,
-                               own=(scope.level, scope.unit), notes=intake_notes)  # fmt: skip
-        if csv_name:
-            _check_rows_name_units(times, rows, received, expected_units, csv_name, plan, scope)
-        chosen = intake.choose(received, expected_units, plan)
-        ledger = intake.Ledger(store / "ledger.sqlite")
+        # one ledger, one transaction: the receipts and which versions this run used
+        ledger = intake.Ledger(store / intake.LEDGER_NAME)
         try:
+            received = intake.pull(folder, plan, expected_units, store, times, progress, now, workers,
+                                   own=(scope.level, scope.unit), notes=intake_notes, ledger=ledger)  # fmt: skip
+            if csv_name:
+                _check_rows_name_units(times, rows, received, expected_units, csv_name, plan, scope)
+            chosen = intake.choose(received, expected_units, plan)
             changes = _changes(plan, scope, chosen, received, ledger, store)
             key = f"{scope.level}:{scope.unit}"
             for code, r in chosen.items():
