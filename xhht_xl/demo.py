@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import messages, synth
 from .consolidation import Consolidation, consolidate
+from .pipeline import collector_paused
 from .plan import Plan, load
 
 T = messages.text
@@ -159,7 +160,9 @@ def consolidate_all(
             results = (futures[i].result() for i in range(len(jobs)))
         else:
             results = map(_district_job, jobs)
-        # Each district's line as soon as it (and those before it) are done, not all at the end.
+        # Each district's line as soon as it (and those before it) are done, not all at the end;
+        # unpickling each consolidation makes ~10^5 objects, none in a cycle: no collections
+        stack.enter_context(collector_paused())
         for district, c in zip(plan.units_at("huyen"), results, strict=True):
             _district_done(district, c, out, to_province, sent_at, up_times, say)
             districts[district.code] = c

@@ -34,7 +34,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from . import coverage, layout, messages, templates, xlsxcopy, xlsxrules
 from .fileio import mark_output, save_workbook, write_text
-from .pipeline import collector_paused
+from .pipeline import collector_paused, collector_paused_during
 from .plan import SELF, round_rate
 from .read import DETAIL_BOUND
 from .templates import BORDER, CENTER, F_HEAD, F_TITLE, FILL_BAD, FILL_HEAD, FILL_OK, FILL_WARN, WRAP_TOP
@@ -916,6 +916,7 @@ def report_dict(c) -> dict:
     }
 
 
+@collector_paused_during
 def write_json(c, path: Path) -> Path:
     return write_text(path, json.dumps(report_dict(c), ensure_ascii=False, indent=1))
 
@@ -927,6 +928,7 @@ QUOTED_START = (*_FORMULA_START, "'")
 FACTS_FORMAT = "xhht-facts/1"  # the "format" of a facts JSON file
 
 
+@collector_paused_during
 def write_facts(c, path: Path) -> Path:
     """The facts frame of ``c`` (schema ``facts``: every cell as typed and as used, with its
     state, issue, plan and consolidation) as a file ``xx.load_facts`` reads back.
