@@ -111,17 +111,20 @@ class Consolidation:
         year = max(self.plan.milestones) if milestone is None else int(milestone)
         direct = {u for codes in self.scope.expected.values() for u in codes}  # not the communes under districts
         d = self.detail
-        rows = []
+        counts: dict[str, list[int]] = {}  # unit -> [met, not met], units in their first row's order
         if not d.empty:
-            last = d[(d["milestone"] == year) & d["unit"].isin(direct)]
-            for unit, group in last.groupby("unit", sort=False, observed=True):
-                rows.append({
-                    "unit": unit,
-                    "name": self.plan.units[unit].name if unit in self.plan.units else unit,
-                    "milestone": year,
-                    "met": int(group["verdict"].isin(["dat", "vuot"]).sum()),
-                    "not_met": int((group["verdict"] == "khong-dat").sum()),
-                })  # fmt: skip
+            # one pass over plain values (a groupby over ~10^3 rows cost ~10 ms, and every output asks)
+            for unit, m, verdict in zip(d["unit"].tolist(), d["milestone"].tolist(), d["verdict"].tolist(),
+                                        strict=True):  # fmt: skip
+                if m == year and unit in direct:
+                    n = counts.setdefault(unit, [0, 0])
+                    if verdict in ("dat", "vuot"):
+                        n[0] += 1
+                    elif verdict == "khong-dat":
+                        n[1] += 1
+        rows = [{"unit": unit, "name": self.plan.units[unit].name if unit in self.plan.units else unit,
+                 "milestone": year, "met": met, "not_met": not_met}
+                for unit, (met, not_met) in counts.items()]  # fmt: skip
         return frames.conform("attainment", pd.DataFrame(rows, columns=frames.schema("attainment").names), self.plan)
 
     @property
