@@ -7,6 +7,7 @@ in-memory package inflated straight from its bytes against ``zipfile``; the gate
 
 from __future__ import annotations
 
+import copy
 import io
 import struct
 import zipfile
@@ -917,3 +918,69 @@ def test_read_bounded_reads_what_the_file_holds_whatever_its_size_said(tmp_path,
         with pytest.raises(UnreadableFile) as info:
             safety.read_bounded(path, small)
         assert info.value.code == "file-too-big"
+
+
+def _old_attainment(c, milestone=None):
+    """``Consolidation.attainment`` as it was: a groupby over the detail frame."""
+    from xhht_xl import frames
+
+    year = max(c.plan.milestones) if milestone is None else int(milestone)
+    direct = {u for codes in c.scope.expected.values() for u in codes}
+    d = c.detail
+    rows = []
+    if not d.empty:
+        last = d[(d["milestone"] == year) & d["unit"].isin(direct)]
+        for unit, group in last.groupby("unit", sort=False, observed=True):
+            rows.append({"unit": unit, "name": c.plan.units[unit].name if unit in c.plan.units else unit,
+                         "milestone": year, "met": int(group["verdict"].isin(["dat", "vuot"]).sum()),
+                         "not_met": int((group["verdict"] == "khong-dat").sum())})  # fmt: skip
+    import pandas as pd
+
+    return frames.conform("attainment", pd.DataFrame(rows, columns=frames.schema("attainment").names), c.plan)
+
+
+def _old_by_level(plan, status, below_frame):
+    """``coverage.by_level`` as it was: masks per level and state."""
+    from xhht_xl.coverage import STATES
+
+    out = []
+    for frame, direct in ((status, True), (below_frame, False)):
+        for lv in plan.levels:
+            rows = frame[frame["level"] == lv] if not frame.empty else frame
+            if rows.empty:
+                continue
+            counts = {s: int((rows["state"] == s).sum()) for s in STATES}
+            out.append({"level": lv, "direct": direct, "expected": len(rows), **counts,
+                        "received": counts["on_time"] + counts["late"],
+                        "missing_units": rows.loc[rows["state"] == "missing", "unit"].tolist(),
+                        "late_units": rows.loc[rows["state"] == "late", "unit"].tolist()})  # fmt: skip
+    return out
+
+
+def test_attainment_and_coverage_counts_are_what_pandas_counted(demo_run):
+    """Every district's and the province's attainment (each milestone) and coverage by level, as the
+    groupby and the masks counted them, order of units included; also with a unit whose verdict is
+    missing, an unknown state and rows of a level the plan does not have."""
+    import pandas as pd
+
+    from xhht_xl import coverage
+
+    for c in [*demo_run.districts.values(), demo_run.province]:
+        for m in (None, *c.plan.milestones):
+            pd.testing.assert_frame_equal(c.attainment(m), _old_attainment(c, m))
+        assert c.coverage_by_level() == _old_by_level(c.plan, c.status, c.below)
+    c = demo_run.province
+    assert any(lv["late_units"] for lv in c.coverage_by_level()) or any(lv["missing_units"] for lv in
+                                                                         c.coverage_by_level())  # fmt: skip
+    status = c.status.copy()
+    status.loc[status.index[0], "state"] = "unknown"
+    status.loc[status.index[1], "level"] = None
+    below = c.below.copy()
+    below.loc[below.index[:3], "state"] = "missing"
+    assert coverage.by_level(c.plan, status, below) == _old_by_level(c.plan, status, below)
+    assert coverage.by_level(c.plan, status.iloc[:0], below.iloc[:0]) == []
+    d = copy.copy(demo_run.districts[next(iter(demo_run.districts))])  # the session's demo stays as it is
+    d.detail = d.detail.iloc[::-1].reset_index(drop=True)  # units in another order than the plan's
+    d.detail.loc[d.detail.index[:40], "verdict"] = None
+    pd.testing.assert_frame_equal(d.attainment(), _old_attainment(d))
+    assert list(d.attainment()["unit"]) != sorted(d.attainment()["unit"])

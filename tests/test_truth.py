@@ -74,6 +74,28 @@ def test_a_district_workbook_carries_its_coverage(district_run):
     assert wb[coverage.SHEET].sheet_state == "veryHidden"
 
 
+def test_the_reader_keeps_what_the_level_above_reads_back(tmp_path, plan, district_run, lo_work):
+    """The sheets a district workbook carries up («Chi tiết», ``_coverage``) are kept by the reader
+    that reads the file once (in the intake worker), exactly as reading each sheet again would give
+    them, in every format a district may send: as written, and saved by LibreOffice as .ods/.xls."""
+    from xhht_xl import lo, read
+
+    _c, out, communes = district_run
+    books = [out, *(lo.convert([out], fmt, tmp_path / fmt, lo_work)[0] for fmt in ("ods", "xls"))]
+    for path in books:
+        sub = validate(path, plan).submission
+        assert set(sub.sent_up) == {T("out.sheet-detail"), coverage.SHEET}, path.name
+        for sheet, bound in read.sent_up_bounds().items():
+            assert sub.sent_up[sheet] == read.sheet_rows(path, sheet, bound=bound), (path.name, sheet)
+        kept, again = coverage.of(sub), coverage.read(path)
+        assert kept is not None and kept.unit == DISTRICT and repr(kept) == repr(again)  # repr: nan == nan
+        detail = outputs.detail_of(sub, plan)
+        assert len(detail) > 0 and set(detail["unit"]) == set(communes[:-1])
+        pd.testing.assert_frame_equal(detail, outputs.read_detail(path, plan))
+    commune = validate(next((out.parent.parent / "nhan").rglob("*.xlsx")), plan).submission
+    assert commune.sent_up == {} and coverage.of(commune) is None and outputs.detail_of(commune, plan).empty
+
+
 def test_province_names_the_communes_missing_inside_a_district_file(tmp_path, plan, district_run):
     _c, out, communes = district_run
     folder = tmp_path / "gui_tinh"

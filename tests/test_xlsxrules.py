@@ -305,6 +305,9 @@ _PLAIN_ROWS = [
     ["", 0, -0.125, 1e-9, False, dt.datetime(2020, 8, 31, 17, 5), "+1", "a\r\nb", 123456789012345],
     [None, None, None, None, None, None, None, None, None],
     ["x", 3, float("inf"), 7, None, None, "'quoted", "tab\there", 2.0],
+    # values met before in their column, NaN (which equals no other NaN) in a styled and an unstyled column
+    ["x", 2020, float("nan"), 7, True, dt.date(2020, 8, 10), float("nan"), " lead and trail ", 2.0],
+    ["A-1", 3, float("nan"), 1e-9, True, None, float("nan"), "a\r\nb", 2.0],
 ]
 _PLAIN_FORMATS = [None, "0", "#,##0.0", "#,##0", None, "dd/mm/yyyy", None, None, "#,##0"]
 
@@ -341,7 +344,7 @@ def test_deferred_rows_are_the_cells_openpyxl_writes(tmp_path):
         fileio.save_workbook(wb, tmp_path / f"{how}.xlsx")
         written[how] = (tmp_path / f"{how}.xlsx").read_bytes()
     assert _sheet_data(written["deferred"], "Chi tiết") == _sheet_data(written["openpyxl"], "Chi tiết")
-    assert b'<dimension ref="A1:I5"/>' in _sheet_data(written["deferred"], "Chi tiết")[0]
+    assert b'<dimension ref="A1:I7"/>' in _sheet_data(written["deferred"], "Chi tiết")[0]
     rows = CalamineWorkbook.from_path(str(tmp_path / "deferred.xlsx")).get_sheet_by_name("Chi tiết").to_python()
     assert rows[1][0] == "A-1" and rows[1][6] == "=SUM(A1:A2)" and rows[2][6] == "+1"
     assert rows[1][5] == dt.date(2020, 8, 10) and rows[1][7] == " lead and trail "

@@ -268,7 +268,7 @@ def _partial_sums(ctx: Context) -> set[tuple[str, int]]:
         return set()
     from . import coverage  # (pandas, which reading and checking one workbook does not need otherwise)
 
-    carried = coverage.read(sub.path)
+    carried = coverage.of(sub)  # the sheet as its reader read it
     if carried is None or carried.unit != sub.unit_code:
         return set()
     out = set()

@@ -30,8 +30,9 @@ from pathlib import Path
 import pandas as pd
 
 from .plan import SELF, Plan
+from .read import COVERAGE_BOUND, COVERAGE_SHEET
 
-SHEET = "_coverage"
+SHEET = COVERAGE_SHEET
 FORMAT = "xhht-coverage/1"
 FIGURE_FIELDS = ("indicator", "milestone", "num", "den", "covered", "na", "rejected", "expected",
                  "leaves_covered", "leaves_expected", "leaves_unknown")  # fmt: skip
@@ -39,8 +40,7 @@ UNIT_FIELDS = ("unit", "level", "via", "state", "received_at", "days_late", "rec
 # states of a unit below the direct level: the four of the status sheet, and "unknown" when the
 # unit's report would reach us through a workbook that does not say (missing, or not ours)
 STATES = ("on_time", "late", "missing", "pending", "unknown")
-MAX_ROWS = 500_000  # far beyond a country's units x figures
-MAX_COLUMNS = 16  # a figure row has 13 cells
+MAX_ROWS, MAX_COLUMNS = COVERAGE_BOUND  # far beyond a country's units x figures; a figure row: 13 cells
 
 
 @dataclass(frozen=True)
@@ -191,8 +191,8 @@ def read(path: str | Path) -> Carried | None:
     """The coverage a workbook written by xhht_xl carries, or None (no such sheet, damaged).
 
     Read with python-calamine like every other sheet of a received workbook (.xlsx, .xls, .ods
-    saved by any spreadsheet keep a very hidden sheet); memoised per file version, since the
-    checks and the consolidation both ask.
+    saved by any spreadsheet keep a very hidden sheet); memoised per file version. A workbook
+    already read by ``read.read`` need not be read again: :func:`of`.
     """
     path = Path(path)
     try:
@@ -202,12 +202,26 @@ def read(path: str | Path) -> Carried | None:
     return _read(str(path), st.st_mtime_ns, st.st_size)
 
 
+def of(sub, path: str | Path | None = None) -> Carried | None:
+    """The coverage the workbook of submission ``sub`` carries: from the sheet its reader kept
+    (``Submission.sent_up``), else read from ``path`` (default: ``sub.path``), the file those
+    bytes came from. Same result as :func:`read`."""
+    if sub.sent_up is not None:
+        return parse(sub.sent_up.get(SHEET))
+    return read(path if path is not None else sub.path)
+
+
 @lru_cache(maxsize=256)
 def _read(path: str, _mtime_ns: int, _size: int) -> Carried | None:
     from .read import sheet_rows
 
     # through the intake gate and bounded before python-calamine runs, like every received sheet
-    rows = sheet_rows(path, SHEET, bound=(MAX_ROWS, MAX_COLUMNS))
+    return parse(sheet_rows(path, SHEET, bound=(MAX_ROWS, MAX_COLUMNS)))
+
+
+def parse(rows: list[list] | None) -> Carried | None:
+    """The coverage in the values of a ``_coverage`` sheet (``read.sheet_rows``), or None (no
+    sheet, damaged, or not this format). A damaged row is skipped; the others still count."""
     if rows is None:  # no such sheet, or damaged: it says nothing; the reader reports a damaged file
         return None
     if not rows or len(rows[0]) < 4 or rows[0][0] != "format" or rows[0][1] != FORMAT:
@@ -297,18 +311,28 @@ def by_level(plan: Plan, status: pd.DataFrame, below_frame: pd.DataFrame) -> lis
     "missing_units": [codes], "late_units": [codes]}]``."""
     out = []
     for frame, direct in ((status, True), (below_frame, False)):
+        if frame.empty:
+            continue
+        # one pass over plain values: every output asks, and masks per level and state cost ~5 ms
+        by_level: dict[object, list[tuple[object, object]]] = {}
+        for level, state, unit in zip(frame["level"].tolist(), frame["state"].tolist(), frame["unit"].tolist(),
+                                      strict=True):  # fmt: skip
+            by_level.setdefault(level, []).append((state, unit))
         for lv in plan.levels:
-            rows = frame[frame["level"] == lv] if not frame.empty else frame
-            if rows.empty:
+            rows = by_level.get(lv)
+            if not rows:
                 continue
-            counts = {s: int((rows["state"] == s).sum()) for s in STATES}
+            counts = dict.fromkeys(STATES, 0)
+            for state, _unit in rows:
+                if state in counts:
+                    counts[state] += 1
             out.append({
                 "level": lv,
                 "direct": direct,
                 "expected": len(rows),
                 **counts,
                 "received": counts["on_time"] + counts["late"],
-                "missing_units": rows.loc[rows["state"] == "missing", "unit"].tolist(),
-                "late_units": rows.loc[rows["state"] == "late", "unit"].tolist(),
+                "missing_units": [unit for state, unit in rows if state == "missing"],
+                "late_units": [unit for state, unit in rows if state == "late"],
             })  # fmt: skip
     return out

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from . import messages, synth
 from .consolidation import Consolidation, consolidate
+from .pipeline import collector_paused
 from .plan import Plan, load
 
 T = messages.text
@@ -159,7 +160,9 @@ def consolidate_all(
             results = (futures[i].result() for i in range(len(jobs)))
         else:
             results = map(_district_job, jobs)
-        # Each district's line as soon as it (and those before it) are done, not all at the end.
+        # Each district's line as soon as it (and those before it) are done, not all at the end;
+        # unpickling each consolidation makes ~10^5 objects, none in a cycle: no collections
+        stack.enter_context(collector_paused())
         for district, c in zip(plan.units_at("huyen"), results, strict=True):
             _district_done(district, c, out, to_province, sent_at, up_times, say)
             districts[district.code] = c
@@ -182,16 +185,37 @@ def consolidate_all(
                            workers=workers)  # fmt: skip
     jobs = [(_province_outputs, (province, out)), (_report_outputs, (province, out))]
     if workers > 1:  # the workbook and the documents are independent: write them side by side
-        ctx = multiprocessing.get_context(
-            "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        )
-        with ProcessPoolExecutor(2, mp_context=ctx) as pool:
-            parts = [f.result() for f in [pool.submit(fn, *args) for fn, args in jobs]]
+        parts = _side_by_side(jobs)
     else:
         parts = [fn(*args) for fn, args in jobs]
     outputs = {"districts": out / "huyen", "returned": out / "tra_lai", **parts[0], **parts[1],
                "district_report": _district_report(out / "huyen", first)}  # fmt: skip
     return districts, province, outputs
+
+
+_inherited: list[tuple[Callable, tuple]] = []  # jobs a forked worker finds in its copy of memory
+
+
+def _run_inherited(i: int):
+    fn, args = _inherited[i]
+    return fn(*args)
+
+
+def _side_by_side(jobs: list[tuple[Callable, tuple]]) -> list:
+    """``[fn(*args) for fn, args in jobs]``, each in a process of its own. Forked processes find the
+    jobs in the memory they share with this one: the province's consolidation is not pickled
+    (~1.6 MB: ~0.05 s to pickle here and ~0.15 s to unpickle in each process); spawned ones get
+    them pickled."""
+    fork = "fork" in multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if fork else "spawn")
+    with ProcessPoolExecutor(len(jobs), mp_context=ctx) as pool:
+        if fork:
+            _inherited[:] = jobs  # before the first submit, which forks the processes
+            try:
+                return [f.result() for f in [pool.submit(_run_inherited, i) for i in range(len(jobs))]]
+            finally:
+                _inherited.clear()
+        return [f.result() for f in [pool.submit(fn, *args) for fn, args in jobs]]
 
 
 def _arrived(path: Path, when: dt.datetime) -> None:

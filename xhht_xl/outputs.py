@@ -34,8 +34,9 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from . import coverage, layout, messages, templates, xlsxcopy, xlsxrules
 from .fileio import mark_output, save_workbook, write_text
-from .pipeline import collector_paused
+from .pipeline import collector_paused, collector_paused_during
 from .plan import SELF, round_rate
+from .read import DETAIL_BOUND
 from .templates import BORDER, CENTER, F_HEAD, F_TITLE, FILL_BAD, FILL_HEAD, FILL_OK, FILL_WARN, WRAP_TOP
 
 T = messages.text
@@ -59,7 +60,7 @@ DETAIL_COLUMNS = (
     "state",
     "file",
 )
-DETAIL_MAX_ROWS = 200_000  # rows of a detail sheet read back (a national plan's district: ~10,000)
+assert DETAIL_BOUND[1] == len(DETAIL_COLUMNS) + 1  # read.DETAIL_BOUND: the columns read back, one spare
 
 
 def _verdict(v) -> str:
@@ -915,6 +916,7 @@ def report_dict(c) -> dict:
     }
 
 
+@collector_paused_during
 def write_json(c, path: Path) -> Path:
     return write_text(path, json.dumps(report_dict(c), ensure_ascii=False, indent=1))
 
@@ -926,6 +928,7 @@ QUOTED_START = (*_FORMULA_START, "'")
 FACTS_FORMAT = "xhht-facts/1"  # the "format" of a facts JSON file
 
 
+@collector_paused_during
 def write_facts(c, path: Path) -> Path:
     """The facts frame of ``c`` (schema ``facts``: every cell as typed and as used, with its
     state, issue, plan and consolidation) as a file ``xx.load_facts`` reads back.
@@ -952,11 +955,25 @@ def write_facts(c, path: Path) -> Path:
 def read_detail(path: Path, plan) -> pd.DataFrame:
     """The per-unit detail of a consolidated workbook sent up by the level below (or an empty frame).
 
-    This is how the communes' figures reach the province through the districts' workbooks.
+    This is how the communes' figures reach the province through the districts' workbooks. A
+    workbook already read by ``read.read`` need not be read again: :func:`detail_of`.
     """
     from .read import sheet_rows
 
-    rows = sheet_rows(path, T("out.sheet-detail"), bound=(DETAIL_MAX_ROWS, len(DETAIL_COLUMNS) + 1))
+    return detail_frame(sheet_rows(path, T("out.sheet-detail"), bound=DETAIL_BOUND), plan)
+
+
+def detail_of(sub, plan, path: Path | None = None) -> pd.DataFrame:
+    """:func:`read_detail` of the workbook of submission ``sub``: from the sheet its reader kept
+    (``Submission.sent_up``), else read from ``path`` (default: ``sub.path``)."""
+    if sub.sent_up is not None:
+        return detail_frame(sub.sent_up.get(T("out.sheet-detail")), plan)
+    return read_detail(path if path is not None else sub.path, plan)
+
+
+def detail_frame(rows: list[list] | None, plan) -> pd.DataFrame:
+    """The detail frame (columns :data:`DETAIL_COLUMNS`) from the values of a «Chi tiết» sheet
+    (``read.sheet_rows``; None: no such sheet or damaged, an empty frame)."""
     if rows is None:  # no such sheet, or damaged: it must not stop the consolidation
         return pd.DataFrame(columns=list(DETAIL_COLUMNS))
     levels = {lv.name: lv.code for lv in plan.levels.values()}

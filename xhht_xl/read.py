@@ -86,7 +86,48 @@ def read(
     )
     book = Book(info, limits)
     _Reader(sub, plan, book).run()
+    sub.sent_up = _sent_up(book, info, limits)
     return sub
+
+
+# The sheets of a consolidated workbook written by xhht_xl that the level above reads back, and how
+# much of each: «Chi tiết» (outputs.read_detail: the communes' figures reach the province through the
+# districts' workbooks) and the very hidden ``_coverage`` (coverage.read).
+COVERAGE_SHEET = "_coverage"
+COVERAGE_BOUND = (500_000, 16)  # far beyond a country's units x figures; a figure row has 13 cells
+DETAIL_BOUND = (200_000, 12)  # a national plan's district: ~10,000 rows; outputs.DETAIL_COLUMNS + 1
+
+
+def sent_up_bounds() -> dict[str, tuple[int, int]]:
+    """``{sheet name: (rows, columns) read}`` of the sheets a consolidated workbook carries up."""
+    return {T("out.sheet-detail"): DETAIL_BOUND, COVERAGE_SHEET: COVERAGE_BOUND}
+
+
+def _sent_up(book: Book, info: safety.FileInfo, limits: safety.Limits) -> dict[str, list[list] | None]:
+    """The values of the sheets in :func:`sent_up_bounds` this workbook has, read while its bytes
+    are at hand (in the intake worker that read the file, not once more by the consolidation):
+    exactly what :func:`sheet_rows` returns for each (None: damaged)."""
+    bounds = {s: b for s, b in sent_up_bounds().items() if s in book.sheet_names}
+    if not bounds:
+        return {}
+    if not book.ooxml or any(s in book.scans or s in book.grids for s in bounds):
+        # .xls and .ods are cut to their bounds when the book is made; a sheet already read was cut
+        # to the reader's: a book of their own, as sheet_rows makes
+        try:
+            book = Book(info, limits, bounds)
+        except safety.UnreadableFile:
+            return dict.fromkeys(bounds)
+    else:
+        book.bounds.update(bounds)  # an .xlsx sheet is cut when it is first scanned
+    out: dict[str, list[list] | None] = {}
+    for sheet, (rows, columns) in bounds.items():
+        try:
+            grid = book.grid(sheet)
+        except safety.UnreadableFile:
+            out[sheet] = None
+            continue
+        out[sheet] = [line[:columns] for line in grid[:rows]]
+    return out
 
 
 def output_marks(data: bytes, limits: safety.Limits | None = None) -> dict[str, str]:

@@ -28,6 +28,7 @@ from . import messages, templates
 from .fileio import mark_output, save_workbook
 from .issues import Issue
 from .layout import Cell, Layout
+from .pipeline import collector_paused_during
 from .plan import Plan, Unit
 from .submission import Submission
 
@@ -102,6 +103,7 @@ def _fit(stem: str, extra: str) -> str:
     return name(cut.rstrip(" .") if cut != stem else cut)
 
 
+@collector_paused_during
 def write_returned_copy(
     validation, plan: Plan, folder: str | Path, *, level: str | None = None, name: str | None = None
 ) -> Path:

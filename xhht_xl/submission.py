@@ -107,6 +107,9 @@ class Submission:
     has_macros: bool = False
     external_links: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # the sheets a consolidated workbook carries up, as the reader read them (read.sent_up_bounds:
+    # name -> rows, None when damaged; a sheet the file lacks is not a key); None: not read by it
+    sent_up: dict[str, list[list] | None] | None = None
 
     def __reduce__(self):
         # Crossing from a worker process (every submission of a consolidation does): entries and

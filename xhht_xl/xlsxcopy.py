@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import io
+import itertools
 import re
 import weakref
 import zipfile
@@ -272,19 +273,31 @@ def with_rows(xml: bytes, block: Rows, epoch: dt.datetime, register: Callable[[S
     if block.rows and not block.cells and all(len(row) == width for row in block.rows):
         # column by column (the values of a column repeat), then joined row by row; a column's one
         # style is first met in the first row, so styles are registered in openpyxl's order
-        columns = []
-        for letter, style, values in zip(letters, block.styles, zip(*block.rows, strict=True), strict=True):
+        # each row is one str.format of a pattern made once: '{0}<c r="A{1}" s="3"{2}...</row>' with
+        # the row's tag, number and each cell's end (a cell per f-string cost ~1.7 µs: ~0.15 s for
+        # the province's 90,000 detail cells)
+        columns, pattern = [], ["{0}"]
+        numbers = range(block.first, block.first + len(block.rows))
+        for k, (letter, style, values) in enumerate(
+            zip(letters, block.styles, zip(*block.rows, strict=True), strict=True), start=2
+        ):
             s = attribute(style)
-            found = list(map(ends.get, zip(map(type, values), values, strict=True)))  # as end_of keys them
-            for i, end in enumerate(found):
-                if end is None:
-                    value = values[i]
-                    end = found[i] = end_of(value)
-            cells_of = [f'<c r="{letter}{n}"{s}{end}' for n, end in enumerate(found, start=block.first)]
-            if style is None:  # an unstyled empty cell is not written
-                cells_of = [c if v is not None else "" for c, v in zip(cells_of, values, strict=True)]
-            columns.append(cells_of)
-        cells = [f"{tag}{''.join(parts)}</row>" for tag, *parts in zip(rows, *columns, strict=True)]
+            keys = list(zip(map(type, values), values, strict=True))  # as end_of keys them
+            found = list(map(ends.get, keys))
+            if None in found:  # values not met before: each made once, then the column looked up again
+                # (a NaN is found again too: each is its own key, and a key holding the same object
+                # is equal to it)
+                for key in dict.fromkeys(key for key, end in zip(keys, found, strict=True) if end is None):
+                    end_of(key[1])
+                found = list(map(ends.get, keys))
+            if style is None:  # an unstyled empty cell is not written: the whole cell is the argument
+                found = [f'<c r="{letter}{n}"{end}' if v is not None else ""
+                         for n, end, v in zip(numbers, found, values, strict=True)]  # fmt: skip
+                pattern.append(f"{{{k}}}")
+            else:
+                pattern.append(f'<c r="{letter}{{1}}"{s}{{{k}}}')
+            columns.append(found)
+        cells = list(itertools.starmap("".join([*pattern, "</row>"]).format, zip(rows, numbers, *columns, strict=True)))
     else:
         cells = []
         for r, (tag, row) in enumerate(zip(rows, block.rows, strict=True), start=block.first):

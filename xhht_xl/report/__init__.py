@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import messages
 from ..fileio import atomic_path
+from ..pipeline import collector_paused_during
 from . import synthesis
 from .awards import selection, write_award_list
 from .issuer import document
@@ -52,6 +53,7 @@ def write_cover(c, path: str | Path, *, number: str = "", date: dt.date | None =
     return Path(path)
 
 
+@collector_paused_during
 def write_report(
     c, path: str | Path, *, number: str = "", date: dt.date | None = None, cover: str | Path | bool = True
 ) -> Path:

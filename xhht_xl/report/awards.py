@@ -17,6 +17,7 @@ import pandas as pd
 
 from .. import layout, messages, quotas, templates
 from ..fileio import mark_output, save_workbook
+from ..pipeline import collector_paused_during
 from ..plan import Plan
 from .text import clean
 
@@ -161,6 +162,7 @@ def _sheet_setup(ws, heads: list[str], widths, title: str, subtitle: str) -> int
     return header + 1
 
 
+@collector_paused_during
 def write_award_list(c, path: str | Path, body: str = "") -> Path:
     """The award list of consolidation ``c`` as .xlsx at ``path`` (atomic): sheet 1 the proposed
     nominations per award level (the official list, no internal columns), sheet 2 those left out
