@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import shutil
@@ -22,6 +23,15 @@ from xhht_xl import plan as plan_mod
 # folders (ignored by git), written atomically by importlib and pytest: workers may write at once.
 sys.dont_write_bytecode = False
 
+# The cycle collector's young generation is collected after 50,000 new objects instead of 700: the
+# tests build and read workbooks of hundreds of thousands of short-lived objects (openpyxl cells, XML
+# elements), and each of the many collections walked them. Measured with gc.callbacks over
+# test_received_files, test_consolidate, test_synth, test_read and test_truth in one process: 5,242
+# collections took 7.2 s of its 68 s of CPU with Python's default, 61 took 3.8-4.2 s with this.
+# Nothing a test checks depends on when garbage is collected (the package pauses the collector
+# itself where it matters).
+gc.set_threshold(50_000, 20, 20)
+
 # CI runs the property tests on a fixed seed (a red CI must be reproducible); local runs explore.
 # No deadline anywhere: a time limit per example fails at random on a loaded machine (speed is
 # measured by scripts/bench_*.py, never asserted by a test).
@@ -31,18 +41,27 @@ settings.load_profile("ci" if os.environ.get("CI") else "local")
 
 REPO = Path(__file__).resolve().parent.parent
 
-# The longest modules first. README's command (--dist loadscope --no-loadscope-reorder) hands whole
-# modules to the workers in collection order, each worker taking the next when it is nearly done:
-# starting with the long ones leaves short ones to even out the end (xdist's own order, most tests
-# first, left test_demo and the LibreOffice modules for last). test_demo comes first because it
-# runs the session's demo (``demo_run``), which most of the next ones read.
+# The longest modules first, by their CPU time in a whole run (LibreOffice's and child processes'
+# included; measured 2026-12-01 with one process, --durations and getrusage). README's command
+# (--dist loadscope --no-loadscope-reorder) hands whole modules to the workers in this order, each
+# worker taking the next when it is nearly done, so starting with the long ones leaves short ones
+# to even out the end (xdist's own order, most tests first, left long modules for last). test_demo
+# comes first because it runs the session's demo (``demo_run``); the second module does not need
+# that demo, so the other worker starts without waiting for it; the demo's CLI rerun
+# (test_demo_cli, one test of ~20 s) comes a little later, once the demo is done. A module missing
+# here runs after all of these: add it where its CPU time puts it.
 SLOW_FIRST = [
-    "test_demo.py", "test_received_files.py", "test_report.py", "test_mail.py",
-    "test_templates_libreoffice.py", "test_synth.py", "test_excel_book.py", "test_read.py",
-    "test_excel_ribbon.py", "test_consolidate.py", "test_returned.py", "test_addin.py",
-    "test_xlsxrules.py", "test_vocabulary.py", "test_print_outputs.py", "test_frames.py",
-    "test_templates.py", "test_print.py", "test_truth.py", "test_notebook.py", "test_safety.py",
-    "test_textnorm.py",
+    "test_demo.py",  # ~35 s
+    "test_received_files.py", "test_report.py", "test_fast_paths.py", "test_demo_cli.py",  # 23-28 s
+    "test_prebuilt.py", "test_templates_libreoffice.py", "test_mail.py", "test_synth.py",  # 20-22 s
+    "test_excel_ribbon.py", "test_consolidate.py",  # ~16 s
+    "test_addin.py", "test_read.py", "test_truth.py", "test_returned.py", "test_xlsxrules.py",  # 8-11 s
+    "test_textnorm.py", "test_excel_book.py",
+    "test_print.py", "test_notebook.py", "test_print_outputs.py", "test_xml_variants.py",  # 4-7 s
+    "test_aggregate_columns.py", "test_vocabulary.py", "test_frames.py",
+    "test_templates.py", "test_safety.py", "test_plan.py", "test_excel_udf_vba.py",  # 2-3 s
+    "test_ovba.py", "test_cli_validate.py", "test_cli_windows.py", "test_excel_udfs.py",  # under 1.5 s
+    "test_cfb.py", "test_messages.py",
 ]  # fmt: skip
 
 

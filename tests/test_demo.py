@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections import Counter
 from decimal import Decimal
-from pathlib import Path
 
 import openpyxl
 import pandas as pd
@@ -194,27 +192,6 @@ def test_province_workbook_in_libreoffice(demo_run, soffice, lo_work, tmp_path):
             assert float(round_rate(shown)) == r.rate
 
 
-def test_demo_cli_twice_gives_the_same_results(demo_run, tmp_path):
-    """The command run again over a finished demo's folder gives the same results (the first
-    run is the session's demo, which the command runs the same way)."""
-    shutil.copytree(demo_run.folder, tmp_path / "a")
-    result = tmp_path / "a/ket_qua/tinh/80_bao_cao.json"
-    first = _same_run_results(result, demo_run.folder)
-    assert cli.main(["demo", str(tmp_path / "a")]) == 0
-    assert _same_run_results(result, tmp_path / "a") == first
-
-
-def _same_run_results(path, folder) -> dict:
-    """The province's JSON results without what names this run: the received folder (checked to be
-    the run's own) and the districts' workbooks' hashes (written again, with their writing time)."""
-    data = json.loads(path.read_text(encoding="utf-8"))
-    assert Path(data.pop("folder")) == (folder / "ket_qua" / "gui_tinh").resolve()
-    for f in data["files"]:
-        if f["file"].endswith("_tong_hop.xlsx"):
-            assert len(f.pop("sha256")) == 64
-    return data
-
-
 def test_addin_commands(tmp_path, capsys):
     """(The ``report`` command over the demo's folder: tests/test_report.py, cli_writes_report.)"""
     startup = tmp_path / "Nguyễn Văn Bình" / "XLSTART"
@@ -229,15 +206,11 @@ def test_addin_commands(tmp_path, capsys):
 # -- one truth across every output --------------------------------------------------------------
 
 
-def _sheet_rows(path, sheet: str, first: int) -> list[tuple]:
-    wb = openpyxl.load_workbook(path, read_only=True)
-    return [r for r in wb[sheet].iter_rows(min_row=first, values_only=True) if r and r[0] is not None]
-
-
 def _number_rows(wb: CalamineWorkbook, sheet: str, first: int) -> list[tuple]:
-    """``_sheet_rows`` of a sheet holding only text and numbers (no dates, no formulas), the same
-    tuples (None for an empty cell, int for a whole number) read by python-calamine: openpyxl took
-    ~8 s over the demo's Tổng hợp, Chi tiết and Đối chiếu sheets."""
+    """The rows from ``first`` whose first cell is not empty, as openpyxl's read-only reader gives
+    them (None for an empty cell, int for a whole number), read by python-calamine: openpyxl took
+    ~8 s over the demo's Tổng hợp, Chi tiết and Đối chiếu sheets and ~1.5 s over Vấn đề and Tình hình
+    nộp. For sheets without formulas; a date without a time comes as a ``date`` (openpyxl: midnight)."""
     rows = wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)[first - 1 :]
     rows = [tuple(None if v == "" else int(v) if isinstance(v, float) and v.is_integer() else v for v in r)
             for r in rows]  # fmt: skip
@@ -339,10 +312,11 @@ def test_per_unit_error_counts_equal_the_issue_list(demo_run):
          demo_run.outputs["districts"] / f"{code}_bao_cao.json") for code, c in demo_run.districts.items()
     ]  # fmt: skip
     for path, c, json_path in books:
-        issues = _sheet_rows(path, T("out.sheet-issues"), 4)
+        wb = CalamineWorkbook.from_path(str(path))
+        issues = _number_rows(wb, T("out.sheet-issues"), 4)
         errors = Counter(str(r[3]) for r in issues if r[0] == error)  # severity, kind, code, unit, …
         warnings = Counter(str(r[3]) for r in issues if r[0] == warning)
-        status = _sheet_rows(path, T("out.sheet-status"), 5)
+        status = _number_rows(wb, T("out.sheet-status"), 5)
         assert len(status) == len(c.status)
         for r in status:
             assert (r[7], r[8]) == (errors.get(str(r[0]), 0), warnings.get(str(r[0]), 0)), (path.name, r[0])
