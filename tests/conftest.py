@@ -166,8 +166,11 @@ def demo_run(tmp_path_factory, synth_cache):
     """The whole demo (synthetic province, every consolidation), run once per test session."""
     from xhht_xl import demo
 
+    # in this process (workers=1): the session's other pytest worker has the other core, and a pool's
+    # processes cost ~30 % more CPU in all (each warms its own caches, results cross by pickle);
+    # test_demo_cli runs the CLI's demo with its workers and compares the two
     return _made_once(tmp_path_factory, "demo-run",
-                      lambda folder: demo.run(folder, say=lambda _line: None, cache=synth_cache))  # fmt: skip
+                      lambda folder: demo.run(folder, say=lambda _line: None, cache=synth_cache, workers=1))  # fmt: skip
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,8 @@ T = messages.text
 
 def test_demo_cli_twice_gives_the_same_results(demo_run, tmp_path, capsys):
     """The command run again over a finished demo's folder gives the same results and prints the
-    same summary (the first run is the session's demo, which the command runs the same way)."""
+    same summary (the first run is the session's demo, run in one process: the command's, with its
+    worker processes, must give the same)."""
     folder = tmp_path / "a"
     shutil.copytree(demo_run.folder, folder)
     result = folder / "ket_qua/tinh/80_bao_cao.json"

@@ -49,11 +49,14 @@ def run(
     say: Callable[[str], None] = print,
     progress: Callable[[int, int, str], None] | None = None,
     cache: str | Path | None = None,
+    workers: int = WORKERS,
 ) -> DemoResult:
     """The whole demo into ``folder``; ``say`` gets each stage's line, ``progress(i, n, file)``
     each file written (default: a line that rewrites itself when stderr is a terminal).
     ``cache``: a folder where the synthetic province's files are kept and reused across runs
-    (tests); the demo itself always writes them afresh."""
+    (tests); the demo itself always writes them afresh. ``workers``: processes for the templates,
+    the synthetic files and the consolidations (1: all in this process, the least CPU in all, for a
+    caller already running others side by side, such as a test session's workers)."""
     start = time.perf_counter()
     plan = plan or load()
     progress = progress or _progress_line
@@ -62,7 +65,7 @@ def run(
         shutil.rmtree(folder / sub, ignore_errors=True)
     say(T("demo.step-templates", folder=folder / "mau_bieu"))
     builds = synth.TemplateBuilds(plan)  # a department's template is also what it fills and sends
-    written = builds.write_official(folder / "mau_bieu", workers=WORKERS)
+    written = builds.write_official(folder / "mau_bieu", workers=workers)
     say(T("demo.step-templates-done", count=len(written), seconds=_seconds(time.perf_counter() - start)))
 
     received = folder / "nhan"
@@ -71,14 +74,14 @@ def run(
           folder=received))  # fmt: skip
     if cache is not None:
         manifest = synth.cached_demo(
-            received, cache, plan=plan, progress=progress, builds=builds, workers=WORKERS
+            received, cache, plan=plan, progress=progress, builds=builds, workers=workers
         )
     else:
-        manifest = synth.demo(received, plan=plan, progress=progress, builds=builds, workers=WORKERS)
+        manifest = synth.demo(received, plan=plan, progress=progress, builds=builds, workers=workers)
     del builds
     say(T("demo.step-synth-done", count=len(manifest.files), seconds=_seconds(manifest.seconds)))
 
-    districts, province, outputs = consolidate_all(plan, received, manifest, folder / "ket_qua", say)
+    districts, province, outputs = consolidate_all(plan, received, manifest, folder / "ket_qua", say, workers)
     result = DemoResult(folder, manifest, districts, province, outputs)
     result.seconds = time.perf_counter() - start
     result.summary = summary(result, plan)
