@@ -407,7 +407,7 @@ class Ledger:
         self.db = sqlite3.connect(path)
         have = {row[0] for row in self.db.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
         if have >= LEDGER_TABLES:
-            return  # a ledger of this version (every consolidation opens it twice: the script costs ~5 ms)
+            return  # a ledger of this version (the script would cost ~5 ms each time it is opened)
         # in the transaction the first receipts go into, left open: each statement on its own was a
         # commit, and each commit waits for the disk (~20 ms on this machine's ext4)
         self.db.executescript(

@@ -34,7 +34,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from . import coverage, layout, messages, templates, xlsxcopy, xlsxrules
 from .fileio import mark_output, save_workbook, write_text
-from .pipeline import collector_paused, collector_paused_during
+from .pipeline import collector_paused_during
 from .plan import SELF, round_rate
 from .read import DETAIL_BOUND
 from .templates import BORDER, CENTER, F_HEAD, F_TITLE, FILL_BAD, FILL_HEAD, FILL_OK, FILL_WARN, WRAP_TOP
@@ -379,10 +379,10 @@ def _table(ws: Worksheet, title: str, cols: list[Col], rows: list[list], *, firs
 # -- the consolidated workbook ------------------------------------------------------------------
 
 
+@collector_paused_during  # ~10^5 objects that die together; half the province's time went to collections
 def write_workbook(c, path: Path) -> Path:
     """The consolidated workbook of ``c`` (a ``Consolidation``), written atomically."""
-    with collector_paused():  # ~10^5 objects that die together; half the province's time went to collections
-        return _write_workbook(c, path)
+    return _write_workbook(c, path)
 
 
 def _write_workbook(c, path: Path, prebuilt: bool = True) -> Path:
