@@ -134,6 +134,12 @@ def _ratio(product: float, floor: float) -> float:
     return product / floor if product > 0 and floor > 0 else float("nan")
 
 
+def _median_measured(values) -> float:
+    """The median of the values that are numbers (NaN: not measured); NaN when none is."""
+    found = [v for v in values if v == v]
+    return statistics.median(found) if found else float("nan")
+
+
 def measure(label: str, files: list[Path], plan, rounds: int) -> dict[str, float]:
     def validate(p: Path) -> None:
         xhht_xl.validate(p, plan)
@@ -169,8 +175,8 @@ def measure(label: str, files: list[Path], plan, rounds: int) -> dict[str, float
         "cli": marginal,
         "tight_cpu": statistics.median(tight_cpu),
         "cli_cpu": marginal_cpu,
-        "paired": statistics.median(p[0] for p in paired),
-        "paired_cpu": statistics.median(p[1] for p in paired),
+        "paired": _median_measured(p[0] for p in paired),
+        "paired_cpu": _median_measured(p[1] for p in paired),
     }
     ms = {k: v * 1000 for k, v in out.items()}
     print(f"| {label:<10} | {len(files):>5} | {ms['tight']:>8.2f} | {ms['interleaved']:>8.2f} | "
