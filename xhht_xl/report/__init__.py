@@ -65,11 +65,16 @@ def write_report(
     if a path, beside the report (``cover_path``) if True, not at all if False. Returns the
     report's path; raises ``fileio.OutputError`` (one Vietnamese line) when a file cannot be written.
     """
-    doc = build_report(c, number=number, date=date)
+    target = None if cover is False else cover_path(c, path) if cover is True else Path(cover)
+    if target is None:
+        doc = build_report(c, number=number, date=date)
+        covering = None
+    else:
+        draft, covering = synthesis.report_and_cover(c, number=number, date=date)
+        doc = render(draft, c.as_of)
     with atomic_path(path) as tmp:
         doc.save(str(tmp))
-    if cover is not False:
-        target = cover_path(c, path) if cover is True else Path(cover)
-        if target is not None:
-            write_cover(c, target)
+    if covering is not None:  # as write_cover(c, target)
+        with atomic_path(target) as tmp:
+            render(covering, c.as_of).save(str(tmp))
     return Path(path)

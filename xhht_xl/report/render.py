@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import weakref
 from functools import cache
 from xml.sax.saxutils import escape
 
@@ -170,10 +171,23 @@ def _cell(cell, text: object, *, bold=False, italic=False, align=WD_ALIGN_PARAGR
     return cell
 
 
+_STYLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # document part -> {name: style}
+
+
+def _style(container, name: str):
+    """The style ``name`` of ``container``'s document as an object, looked up once per document:
+    given a name, python-docx searches every style for it each time (~2 ms; a report sets ~40)."""
+    found = _STYLES.setdefault(container.part, {})
+    style = found.get(name)
+    if style is None:
+        style = found[name] = container.part.document.styles[name]
+    return style
+
+
 def _grid(container, widths_mm: list[float], *, borders: bool = True):
     table = container.add_table(rows=0, cols=len(widths_mm))
     if borders:
-        table.style = "Table Grid"
+        table.style = _style(container, "Table Grid")
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     table.autofit = False
     for col, w in zip(table.columns, widths_mm, strict=True):
@@ -475,7 +489,8 @@ def _blocks(doc, blocks: list[Block], annex: bool = False) -> None:
             if annex:
                 _para(doc, b.text, bold=True, size=13, align=WD_ALIGN_PARAGRAPH.LEFT, before=8, after=3, keep=True)
             else:
-                doc.add_heading(b.text, level=b.level)
+                # doc.add_heading(b.text, level=b.level), with the style looked up once
+                doc.add_paragraph(b.text, _style(doc, "Title" if b.level == 0 else f"Heading {b.level}"))
         elif isinstance(b, Para):
             _paragraph(doc, b)
         elif isinstance(b, Table):

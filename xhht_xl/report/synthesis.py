@@ -822,11 +822,25 @@ def synthesise(c, *, number: str = "", date: dt.date | None = None) -> Draft:
 def cover(c, *, number: str = "", date: dt.date | None = None) -> Draft | None:
     """The covering submission the plan asks of ``c``'s level (``kind = "cover"``), or None: the
     issuer submits the draft report to ``to`` for signature, with its key figures."""
+    if document(c.plan, c.scope.level, "cover") is None:
+        return None
+    return _cover(c, _Synthesis(c, "", None), number, date)
+
+
+def report_and_cover(c, *, number: str = "", date: dt.date | None = None) -> tuple[Draft, Draft | None]:
+    """``(synthesise(c, number=number, date=date), cover(c))``, from one reading of ``c``: the
+    cover takes the report's coverage, narratives and award selection (for the province, ~0.1 s
+    of the ~0.7 s both take) instead of gathering them again."""
+    s = _Synthesis(c, number, date)
+    draft = s.build()  # adds blocks to s; nothing the cover reads
+    if document(c.plan, c.scope.level, "cover") is None:
+        return draft, None
+    return draft, _cover(c, s, "", None)
+
+
+def _cover(c, s: _Synthesis, number: str, date: dt.date | None) -> Draft:
     plan: Plan = c.plan
     doc = document(plan, c.scope.level, "cover")
-    if doc is None:
-        return None
-    s = _Synthesis(c, "", None)
     iss = issuer(plan, c.unit, doc)
     report_iss = s.iss
     year = (date or c.as_of).year
