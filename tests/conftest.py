@@ -42,7 +42,7 @@ settings.load_profile("ci" if os.environ.get("CI") else "local")
 REPO = Path(__file__).resolve().parent.parent
 
 # The longest modules first, by their CPU time in a whole run (LibreOffice's and child processes'
-# included; measured 2026-12-01 with one process, --durations and getrusage). README's command
+# included; measured 2026-12-01 per test with getrusage over a whole run of README's command). README's command
 # (--dist loadscope --no-loadscope-reorder) hands whole modules to the workers in this order, each
 # worker taking the next when it is nearly done, so starting with the long ones leaves short ones
 # to even out the end (xdist's own order, most tests first, left long modules for last). test_demo
@@ -51,17 +51,16 @@ REPO = Path(__file__).resolve().parent.parent
 # (test_demo_cli, one test of ~20 s) comes a little later, once the demo is done. A module missing
 # here runs after all of these: add it where its CPU time puts it.
 SLOW_FIRST = [
-    "test_demo.py",  # ~35 s
-    "test_received_files.py", "test_report.py", "test_fast_paths.py", "test_demo_cli.py",  # 23-28 s
-    "test_prebuilt.py", "test_templates_libreoffice.py", "test_mail.py", "test_synth.py",  # 20-22 s
-    "test_excel_ribbon.py", "test_consolidate.py",  # ~16 s
-    "test_addin.py", "test_read.py", "test_truth.py", "test_returned.py", "test_xlsxrules.py",  # 8-11 s
-    "test_textnorm.py", "test_excel_book.py",
-    "test_print.py", "test_notebook.py", "test_print_outputs.py", "test_xml_variants.py",  # 4-7 s
-    "test_aggregate_columns.py", "test_vocabulary.py", "test_frames.py",
-    "test_templates.py", "test_safety.py", "test_plan.py", "test_excel_udf_vba.py",  # 2-3 s
-    "test_ovba.py", "test_cli_validate.py", "test_cli_windows.py", "test_excel_udfs.py",  # under 1.5 s
-    "test_cfb.py", "test_messages.py",
+    "test_demo.py",  # ~28 s
+    "test_received_files.py", "test_report.py", "test_fast_paths.py", "test_synth.py", "test_demo_cli.py",  # 20-26 s
+    "test_prebuilt.py", "test_templates_libreoffice.py", "test_excel_ribbon.py", "test_consolidate.py",  # 15-19 s
+    "test_mail.py", "test_addin.py", "test_textnorm.py", "test_truth.py",  # 9-12 s
+    "test_print.py", "test_returned.py", "test_print_outputs.py", "test_notebook.py", "test_excel_book.py",
+    "test_xlsxrules.py", "test_read.py", "test_frames.py",  # 6-8 s
+    "test_aggregate_columns.py", "test_vocabulary.py", "test_xml_variants.py",
+    "test_templates.py", "test_safety.py", "test_plan.py", "test_excel_udf_vba.py",  # 2-5 s
+    "test_cli_validate.py", "test_messages.py", "test_ovba.py", "test_cli_windows.py", "test_excel_udfs.py",  # under 1.5 s
+    "test_cfb.py",
 ]  # fmt: skip
 
 

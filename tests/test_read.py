@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pickle
+from pathlib import Path
 
 import pytest
 from helpers import clean_values, write_book
@@ -87,13 +88,22 @@ def test_round_trip_random_entries(tmp_path_factory, plan, data):
             assert sub.entries[k].value is None and sub.entries[k].status == "empty"
 
 
-@pytest.mark.libreoffice
-@pytest.mark.parametrize("fmt", ["xlsx", "xls", "ods"])
-def test_saved_by_libreoffice_reads_the_same(soffice, tmp_path, plan, fmt):
+@pytest.fixture(scope="module")
+def saved_by_libreoffice(soffice, tmp_path_factory, plan) -> tuple[Path, dict[str, Path]]:
+    """A commune's workbook and LibreOffice's .xlsx, .xls and .ods of it, stored from one load."""
+    work = tmp_path_factory.mktemp("lo-saved")
     values = clean_values(plan)
     values[("kq", "GDHT", 2015, "num")] = "không áp dụng"
-    src = write_book(tmp_path / "goc.xlsx", plan, "xa", values)
-    (out,) = lo.convert([src], fmt, tmp_path / fmt, tmp_path)
+    src = write_book(work / "goc.xlsx", plan, "xa", values)
+    out = lo.convert_each([src], ["xlsx", "xls", "ods"], work / "out", work)
+    return src, {fmt: paths[0] for fmt, paths in out.items()}
+
+
+@pytest.mark.libreoffice
+@pytest.mark.parametrize("fmt", ["xlsx", "xls", "ods"])
+def test_saved_by_libreoffice_reads_the_same(saved_by_libreoffice, plan, fmt):
+    src, saved = saved_by_libreoffice
+    out = saved[fmt]
     v = validate(out, plan)
     assert v.submission.kind == fmt
     assert _entries(v.submission) == _entries(read.read(src, plan))

@@ -627,7 +627,7 @@ def test_custom_properties(tmp_path):
 def converted(soffice, tmp_path_factory):
     base = tmp_path_factory.mktemp("lo")
     src = _workbook(base / "ten.xlsx")
-    return {fmt: lo.convert([src], fmt, base / fmt, base)[0] for fmt in ("ods", "xls")}
+    return {fmt: paths[0] for fmt, paths in lo.convert_each([src], ["ods", "xls"], base / "out", base).items()}
 
 
 @pytest.mark.libreoffice

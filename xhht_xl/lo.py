@@ -69,26 +69,43 @@ def convert(files: Sequence[Path], fmt: str, outdir: Path, work: Path, timeout: 
 
     CSV whose filter options name sheet -1 is written one file per sheet, ``<stem>-<sheet>.csv``:
     the paths returned are then the stems' (``<stem>.csv``, not written), each checked to have some."""
+    return convert_each(files, [fmt], outdir, work, timeout, locale)[fmt]
+
+
+def convert_each(files: Sequence[Path], fmts: Sequence[str], outdir: Path, work: Path, timeout: float = 300,
+                 locale: str | None = None) -> dict[str, list[Path]]:  # fmt: skip
+    """Each of ``files`` loaded once and stored in every format of ``fmts`` (as :func:`convert`
+    names them: "xlsx", "ods", a filter string...) into ``outdir``: ``{fmt: output paths in input
+    order}``. The formats must have distinct extensions (their outputs share ``outdir``); each
+    output is what :func:`convert` writes for that format, since LibreOffice's --convert-to also
+    stores the document as loaded. Without an office kept by this process, one soffice run per
+    format. Raises RuntimeError when an output is missing."""
     exe = soffice()
     if exe is None:
         raise RuntimeError("LibreOffice (soffice) is not installed: apt-get install -y libreoffice-calc")
+    exts = [fmt.split(":")[0] for fmt in fmts]
+    if len(set(exts)) != len(exts):
+        raise ValueError(f"formats with the same extension: {list(fmts)}")
     outdir.mkdir(parents=True, exist_ok=True)
-    target = FILTERS.get(fmt, fmt)
-    ext = fmt.split(":")[0]
-    out = [outdir / (Path(f).stem + "." + ext) for f in files]
-    if not _through_server(exe, files, target, out, timeout, locale):
+    targets = {fmt: FILTERS.get(fmt, fmt) for fmt in fmts}
+    out = {fmt: [outdir / (Path(f).stem + "." + ext) for f in files] for fmt, ext in zip(fmts, exts, strict=True)}
+    if not _through_server(exe, files, targets, out, timeout, locale):
         prof = profile(work / ("lo-profile" if locale is None else f"lo-profile-{locale}"), locale)
-        for i in range(0, len(files), BATCH):
-            batch = [str(f) for f in files[i : i + BATCH]]
-            subprocess.run(
-                [exe, "--headless", "--norestore", f"-env:UserInstallation={prof.resolve().as_uri()}",
-                 "--convert-to", target, "--outdir", str(outdir), *batch],
-                check=True, capture_output=True, timeout=timeout,
-            )  # fmt: skip
-    per_sheet = ext == "csv" and target.count(":") >= 2 and target.split(":", 2)[2].split(",")[11:12] == ["-1"]
-    missing = [p for p in out if not (any(outdir.glob(glob.escape(p.stem) + "-*.csv")) if per_sheet else p.exists())]
-    if missing:
-        raise RuntimeError(f"LibreOffice did not write {missing[:3]}")
+        for target in targets.values():
+            for i in range(0, len(files), BATCH):
+                batch = [str(f) for f in files[i : i + BATCH]]
+                subprocess.run(
+                    [exe, "--headless", "--norestore", f"-env:UserInstallation={prof.resolve().as_uri()}",
+                     "--convert-to", target, "--outdir", str(outdir), *batch],
+                    check=True, capture_output=True, timeout=timeout,
+                )  # fmt: skip
+    for fmt, ext in zip(fmts, exts, strict=True):
+        target = targets[fmt]
+        per_sheet = ext == "csv" and target.count(":") >= 2 and target.split(":", 2)[2].split(",")[11:12] == ["-1"]
+        missing = [p for p in out[fmt]
+                   if not (any(outdir.glob(glob.escape(p.stem) + "-*.csv")) if per_sheet else p.exists())]  # fmt: skip
+        if missing:
+            raise RuntimeError(f"LibreOffice did not write {missing[:3]}")
     return out
 
 
@@ -132,7 +149,7 @@ if req.get("terminate"):
     except Exception:
         pass  # the bridge goes with the office
     sys.exit(0)
-for src, dst, ext, name, options in req["jobs"]:
+for src, stores in req["jobs"]:  # one load, then every format asked for stored from it
     doc = desktop.loadComponentFromURL(uno.systemPathToFileUrl(src), "_blank", 0, (
         pv("ReadOnly", True), pv("OpenNewView", True), pv("Hidden", True), pv("Silent", True)))
     if doc is None:
@@ -140,11 +157,12 @@ for src, dst, ext, name, options in req["jobs"]:
     try:
         kind = ("calc" if doc.supportsService("com.sun.star.sheet.SpreadsheetDocument") else
                 "writer" if doc.supportsService("com.sun.star.text.TextDocument") else "other")
-        props = [pv("ConversionRequestOrigin", "CommandLine"), pv("Overwrite", True),
-                 pv("FilterName", name or GUESS[(ext, kind)])]
-        if options:
-            props.append(pv("FilterOptions", options))
-        doc.storeToURL(uno.systemPathToFileUrl(dst), tuple(props))
+        for dst, ext, name, options in stores:
+            props = [pv("ConversionRequestOrigin", "CommandLine"), pv("Overwrite", True),
+                     pv("FilterName", name or GUESS[(ext, kind)])]
+            if options:
+                props.append(pv("FilterOptions", options))
+            doc.storeToURL(uno.systemPathToFileUrl(dst), tuple(props))
     finally:
         doc.close(True)
 """
@@ -218,16 +236,21 @@ def _stop_all() -> None:
             _stop(locale)
 
 
-def _through_server(exe: str, files: Sequence[Path], target: str, out: list[Path], timeout: float,
-                    locale: str | None) -> bool:  # fmt: skip
-    """Convert through this process's office; False when there is none to use (or it failed, then
-    stopped, so that the caller's soffice run does the conversion)."""
+def _through_server(exe: str, files: Sequence[Path], targets: dict[str, str], out: dict[str, list[Path]],
+                    timeout: float, locale: str | None) -> bool:  # fmt: skip
+    """Convert through this process's office, each file loaded once for every target; False when
+    there is none to use (or it failed, then stopped, so that the caller's soffice run does it)."""
     py = _uno_python(exe)
     if py is None:
         return False
-    ext, _, rest = target.partition(":")
-    name, _, options = rest.partition(":")
-    jobs = [[str(Path(f).resolve()), str(o.resolve()), ext, name, options] for f, o in zip(files, out, strict=True)]
+    jobs = []
+    for i, f in enumerate(files):
+        stores = []
+        for fmt, target in targets.items():
+            ext, _, rest = target.partition(":")
+            name, _, options = rest.partition(":")
+            stores.append([str(out[fmt][i].resolve()), ext, name, options])
+        jobs.append([str(Path(f).resolve()), stores])
     with _lock:
         proc, pipe, _folder = _server(exe, locale)
         request = json.dumps({"pipe": pipe, "wait": min(timeout, 120), "jobs": jobs})
