@@ -329,6 +329,22 @@ def test_cover_submission(out, result):
     assert report.cover_path(result.districts[DISTRICT], out["district"]) is None
 
 
+def test_the_cover_written_beside_the_report_is_the_cover_alone(out, result, tmp_path):
+    """write_report builds the cover from the report's own synthesis (report_and_cover); the
+    cover must be what write_cover makes from the consolidation by itself, part for part."""
+    c = result.province
+    alone = report.write_cover(c, tmp_path / "alone.docx")
+    beside = report.cover_path(c, out["province"])
+    with zipfile.ZipFile(alone) as a, zipfile.ZipFile(beside) as b:
+        assert a.namelist() == b.namelist()
+        for name in a.namelist():
+            assert a.read(name) == b.read(name), name
+    # and the report written without a cover is the same document
+    bare = report.write_report(c, tmp_path / "bare.docx", cover=False)
+    with zipfile.ZipFile(bare) as a, zipfile.ZipFile(out["province"]) as b:
+        assert a.read("word/document.xml") == b.read("word/document.xml")
+
+
 def test_the_plan_says_who_issues(result, plan_copy, tmp_path):
     """Another plan can have the report issued by another body, with other recipients."""
     toml = plan_copy / "plan.toml"
