@@ -47,7 +47,12 @@ def write_cover(c, path: str | Path, *, number: str = "", date: dt.date | None =
     draft = synthesis.cover(c, number=number, date=date)
     if draft is None:
         return None
-    doc = render(draft, c.as_of)
+    return _write(draft, c.as_of, path)
+
+
+def _write(draft, as_of: dt.date, path: str | Path) -> Path:
+    """``draft`` rendered (``render``) and saved as .docx at ``path``, atomically."""
+    doc = render(draft, as_of)
     with atomic_path(path) as tmp:
         doc.save(str(tmp))
     return Path(path)
@@ -67,14 +72,10 @@ def write_report(
     """
     target = None if cover is False else cover_path(c, path) if cover is True else Path(cover)
     if target is None:
-        doc = build_report(c, number=number, date=date)
-        covering = None
-    else:
+        draft, covering = synthesise(c, number=number, date=date), None
+    else:  # the cover from the report's own synthesis: what write_cover(c, target) writes
         draft, covering = synthesis.report_and_cover(c, number=number, date=date)
-        doc = render(draft, c.as_of)
-    with atomic_path(path) as tmp:
-        doc.save(str(tmp))
-    if covering is not None:  # as write_cover(c, target)
-        with atomic_path(target) as tmp:
-            render(covering, c.as_of).save(str(tmp))
+    _write(draft, c.as_of, path)
+    if covering is not None:
+        _write(covering, c.as_of, target)
     return Path(path)

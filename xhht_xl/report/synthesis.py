@@ -822,9 +822,10 @@ def synthesise(c, *, number: str = "", date: dt.date | None = None) -> Draft:
 def cover(c, *, number: str = "", date: dt.date | None = None) -> Draft | None:
     """The covering submission the plan asks of ``c``'s level (``kind = "cover"``), or None: the
     issuer submits the draft report to ``to`` for signature, with its key figures."""
-    if document(c.plan, c.scope.level, "cover") is None:
+    doc = document(c.plan, c.scope.level, "cover")
+    if doc is None:
         return None
-    return _cover(c, _Synthesis(c, "", None), number, date)
+    return _cover(c, _Synthesis(c, "", None), doc, number, date)
 
 
 def report_and_cover(c, *, number: str = "", date: dt.date | None = None) -> tuple[Draft, Draft | None]:
@@ -833,14 +834,13 @@ def report_and_cover(c, *, number: str = "", date: dt.date | None = None) -> tup
     of the ~0.7 s both take) instead of gathering them again."""
     s = _Synthesis(c, number, date)
     draft = s.build()  # adds blocks to s; nothing the cover reads
-    if document(c.plan, c.scope.level, "cover") is None:
-        return draft, None
-    return draft, _cover(c, s, "", None)
+    doc = document(c.plan, c.scope.level, "cover")
+    return draft, None if doc is None else _cover(c, s, doc, "", None)
 
 
-def _cover(c, s: _Synthesis, number: str, date: dt.date | None) -> Draft:
+def _cover(c, s: _Synthesis, doc, number: str, date: dt.date | None) -> Draft:
+    """The covering submission ``doc`` (the plan's ``kind = "cover"`` document) from synthesis ``s`` of ``c``."""
     plan: Plan = c.plan
-    doc = document(plan, c.scope.level, "cover")
     iss = issuer(plan, c.unit, doc)
     report_iss = s.iss
     year = (date or c.as_of).year
