@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from helpers import clean_values, write_book
 
-from xhht_xl import cli, coverage, intake, messages, outputs, quotas
+from xhht_xl import cli, coverage, intake, messages, outputs, quotas, read
 from xhht_xl.aggregate import Scope
 from xhht_xl.consolidation import ConsolidationError, consolidate, unit_issue_counts
 from xhht_xl.pipeline import validate
@@ -72,6 +72,15 @@ def test_a_district_workbook_carries_its_coverage(district_run):
     assert fig.num == row.num and fig.den == row.den and not fig.complete
     wb = openpyxl.load_workbook(out)
     assert wb[coverage.SHEET].sheet_state == "veryHidden"
+
+
+def test_the_bounds_read_back_fit_what_is_written():
+    """read.DETAIL_BOUND and COVERAGE_BOUND (read where no import of outputs or coverage may be)
+    take every column the writers put in «Chi tiết» and ``_coverage``, and one spare."""
+    assert read.DETAIL_BOUND[1] == len(outputs.DETAIL_COLUMNS) + 1
+    assert read.COVERAGE_BOUND[1] >= len(coverage.FIGURE_FIELDS) + 2
+    assert read.sent_up_bounds() == {messages.text("out.sheet-detail"): read.DETAIL_BOUND,
+                                     coverage.SHEET: read.COVERAGE_BOUND}  # fmt: skip
 
 
 def test_the_reader_keeps_what_the_level_above_reads_back(tmp_path, plan, district_run, lo_work):

@@ -60,7 +60,6 @@ DETAIL_COLUMNS = (
     "state",
     "file",
 )
-assert DETAIL_BOUND[1] == len(DETAIL_COLUMNS) + 1  # read.DETAIL_BOUND: the columns read back, one spare
 
 
 def _verdict(v) -> str:
