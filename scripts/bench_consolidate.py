@@ -99,7 +99,8 @@ def province(tmp: Path) -> None:
         f"  end to end              {total:6.2f} s   (target <= 5 s)   runs: {', '.join(f'{r[0]:.2f}' for r in runs)}"
     )
     print(f"  of which the districts  runs: {', '.join(f'{r[2]:.2f}' for r in runs)} s; the province (its "
-          f"consolidation, then its workbook and report side by side): "
+          f"consolidation, then its workbook and report side by side, with the districts' returned copies and "
+          f"report beside them): "
           f"{', '.join(f'{r[0] - r[2]:.2f}' for r in runs)} s")  # fmt: skip
     print(f"  CPU time                runs: {', '.join(f'{r[3]:.2f}' for r in runs)} s (this process and its "
           f"workers; on 2 cores at best half of it as wall clock)")  # fmt: skip

@@ -6,10 +6,14 @@ A module of its own (not in tests/test_demo.py): its one test is a whole demo, s
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from xhht_xl import cli, messages
+from xhht_xl.demo import _Started
 
 T = messages.text
 
@@ -30,6 +34,28 @@ def test_demo_cli_twice_gives_the_same_results(demo_run, tmp_path, capsys):
     # the summary but its last line (the run's time), naming this run's folder
     summary = demo_run.summary.rsplit("\n", 1)[0].replace(str(demo_run.folder), str(folder))
     assert summary in out
+    # every output written again (the run starts by removing them), by the command's processes: the
+    # same files as the session's run in one process, returned copies and district report included
+    assert _outputs(folder) == _outputs(demo_run.folder)
+    assert any(p.startswith("tra_lai/") for p in _outputs(folder))
+
+
+def _outputs(folder: Path) -> set[str]:
+    out = folder / "ket_qua"
+    return {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and "xhht_intake" not in p.parts}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_jobs_side_by_side_give_their_results_in_order_and_raise_their_errors(workers):
+    with _Started([(pow, (2, 10)), (divmod, (7, 2))], workers) as jobs:
+        assert jobs.wait() == [1024, (3, 1)]
+    with pytest.raises(ValueError, match="'x'"), _Started([(pow, (2, 1)), (int, ("x",))], workers) as jobs:
+        jobs.wait()
+
+
+def test_a_job_whose_process_dies_is_an_error_not_a_wait():
+    with pytest.raises(RuntimeError, match="code 3"), _Started([(os._exit, (3,))], 2) as jobs:
+        jobs.wait()
 
 
 def _same_run_results(path, folder) -> dict:

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import multiprocessing
 import os
 import shutil
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -103,19 +105,25 @@ def _progress_line(i: int, n: int, file: str) -> None:
 
 
 def _district_job(job: tuple) -> Consolidation:
-    """One district's consolidation and outputs (run in a worker process); with ``report`` also
-    its draft report (the demo drafts the first district's, beside the province's)."""
-    plan, folder, code, own, times, out, report = job
+    """One district's consolidation and the outputs the province needs from it (run in a worker
+    process): its consolidated workbook, which it sends up, and its JSON. Its returned copies and
+    draft report are written later, while the province is consolidated (``_district_extras``)."""
+    plan, folder, code, own, times, out = job
     c = consolidate(folder, plan, "huyen", code, into=own, received_at=times, as_of=DISTRICT_AS_OF,
                     store=out / "xhht_intake" / code, now=NOW)  # fmt: skip
     c.write_workbook(out / f"{code}_tong_hop.xlsx")
     c.write_json(out / f"{code}_bao_cao.json")
-    write_returned(c, out.parent / "tra_lai" / code)
-    if report:
-        from .report import write_report
-
-        write_report(c, _district_report(out, code))
     return c
+
+
+def _district_extras(districts: dict[str, Consolidation], out: Path, report: str) -> None:
+    """The districts' outputs nobody waits for: each district's returned copies, and the draft report
+    of the district ``report`` (the demo drafts one district's, beside the province's)."""
+    from .report import write_report
+
+    for code, c in districts.items():
+        write_returned(c, out / "tra_lai" / code)
+    write_report(districts[report], _district_report(out / "huyen", report))
 
 
 def _district_report(out: Path, code: str) -> Path:
@@ -142,8 +150,8 @@ def consolidate_all(
     say(T("demo.step-districts"))
     own = {f.unit: received / f.path for f in manifest.files if f.level == "huyen"}
     sent_at = {f.unit: f.received_at for f in manifest.files if f.level == "huyen"}
-    first = plan.units_at("huyen")[0].code  # its draft report too: a district's report, in the pool
-    jobs = [(plan, _district_folder(received, d.code), d.code, own.get(d.code), times, out / "huyen", d.code == first)
+    first = plan.units_at("huyen")[0].code  # its draft report too
+    jobs = [(plan, _district_folder(received, d.code), d.code, own.get(d.code), times, out / "huyen")
             for d in plan.units_at("huyen")]  # fmt: skip
     (out / "huyen").mkdir(parents=True, exist_ok=True)
     to_province = out / "gui_tinh"
@@ -156,9 +164,9 @@ def consolidate_all(
                 "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             )
             pool = stack.enter_context(ProcessPoolExecutor(workers, mp_context=ctx))
-            # Longest first (the one with the report, then by files), so that no worker is left
-            # alone with a large district at the end; the lines still come in the plan's order.
-            order = sorted(range(len(jobs)), key=lambda i: (not jobs[i][6], -len(list(jobs[i][1].iterdir()))))
+            # Largest first, so that no worker is left alone with a large district at the end; the
+            # lines still come in the plan's order.
+            order = sorted(range(len(jobs)), key=lambda i: -len(list(jobs[i][1].iterdir())))
             futures = {i: pool.submit(_district_job, jobs[i]) for i in order}
             results = (futures[i].result() for i in range(len(jobs)))
         else:
@@ -169,56 +177,109 @@ def consolidate_all(
         for district, c in zip(plan.units_at("huyen"), results, strict=True):
             _district_done(district, c, out, to_province, sent_at, up_times, say)
             districts[district.code] = c
-    for f in manifest.files:
-        if f.level == "so_nganh":
-            target = to_province / Path(f.path).name
-            shutil.copyfile(received / f.path, target)
-            up_times[target.name] = f.received_at
-            _arrived(target, f.received_at)
-    own_province = next(received / f.path for f in manifest.files if f.level == "tinh")
-    say(
-        T(
-            "demo.step-province",
-            districts=len(plan.units_at("huyen")),
-            departments=len(plan.units_at("so_nganh")),
+    with _Started([(_district_extras, (districts, out, first))], workers) as extras:
+        # the districts' returned copies and report, side by side with the province, which does
+        # not keep both cores busy all along (its own workbook and report are waited for below)
+        for f in manifest.files:
+            if f.level == "so_nganh":
+                target = to_province / Path(f.path).name
+                shutil.copyfile(received / f.path, target)
+                up_times[target.name] = f.received_at
+                _arrived(target, f.received_at)
+        own_province = next(received / f.path for f in manifest.files if f.level == "tinh")
+        say(
+            T(
+                "demo.step-province",
+                districts=len(plan.units_at("huyen")),
+                departments=len(plan.units_at("so_nganh")),
+            )
         )
-    )
-    province = consolidate(to_province, plan, "tinh", plan.province.code, into=own_province, received_at=up_times,
-                           as_of=PROVINCE_AS_OF, store=out / "tinh" / "xhht_intake", now=NOW,
-                           workers=workers)  # fmt: skip
-    jobs = [(_province_outputs, (province, out)), (_report_outputs, (province, out))]
-    if workers > 1:  # the workbook and the documents are independent: write them side by side
-        parts = _side_by_side(jobs)
-    else:
-        parts = [fn(*args) for fn, args in jobs]
-    outputs = {"districts": out / "huyen", "returned": out / "tra_lai", **parts[0], **parts[1],
-               "district_report": _district_report(out / "huyen", first)}  # fmt: skip
+        province = consolidate(to_province, plan, "tinh", plan.province.code, into=own_province,
+                               received_at=up_times, as_of=PROVINCE_AS_OF, store=out / "tinh" / "xhht_intake",
+                               now=NOW, workers=workers)  # fmt: skip
+        # the workbook and the documents are independent: written side by side
+        with _Started([(_province_outputs, (province, out)), (_report_outputs, (province, out))], workers) as parts:
+            outputs = {"districts": out / "huyen", "returned": out / "tra_lai", **parts.wait()[0],
+                       **parts.wait()[1], "district_report": _district_report(out / "huyen", first)}  # fmt: skip
+        extras.wait()  # raises what the process raised
     return districts, province, outputs
 
 
-_inherited: list[tuple[Callable, tuple]] = []  # jobs a forked worker finds in its copy of memory
+_inherited: dict[int, list[tuple[Callable, tuple]]] = {}  # jobs a forked process finds in its copy of memory
+_batches = itertools.count()
 
 
-def _run_inherited(i: int):
-    fn, args = _inherited[i]
-    return fn(*args)
+def _run_job(conn, batch: int, i: int, job: tuple[Callable, tuple] | None) -> None:
+    """In a process of its own: one job of ``_Started``, its result or its exception sent back."""
+    try:
+        fn, args = _inherited[batch][i] if job is None else job
+        reply = ("ok", fn(*args), "")
+    except BaseException as exc:
+        reply = ("error", exc, traceback.format_exc())
+    try:
+        conn.send(reply)
+    except Exception:  # an exception that does not pickle: its text
+        conn.send(("error", RuntimeError(reply[2] or repr(reply[1])), reply[2]))
+    conn.close()
 
 
-def _side_by_side(jobs: list[tuple[Callable, tuple]]) -> list:
-    """``[fn(*args) for fn, args in jobs]``, each in a process of its own. Forked processes find the
-    jobs in the memory they share with this one: the province's consolidation is not pickled
-    (~1.6 MB: ~0.05 s to pickle here and ~0.15 s to unpickle in each process); spawned ones get
-    them pickled."""
-    fork = "fork" in multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if fork else "spawn")
-    with ProcessPoolExecutor(len(jobs), mp_context=ctx) as pool:
+class _Started:
+    """``[fn(*args) for fn, args in jobs]``, each started in a process of its own on entering;
+    ``wait`` returns their results (and raises what a job raised), leaving waits for them all.
+
+    Forked processes find the jobs in the memory they share with this one: a consolidation is not
+    pickled (the province's is ~1.6 MB: ~0.05 s to pickle here and ~0.15 s to unpickle in each
+    process); spawned ones get them pickled. Plain processes, not a pool: a pool's thread would
+    still run here when the next processes are forked. With ``workers`` = 1 the jobs run in this
+    process, on entering."""
+
+    def __init__(self, jobs: list[tuple[Callable, tuple]], workers: int):
+        self.jobs, self.workers = jobs, workers
+        self.batch = next(_batches)
+        self.running: list[tuple[multiprocessing.process.BaseProcess, object]] = []
+        self._results: list | None = None
+
+    def __enter__(self) -> _Started:
+        if self.workers <= 1:
+            self._results = [fn(*args) for fn, args in self.jobs]
+            return self
+        fork = "fork" in multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if fork else "spawn")
         if fork:
-            _inherited[:] = jobs  # before the first submit, which forks the processes
-            try:
-                return [f.result() for f in [pool.submit(_run_inherited, i) for i in range(len(jobs))]]
-            finally:
-                _inherited.clear()
-        return [f.result() for f in [pool.submit(fn, *args) for fn, args in jobs]]
+            _inherited[self.batch] = self.jobs
+        for i, job in enumerate(self.jobs):
+            here, there = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_run_job, args=(there, self.batch, i, None if fork else job), daemon=True)
+            proc.start()
+            there.close()
+            self.running.append((proc, here))
+        return self
+
+    def wait(self) -> list:
+        if self._results is None:
+            replies = []
+            for proc, conn in self.running:
+                try:
+                    replies.append(conn.recv())
+                except EOFError:  # the process ended without a word (killed, or out of memory)
+                    proc.join()
+                    replies.append(("error", RuntimeError(f"worker process ended with code {proc.exitcode}"), ""))
+                conn.close()
+                proc.join()
+            self.running = []
+            _inherited.pop(self.batch, None)
+            for kind, value, text in replies:
+                if kind == "error":
+                    raise value from (RuntimeError(text) if text else None)
+            self._results = [value for _, value, _ in replies]
+        return self._results
+
+    def __exit__(self, *exc) -> None:
+        for proc, conn in self.running:  # left early (an error here): the jobs still end
+            proc.join()
+            conn.close()
+        self.running = []
+        _inherited.pop(self.batch, None)
 
 
 def _arrived(path: Path, when: dt.datetime) -> None:
@@ -241,20 +302,21 @@ def _district_done(district, c: Consolidation, out: Path, to_province: Path, sen
 
 
 def _province_outputs(province: Consolidation, out: Path) -> dict[str, Path]:
+    from .report.awards import write_award_list
+
     return {
         "province": province.write_workbook(out / "tinh" / "80_tong_hop_tinh.xlsx"),
         "province_json": province.write_json(out / "tinh" / "80_bao_cao.json"),
         "facts": province.write_facts(out / "tinh" / "80_du_lieu.csv"),
+        # here rather than beside the report, the longer of the two
+        "awards": write_award_list(province, out / "tinh" / "80_danh_sach_khen_thuong.xlsx"),
     }
 
 
 def _report_outputs(province: Consolidation, out: Path) -> dict[str, Path]:
     from . import report
 
-    return {
-        "report": report.write_report(province, out / "tinh" / "80_bao_cao_tong_ket.docx"),
-        "awards": report.write_award_list(province, out / "tinh" / "80_danh_sach_khen_thuong.xlsx"),
-    }
+    return {"report": report.write_report(province, out / "tinh" / "80_bao_cao_tong_ket.docx")}
 
 
 def _district_folder(received: Path, code: str) -> Path:
