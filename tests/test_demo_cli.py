@@ -53,6 +53,17 @@ def test_jobs_side_by_side_give_their_results_in_order_and_raise_their_errors(wo
         jobs.wait()
 
 
+def test_jobs_side_by_side_in_spawned_processes(monkeypatch):
+    """Where processes cannot fork (Windows), the jobs travel pickled to spawned processes."""
+    import multiprocessing
+
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    with _Started([(pow, (3, 3)), (divmod, (9, 4))], 2) as jobs:
+        assert jobs.wait() == [27, (2, 1)]
+    with pytest.raises(ZeroDivisionError), _Started([(divmod, (1, 0))], 2) as jobs:
+        jobs.wait()
+
+
 def test_a_job_whose_process_dies_is_an_error_not_a_wait():
     with pytest.raises(RuntimeError, match="code 3"), _Started([(os._exit, (3,))], 2) as jobs:
         jobs.wait()

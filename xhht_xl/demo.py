@@ -249,7 +249,7 @@ class _Started:
             _inherited[self.batch] = self.jobs
         for i, job in enumerate(self.jobs):
             here, there = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_run_job, args=(there, self.batch, i, None if fork else job), daemon=True)
+            proc = ctx.Process(target=_run_job, args=(there, self.batch, i, None if fork else job))
             proc.start()
             there.close()
             self.running.append((proc, here))
