@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,45 @@ def test_jobs_side_by_side_in_spawned_processes(monkeypatch):
 def test_a_job_whose_process_dies_is_an_error_not_a_wait():
     with pytest.raises(RuntimeError, match="code 3"), _Started([(os._exit, (3,))], 2) as jobs:
         jobs.wait()
+
+
+class _TwoPartError(Exception):
+    """An exception whose ``__init__`` is not its ``args``: it pickles, but does not unpickle (as
+    plan.PlanError)."""
+
+    def __init__(self, file: str, cell: str):
+        super().__init__(f"ô {cell} của {file} hỏng")
+
+
+def _raise_two_part():
+    raise _TwoPartError("a.xlsx", "B3")
+
+
+class _LockedError(Exception):
+    """An exception that does not pickle at all (as lxml's XMLSyntaxError, with its error log)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.lock = threading.Lock()
+
+
+def _raise_locked():
+    raise _LockedError("tệp mẫu hỏng")
+
+
+@pytest.mark.parametrize(
+    ("job", "text"),
+    [(_raise_two_part, "ô B3 của a.xlsx hỏng"), (_raise_locked, "tệp mẫu hỏng"), (threading.Lock, "pickle")],
+)
+def test_a_job_error_that_cannot_travel_back_is_still_its_own_one_line(job, text):
+    """What a job raised reaches the caller as one line of its own text (the CLI prints it to the
+    clerk), its trace as the cause (the CLI's log): not the unpickling's TypeError, nor a trace as
+    the message. A result that does not pickle is such an error too."""
+    with pytest.raises(RuntimeError) as caught, _Started([(pow, (2, 3)), (job, ())], 2) as jobs:
+        jobs.wait()
+    assert text in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert "Traceback" in str(caught.value.__cause__)
 
 
 def _same_run_results(path, folder) -> dict:

@@ -13,6 +13,7 @@ import datetime as dt
 import itertools
 import multiprocessing
 import os
+import pickle
 import shutil
 import sys
 import time
@@ -20,6 +21,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 from . import messages, synth
@@ -217,15 +219,24 @@ def _run_job(conn, batch: int, i: int, job: tuple[Callable, tuple] | None) -> No
     except BaseException as exc:
         reply = ("error", exc, traceback.format_exc())
     try:
-        conn.send(reply)
-    except Exception:  # an exception that does not pickle: its text
-        conn.send(("error", RuntimeError(reply[2] or repr(reply[1])), reply[2]))
+        data = ForkingPickler.dumps(reply)
+        if reply[0] == "error":
+            pickle.loads(data)  # an exception whose __init__ is not its args pickles, but does not unpickle
+    except Exception as exc:  # sent as its own text, one line (the CLI prints it), its trace as the cause
+        bad = reply[1] if reply[0] == "error" else exc
+        text = " ".join(str(bad).split()) or type(bad).__name__
+        data = ForkingPickler.dumps(("error", RuntimeError(text), reply[2] or traceback.format_exc()))
+    with contextlib.suppress(OSError):  # nobody listens any more (the caller was interrupted)
+        conn.send_bytes(data)
     conn.close()
+
 
 
 class _Started:
     """``[fn(*args) for fn, args in jobs]``, each started in a process of its own on entering;
-    ``wait`` returns their results (and raises what a job raised), leaving waits for them all.
+    ``wait`` returns their results (and raises what a job raised: one that cannot be sent back as
+    it is, such as an exception whose ``__init__`` is not its args, as a RuntimeError of its text,
+    its trace as the cause), leaving waits for them all.
 
     Forked processes find the jobs in the memory they share with this one: a consolidation is not
     pickled (the province's is ~1.6 MB: ~0.05 s to pickle here and ~0.15 s to unpickle in each
