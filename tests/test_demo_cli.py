@@ -8,6 +8,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -107,6 +111,64 @@ def test_a_job_error_that_cannot_travel_back_is_still_its_own_one_line(job, text
     assert text in str(caught.value)
     assert "\n" not in str(caught.value)
     assert "Traceback" in str(caught.value.__cause__)
+
+
+def _finishes(code: str) -> subprocess.CompletedProcess:
+    """``code`` run by a Python of its own, in a session of its own. What would hang the suite fails
+    instead: the limit only guards against a hang (the run takes well under a second), it is not a
+    speed assertion."""
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        pytest.fail("hung")
+    assert proc.returncode == 0, err
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="a process of its own is started by fork")
+def test_leaving_early_does_not_wait_forever_for_a_job_with_a_large_result():
+    """An error before ``wait`` (the province's consolidation failing while the districts' extras
+    run): leaving still ends the jobs, even one whose result is larger than the pipe holds."""
+    out = _finishes("""
+        from xhht_xl.demo import _Started
+        try:
+            with _Started([(bytes, (10**6,)), (bytes, (10**6,))], 2):
+                raise KeyError("the province")
+        except KeyError as exc:
+            print("raised", exc)
+    """).stdout
+    assert "raised 'the province'" in out
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="a process of its own is started by fork")
+def test_a_job_that_dies_leaving_a_process_of_its_own_is_an_error_not_a_wait():
+    """The job's process is killed (out of memory) while a process it started lives on, keeping a
+    copy of the pipe the reply would come by: its death is noticed all the same."""
+    out = _finishes("""
+        import os
+        from xhht_xl.demo import _Started
+
+        held, release = os.pipe()
+
+        def job():
+            if os.fork() == 0:  # a helper that lives on until released
+                os.close(release)
+                os.read(held, 1)
+                os._exit(0)
+            os._exit(3)
+
+        try:
+            with _Started([(job, ())], 2) as jobs:
+                jobs.wait()
+        except RuntimeError as exc:
+            print("raised", exc)
+        os.close(release)
+    """).stdout
+    assert "code 3" in out
 
 
 def _same_run_results(path, folder) -> dict:

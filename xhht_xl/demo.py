@@ -231,12 +231,21 @@ def _run_job(conn, batch: int, i: int, job: tuple[Callable, tuple] | None) -> No
     conn.close()
 
 
+def _reply(proc: multiprocessing.process.BaseProcess, conn) -> bytes:
+    """The reply of a job of ``_Started`` as sent; EOFError when its process ended without one.
+    Its end is looked for, not only the pipe's: a process the job started by fork keeps copies of
+    the pipe and of the process's sentinel open after the job's process died."""
+    while not conn.poll(0.1):
+        if proc.exitcode is not None and not conn.poll():  # a reply is sent before the end
+            raise EOFError
+    return conn.recv_bytes()
+
 
 class _Started:
     """``[fn(*args) for fn, args in jobs]``, each started in a process of its own on entering;
     ``wait`` returns their results (and raises what a job raised: one that cannot be sent back as
     it is, such as an exception whose ``__init__`` is not its args, as a RuntimeError of its text,
-    its trace as the cause), leaving waits for them all.
+    its trace as the cause), leaving waits for them all and reads what they send.
 
     Forked processes find the jobs in the memory they share with this one: a consolidation is not
     pickled (the province's is ~1.6 MB: ~0.05 s to pickle here and ~0.15 s to unpickle in each
@@ -271,7 +280,7 @@ class _Started:
             replies = []
             for proc, conn in self.running:
                 try:
-                    replies.append(conn.recv())
+                    replies.append(pickle.loads(_reply(proc, conn)))
                 except EOFError:  # the process ended without a word (killed, or out of memory)
                     proc.join()
                     replies.append(("error", RuntimeError(f"worker process ended with code {proc.exitcode}"), ""))
@@ -287,6 +296,8 @@ class _Started:
 
     def __exit__(self, *exc) -> None:
         for proc, conn in self.running:  # left early (an error here): the jobs still end
+            with contextlib.suppress(EOFError, OSError):  # (OSError: its reply read already)
+                _reply(proc, conn)  # read and dropped: a large one would keep its process from ending
             proc.join()
             conn.close()
         self.running = []
