@@ -13,6 +13,7 @@ import datetime as dt
 import itertools
 import multiprocessing
 import os
+import pickle
 import shutil
 import sys
 import time
@@ -20,6 +21,7 @@ import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 from . import messages, synth
@@ -217,15 +219,33 @@ def _run_job(conn, batch: int, i: int, job: tuple[Callable, tuple] | None) -> No
     except BaseException as exc:
         reply = ("error", exc, traceback.format_exc())
     try:
-        conn.send(reply)
-    except Exception:  # an exception that does not pickle: its text
-        conn.send(("error", RuntimeError(reply[2] or repr(reply[1])), reply[2]))
+        data = ForkingPickler.dumps(reply)
+        if reply[0] == "error":
+            pickle.loads(data)  # an exception whose __init__ is not its args pickles, but does not unpickle
+    except Exception as exc:  # sent as its own text, one line (the CLI prints it), its trace as the cause
+        bad = reply[1] if reply[0] == "error" else exc
+        text = " ".join(str(bad).split()) or type(bad).__name__
+        data = ForkingPickler.dumps(("error", RuntimeError(text), reply[2] or traceback.format_exc()))
+    with contextlib.suppress(OSError):  # nobody listens any more (the caller was interrupted)
+        conn.send_bytes(data)
     conn.close()
+
+
+def _reply(proc: multiprocessing.process.BaseProcess, conn) -> bytes:
+    """The reply of a job of ``_Started`` as sent; EOFError when its process ended without one.
+    Its end is looked for, not only the pipe's: a process the job started by fork keeps copies of
+    the pipe and of the process's sentinel open after the job's process died."""
+    while not conn.poll(0.1):
+        if proc.exitcode is not None and not conn.poll():  # a reply is sent before the end
+            raise EOFError
+    return conn.recv_bytes()
 
 
 class _Started:
     """``[fn(*args) for fn, args in jobs]``, each started in a process of its own on entering;
-    ``wait`` returns their results (and raises what a job raised), leaving waits for them all.
+    ``wait`` returns their results (and raises what a job raised: one that cannot be sent back as
+    it is, such as an exception whose ``__init__`` is not its args, as a RuntimeError of its text,
+    its trace as the cause), leaving waits for them all and reads what they send.
 
     Forked processes find the jobs in the memory they share with this one: a consolidation is not
     pickled (the province's is ~1.6 MB: ~0.05 s to pickle here and ~0.15 s to unpickle in each
@@ -260,7 +280,7 @@ class _Started:
             replies = []
             for proc, conn in self.running:
                 try:
-                    replies.append(conn.recv())
+                    replies.append(pickle.loads(_reply(proc, conn)))
                 except EOFError:  # the process ended without a word (killed, or out of memory)
                     proc.join()
                     replies.append(("error", RuntimeError(f"worker process ended with code {proc.exitcode}"), ""))
@@ -276,6 +296,8 @@ class _Started:
 
     def __exit__(self, *exc) -> None:
         for proc, conn in self.running:  # left early (an error here): the jobs still end
+            with contextlib.suppress(EOFError, OSError):  # (OSError: its reply read already)
+                _reply(proc, conn)  # read and dropped: a large one would keep its process from ending
             proc.join()
             conn.close()
         self.running = []
