@@ -201,8 +201,9 @@ def consolidate_all(
                                now=NOW, workers=workers)  # fmt: skip
         # the workbook and the documents are independent: written side by side
         with _Started([(_province_outputs, (province, out)), (_report_outputs, (province, out))], workers) as parts:
-            outputs = {"districts": out / "huyen", "returned": out / "tra_lai", **parts.wait()[0],
-                       **parts.wait()[1], "district_report": _district_report(out / "huyen", first)}  # fmt: skip
+            written, drafted = parts.wait()
+        outputs = {"districts": out / "huyen", "returned": out / "tra_lai", **written, **drafted,
+                   "district_report": _district_report(out / "huyen", first)}  # fmt: skip
         extras.wait()  # raises what the process raised
     return districts, province, outputs
 
@@ -277,17 +278,9 @@ class _Started:
 
     def wait(self) -> list:
         if self._results is None:
-            replies = []
-            for proc, conn in self.running:
-                try:
-                    replies.append(pickle.loads(_reply(proc, conn)))
-                except EOFError:  # the process ended without a word (killed, or out of memory)
-                    proc.join()
-                    replies.append(("error", RuntimeError(f"worker process ended with code {proc.exitcode}"), ""))
-                conn.close()
-                proc.join()
-            self.running = []
-            _inherited.pop(self.batch, None)
+            replies = [pickle.loads(data) if data is not None else
+                       ("error", RuntimeError(f"worker process ended with code {code}"), "")
+                       for data, code in self._end()]  # fmt: skip
             for kind, value, text in replies:
                 if kind == "error":
                     raise value from (RuntimeError(text) if text else None)
@@ -295,13 +288,24 @@ class _Started:
         return self._results
 
     def __exit__(self, *exc) -> None:
-        for proc, conn in self.running:  # left early (an error here): the jobs still end
-            with contextlib.suppress(EOFError, OSError):  # (OSError: its reply read already)
-                _reply(proc, conn)  # read and dropped: a large one would keep its process from ending
-            proc.join()
+        self._end()  # left early (an error here): the jobs still end, what they send is dropped
+
+    def _end(self) -> list[tuple[bytes | None, int | None]]:
+        """Each running job's reply as sent (None: its process ended without one, killed or out of
+        memory) and its process's exit code. Each reply is read before its process is joined: a
+        large one would keep the process from ending."""
+        ended = []
+        for proc, conn in self.running:
+            try:
+                data = _reply(proc, conn)
+            except (EOFError, OSError):
+                data = None
             conn.close()
+            proc.join()
+            ended.append((data, proc.exitcode))
         self.running = []
         _inherited.pop(self.batch, None)
+        return ended
 
 
 def _arrived(path: Path, when: dt.datetime) -> None:
