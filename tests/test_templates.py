@@ -168,6 +168,7 @@ def test_merge_is_openpyxl_merge_cells(tmp_path):
     written = {}
     for how in ("openpyxl", "merge", "merge again"):
         wb = templates.new_workbook()
+        wb.properties.created = templates.CREATED  # not the second each workbook was made in
         ws = wb.active
         for row in range(1, 9):
             for col in range(1, 7):
