@@ -825,6 +825,42 @@ def test_facts_are_the_frame_they_were(province, faulty, plan):
     pd.testing.assert_frame_equal(empty, _old_facts([], []))
 
 
+
+def test_facts_of_members_with_the_same_keys_elsewhere(faulty, plan):
+    """Members sharing a sequence of entry keys (worked out once, ``aggregate._Shape``) but not
+    their cells: one whose facts sit on other cells and another sheet, one with the keys in
+    another order, one with a single fact, one with none. Each gets its own sheets, cells and
+    issues, as the code before issue 15 made them."""
+    import copy
+
+    import pandas as pd
+
+    from xhht_xl import aggregate, validate
+
+    base = validate(faulty[0], plan, file="a.xlsx").submission
+    moved = copy.deepcopy(base)
+    moved.file = "b.xlsx"
+    facts_keys = [k for k in moved.entries if k[0] in ("kq", "kp")]
+    for k in facts_keys[::3]:
+        e = moved.entries[k]
+        e.sheet, e.cell = "Trang khác", f"Z{len(e.cell)}{e.cell}"
+    shuffled = copy.deepcopy(base)
+    shuffled.entries = dict(reversed(list(shuffled.entries.items())))
+    one, none = copy.deepcopy(base), copy.deepcopy(base)
+    one.entries = {k: e for k, e in one.entries.items() if k[0] not in ("kq", "kp") or k == facts_keys[5]}
+    none.entries = {k: e for k, e in none.entries.items() if k[0] not in ("kq", "kp")}
+    subs = [base, moved, base, shuffled, one, none, moved]
+    members = [aggregate.Member(f"u{i}", "xa", sub) for i, sub in enumerate(subs)]
+    e = moved.entries[facts_keys[3]]
+    issues = [aggregate.Issue("negative", "error", "âm", "u1", "b.xlsx", e.sheet, e.cell),
+              aggregate.Issue("negative", "error", "âm", "u2", "a.xlsx", e.sheet, e.cell)]  # not a cell of u2
+    new, old = aggregate.facts(members, issues), _old_facts(members, issues)
+    pd.testing.assert_frame_equal(new, old)
+    assert set(new.loc[new.unit == "u1", "sheet"]) == {base.entries[k].sheet for k in facts_keys} | {"Trang khác"}
+    assert "Trang khác" not in set(new.loc[new.unit == "u2", "sheet"])
+    assert new.loc[new.unit == "u1", "issue"].tolist().count("negative") == 1
+    assert new["issue"].notna().sum() == 1 and (new.unit == "u4").sum() == 1 and (new.unit == "u5").sum() == 0
+
 def test_checked_submissions_share_their_empty_cells_only_within_an_intake(faulty, plan):
     import pickle
 
