@@ -23,10 +23,10 @@ from xhht_xl.consolidation import ConsolidationError, consolidate
 STATES = (OK, EMPTY, NA_STATE, REJECTED)
 
 
-def _facts(draw, plan) -> pd.DataFrame:
-    units = draw(st.lists(st.sampled_from(["27685", "27688", "794", "SGDDT", "80001"]), min_size=1, max_size=4,
+def _facts(draw, plan, indicators: list[str] | None = None) -> pd.DataFrame:
+    units = draw(st.lists(st.sampled_from(["27685", "27688", "794", "SGDDT", "SNV", "80001"]), min_size=1, max_size=4,
                           unique=True))  # fmt: skip
-    indicators = [i.code for i in plan.rate_indicators()][:6]
+    indicators = indicators or [i.code for i in plan.rate_indicators()][:6]
     rows = draw(st.lists(st.tuples(st.sampled_from(units), st.sampled_from(["xa", "huyen", "self", "so_nganh"]),
                                    st.sampled_from(indicators), st.sampled_from([2015, 2020, 1999]),
                                    st.sampled_from(["num", "den", "amount"]),
@@ -117,13 +117,39 @@ def test_verdicts_follow_the_row_rule(plan, data):
     assert aggregate._verdicts(frame, plan) == _verdicts_by_row(frame, plan)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(data=st.data())
 def test_authority_rows_follow_the_row_rule(plan, data):
-    f = _facts(data.draw, plan)
-    district = plan.units_at("huyen")[0].code
-    scope = Scope(district, "huyen", {"xa": ["27685", "27688"], "so_nganh": ["SGDDT"]})
-    got = aggregate._authority_rows(aggregate.pairs(f), plan, scope, "indicator")
+    """At a district, and at the province, where some indicators come from a named department
+    (HSSV_KNS from SGDDT, CBCCVC_UD_CNTT from SNV) and others from a level or the own workbook."""
+    if data.draw(st.booleans()):
+        f = _facts(data.draw, plan)
+        scope = Scope(plan.units_at("huyen")[0].code, "huyen", {"xa": ["27685", "27688"], "so_nganh": ["SGDDT"]})
+    else:
+        f = _facts(data.draw, plan, ["HSSV_KNS", "CBCCVC_UD_CNTT", "XMC_BC_15_35", "KP_NSDP"])
+        scope = Scope(plan.province.code, "tinh", {"huyen": ["794"], "so_nganh": ["SGDDT", "SNV"]})
+    _follows_the_row_rule(aggregate._authority_rows(aggregate.pairs(f), plan, scope, "indicator"), plan, scope)
+
+
+def test_authority_rows_of_each_kind_of_source(plan):
+    """One row counted for each kind of source at the province: a department named by the
+    indicator, another department's row not counted, a district, the own workbook, a unit not
+    expected."""
+    rows = [("SGDDT", "so_nganh", "HSSV_KNS"), ("SNV", "so_nganh", "HSSV_KNS"), ("SNV", "so_nganh", "CBCCVC_UD_CNTT"),
+            ("794", "huyen", "XMC_BC_15_35"), ("795", "huyen", "XMC_BC_15_35"), ("80", "self", "KP_NSDP"),
+            ("SGDDT", "so_nganh", "KP_NSDP")]  # fmt: skip
+    f = pd.DataFrame([(u, lv, ind, 2020, "amount", 5.0, OK) for u, lv, ind in rows],
+                     columns=["unit", "level", "indicator", "milestone", "measure", "value", "state"])  # fmt: skip
+    scope = Scope(plan.province.code, "tinh", {"huyen": ["794"], "so_nganh": ["SGDDT", "SNV"]})
+    got = aggregate._authority_rows(f, plan, scope, "indicator")
+    assert got["used"].tolist() == ["SGDDT", "", "SNV", "huyen", "", "self", "so_nganh"]
+    assert got["by_level"].tolist() == ["so_nganh", "so_nganh", "so_nganh", "huyen", "", "self", "so_nganh"]
+    assert got["by_unit"].tolist() == ["SGDDT", "SNV", "SNV", "794", "795", "", "SGDDT"]
+    _follows_the_row_rule(got, plan, scope)
+    assert aggregate._authority_rows(f.iloc[:0], plan, scope, "indicator")["used"].tolist() == []
+
+
+def _follows_the_row_rule(got: pd.DataFrame, plan, scope: Scope) -> None:
     expected = {(lv, u) for lv, units in scope.expected.items() for u in units}
     for r in got.itertuples():
         lv, un = (("self", "") if r.level == "self" else (r.level if (r.level, r.unit) in expected else "", r.unit))

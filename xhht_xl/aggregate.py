@@ -457,24 +457,33 @@ class Scope:
 def _authority_rows(frame: pd.DataFrame, plan: Plan, scope: Scope, key: str) -> pd.DataFrame:
     """Tag each row with the authoritative source it counts for (``used``) or none, and the
     source names it can stand for: ``by_level`` (its level for an expected sub-unit, "self" for
-    the own workbook) and ``by_unit`` (its unit code: a named department). Decided once per
-    distinct (level, unit, indicator)."""
+    the own workbook) and ``by_unit`` (its unit code: a named department). What a row stands for
+    is decided once per distinct (level, unit), each ``key``'s sources once per code, and which
+    of them counts in arrays (a national consolidation has ~250,000 distinct (unit, indicator))."""
     frame = frame.copy(deep=False)  # columns added to this frame only (pandas' copy on write)
     expected = {(lv, u) for lv, units in scope.expected.items() for u in units}
-    inverse, combos = _distinct([frame["level"], frame["unit"], frame[key]])
-    by_level, by_unit, used = [], [], []
-    for level, unit, code in combos:
-        if level == SELF:
-            lv, un = SELF, ""
-        else:
-            lv, un = (level if (level, unit) in expected else ""), unit
-        sources = authority(plan, code, scope.level) if code in plan.indicators else ()
-        used.append(lv if lv in sources else (un if un and un in sources else ""))
-        by_level.append(lv)
-        by_unit.append(un)
-    frame["used"] = np.array(used, dtype=object)[inverse]
-    frame["by_level"] = np.array(by_level, dtype=object)[inverse]
-    frame["by_unit"] = np.array(by_unit, dtype=object)[inverse]
+    at, members = _distinct([frame["level"], frame["unit"]])  # each row's (level, unit)
+    of_code, codes = _distinct([frame[key]])
+    by_level = [SELF if level == SELF else (level if (level, unit) in expected else "") for level, unit in members]
+    by_unit = ["" if level == SELF else unit for level, unit in members]
+    sources = [authority(plan, code, scope.level) if code in plan.indicators else () for (code,) in codes]
+    # the level a row stands for counts where it is among its code's sources (few levels x codes)
+    levels = sorted(set(by_level))
+    level_at = np.array([levels.index(lv) for lv in by_level], dtype=np.intp)[at]
+    counts = np.array([[lv in src for src in sources] for lv in levels], dtype=bool).reshape(len(levels), len(sources))
+    by_level_rows = np.array(by_level, dtype=object)[at]
+    used = np.where(counts[level_at, of_code], by_level_rows, "").astype(object) if len(frame) else by_level_rows
+    # else its unit, where a code's sources name it (a department): those few rows one by one
+    named = {u for src in sources for u in src}
+    unit_named = np.array([bool(u) and u in named for u in by_unit], dtype=bool)
+    if unit_named.any():
+        for row in np.flatnonzero(unit_named[at] & (used == "")):
+            unit = by_unit[at[row]]
+            if unit in sources[of_code[row]]:
+                used[row] = unit
+    frame["used"] = used
+    frame["by_level"] = by_level_rows
+    frame["by_unit"] = np.array(by_unit, dtype=object)[at]
     return frame
 
 
