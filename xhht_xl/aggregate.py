@@ -289,7 +289,7 @@ def _distinct(columns: list) -> tuple[np.ndarray, list[tuple]]:
         key = key * len(uniques) + codes
         size *= max(len(uniques), 1)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    values = [col.iloc[first].tolist() if isinstance(col, pd.Series) else np.asarray(col, dtype=object)[first].tolist()
+    values = [col.iloc[first].tolist() if isinstance(col, pd.Series) else np.asarray(col)[first].tolist()
               for col in columns]  # fmt: skip
     return inverse.reshape(-1), list(zip(*values, strict=True))
 
