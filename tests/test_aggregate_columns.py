@@ -174,6 +174,24 @@ def test_distinct_keeps_missing_values_apart_and_survives_wide_keys():
     assert all(combos[inverse[i]] == tuple(int(c[i]) for c in cols) for i in range(0, 70_000, 997))
 
 
+def test_distinct_gives_each_column_s_own_values():
+    """A combination holds each column's values as that column gives them as objects
+    (``np.asarray(col, dtype=object)``, as before issue 15): pandas arrays that are not Series
+    keep their Timestamp, Timedelta and <NA>, not numpy's datetime and float; numpy arrays
+    give the same Python scalars either way."""
+    cols = [pd.DatetimeIndex(["2020-01-01", None, "2020-01-01"]), pd.array([1, None, 1], dtype="Int64"),
+            pd.TimedeltaIndex(["1D", "1D", None]), pd.array([1.5, None, 1.5], dtype="Float64"),
+            pd.Categorical(pd.DatetimeIndex(["2020-01-01", None, None])), np.array([0.5, np.nan, 0.5]),
+            np.array([3, 1, 3], dtype=np.int32), np.array(["2020-01-01", "NaT", "2020-01-01"], dtype="datetime64[ns]"),
+            np.array([True, False, True]), np.array(["a", None, "a"], dtype=object)]  # fmt: skip
+    for col in cols:
+        inverse, combos = aggregate._distinct([col])
+        got = [combos[i][0] for i in inverse]
+        want = np.asarray(col, dtype=object).tolist()
+        assert [type(v) for v in got] == [type(v) for v in want], col
+        assert [repr(v) for v in got] == [repr(v) for v in want], col
+
+
 def test_consolidate_leaves_the_cycle_collector_as_it_was(plan, tmp_path):
     (tmp_path / "in").mkdir()
     assert gc.isenabled()

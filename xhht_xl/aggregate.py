@@ -289,9 +289,20 @@ def _distinct(columns: list) -> tuple[np.ndarray, list[tuple]]:
         key = key * len(uniques) + codes
         size *= max(len(uniques), 1)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
-    values = [col.iloc[first].tolist() if isinstance(col, pd.Series) else np.asarray(col)[first].tolist()
-              for col in columns]  # fmt: skip
+    values = [_values_at(col, first) for col in columns]
     return inverse.reshape(-1), list(zip(*values, strict=True))
+
+
+def _values_at(col, rows: np.ndarray) -> list:
+    """``col``'s values at ``rows`` as Python objects, as ``np.asarray(col, dtype=object)``
+    gives them. A numpy array's own items are those already (no copy of the whole column as
+    objects); a pandas array that is not a Series is not: numpy would turn its Timestamps into
+    datetimes and its <NA> into NaN."""
+    if isinstance(col, pd.Series):
+        return col.iloc[rows].tolist()
+    if isinstance(col, np.ndarray):
+        return col[rows].tolist()
+    return np.asarray(col, dtype=object)[rows].tolist()
 
 
 def pairs(f: pd.DataFrame) -> pd.DataFrame:
