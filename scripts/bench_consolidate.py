@@ -293,7 +293,8 @@ def national(tmp: Path, n: int) -> None:
     again = subprocess.Popen([sys.executable, __file__, "--time-national", str(tmp), str(n), "--again"],
                              stdout=subprocess.DEVNULL)  # fmt: skip
     with PssSampler(again.pid) as sampled:
-        again.wait()
+        if again.wait() != 0:
+            raise SystemExit(f"the second national run (for the PSS) failed: exit code {again.returncode}")
     print(f"National scale ({n} commune workbooks, two-level plan; files made in {made:.1f} s)")
     print(
         f"  read + check + aggregate {took:6.1f} s   (target <= 30 s)   {took / n * 1000:.2f} ms per workbook"

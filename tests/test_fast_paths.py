@@ -861,6 +861,62 @@ def test_facts_of_members_with_the_same_keys_elsewhere(faulty, plan):
     assert new.loc[new.unit == "u1", "issue"].tolist().count("negative") == 1
     assert new["issue"].notna().sum() == 1 and (new.unit == "u4").sum() == 1 and (new.unit == "u5").sum() == 0
 
+
+def _odd_members(draw):
+    """Members drawn from up to three sequences of keys (facts and other entries), each entry with
+    a value and a raw of any type a cell may give (None, "không áp dụng", booleans, ints beyond
+    2**53, NaN, inf, -0.0, numpy numbers, text, dates), any status, one of a few sheets and cells;
+    and issues at some of those cells."""
+    import datetime as dt
+
+    import numpy as np
+    from hypothesis import strategies as st
+
+    from xhht_xl import aggregate
+    from xhht_xl.submission import NA, Entry, Submission
+
+    keys = [("kq", "IND_A", 2015, "num"), ("kq", "IND_A", 2015, "den"), ("kq", "IND_B", 2020, "num"),
+            ("kp", "KP_X", 2020), ("unit", "name"), ("kt", "x", 1), ("kq", "IND_C", 2020, "den"), ("nd", "text")]
+    values = st.one_of(st.none(), st.just(NA), st.booleans(), st.integers(), st.integers(2**53, 2**70),
+                       st.floats(), st.just(-0.0), st.text(max_size=3), st.just(dt.date(2020, 8, 10)),
+                       st.builds(np.float64, st.floats()), st.builds(np.int64, st.integers(-2**40, 2**40)))  # fmt: skip
+    sheets, cells = st.sampled_from(["S1", "S1", "S2", "Trang 3"]), st.sampled_from(["A1", "B2", "C3"])
+    shapes = draw(st.lists(st.lists(st.sampled_from(keys), unique=True, max_size=7).map(tuple), min_size=1, max_size=3))
+    members = []
+    for _ in range(draw(st.integers(0, 12))):
+        entries = {k: Entry(k, draw(values), draw(sheets), draw(cells), draw(values),
+                            draw(st.sampled_from(["ok", "empty", "na", "rejected", "text-number"])))
+                   for k in draw(st.sampled_from(shapes))}  # fmt: skip
+        sub = Submission(Path("x.xlsx"), draw(st.sampled_from(["a.xlsx", "b.xlsx"])), "xlsx", "h", 1, entries=entries)
+        members.append(aggregate.Member(draw(st.sampled_from(["u1", "u2", "u3"])), draw(st.sampled_from(["xa", "huyen"])),
+                                        sub, draw(st.booleans())))  # fmt: skip
+    issues = draw(st.lists(st.builds(aggregate.Issue, st.sampled_from(["negative", "num-gt-den"]),
+                                     st.sampled_from(["error", "warning", "info"]), st.just("m"),
+                                     st.sampled_from(["u1", "u2"]), st.just("a.xlsx"), sheets, cells), max_size=5))  # fmt: skip
+    return members, issues
+
+
+def test_facts_of_odd_members_are_the_frame_they_were():
+    """Property: on :func:`_odd_members`, ``aggregate.facts`` gives the frame (values, dtypes and
+    every categorical's categories) the code before issue 15 gave."""
+    import pandas as pd
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from xhht_xl import aggregate
+
+    @settings(max_examples=150, deadline=None)
+    @given(st.data())
+    def check(data):
+        members, issues = _odd_members(data.draw)
+        new, old = aggregate.facts(members, issues), _old_facts(members, issues)
+        pd.testing.assert_frame_equal(new, old)
+        for col in new.columns:
+            if isinstance(new[col].dtype, pd.CategoricalDtype):
+                assert list(new[col].cat.categories) == list(old[col].cat.categories), col
+
+    check()
+
 def test_checked_submissions_share_their_empty_cells_only_within_an_intake(faulty, plan):
     import pickle
 
