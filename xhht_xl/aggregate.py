@@ -68,6 +68,7 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
     # every state has a code from the start; those never met are dropped at the end
     rejected, na, ok, empty = (state_found.setdefault(s, len(state_found)) for s in (REJECTED, NA_STATE, OK, EMPTY))
     shapes: dict[tuple, _Shape] = {}
+    last_keys, shape = None, None  # the previous member's keys and shape: most members share them
     texts: dict[float, str] = {}  # a number's text, made once per distinct number (and kept once)
     per_member: list[tuple[str, str, str, str, int]] = []  # unit, level, file, sha256, cell count
     nan = np.nan
@@ -76,9 +77,11 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
         sub = m.sub
         unit = m.unit
         keys = tuple(sub.entries)
-        shape = shapes.get(keys)
-        if shape is None:
-            shape = shapes[keys] = _Shape(keys, coded)
+        if keys != last_keys:  # (the keys are shared objects: equal ones compare by identity, not hashed)
+            shape = shapes.get(keys)
+            if shape is None:
+                shape = shapes[keys] = _Shape(keys, coded)
+            last_keys = keys
         chosen = shape.pick(list(sub.entries.values()))
         c_raw, c_num, c_state = [], [], []
         for entry in chosen:  # this loop runs once per cell
@@ -88,6 +91,8 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
                 number = value
             elif typ is int:
                 number = float(value)
+            elif value is None:  # an empty cell (a third of a commune's)
+                number = nan
             else:
                 number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else nan
             if entry.status == "rejected":
@@ -108,7 +113,7 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
             elif typ is str:
                 if not raw:
                     raw = None  # an empty cell (as _raw_text)
-            else:
+            elif raw is not None:
                 raw = _raw_text(raw)
             c_raw.append(raw)
             c_num.append(number)
