@@ -346,12 +346,7 @@ def main() -> None:
     if not args.skip_province:
         with tempfile.TemporaryDirectory() as tmp:
             province(Path(tmp) / "p")
-        if args.national:  # in a process of its own: peak memory and CPU are read from getrusage, which
-            # would count the end to end's processes too (its workers' peak is the larger)
-            sys.stdout.flush()
-            command = [sys.executable, __file__, "--skip-province", "--national", str(args.national)]
-            sys.exit(subprocess.run(command, check=False).returncode)
-    elif args.national:
+    if args.national:  # its figures come from processes of their own (time_national), not from this one's
         with tempfile.TemporaryDirectory() as tmp:
             national(Path(tmp) / "n", args.national)
 
