@@ -12,7 +12,7 @@
    sampled in a second run: the sampling costs CPU the timed run would lose).
 Both are compared with python-calamine's bare read of the same files, in the same run; the national
 run also with python-calamine reading only the sheets xhht reads (every sheet of these files includes
-a 2 MB unit list no reader needs), the floor of any reader built on it. Figures,
+a 1 MB unit list no reader needs), the floor of any reader built on it. Figures,
 not assertions: the machine is noisy, so run it several times. The national run also prints its CPU
 time (the main process's and the workers', from ``getrusage``): on a machine shared with other work
 the wall clock counts the waits for a core, CPU time does not.
@@ -25,6 +25,7 @@ import csv
 import functools
 import json
 import os
+import random
 import re
 import resource
 import shutil
@@ -227,7 +228,7 @@ _STAMP = (0, (2020 - 1980) << 9 | 8 << 5 | 10)  # DOS time and date: 10/08/2020 
 def _zip(members: list[tuple[str, tuple[bytes, int, int]]]) -> bytes:
     """A zip of already deflated members (APPNOTE 4.3: local headers, central directory, end
     record), as ``zipfile`` writes one: each file's unchanged parts are compressed once, not
-    once per file (the 10,600 files took ~5 min to make, ~2 MB of unit list each)."""
+    once per file (the 10,600 files took ~5 min to make, ~1 MB of unit list each)."""
     body, central = bytearray(), bytearray()
     for name, (data, crc, size) in members:
         raw = name.encode("ascii")
@@ -240,32 +241,49 @@ def _zip(members: list[tuple[str, tuple[bytes, int, int]]]) -> bytes:
     return bytes(body + central + end)
 
 
-def national(tmp: Path, n: int) -> None:
-    from helpers import clean_values
-
-    from xhht_xl import templates
-
-    plan = national_plan(tmp, n)
-    base = tmp / "base.xlsx"
-    values = clean_values(plan, level="xa", unit="10000")
-    values[("unit", "date")] = __import__("datetime").date(2020, 8, 10)
-    templates.build_workbook(plan, "xa", values=values).save(base)
-    folder = tmp / "national"
-    folder.mkdir()
-    with zipfile.ZipFile(base) as zf:
-        parts = {name: zf.read(name) for name in zf.namelist()}
-    sheet = next(k for k, v in parts.items() if b">10000 - X" in v)  # the unit sheet
-    start = time.perf_counter()
+def write_communes(plan: plan_mod.Plan, folder: Path) -> list[Path]:
+    """Every commune's workbook, filled as the demo fills one (``synth.commune_entries``: its own
+    results, funding, officer, narrative and nominations; each file's values differ) into its own
+    template (the per-unit template: its unit in the dropdown list). Written as ``synth.LevelWriter``
+    writes them, but a sheet part is compressed in two pieces: what may change, up to the part's last
+    slot, per file, then what follows it, once (``xlsxcopy.Package.tail``; for the unit list ``_ds``,
+    1 MB after its one slot): a deflate stream may go on with blocks compressed on their own."""
+    units = plan.units_at("xa")
+    deadline = plan.deadline("xa").date
+    entries = [synth.commune_entries(plan, u, random.Random(f"national/{u.code}"), deadline)[0] for u in units]
+    writer = synth.LevelWriter(plan, "xa", units[0], entries)
+    package = writer.package
+    names = [info.filename for info in package.infos]
+    first = package.filled({})
+    fixed = {name: _deflated(data) for name, data in package.parts.items() if name not in first}
+    tails = {name: package.tail(name) for name in first}
+    ends = {name: _deflated(tail)[0] for name, tail in tails.items()}
     files = []
-    zipped = {name: _deflated(data) for name, data in parts.items() if name != sheet}  # the same in every file
-    for i in range(n):
-        code = str(10000 + i).encode()
-        members = [(name, zipped[name] if name != sheet else _deflated(data.replace(b"10000", code)))
-                   for name, data in parts.items()]  # fmt: skip
-        path = folder / f"{i // 500:02d}" / f"xa_{10000 + i}.xlsx"
+    for unit, values in zip(units, entries, strict=True):
+        filled = writer.package.filled(writer.cells(unit, values))
+        members = []
+        for name in names:
+            if name not in filled:
+                members.append((name, fixed[name]))
+                continue
+            data, tail = filled[name], tails[name]
+            head = data[: len(data) - len(tail)]
+            z = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
+            body = z.compress(head) + z.flush(zlib.Z_SYNC_FLUSH) + ends[name]
+            members.append((name, (body, zlib.crc32(tail, zlib.crc32(head)), len(data))))
+        path = folder / f"{len(files) // 500:02d}" / f"xa_{unit.code}.xlsx"
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(_zip(members))
         files.append(path)
+    return files
+
+
+def national(tmp: Path, n: int) -> None:
+    plan = national_plan(tmp, n)
+    folder = tmp / "national"
+    folder.mkdir()
+    start = time.perf_counter()
+    files = write_communes(plan, folder)
     made = time.perf_counter() - start
     # written to disk before anything is timed: files received days ago are not being written back
     # while they are read (the kernel's writeback of 2 GB would run on the measured cores)
@@ -276,7 +294,7 @@ def national(tmp: Path, n: int) -> None:
     base_cpu: list[float] = []
     base_s = bare_read(sample, base_cpu) * n / len(sample)
     base_cpu_s = base_cpu[0] * n / len(sample)
-    # the sheets xhht reads (read.READ_ROLES and _meta; not the guide nor the 2 MB unit list _ds)
+    # the sheets xhht reads (read.READ_ROLES and _meta; not the guide nor the 1 MB unit list _ds)
     lay = layout.build(plan, plan.levels["xa"].template)
     read_by_us = {lay.sheets[role] for role in (*read.READ_ROLES, "meta")}
     bare_read(sample, base_cpu, only=read_by_us)

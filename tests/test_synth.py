@@ -384,7 +384,7 @@ def test_fast_writer_equals_build_workbook(plan, province, tmp_path):
     values[("bc", "I.1")] = "Dòng một\r\nDòng hai\n😀 ≥ 98 %"
     entries = [province.entries[u.code] for u in communes] + [values]
     rate = ("kq", "XMC_BC_15_35", 2020, "rate")  # a clerk types a number over a formula
-    writer = synth._LevelWriter(plan, "xa", communes[0], entries, typed=[{rate: 97.3}])
+    writer = synth.LevelWriter(plan, "xa", communes[0], entries, typed=[{rate: 97.3}])
     writer.write(communes[3], province.entries[communes[3].code], tmp_path / "x.xlsx", typed={rate: 97.3})
     saved_at = dt.datetime(2020, 8, 14, 9, 30, 5)
     fast = writer.write(unit, values, tmp_path / "fast.xlsx", saved_at=saved_at, typed={rate: 98.1})
@@ -427,7 +427,7 @@ def test_fast_writer_equals_build_workbook(plan, province, tmp_path):
 
 def test_fast_writer_refuses_what_it_was_not_prepared_for(plan, province, tmp_path):
     communes = plan.units_at("xa")
-    writer = synth._LevelWriter(plan, "xa", communes[0], [province.entries[u.code] for u in communes])
+    writer = synth.LevelWriter(plan, "xa", communes[0], [province.entries[u.code] for u in communes])
     values = dict(province.entries[communes[1].code])
     with pytest.raises(KeyError):
         writer.workbook_bytes(communes[1], {**values, ("kq", "NO_SUCH", 2020, "num"): 1})

@@ -11,7 +11,7 @@ Used by the demo and by tests of the reader, the checker and the consolidation:
 * :func:`write_submissions` writes the files as they would arrive at Sở GD&ĐT (``xa/<district>/``,
   ``huyen/``, ``so_nganh/``, ``tinh/``) with a ``received_at.csv`` and returns a :class:`Manifest`.
   Each workbook is a template built and saved once with only some cells rewritten at the XML
-  level (:class:`_LevelWriter`, :mod:`xlsxcopy`): ~5 ms a file instead of ~120 ms for an openpyxl
+  level (:class:`LevelWriter`, :mod:`xlsxcopy`): ~5 ms a file instead of ~120 ms for an openpyxl
   build and save. :func:`cached_demo` keeps a written province for tests, keyed by its inputs.
 
 Everything is deterministic for a seed (one ``random.Random`` per purpose, never the global one).
@@ -757,16 +757,7 @@ def make_province(plan: Plan, seed: int = DEMO_SEED) -> Province:
     for unit in plan.units_at("xa"):
         # The LibreOffice-saved files ship as package data: their units never depend on the seed.
         rng = random.Random(f"{DEMO_SEED if unit.code in fixed else seed}/xa/{unit.code}")
-        values, pop = commune_values(plan, unit, rng)
-        date = xa_deadline - dt.timedelta(days=rng.randint(3, 15))
-        values.update(_unit_info(unit, rng, date))
-        values.update(narratives(plan, unit, rng, values))
-        noms = _Nominees(plan, rng)
-        rows = [
-            noms.collective("CTUBND", unit) if rng.random() < 0.5 else noms.individual("CTUBND", unit)
-            for _ in range(rng.choice((0, 0, 1, 1, 2)))
-        ]
-        values.update(nomination_entries(_award_names(plan, rows)))
+        values, pop, date = commune_entries(plan, unit, rng, xa_deadline)
         truth[unit.code] = values
         population[unit.code] = pop
         trng = random.Random(f"{seed}/files/{unit.code}")
@@ -848,6 +839,26 @@ def make_province(plan: Plan, seed: int = DEMO_SEED) -> Province:
 
     entries = {code: dict(vals) for code, vals in truth.items()}
     return Province(plan, seed, truth, entries, file_names, received, population)
+
+
+def commune_entries(
+    plan: Plan, unit: Unit, rng: random.Random, deadline: dt.date
+) -> tuple[dict[tuple, object], dict[int, int], dt.date]:
+    """Everything one commune enters in its workbook, clean and consistent: results and funding
+    (:func:`commune_values`), the reporting officer, signed 3 to 15 days before ``deadline``, the
+    report's narrative and 0 to 2 nominations for the provincial award. Returns (entries,
+    population by milestone, the report's date)."""
+    values, pop = commune_values(plan, unit, rng)
+    date = deadline - dt.timedelta(days=rng.randint(3, 15))
+    values.update(_unit_info(unit, rng, date))
+    values.update(narratives(plan, unit, rng, values))
+    noms = _Nominees(plan, rng)
+    rows = [
+        noms.collective("CTUBND", unit) if rng.random() < 0.5 else noms.individual("CTUBND", unit)
+        for _ in range(rng.choice((0, 0, 1, 1, 2)))
+    ]
+    values.update(nomination_entries(_award_names(plan, rows)))
+    return values, pop, date
 
 
 def _award_names(plan: Plan, rows: list[dict[str, object]]) -> list[dict[str, object]]:
@@ -1059,7 +1070,7 @@ def _write_level_templates(plan: Plan, folder: Path, files: list[tuple[str, str]
         report(name)
 
 
-class _LevelWriter:
+class LevelWriter:
     """Writes per-unit workbooks of one level from one template, built and saved once.
 
     The template is ``templates.build_workbook`` for ``first`` (a per-unit template: the unit's
@@ -1174,6 +1185,22 @@ class _LevelWriter:
     ) -> bytes:
         """``unit``'s workbook as bytes; ``as_code`` writes another (e.g. pre-merger) unit code
         instead, ``typed`` are values typed over formula cells, ``saved_at`` the file's modified time."""
+        parts = {}
+        if saved_at is not None:
+            props = copy.copy(self.properties)
+            props.modified = saved_at
+            parts[ARC_CORE] = tostring(props.to_tree())
+        return self.package.copy(self.cells(unit, values, as_code, typed), parts, date_time=saved_at)
+
+    def cells(
+        self,
+        unit: Unit,
+        values: Mapping[tuple, object],
+        as_code: str | None = None,
+        typed: Mapping[tuple, object] | None = None,
+    ) -> dict[tuple[str, str], bytes]:
+        """The cells :meth:`workbook_bytes` writes for ``unit``: ``(sheet, ref) -> <c> element``
+        (for :meth:`xlsxcopy.Package.copy` or :meth:`xlsxcopy.Package.filled`)."""
         values = dict(values)
         label, name = layout.unit_option(self.plan, unit), unit.name
         if as_code is not None:
@@ -1193,12 +1220,7 @@ class _LevelWriter:
                 cells[self.inputs[key]] = self._element(self.inputs[key], value)
         for key, value in (typed or {}).items():
             cells[self.formulas[key]] = self._element(self.formulas[key], value)
-        parts = {}
-        if saved_at is not None:
-            props = copy.copy(self.properties)
-            props.modified = saved_at
-            parts[ARC_CORE] = tostring(props.to_tree())
-        return self.package.copy(cells, parts, date_time=saved_at)
+        return cells
 
     def write(self, unit: Unit, values: Mapping[tuple, object], path: Path, **kw) -> Path:
         """Write ``unit``'s workbook to ``path`` (options as :meth:`workbook_bytes`)."""
@@ -1273,7 +1295,7 @@ def write_unit_workbook(plan: Plan, province: Province, code: str, path: Path, v
     """Write one unit's workbook as submitted (no file-level faults); used by the demo-data script."""
     unit = plan.units[code]
     values = values or province.entries[code]
-    return _LevelWriter(plan, unit.level, unit, [values]).write(unit, values, path)
+    return LevelWriter(plan, unit.level, unit, [values]).write(unit, values, path)
 
 
 @dataclass(frozen=True)
@@ -1398,7 +1420,7 @@ def _write_jobs(
 ) -> None:
     """Write ``jobs`` (all those of each template they use), calling ``report(path)`` after each
     file and ``between()`` too (to collect another process's reports)."""
-    writers: dict[str, _LevelWriter] = {}
+    writers: dict[str, LevelWriter] = {}
     keys = _writer_keys(plan, jobs)
     for job, key in zip(jobs, keys, strict=True):
         f = job.file
@@ -1412,7 +1434,7 @@ def _write_jobs(
         else:
             if key not in writers:
                 same = [j for j, k in zip(jobs, keys, strict=True) if k == key and j.values is not None]
-                writers[key] = _LevelWriter(plan, unit.level, unit, [j.values for j in same], builds,
+                writers[key] = LevelWriter(plan, unit.level, unit, [j.values for j in same], builds,
                                             [j.typed for j in same if j.typed])  # fmt: skip
             writers[key].write(unit, job.values, target, as_code=job.as_code, typed=job.typed,
                                saved_at=f.received_at)  # fmt: skip

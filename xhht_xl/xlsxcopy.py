@@ -97,6 +97,26 @@ class Package:
             out[sheet.get("name")] = target.lstrip("/") if target.startswith("/") else "xl/" + target
         return out
 
+    def filled(self, cells: Mapping[tuple[str, str], bytes]) -> dict[str, bytes]:
+        """The sheet parts that have slots (part name -> XML), with ``cells`` (``(sheet, ref) -> <c>
+        element``) in their slots and the template's own cell in the others. Raises ``KeyError``
+        for a cell that is not a slot."""
+        unknown = set(cells) - self.original.keys()
+        if unknown:
+            raise KeyError(f"not a slot of this template: {sorted(unknown)}")
+        out = {}
+        for name, (chunks, order) in self._pieces.items():
+            pieces = [chunks[0]]
+            for slot, chunk in zip(order, chunks[1:], strict=True):
+                pieces.append(cells.get(slot) or self.original[slot])
+                pieces.append(chunk)
+            out[name] = b"".join(pieces)
+        return out
+
+    def tail(self, part: str) -> bytes:
+        """What follows the last slot of a sheet part with slots: the same bytes in every copy."""
+        return self._pieces[part][0][-1]
+
     def copy(
         self,
         cells: Mapping[tuple[str, str], bytes],
@@ -105,24 +125,14 @@ class Package:
     ) -> bytes:
         """The package with ``cells`` (``(sheet, ref) -> <c> element``) and whole ``parts`` replaced;
         ``date_time`` stamps the zip entries (the template's stamps otherwise)."""
-        unknown = set(cells) - self.original.keys()
-        if unknown:
-            raise KeyError(f"not a slot of this template: {sorted(unknown)}")
+        filled = self.filled(cells)
         parts = parts or {}
         stamp = date_time.timetuple()[:6] if date_time is not None else None
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESS_LEVEL) as z:
             for info in self.infos:
                 name = info.filename
-                if name in self._pieces:
-                    chunks, order = self._pieces[name]
-                    pieces = [chunks[0]]
-                    for slot, chunk in zip(order, chunks[1:], strict=True):
-                        pieces.append(cells.get(slot) or self.original[slot])
-                        pieces.append(chunk)
-                    data = b"".join(pieces)
-                else:
-                    data = parts.get(name, self.parts[name])
+                data = filled[name] if name in filled else parts.get(name, self.parts[name])
                 entry = zipfile.ZipInfo(name, stamp or info.date_time)
                 entry.compress_type = zipfile.ZIP_DEFLATED
                 entry.external_attr = info.external_attr
