@@ -917,26 +917,48 @@ def test_facts_of_odd_members_are_the_frame_they_were():
 
     check()
 
-def test_checked_submissions_share_their_empty_cells_only_within_an_intake(faulty, plan):
+def test_submissions_from_workers_keep_their_entries_as_columns(faulty, plan):
+    """A submission that crossed from a worker process (pickled) holds its entries as columns, keys
+    shared with every other such submission, until ``entries`` is asked for; everything read from
+    it is what the submission it was gave, before and after its entries are made."""
     import pickle
 
     from xhht_xl import validate
-    from xhht_xl.submission import EMPTY, sharing_empty_cells
+    from xhht_xl.submission import EMPTY
 
-    subs = [validate(faulty[i], plan).submission for i in (0, 2, 3)]  # clean, text-number, ambiguous
-    blob = pickle.dumps(subs)
-    with sharing_empty_cells():
-        a, b, _ = pickle.loads(blob)
-    def empty(sub, k):
-        return k in sub.entries and sub.entries[k].status == EMPTY and sub.entries[k].value is None
-
-    shared = [k for k in a.entries if empty(a, k) and empty(b, k)]
-    assert shared and all(a.entries[k] is b.entries[k] for k in shared)
-    assert all(a.entries[k] is not b.entries[k] for k in a.entries if k not in shared and k in b.entries)
-    x, y, _ = pickle.loads(blob)  # outside an intake: each its own
-    assert all(x.entries[k] is not y.entries[k] for k in shared)
-    assert [(k, e.value, e.raw, e.status, e.cell) for k, e in a.entries.items()] == [
-        (k, e.value, e.raw, e.status, e.cell) for k, e in x.entries.items()]
+    subs = [validate(faulty[i], plan).submission for i in range(len(faulty))]
+    subs = [s for s in subs if s is not None]
+    assert len(subs) >= 4
+    a, b, *rest = backs = pickle.loads(pickle.dumps(subs))
+    assert "_columns" in a.__dict__ and "entries" not in a.__dict__
+    indexes = {}  # one index for the same keys in the same order
+    for back in backs:
+        assert indexes.setdefault(back.columns().keys, back.columns().index) is back.columns().index
+    assert len(indexes) < len(backs)
+    for sub, back in zip(subs, [a, b, *rest], strict=True):
+        keys = list(sub.entries) + [("kq", "NO_SUCH", 2020, "num"), ("unit", "nothing")]
+        for _ in range(2):  # from the columns, then from the entries made of them
+            assert [back.value(k) for k in keys] == [sub.value(k) for k in keys]
+            assert [back.number(k) for k in keys] == [sub.number(k) for k in keys]
+            assert [back.entry(k) for k in keys] == [sub.entry(k) for k in keys]
+            assert back.nominations() == sub.nominations() and back.narrative() == sub.narrative()
+            assert back.fingerprint() == sub.fingerprint() and back.report_date == sub.report_date
+            for kind in ("kq", "kp", "kt", "bc", "unit"):
+                assert back.of_kind(kind) == sub.of_kind(kind)
+            c, d = back.columns(), sub.columns()
+            assert (c.keys, c.values, c.sheets, c.cells, c.raws, c.statuses) == (
+                d.keys, d.values, d.sheets, d.cells, d.raws, d.statuses)  # fmt: skip
+            assert back.entries == sub.entries  # made here, on first use
+        assert "_columns" not in back.__dict__
+        assert back == sub
+    # made entries are the submission's own: a change is kept, and seen by columns() and value()
+    key = next(k for k, e in a.entries.items() if e.status == EMPTY)
+    a.entries[key].value = 7
+    assert a.value(key) == 7 and a.columns().values[a.columns().index.at[key]] == 7
+    # a submission held as columns is pickled again without making its entries
+    held = pickle.loads(pickle.dumps(subs[1]))
+    again = pickle.loads(pickle.dumps(held))
+    assert "_columns" in held.__dict__ and again.entries == subs[1].entries
 
 
 def test_leaves_total_is_the_sum_over_units(plan):

@@ -43,8 +43,8 @@ def collect(members: Iterable[Member], plan: Plan) -> pd.DataFrame:
             kind = kinds.get(textnorm.match_key(str(row.get("kind", ""))))
             code = unit_code_of(str(row.get("unit", "")), plan)
             code = plan.resolve_code(code)[0] if code else ""
-            name_entry = m.sub.entries.get(("kt", row["index"], "name")) or next(
-                e for k, e in m.sub.entries.items() if k[0] == "kt" and k[1] == row["index"]
+            name_entry = m.sub.entry(("kt", row["index"], "name")) or next(
+                m.sub.entry(k) for k, _ in m.sub.of_kind("kt") if k[1] == row["index"]
             )
             rows.append(
                 {
