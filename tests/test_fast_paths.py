@@ -898,7 +898,10 @@ def _odd_members(draw):
 
 def test_facts_of_odd_members_are_the_frame_they_were():
     """Property: on :func:`_odd_members`, ``aggregate.facts`` gives the frame (values, dtypes and
-    every categorical's categories) the code before issue 15 gave."""
+    every categorical's categories) the code before issue 15 gave, also from members that crossed
+    from a worker process."""
+    import pickle
+
     import pandas as pd
     from hypothesis import given, settings
     from hypothesis import strategies as st
@@ -911,6 +914,9 @@ def test_facts_of_odd_members_are_the_frame_they_were():
         members, issues = _odd_members(data.draw)
         new, old = aggregate.facts(members, issues), _old_facts(members, issues)
         pd.testing.assert_frame_equal(new, old)
+        # the same members as a worker process sends them (entries held as columns)
+        sent = [aggregate.Member(m.unit, m.level, pickle.loads(pickle.dumps(m.sub)), m.own) for m in members]
+        pd.testing.assert_frame_equal(aggregate.facts(sent, issues), old)
         for col in new.columns:
             if isinstance(new[col].dtype, pd.CategoricalDtype):
                 assert list(new[col].cat.categories) == list(old[col].cat.categories), col
@@ -936,7 +942,7 @@ def test_submissions_from_workers_keep_their_entries_as_columns(faulty, plan):
         assert indexes.setdefault(back.columns().keys, back.columns().index) is back.columns().index
     assert len(indexes) < len(backs)
     for sub, back in zip(subs, [a, b, *rest], strict=True):
-        keys = list(sub.entries) + [("kq", "NO_SUCH", 2020, "num"), ("unit", "nothing")]
+        keys = [*sub.entries, ("kq", "NO_SUCH", 2020, "num"), ("unit", "nothing")]
         for _ in range(2):  # from the columns, then from the entries made of them
             assert [back.value(k) for k in keys] == [sub.value(k) for k in keys]
             assert [back.number(k) for k in keys] == [sub.number(k) for k in keys]
