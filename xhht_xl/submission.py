@@ -176,8 +176,20 @@ class Submission:
         # cell took ~0.5 ms a workbook); the receiving process keeps the entries as columns
         # (_rebuilt), their keys, sheets, cells and states shared with every other submission
         state = {name: value for name, value in self.__dict__.items() if name not in ("entries", "formulas", "_columns")}
-        c = self.columns()
-        entries = (list(c.keys), c.values, c.sheets, c.cells, c.raws, c.statuses, c.own_keys)
+        c = self.__dict__.get("_columns")
+        if c is not None:
+            entries = (list(c.keys), c.values, c.sheets, c.cells, c.raws, c.statuses, c.own_keys)
+        else:
+            es = self.entries.values()
+            entries = (
+                list(self.entries),
+                [e.value for e in es],
+                [e.sheet for e in es],
+                [e.cell for e in es],
+                [e.raw for e in es],
+                [e.status for e in es],
+                None if all(e.key is k for k, e in self.entries.items()) else [e.key for e in es],
+            )
         cells = self.formulas.values()
         formulas = (
             list(self.formulas),
@@ -210,10 +222,11 @@ class Submission:
         recognises a returned copy that came back unchanged)."""
         import hashlib
 
-        c = self.columns()
+        c = self.__dict__.get("_columns")
+        pairs = zip(c.keys, c.values, strict=True) if c is not None else ((k, e.value) for k, e in self.entries.items())
         text = "\n".join(
             f"{'/'.join(map(str, k))}={type(v).__name__}:{v!r}"
-            for k, v in sorted(zip(c.keys, c.values, strict=True), key=lambda item: str(item[0]))
+            for k, v in sorted(pairs, key=lambda item: str(item[0]))
             if v is not None
         )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -249,7 +262,9 @@ class Submission:
     def of_kind(self, kind: str) -> list[tuple[tuple, object]]:
         """(key, value) of the entries whose key's first item is ``kind`` ("kq", "kp", "kt", "bc"...),
         in order."""
-        c = self.columns()
+        c = self.__dict__.get("_columns")
+        if c is None:
+            return [(k, e.value) for k, e in self.entries.items() if k[0] == kind]
         keys, values = c.keys, c.values
         return [(keys[i], values[i]) for i in c.index.of_kind(kind)]
 
