@@ -967,6 +967,30 @@ def test_submissions_from_workers_keep_their_entries_as_columns(faulty, plan):
     assert "_columns" in held.__dict__ and again.entries == subs[1].entries
 
 
+def test_entries_given_to_a_submission_held_as_columns_are_its_entries(faulty, plan):
+    """``entries`` is a field: a dict given to a submission that crossed from a worker process
+    (still held as columns) is what it then reads, hashes, pickles and aggregates, as for the
+    same submission fresh from the reader; not the columns it came with."""
+    import dataclasses
+    import pickle
+
+    from xhht_xl import aggregate, validate
+
+    sub = validate(faulty[0], plan).submission
+    key = next(k for k in sub.entries if k[0] == "kq" and isinstance(sub.value(k), (int, float)))
+    kept = {k: e for k, e in sub.entries.items() if k != key}
+    want = dataclasses.replace(sub, entries=kept)
+    held = pickle.loads(pickle.dumps(sub))
+    assert "_columns" in held.__dict__
+    held.entries = dict(kept)
+    assert held.value(key) is None and held.number(key) is None and held.entry(key) is None
+    assert held.columns().keys == tuple(kept) and held.fingerprint() == want.fingerprint()
+    assert held.of_kind("kq") == want.of_kind("kq")
+    assert pickle.loads(pickle.dumps(held)).entries == kept
+    frame = aggregate.facts([aggregate.Member("u", "xa", held)])
+    assert len(frame) == len(aggregate.facts([aggregate.Member("u", "xa", want)]))
+
+
 def test_leaves_total_is_the_sum_over_units(plan):
     """``Leaves.total`` (one leaf per unit where the level types the figure) gives the per-unit
     count summed and levels joined, for every level and indicator of the plan."""
