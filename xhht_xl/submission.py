@@ -199,6 +199,12 @@ class Submission:
                 return entries
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
+    def __setattr__(self, name: str, value: object) -> None:
+        # entries given to a submission held as columns replace them: the columns would be read first
+        if name == "entries":
+            self.__dict__.pop("_columns", None)
+        object.__setattr__(self, name, value)
+
     def columns(self) -> EntryColumns:
         """The entries as columns: those it was rebuilt with (nothing is made), else a copy of
         ``entries`` (later changes to them are not seen). Read-only."""
