@@ -991,6 +991,42 @@ def test_entries_given_to_a_submission_held_as_columns_are_its_entries(faulty, p
     assert len(frame) == len(aggregate.facts([aggregate.Member("u", "xa", want)]))
 
 
+def test_entries_of_a_submission_held_as_columns_asked_by_two_threads_at_once(faulty, plan):
+    """Two threads asking ``entries`` (or a value) of one submission held as columns at once both
+    get the one dict it keeps, as they did of a plain field; neither an AttributeError."""
+    import pickle
+    import sys
+    import threading
+
+    from xhht_xl import validate
+
+    blob = pickle.dumps(validate(faulty[0], plan).submission)
+    got, errors = [], []
+
+    def ask(sub, barrier, by_value):
+        barrier.wait()
+        try:
+            for _ in range(3):
+                got.append((sub, sub.value(("unit", "date")) if by_value else sub.entries))
+        except AttributeError as exc:
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch every few bytecodes: the window is hit if there is one
+    try:
+        for i in range(200):
+            sub, barrier = pickle.loads(blob), threading.Barrier(2)
+            threads = [threading.Thread(target=ask, args=(sub, barrier, i % 4 == 3 and t == 1)) for t in (0, 1)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, f"{len(errors)} of 400 threads: {errors[0]}"
+    assert all(entries is sub.entries for sub, entries in got if isinstance(entries, dict))
+
+
 def test_leaves_total_is_the_sum_over_units(plan):
     """``Leaves.total`` (one leaf per unit where the level types the figure) gives the per-unit
     count summed and levels joined, for every level and indicator of the plan."""
