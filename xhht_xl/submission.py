@@ -192,11 +192,17 @@ class Submission:
     def __getattr__(self, name: str):
         # Only called when ``name`` is not found: the entries of a submission rebuilt as columns
         # (_rebuilt) are made on first use, and the columns then dropped (the dict is the truth).
+        # The dict is set before the columns go, and kept if another thread set one meanwhile:
+        # a thread asking at the same time finds one or the other, and all get the same dict.
         if name == "entries":
-            columns = self.__dict__.pop("_columns", None)
+            held = self.__dict__
+            columns = held.get("_columns")
             if columns is not None:
-                entries = self.__dict__["entries"] = columns.entries()
+                entries = held.setdefault("entries", columns.entries())
+                held.pop("_columns", None)
                 return entries
+            if "entries" in held:  # made by another thread since this lookup missed it
+                return held["entries"]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __setattr__(self, name: str, value: object) -> None:
