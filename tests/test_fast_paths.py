@@ -949,6 +949,7 @@ def test_submissions_from_workers_keep_their_entries_as_columns(faulty, plan):
             assert [back.entry(k) for k in keys] == [sub.entry(k) for k in keys]
             assert back.nominations() == sub.nominations() and back.narrative() == sub.narrative()
             assert back.fingerprint() == sub.fingerprint() and back.report_date == sub.report_date
+            assert back.entry_count() == sub.entry_count() == len(sub.entries)
             for kind in ("kq", "kp", "kt", "bc", "unit"):
                 assert back.of_kind(kind) == sub.of_kind(kind)
             c, d = back.columns(), sub.columns()
