@@ -56,10 +56,9 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
     the same sheets; only the values are visited cell by cell (~35 % less time at 10,600
     workbooks)."""
     members = list(members)
-    columns = [m.sub.columns() for m in members]  # (a submission from a worker holds its own)
     at = _issues_at(issues)
     flagged = {k[0] for k in at}  # units with an issue at some cell: only their cells are looked up
-    room = sum(len(c.values) for c in columns)  # at least the cells to come
+    room = sum(m.sub.entry_count() for m in members)  # at least the cells to come
     typed = np.empty(room, dtype=float)
     milestone = np.empty(room, dtype=np.int32)
     raw_col, cell_col, issue_col = (np.empty(room, dtype=object) for _ in range(3))
@@ -74,8 +73,9 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
     per_member: list[tuple[str, str, str, str, int]] = []  # unit, level, file, sha256, cell count
     nan = np.nan
     pos = 0
-    for m, c in zip(members, columns, strict=True):
+    for m in members:
         sub = m.sub
+        c = sub.columns()  # one member's at a time (of a submission from a worker: the ones it holds)
         unit = m.unit
         keys = c.keys
         # (one object for submissions from workers; else equal keys are shared objects, compared by identity)

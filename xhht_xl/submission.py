@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from dataclasses import dataclass, field
+from operator import is_
 from pathlib import Path
 
 from .issues import Issue
@@ -87,12 +88,21 @@ class KeyIndex:
     with the same keys in the same order (a template's workbooks share one), with the positions of
     each kind of key (``of_kind``: "kq", "kp", "kt"...) worked out once."""
 
-    __slots__ = ("_kinds", "at", "keys")
+    __slots__ = ("_at", "_kinds", "keys")
 
     def __init__(self, keys: tuple):
         self.keys = keys
-        self.at = {k: i for i, k in enumerate(keys)}
+        self._at: dict[tuple, int] | None = None
         self._kinds: dict[str, list[int]] = {}
+
+    @property
+    def at(self) -> dict[tuple, int]:
+        """Each key's position, made on first use (the copies of entries that aggregate.facts and
+        checks.peer_amounts read never ask for it)."""
+        at = self._at
+        if at is None:
+            at = self._at = {k: i for i, k in enumerate(self.keys)}
+        return at
 
     def of_kind(self, kind: str) -> list[int]:
         """Positions of the keys whose first item is ``kind``, in order."""
@@ -137,7 +147,9 @@ class EntryColumns:
         """The columns of an entries dict (a copy: later changes to the entries are not seen)."""
         es = list(entries.values())
         keys = tuple(entries)
-        own = None if all(e.key is k for k, e in zip(keys, es, strict=True)) else [e.key for e in es]
+        own = [e.key for e in es]
+        if all(map(is_, own, keys)):
+            own = None
         return cls(KeyIndex(keys), [e.value for e in es], [e.sheet for e in es], [e.cell for e in es],
                    [e.raw for e in es], [e.status for e in es], own)  # fmt: skip
 
@@ -204,12 +216,29 @@ class Submission:
     def __getattr__(self, name: str):
         # Only called when ``name`` is not found: the entries of a submission rebuilt as columns
         # (_rebuilt) are made on first use, and the columns then dropped (the dict is the truth).
+        # The dict is set before the columns go, and kept if another thread set one meanwhile:
+        # a thread asking at the same time finds one or the other, and all get the same dict.
         if name == "entries":
-            columns = self.__dict__.pop("_columns", None)
+            held = self.__dict__
+            columns = held.get("_columns")
             if columns is not None:
-                entries = self.__dict__["entries"] = columns.entries()
+                entries = held.setdefault("entries", columns.entries())
+                held.pop("_columns", None)
                 return entries
+            if "entries" in held:  # made by another thread since this lookup missed it
+                return held["entries"]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # entries given to a submission held as columns replace them: the columns would be read first
+        if name == "entries":
+            self.__dict__.pop("_columns", None)
+        object.__setattr__(self, name, value)
+
+    def entry_count(self) -> int:
+        """How many entries it has (``len(entries)``, not making those of a submission held as columns)."""
+        columns = self.__dict__.get("_columns")
+        return len(columns.values) if columns is not None else len(self.entries)
 
     def columns(self) -> EntryColumns:
         """The entries as columns: those it was rebuilt with (nothing is made), else a copy of
