@@ -80,6 +80,9 @@ def test_structure_meta_and_names(generated, plan):
         assert names[ds][0] == "_ds"
     dropdown = [r[0] for r in wb["_ds"].iter_rows(min_row=2, max_col=1, values_only=True) if r[0]]
     assert len(dropdown) == 188 and dropdown[0].startswith("27685 - Phường 5")
+    for ws in wb.worksheets:  # what a clerk may print says which page of how many (CLERK.md)
+        if ws.sheet_state == "visible":
+            assert ws.oddFooter.center.text == "Trang &P/&N", ws.title
 
 
 def test_inputs_unlocked_labels_and_greyed_rows_locked(generated, plan):

@@ -223,7 +223,7 @@ def _print(ws: Worksheet, landscape: bool, title_rows: str | None) -> None:
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.page_margins.left = ws.page_margins.right = MARGIN_SIDE
     ws.page_margins.top = ws.page_margins.bottom = 0.6
-    ws.oddFooter.center.text = "&P/&N"
+    ws.oddFooter.center.text = T("templates.footer")  # "Trang 2/5" on paper (CLERK.md)
     if title_rows:
         ws.print_title_rows = title_rows
 
