@@ -898,7 +898,10 @@ def _odd_members(draw):
 
 def test_facts_of_odd_members_are_the_frame_they_were():
     """Property: on :func:`_odd_members`, ``aggregate.facts`` gives the frame (values, dtypes and
-    every categorical's categories) the code before issue 15 gave."""
+    every categorical's categories) the code before issue 15 gave, also from members that crossed
+    from a worker process."""
+    import pickle
+
     import pandas as pd
     from hypothesis import given, settings
     from hypothesis import strategies as st
@@ -911,32 +914,181 @@ def test_facts_of_odd_members_are_the_frame_they_were():
         members, issues = _odd_members(data.draw)
         new, old = aggregate.facts(members, issues), _old_facts(members, issues)
         pd.testing.assert_frame_equal(new, old)
+        # the same members as a worker process sends them (entries held as columns)
+        sent = [aggregate.Member(m.unit, m.level, pickle.loads(pickle.dumps(m.sub)), m.own) for m in members]
+        pd.testing.assert_frame_equal(aggregate.facts(sent, issues), old)
         for col in new.columns:
             if isinstance(new[col].dtype, pd.CategoricalDtype):
                 assert list(new[col].cat.categories) == list(old[col].cat.categories), col
 
     check()
 
-def test_checked_submissions_share_their_empty_cells_only_within_an_intake(faulty, plan):
+def test_submissions_from_workers_keep_their_entries_as_columns(faulty, plan):
+    """A submission that crossed from a worker process (pickled) holds its entries as columns, keys
+    shared with every other such submission, until ``entries`` is asked for; everything read from
+    it is what the submission it was gave, before and after its entries are made."""
     import pickle
 
     from xhht_xl import validate
-    from xhht_xl.submission import EMPTY, sharing_empty_cells
+    from xhht_xl.submission import EMPTY
 
-    subs = [validate(faulty[i], plan).submission for i in (0, 2, 3)]  # clean, text-number, ambiguous
-    blob = pickle.dumps(subs)
-    with sharing_empty_cells():
-        a, b, _ = pickle.loads(blob)
-    def empty(sub, k):
-        return k in sub.entries and sub.entries[k].status == EMPTY and sub.entries[k].value is None
+    subs = [validate(faulty[i], plan).submission for i in range(len(faulty))]
+    subs = [s for s in subs if s is not None]
+    assert len(subs) >= 4
+    a, b, *rest = backs = pickle.loads(pickle.dumps(subs))
+    assert "_columns" in a.__dict__ and "entries" not in a.__dict__
+    indexes = {}  # one index for the same keys in the same order
+    for back in backs:
+        assert indexes.setdefault(back.columns().keys, back.columns().index) is back.columns().index
+    assert len(indexes) < len(backs)
+    for sub, back in zip(subs, [a, b, *rest], strict=True):
+        keys = [*sub.entries, ("kq", "NO_SUCH", 2020, "num"), ("unit", "nothing")]
+        for _ in range(2):  # from the columns, then from the entries made of them
+            assert [back.value(k) for k in keys] == [sub.value(k) for k in keys]
+            assert [back.number(k) for k in keys] == [sub.number(k) for k in keys]
+            assert [back.entry(k) for k in keys] == [sub.entry(k) for k in keys]
+            assert back.nominations() == sub.nominations() and back.narrative() == sub.narrative()
+            assert back.fingerprint() == sub.fingerprint() and back.report_date == sub.report_date
+            assert back.entry_count() == sub.entry_count() == len(sub.entries)
+            for kind in ("kq", "kp", "kt", "bc", "unit"):
+                assert back.of_kind(kind) == sub.of_kind(kind)
+            c, d = back.columns(), sub.columns()
+            assert (c.keys, c.values, c.sheets, c.cells, c.raws, c.statuses) == (
+                d.keys, d.values, d.sheets, d.cells, d.raws, d.statuses)  # fmt: skip
+            assert back.entries == sub.entries  # made here, on first use
+        assert "_columns" not in back.__dict__
+        assert back == sub
+    # made entries are the submission's own: a change is kept, and seen by columns() and value()
+    key = next(k for k, e in a.entries.items() if e.status == EMPTY)
+    a.entries[key].value = 7
+    assert a.value(key) == 7 and a.columns().values[a.columns().index.at[key]] == 7
+    # a submission held as columns is pickled again without making its entries
+    held = pickle.loads(pickle.dumps(subs[1]))
+    again = pickle.loads(pickle.dumps(held))
+    assert "_columns" in held.__dict__ and again.entries == subs[1].entries
 
-    shared = [k for k in a.entries if empty(a, k) and empty(b, k)]
-    assert shared and all(a.entries[k] is b.entries[k] for k in shared)
-    assert all(a.entries[k] is not b.entries[k] for k in a.entries if k not in shared and k in b.entries)
-    x, y, _ = pickle.loads(blob)  # outside an intake: each its own
-    assert all(x.entries[k] is not y.entries[k] for k in shared)
-    assert [(k, e.value, e.raw, e.status, e.cell) for k, e in a.entries.items()] == [
-        (k, e.value, e.raw, e.status, e.cell) for k, e in x.entries.items()]
+
+def test_entries_given_to_a_submission_held_as_columns_are_its_entries(faulty, plan):
+    """``entries`` is a field: a dict given to a submission that crossed from a worker process
+    (still held as columns) is what it then reads, hashes, pickles and aggregates, as for the
+    same submission fresh from the reader; not the columns it came with."""
+    import dataclasses
+    import pickle
+
+    from xhht_xl import aggregate, validate
+
+    sub = validate(faulty[0], plan).submission
+    key = next(k for k in sub.entries if k[0] == "kq" and isinstance(sub.value(k), (int, float)))
+    kept = {k: e for k, e in sub.entries.items() if k != key}
+    want = dataclasses.replace(sub, entries=kept)
+    held = pickle.loads(pickle.dumps(sub))
+    assert "_columns" in held.__dict__
+    held.entries = dict(kept)
+    assert held.value(key) is None and held.number(key) is None and held.entry(key) is None
+    assert held.columns().keys == tuple(kept) and held.fingerprint() == want.fingerprint()
+    assert held.of_kind("kq") == want.of_kind("kq")
+    assert pickle.loads(pickle.dumps(held)).entries == kept
+    frame = aggregate.facts([aggregate.Member("u", "xa", held)])
+    assert len(frame) == len(aggregate.facts([aggregate.Member("u", "xa", want)]))
+
+
+def _old_peer_amounts(subs, plan, already):
+    """``checks.peer_amounts`` as it was before submissions from workers kept their entries as columns."""
+    import statistics
+
+    from xhht_xl.checks import REJECTED, SCALE_RATIO, Context, _scale_issue
+
+    pools = {}
+    for sub in subs:
+        for key, entry in sub.entries.items():
+            if key[0] == "kp" and entry.status != REJECTED and isinstance(entry.value, (int, float)):
+                pools.setdefault(key, []).append((sub, entry))
+    issues = []
+    for members in pools.values():
+        positive = [e.value for _, e in members if e.value > 0]
+        if len(positive) < 3:
+            continue
+        typical = statistics.median(positive)
+        for sub, entry in members:
+            if entry.value / typical >= SCALE_RATIO and (sub.file, entry.sheet, entry.cell) not in already:
+                issues.append(_scale_issue(Context(sub, plan), entry, typical))
+    return issues
+
+
+def test_peer_amounts_and_nominations_of_submissions_from_workers_are_the_old_ones(plan):
+    """``checks.peer_amounts`` and ``quotas.collect`` read ``Submission.columns()``: on submissions
+    fresh from the reader and on the same ones sent by a worker process (held as columns) they
+    give what the code before gave. A rejected amount is no peer and is not flagged, an amount the
+    per-file check flagged is not flagged twice, and a nomination row without a name cell is
+    placed at its own first cell."""
+    import pickle
+
+    from xhht_xl import aggregate, checks, quotas
+    from xhht_xl.submission import NA, Entry, Submission
+
+    award = plan.settings.award_levels[0].name
+    x16, x17, x18 = ("kp", "KP_XHH", 2016), ("kp", "KP_XHH", 2017), ("kp", "KP_NSDP", 2018)
+    amounts = {x16: [100, 120, 90, 110, 95_000, 80_000], x17: [50, 60.5, 70, 55, 40_000, NA],
+               x18: [3, None, "nhiều", True, 9_000, 4]}  # fmt: skip
+    rejected = {(x16, 5), (x18, 2)}
+    subs = []
+    for i, code in enumerate(u.code for u in plan.children("794", "xa")[:6]):
+        entries = {("unit", "unit"): Entry(("unit", "unit"), code, "Thông tin", "C3", code)}
+        for row, (key, values) in enumerate(amounts.items(), start=5):
+            status = "rejected" if (key, i) in rejected else "ok"
+            entries[key] = Entry(key, values[i], "Kinh phí", f"{'DEF'[row - 5]}{row + i}", values[i], status)
+        if i == 2:  # row 0 named; row 1 with no name cell at all (placed at its award cell)
+            for (r, fld), value in {(0, "award"): award, (0, "kind"): "Cá nhân", (0, "name"): "Lê Văn A",
+                                    (1, "award"): award, (1, "kind"): "Tập thể"}.items():  # fmt: skip
+                entries[("kt", r, fld)] = Entry(("kt", r, fld), value, "Khen thưởng", f"{dict(award='B', kind='C', name='D')[fld]}{4 + r}")
+        subs.append(Submission(Path(f"{code}.xlsx"), f"{code}.xlsx", "xlsx", "h", 1, unit_code=code, entries=entries))
+    already = {(subs[4].file, "Kinh phí", "E10")}  # the per-file check flagged x17's 40,000
+    old = _old_peer_amounts(subs, plan, already)
+    assert [(i.file, i.cell) for i in old] == [(subs[4].file, "D9"), (subs[4].file, "F11")]
+    members = [aggregate.Member(s.unit_code, "xa", s) for s in subs]
+    noms = quotas.collect(members, plan)
+    assert noms[["priority", "sheet", "cell"]].values.tolist() == [[1, "Khen thưởng", "D4"], [2, "Khen thưởng", "B5"]]
+    for _ in range(2):  # fresh, then as a worker process sends them (entries held as columns)
+        assert checks.peer_amounts(subs, plan, already) == old
+        assert quotas.collect(members, plan).equals(noms)
+        subs = pickle.loads(pickle.dumps(subs))
+        members = [aggregate.Member(s.unit_code, "xa", s) for s in subs]
+    assert all("_columns" in s.__dict__ for s in subs)
+
+def test_entries_of_a_submission_held_as_columns_asked_by_two_threads_at_once(faulty, plan):
+    """Two threads asking ``entries`` (or a value) of one submission held as columns at once both
+    get the one dict it keeps, as they did of a plain field; neither an AttributeError."""
+    import pickle
+    import sys
+    import threading
+
+    from xhht_xl import validate
+
+    blob = pickle.dumps(validate(faulty[0], plan).submission)
+    got, errors = [], []
+
+    def ask(sub, barrier, by_value):
+        barrier.wait()
+        try:
+            for _ in range(3):
+                got.append((sub, sub.value(("unit", "date")) if by_value else sub.entries))
+        except AttributeError as exc:
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch every few bytecodes: the window is hit if there is one
+    try:
+        for i in range(200):
+            sub, barrier = pickle.loads(blob), threading.Barrier(2)
+            threads = [threading.Thread(target=ask, args=(sub, barrier, i % 4 == 3 and t == 1)) for t in (0, 1)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, f"{len(errors)} of 400 threads: {errors[0]}"
+    assert all(entries is sub.entries for sub, entries in got if isinstance(entries, dict))
 
 
 def test_leaves_total_is_the_sum_over_units(plan):

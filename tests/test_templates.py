@@ -80,6 +80,9 @@ def test_structure_meta_and_names(generated, plan):
         assert names[ds][0] == "_ds"
     dropdown = [r[0] for r in wb["_ds"].iter_rows(min_row=2, max_col=1, values_only=True) if r[0]]
     assert len(dropdown) == 188 and dropdown[0].startswith("27685 - Phường 5")
+    for ws in wb.worksheets:  # what a clerk may print says which page of how many (CLERK.md)
+        if ws.sheet_state == "visible":
+            assert ws.oddFooter.center.text == "Trang &P/&N", ws.title
 
 
 def test_inputs_unlocked_labels_and_greyed_rows_locked(generated, plan):
@@ -195,3 +198,27 @@ def _parts_of_bytes(data: bytes) -> dict[str, bytes]:
 
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         return {n: _MODIFIED.sub(b"", zf.read(n)) for n in zf.namelist()}
+
+
+def test_nominee_units_offered_are_those_a_nomination_may_name(plan):
+    """The nominees' unit dropdown (``DS_DONVI_TATCA``): in a commune's own template only the commune,
+    the one unit its nominations may name (any other is a nominee-outside error); every unit in the
+    level templates, in a district's own and in a department's."""
+    from openpyxl.workbook.defined_name import DefinedName
+
+    def offered(level, unit):
+        wb = templates.build_workbook(plan, level, unit)
+        name: DefinedName = wb.defined_names["DS_DONVI_TATCA"]
+        (sheet, ref), = name.destinations
+        return [c.value for row in wb[sheet][ref.replace("$", "")] for c in row if c.value]
+
+    everyone = [layout.unit_option(plan, u) for u in plan.units.values()]
+    commune, district = plan.units_at("xa")[5], plan.units_at("huyen")[2]
+    department = plan.units_at("so_nganh")[0]
+    assert offered("xa", commune) == [layout.unit_option(plan, commune)]
+    assert plan.nominee_scope(commune.code) == {commune.code}
+    assert offered("xa", None) == everyone and offered("huyen", None) == everyone
+    assert offered("huyen", district) == everyone and offered("so_nganh", department) == everyone
+    # the units the check (quotas: nominee-outside) lets each name
+    assert plan.nominee_scope(district.code) == {district.code, *(u.code for u in plan.descendants(district.code))}
+    assert plan.nominee_scope(department.code) is None and plan.nominee_scope("tinh_khong_co") is None

@@ -58,7 +58,7 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
     members = list(members)
     at = _issues_at(issues)
     flagged = {k[0] for k in at}  # units with an issue at some cell: only their cells are looked up
-    room = sum(len(m.sub.entries) for m in members)  # at least the cells to come
+    room = sum(m.sub.entry_count() for m in members)  # at least the cells to come
     typed = np.empty(room, dtype=float)
     milestone = np.empty(room, dtype=np.int32)
     raw_col, cell_col, issue_col = (np.empty(room, dtype=object) for _ in range(3))
@@ -75,17 +75,18 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
     pos = 0
     for m in members:
         sub = m.sub
+        c = sub.columns()  # one member's at a time (of a submission from a worker: the ones it holds)
         unit = m.unit
-        keys = tuple(sub.entries)
-        if keys != last_keys:  # (the keys are shared objects: equal ones compare by identity, not hashed)
+        keys = c.keys
+        # (one object for submissions from workers; else equal keys are shared objects, compared by identity)
+        if keys is not last_keys and keys != last_keys:
             shape = shapes.get(keys)
             if shape is None:
                 shape = shapes[keys] = _Shape(keys, coded)
             last_keys = keys
-        chosen = shape.pick(list(sub.entries.values()))
+        pick = shape.pick
         c_raw, c_num, c_state = [], [], []
-        for entry in chosen:  # this loop runs once per cell
-            value = entry.value
+        for value, raw, status in zip(pick(c.values), pick(c.raws), pick(c.statuses), strict=True):  # per cell
             typ = type(value)  # the two usual types first
             if typ is float:
                 number = value
@@ -95,7 +96,7 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
                 number = nan
             else:
                 number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else nan
-            if entry.status == "rejected":
+            if status == "rejected":
                 c_state.append(rejected)
             elif value is NA:
                 c_state.append(na)
@@ -103,7 +104,6 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
                 c_state.append(ok)
             else:
                 c_state.append(empty)
-            raw = entry.raw
             typ = type(raw)
             if typ is float:
                 text = texts.get(raw)
@@ -121,8 +121,9 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
         typed[pos:end] = c_num
         state_codes[pos:end] = c_state
         raw_col[pos:end] = c_raw
-        cell_col[pos:end] = [e.cell for e in chosen]
-        sheets = [e.sheet for e in chosen]
+        cells = pick(c.cells)
+        cell_col[pos:end] = cells
+        sheets = pick(c.sheets)
         if sheets == shape.sheets:
             sheet_codes[pos:end] = shape.sheet_codes
         else:  # another layout of the same keys (rows moved to another sheet), or the first member
@@ -131,7 +132,7 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
             if shape.sheets is None:
                 shape.sheets, shape.sheet_codes = sheets, np.array(codes, dtype=np.int32)
         if unit in flagged:
-            issue_col[pos:end] = [None if (i := at.get((unit, e.sheet, e.cell))) is None else i.code for e in chosen]
+            issue_col[pos:end] = [None if (i := at.get((unit, sh, ce))) is None else i.code for sh, ce in zip(sheets, cells, strict=True)]
         else:
             issue_col[pos:end] = None
         coded["indicator"][0][pos:end] = shape.indicators
@@ -175,7 +176,7 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
 
 class _Shape:
     """What ``facts`` takes from a sequence of entry keys, once: which entries are facts
-    (``pick``, a function of the entries' list), how many (``n``), their indicator and measure
+    (``pick``, a function of a column's list), how many (``n``), their indicator and measure
     codes (into ``facts``'s coded columns) and milestones; and the sheets of the first member
     that had these keys, with their codes."""
 

@@ -346,20 +346,25 @@ def peer_amounts(subs: list[Submission], plan: Plan, already: set[tuple[str, str
     """Amounts about 1,000 times (or more) what the unit's peers spent on the same source and year:
     the batch half of the đồng / triệu đồng check (the unit's own years are checked per file).
     ``already``: (file, sheet, cell) flagged by the per-file check, not reported twice."""
-    pools: dict[tuple, list[tuple[Submission, Entry]]] = {}
+    pools: dict[tuple, list[tuple[Submission, int | float]]] = {}
     for sub in subs:
-        for key, entry in sub.entries.items():
-            if key[0] == "kp" and entry.status != REJECTED and isinstance(entry.value, (int, float)):
-                pools.setdefault(key, []).append((sub, entry))
+        c = sub.columns()
+        keys, values, statuses = c.keys, c.values, c.statuses
+        for i in c.index.of_kind("kp"):
+            value = values[i]
+            if statuses[i] != REJECTED and isinstance(value, (int, float)):
+                pools.setdefault(keys[i], []).append((sub, value))
     issues = []
-    for members in pools.values():
-        positive = [e.value for _, e in members if e.value > 0]
+    for key, members in pools.items():
+        positive = [v for _, v in members if v > 0]
         if len(positive) < 3:
             continue
         typical = statistics.median(positive)  # robust: one outlier barely moves it (and O(n))
-        for sub, entry in members:
-            if entry.value / typical >= SCALE_RATIO and (sub.file, entry.sheet, entry.cell) not in already:
-                issues.append(_scale_issue(Context(sub, plan), entry, typical))
+        for sub, value in members:
+            if value / typical >= SCALE_RATIO:
+                entry = sub.entry(key)
+                if (sub.file, entry.sheet, entry.cell) not in already:
+                    issues.append(_scale_issue(Context(sub, plan), entry, typical))
     return issues
 
 

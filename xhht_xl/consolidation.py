@@ -316,8 +316,9 @@ def consolidate(
 
     report = Report(issues)
     counts = unit_issue_counts(report)
-    status["errors"] = [counts.get(u, (0, 0))[0] for u in status["unit"]]
-    status["warnings"] = [counts.get(u, (0, 0))[1] for u in status["unit"]]
+    units = status["unit"].tolist()
+    status["errors"] = [counts.get(u, (0, 0))[0] for u in units]
+    status["warnings"] = [counts.get(u, (0, 0))[1] for u in units]
     # every frame in its declared dtypes (frames.py), once, here; the values stay as computed
     typed = {name: frames.conform(name, frame, plan) for name, frame in (
         ("detail", detail), ("totals", totals), ("funding", funding), ("cross_checks", cross),

@@ -281,12 +281,13 @@ def below(plan: Plan, direct_levels: tuple[str, ...], status: pd.DataFrame, carr
     ``status``: the direct units' status frame; ``carried``: direct unit -> its coverage.
     """
     rows = []
-    for r in status.itertuples():
+    # plain values: itertuples fetched each of a national plan's 10,600 rows cell by cell from pandas' arrays
+    for direct, state in zip(status["unit"].tolist(), status["state"].tolist(), strict=True):
         known: dict[str, dict] = {}
-        c = carried.get(r.unit)
-        if c is not None and r.state in ("on_time", "late"):
+        c = carried.get(direct)
+        if c is not None and state in ("on_time", "late"):
             known = {u["unit"]: u for u in c.units}
-        for unit in plan.descendants(r.unit):
+        for unit in plan.descendants(direct):
             if unit.level in direct_levels:
                 continue
             u = known.get(unit.code)
@@ -295,7 +296,7 @@ def below(plan: Plan, direct_levels: tuple[str, ...], status: pd.DataFrame, carr
                 "name": unit.name,
                 "level": unit.level,
                 "parent": unit.parent,
-                "via": r.unit,
+                "via": direct,
                 "state": u["state"] if u else "unknown",
                 "received_at": u["received_at"] if u else None,
                 "days_late": u["days_late"] if u else 0,

@@ -30,7 +30,6 @@ from .errors import DataError
 from .issues import Issue, Report, make
 from .pipeline import Validation, validate
 from .plan import Plan, Unit
-from .submission import sharing_empty_cells
 
 T = messages.text
 SKIP_PREFIXES = ("~$", ".~", "._")  # Office lock files, our temp files, macOS resource forks
@@ -720,12 +719,10 @@ def pull(
     rels = [cleaning.clean_cell(path.relative_to(folder).as_posix())[0] for path in files]
     out: list[Received] = []
     store.mkdir(parents=True, exist_ok=True)
-    # submissions from worker processes arrive checked, never to change: they share empty cells' entries
     with contextlib.ExitStack() as stack:
         if ledger is None:
             ledger = Ledger(store / LEDGER_NAME)
             stack.callback(ledger.close)
-        stack.enter_context(sharing_empty_cells())
         jobs = _validations(files, rels, plan, workers, store, own)
         for i, (path, rel, got) in enumerate(jobs, start=1):
             if progress:

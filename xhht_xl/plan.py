@@ -343,6 +343,15 @@ class Plan:
             yield child
             yield from self.descendants(child.code)
 
+    def nominee_scope(self, code: str) -> set[str] | None:
+        """Codes of the units a nomination proposed by unit ``code`` may name: the unit and every
+        unit under it; None (any unit) for the province and its departments, and for a code the
+        plan does not know. A nominee elsewhere is a ``nominee-outside`` error (``quotas.check``)."""
+        unit = self.unit(code)
+        if unit is None or unit.level in ("tinh", "so_nganh"):
+            return None
+        return {code, *(u.code for u in self.descendants(code))}
+
     def child_levels(self, level: str) -> list[str]:
         """Levels whose units report to a unit of ``level`` (``huyen`` -> ``["xa"]``)."""
         return [lv.code for lv in self.settings.levels if lv.parent == level]

@@ -43,8 +43,8 @@ def collect(members: Iterable[Member], plan: Plan) -> pd.DataFrame:
             kind = kinds.get(textnorm.match_key(str(row.get("kind", ""))))
             code = unit_code_of(str(row.get("unit", "")), plan)
             code = plan.resolve_code(code)[0] if code else ""
-            name_entry = m.sub.entries.get(("kt", row["index"], "name")) or next(
-                e for k, e in m.sub.entries.items() if k[0] == "kt" and k[1] == row["index"]
+            name_entry = m.sub.entry(("kt", row["index"], "name")) or next(
+                m.sub.entry(k) for k, _ in m.sub.of_kind("kt") if k[1] == row["index"]
             )
             rows.append(
                 {
@@ -215,15 +215,16 @@ def _proposer(plan: Plan, r) -> str:
 def _outside(noms: pd.DataFrame, plan: Plan, scope: Scope, reasons: list[dict[str, str]] | None = None) -> list[Issue]:
     """A nominee whose unit is neither the proposer nor under it (the province covers everyone)."""
     issues = []
-    under: dict[str, set[str]] = {}  # proposer -> itself and every unit below it, built once
+    under: dict[str, set[str] | None] = {}  # proposer -> the units it may name (Plan.nominee_scope), once
     for i, r in enumerate(noms.itertuples()):
-        proposer = plan.unit(r.proposer)
-        if not r.unit or proposer is None or proposer.level in ("tinh", "so_nganh"):
+        if not r.unit:
             continue
         if r.proposer not in under:
-            under[r.proposer] = {r.proposer, *(u.code for u in plan.descendants(r.proposer))}
-        if r.unit in under[r.proposer]:
+            under[r.proposer] = plan.nominee_scope(r.proposer)
+        scope = under[r.proposer]
+        if scope is None or r.unit in scope:
             continue
+        proposer = plan.unit(r.proposer)
         nominee_unit = plan.unit(r.unit)
         if reasons is not None:
             reasons[i]["outside"] = T("quota.reason-outside", unit_name=nominee_unit.name if nominee_unit else r.unit,

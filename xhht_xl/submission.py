@@ -6,10 +6,10 @@ Empty (``None``), zero and "không áp dụng" (:data:`NA`) are three different 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import sys
 from dataclasses import dataclass, field
+from operator import is_
 from pathlib import Path
 
 from .issues import Issue
@@ -83,6 +83,77 @@ def usable_number(entry: Entry | None) -> int | float | None:
     return value if isinstance(value, (int, float)) else None
 
 
+class KeyIndex:
+    """A sequence of entry keys and where each is (``at``), held once by every submission rebuilt
+    with the same keys in the same order (a template's workbooks share one), with the positions of
+    each kind of key (``of_kind``: "kq", "kp", "kt"...) worked out once."""
+
+    __slots__ = ("_at", "_kinds", "keys")
+
+    def __init__(self, keys: tuple):
+        self.keys = keys
+        self._at: dict[tuple, int] | None = None
+        self._kinds: dict[str, list[int]] = {}
+
+    @property
+    def at(self) -> dict[tuple, int]:
+        """Each key's position, made on first use (the copies of entries that aggregate.facts and
+        checks.peer_amounts read never ask for it)."""
+        at = self._at
+        if at is None:
+            at = self._at = {k: i for i, k in enumerate(self.keys)}
+        return at
+
+    def of_kind(self, kind: str) -> list[int]:
+        """Positions of the keys whose first item is ``kind``, in order."""
+        got = self._kinds.get(kind)
+        if got is None:
+            got = self._kinds[kind] = [i for i, k in enumerate(self.keys) if k[0] == kind]
+        return got
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class EntryColumns:
+    """A submission's entries as columns, in the entries' order (:meth:`Submission.columns`): the
+    keys with their index, and per entry its value, sheet, cell, raw and status. Read-only: they
+    are the entries of a submission rebuilt from a worker process (``_rebuilt``) until something
+    asks for ``Submission.entries``, or a copy of its entries."""
+
+    index: KeyIndex
+    values: list
+    sheets: list
+    cells: list
+    raws: list
+    statuses: list
+    own_keys: list | None = None  # each entry's own key, where one differs from its key in the dict
+
+    @property
+    def keys(self) -> tuple:
+        return self.index.keys
+
+    def entry(self, i: int) -> Entry:
+        """The entry at position ``i``, made anew."""
+        key = self.index.keys[i] if self.own_keys is None else self.own_keys[i]
+        return Entry(key, self.values[i], self.sheets[i], self.cells[i], self.raws[i], self.statuses[i])
+
+    def entries(self) -> dict[tuple, Entry]:
+        """The entries, made anew (as the reader made them)."""
+        own = self.index.keys if self.own_keys is None else self.own_keys
+        made = map(Entry, own, self.values, self.sheets, self.cells, self.raws, self.statuses)
+        return dict(zip(self.index.keys, made, strict=True))
+
+    @classmethod
+    def of(cls, entries: dict[tuple, Entry]) -> EntryColumns:
+        """The columns of an entries dict (a copy: later changes to the entries are not seen)."""
+        es = list(entries.values())
+        keys = tuple(entries)
+        own = [e.key for e in es]
+        if all(map(is_, own, keys)):
+            own = None
+        return cls(KeyIndex(keys), [e.value for e in es], [e.sheet for e in es], [e.cell for e in es],
+                   [e.raw for e in es], [e.status for e in es], own)  # fmt: skip
+
+
 @dataclass
 class Submission:
     path: Path
@@ -114,19 +185,23 @@ class Submission:
     def __reduce__(self):
         # Crossing from a worker process (every submission of a consolidation does): entries and
         # formula cells as columns of plain values, which pickle writes in C (one reduce call per
-        # cell took ~0.5 ms a workbook), rebuilt by _rebuilt with their keys, sheets, cells and
-        # states shared with every other submission of the receiving process (~40 % of its size)
-        state = {name: value for name, value in self.__dict__.items() if name not in ("entries", "formulas")}
-        items = self.entries.items()
-        entries = (
-            list(self.entries),
-            [e.value for e in self.entries.values()],
-            [e.sheet for e in self.entries.values()],
-            [e.cell for e in self.entries.values()],
-            [e.raw for e in self.entries.values()],
-            [e.status for e in self.entries.values()],
-            None if all(e.key is k for k, e in items) else [e.key for e in self.entries.values()],
-        )
+        # cell took ~0.5 ms a workbook); the receiving process keeps the entries as columns
+        # (_rebuilt), their keys, sheets, cells and states shared with every other submission
+        state = {name: value for name, value in self.__dict__.items() if name not in ("entries", "formulas", "_columns")}
+        c = self.__dict__.get("_columns")
+        if c is not None:
+            entries = (list(c.keys), c.values, c.sheets, c.cells, c.raws, c.statuses, c.own_keys)
+        else:
+            es = self.entries.values()
+            entries = (
+                list(self.entries),
+                [e.value for e in es],
+                [e.sheet for e in es],
+                [e.cell for e in es],
+                [e.raw for e in es],
+                [e.status for e in es],
+                None if all(e.key is k for k, e in self.entries.items()) else [e.key for e in es],
+            )
         cells = self.formulas.values()
         formulas = (
             list(self.formulas),
@@ -138,40 +213,100 @@ class Submission:
         )
         return _rebuilt, (state, entries, formulas)
 
+    def __getattr__(self, name: str):
+        # Only called when ``name`` is not found: the entries of a submission rebuilt as columns
+        # (_rebuilt) are made on first use, and the columns then dropped (the dict is the truth).
+        # The dict is set before the columns go, and kept if another thread set one meanwhile:
+        # a thread asking at the same time finds one or the other, and all get the same dict.
+        if name == "entries":
+            held = self.__dict__
+            columns = held.get("_columns")
+            if columns is not None:
+                entries = held.setdefault("entries", columns.entries())
+                held.pop("_columns", None)
+                return entries
+            if "entries" in held:  # made by another thread since this lookup missed it
+                return held["entries"]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # entries given to a submission held as columns replace them: the columns would be read first
+        if name == "entries":
+            self.__dict__.pop("_columns", None)
+        object.__setattr__(self, name, value)
+
+    def entry_count(self) -> int:
+        """How many entries it has (``len(entries)``, not making those of a submission held as columns)."""
+        columns = self.__dict__.get("_columns")
+        return len(columns.values) if columns is not None else len(self.entries)
+
+    def columns(self) -> EntryColumns:
+        """The entries as columns: those it was rebuilt with (nothing is made), else a copy of
+        ``entries`` (later changes to them are not seen). Read-only."""
+        columns = self.__dict__.get("_columns")
+        return columns if columns is not None else EntryColumns.of(self.entries)
+
     def fingerprint(self) -> str:
         """A hash of every entry's value: equal for two files holding the same data (how intake
         recognises a returned copy that came back unchanged)."""
         import hashlib
 
+        c = self.__dict__.get("_columns")
+        pairs = zip(c.keys, c.values, strict=True) if c is not None else ((k, e.value) for k, e in self.entries.items())
         text = "\n".join(
-            f"{'/'.join(map(str, k))}={type(e.value).__name__}:{e.value!r}"
-            for k, e in sorted(self.entries.items(), key=lambda item: str(item[0]))
-            if e.value is not None
+            f"{'/'.join(map(str, k))}={type(v).__name__}:{v!r}"
+            for k, v in sorted(pairs, key=lambda item: str(item[0]))
+            if v is not None
         )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def value(self, key: tuple) -> object:
+        columns = self.__dict__.get("_columns")
+        if columns is not None:
+            i = columns.index.at.get(key)
+            return None if i is None else columns.values[i]
         entry = self.entries.get(key)
         return entry.value if entry is not None else None
 
     def number(self, key: tuple) -> int | float | None:
         """A usable number, or None (empty, not applicable, or a wrong cell)."""
+        columns = self.__dict__.get("_columns")
+        if columns is not None:
+            i = columns.index.at.get(key)
+            if i is None or columns.statuses[i] not in _USABLE:
+                return None
+            value = columns.values[i]
+            return value if isinstance(value, (int, float)) else None
         return usable_number(self.entries.get(key))
+
+    def entry(self, key: tuple) -> Entry | None:
+        """The entry of ``key``, None if there is none; to read (of a submission held as columns
+        it is made anew: a change to it is not kept)."""
+        columns = self.__dict__.get("_columns")
+        if columns is not None:
+            i = columns.index.at.get(key)
+            return None if i is None else columns.entry(i)
+        return self.entries.get(key)
+
+    def of_kind(self, kind: str) -> list[tuple[tuple, object]]:
+        """(key, value) of the entries whose key's first item is ``kind`` ("kq", "kp", "kt", "bc"...),
+        in order."""
+        c = self.__dict__.get("_columns")
+        if c is None:
+            return [(k, e.value) for k, e in self.entries.items() if k[0] == kind]
+        keys, values = c.keys, c.values
+        return [(keys[i], values[i]) for i in c.index.of_kind(kind)]
 
     def nominations(self) -> list[dict]:
         """Non-empty nomination rows, in priority order, with their row index."""
         rows: dict[int, dict] = {}
-        for key, entry in self.entries.items():
-            if key[0] == "kt" and entry.value not in (None, ""):
-                rows.setdefault(key[1], {"index": key[1]})[key[2]] = entry.value
+        for key, value in self.of_kind("kt"):
+            if value not in (None, ""):
+                rows.setdefault(key[1], {"index": key[1]})[key[2]] = value
         return [rows[i] for i in sorted(rows)]
 
     def narrative(self) -> dict[str, str]:
-        return {
-            key[1]: entry.value
-            for key, entry in self.entries.items()
-            if key[0] == "bc" and isinstance(entry.value, str) and entry.value.strip()
-        }
+        return {key[1]: value for key, value in self.of_kind("bc") if isinstance(value, str) and value.strip()}
 
     @property
     def report_date(self) -> dt.date | None:
@@ -217,40 +352,41 @@ def _few_texts(texts: list) -> list:
     return [one[t] for t in texts]
 
 
-# While set (``sharing_empty_cells``): the entries of empty cells rebuilt so far, by their fields.
-_EMPTIES: list[dict] = []
+# Key indexes of the submissions rebuilt by this process, by their keys (a few per template)
+_INDEXES: dict[tuple, KeyIndex] = {}
+_INDEXES_MAX = 1_000
+_LAST: list[KeyIndex] = []  # the index used last: most submissions have the previous one's keys
 
 
-@contextlib.contextmanager
-def sharing_empty_cells():
-    """Submissions rebuilt meanwhile (:func:`_rebuilt`) share the entries of their empty cells:
-    one object per (key, sheet, cell) for every submission that left the cell empty (the
-    template's greyed cells are empty in every workbook: a third of a commune's entries). For
-    submissions already checked, which nothing changes any more (a consolidation's intake)."""
-    _EMPTIES.append({})
-    try:
-        yield
-    finally:
-        _EMPTIES.pop()
+def _key_index(keys: list) -> KeyIndex:
+    """The one index this process holds for these keys (shared key objects)."""
+    keys = tuple(_shared_keys(keys))
+    last = _LAST[0] if _LAST else None
+    if last is not None and last.keys == keys:  # shared objects: compared by identity
+        return last
+    index = _INDEXES.get(keys)
+    if index is None:
+        index = KeyIndex(keys)
+        if len(_INDEXES) < _INDEXES_MAX:
+            _INDEXES[keys] = index
+    _LAST[:] = [index]
+    return index
 
 
 def _rebuilt(state: dict, entries: tuple, formulas: tuple) -> Submission:
-    """A pickled :class:`Submission` (``Submission.__reduce__``) rebuilt, its keys and texts shared
-    (and its empty cells' entries, within :func:`sharing_empty_cells`)."""
-    empties = _EMPTIES[-1] if _EMPTIES else None
+    """A pickled :class:`Submission` (``Submission.__reduce__``) rebuilt, its entries kept as
+    columns (:class:`EntryColumns`; ``Submission.entries`` is made from them on first use: a
+    consolidation's own work reads the columns, and 10,600 workbooks' entries as objects took
+    ~2 s and ~150 MB), their keys, sheets, cells and states shared with every other submission
+    of this process."""
     sub = Submission.__new__(Submission)
     sub.__dict__.update(state)
     keys, values, sheets, cells, raws, statuses, own_keys = entries
-    keys = _shared_keys(keys)
-    own_keys = keys if own_keys is None else _shared_keys(own_keys)
-    statuses = _few_texts(statuses)
-    made = list(map(Entry, own_keys, values, _few_texts(sheets), _shared_texts(cells), raws, statuses))
-    if empties is not None:
-        for i in [i for i, status in enumerate(statuses) if status == EMPTY]:
-            e = made[i]
-            if e.value is None and (e.raw is None or e.raw == ""):
-                made[i] = empties.setdefault((e.key, e.sheet, e.cell, e.raw), e)
-    sub.entries = dict(zip(keys, made, strict=True))
+    index = _key_index(keys)
+    own_keys = None if own_keys is None else _shared_keys(own_keys)
+    sub.__dict__["_columns"] = EntryColumns(
+        index, values, _few_texts(sheets), _shared_texts(cells), raws, _few_texts(statuses), own_keys
+    )
     keys, sheets, cells, cached, has, own_keys = formulas
     keys = _shared_keys(keys)
     own_keys = keys if own_keys is None else _shared_keys(own_keys)

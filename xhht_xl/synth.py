@@ -1030,9 +1030,7 @@ class TemplateBuilds:
         key = (level, unit.code if unit is not None else None)
         if key not in self._built:
             wb = templates.build_workbook(self.plan, level, unit)
-            buf = io.BytesIO()
-            wb.save(buf)
-            self._built[key] = wb, buf.getvalue()
+            self._built[key] = wb, xlsxcopy.workbook_bytes(wb)[0]  # openpyxl's save, its sheets in UTF-8
         return self._built[key]
 
     def official(self, level: str, unit: Unit | None, name: str) -> bytes:

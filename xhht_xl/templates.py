@@ -223,7 +223,7 @@ def _print(ws: Worksheet, landscape: bool, title_rows: str | None) -> None:
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.page_margins.left = ws.page_margins.right = MARGIN_SIDE
     ws.page_margins.top = ws.page_margins.bottom = 0.6
-    ws.oddFooter.center.text = "&P/&N"
+    ws.oddFooter.center.text = T("templates.footer")  # "Trang 2/5" on paper (CLERK.md)
     if title_rows:
         ws.print_title_rows = title_rows
 
@@ -411,14 +411,21 @@ def store(c, value: object) -> None:
 
 
 def _list_columns(plan: Plan, level: str, unit: Unit | None) -> dict[str, list[str]]:
-    """The dropdown lists of the hidden lists sheet, by defined name, one column each."""
+    """The dropdown lists of the hidden lists sheet, by defined name, one column each.
+
+    The nominees' units (``DS_DONVI_TATCA``) are every unit of the plan, but in the template of a
+    unit with none under it (a commune's own): only that unit, the one its nominations may name
+    (``Plan.nominee_scope``; any other is a ``nominee-outside`` error), not 10,600 communes in
+    every commune's workbook at national scale (~85 % of its bytes). A unit with units under it
+    keeps the whole list, so that the templates of one level differ only in the unit's own cells."""
     own = [unit] if unit is not None else plan.units_at(level)
-    everyone = list(plan.units.values())
+    scope = plan.nominee_scope(unit.code) if unit is not None else None
+    named = [unit] if scope is not None and scope == {unit.code} else list(plan.units.values())
     return {
         "DS_DONVI": [layout.unit_option(plan, u) for u in own],
         "DS_HINHTHUC": [a.name for a in plan.settings.award_levels],
         "DS_LOAI": [T("layout.kind-collective"), T("layout.kind-individual")],
-        "DS_DONVI_TATCA": [layout.unit_option(plan, u) for u in everyone],
+        "DS_DONVI_TATCA": [layout.unit_option(plan, u) for u in named],
     }
 
 

@@ -43,6 +43,8 @@ from openpyxl.workbook import Workbook
 from openpyxl.worksheet._writer import WorksheetWriter
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
+from openpyxl.xml.constants import SHEET_MAIN_NS
+from openpyxl.xml.functions import xmlfile
 
 from .ooxml import col_letter, split_ref
 
@@ -167,8 +169,8 @@ def element(ref: str, style: int | None, kind: str, value: object, epoch: dt.dat
 
 
 def _text(text: str) -> bytes:
-    """Text content escaped as lxml writes it in openpyxl's ASCII output."""
-    return escape(text).replace("\r", "&#13;").encode("ascii", "xmlcharrefreplace")
+    """Text content escaped as lxml writes it in UTF-8 (:class:`_WorksheetWriter`)."""
+    return escape(text).replace("\r", "&#13;").encode("utf-8")
 
 
 # -- plain rows written at save time ------------------------------------------------------------
@@ -272,7 +274,7 @@ def with_rows(xml: bytes, block: Rows, epoch: dt.datetime, register: Callable[[S
         key = (type(value), value)
         end = ends.get(key)
         if end is None:
-            end = ends[key] = element("A1", None, *_kind(value), epoch).decode("ascii")[len('<c r="A1"') :]
+            end = ends[key] = element("A1", None, *_kind(value), epoch).decode("utf-8")[len('<c r="A1"') :]
         return end
 
     width = len(letters)
@@ -319,7 +321,7 @@ def with_rows(xml: bytes, block: Rows, epoch: dt.datetime, register: Callable[[S
                     continue
                 cells.append(f'<c r="{letter}{r}"{attribute(style)}{end_of(value)}')
             cells.append("</row>")
-    out = b"".join([head, "".join(cells).encode("ascii"), b"</sheetData>", tail])
+    out = b"".join([head, "".join(cells).encode("utf-8"), b"</sheetData>", tail])
     if block.rows:
         out = _DIMENSION.sub(lambda m: _widened(m, len(letters), r), out, count=1)
     return out
@@ -375,6 +377,27 @@ class _Archive(zipfile.ZipFile):
         super().writestr(zinfo_or_arcname, data, *args, **kwargs)
 
 
+class _WorksheetWriter(WorksheetWriter):
+    """openpyxl's worksheet writer, its XML in UTF-8. openpyxl's own is ASCII, each letter outside it a
+    character reference ("Kết quả" is ``K&#7871;t qu&#7843;``): a template's results sheet is 13 %
+    larger, and python-calamine takes ~30 % longer to read a filled template's sheets (measured on
+    the national benchmark's workbooks: 2.0 -> 1.4 ms a workbook). Excel and LibreOffice write UTF-8.
+    The elements and their escaping are lxml's in both encodings (no XML declaration either way)."""
+
+    def get_stream(self):  # openpyxl's protocol: True asks for the writer, None is skipped
+        with xmlfile(self.out, encoding="utf-8") as xf:
+            with xf.element("worksheet", xmlns=SHEET_MAIN_NS):
+                try:
+                    while True:
+                        sent = yield
+                        if sent is True:
+                            yield xf
+                        elif sent is not None:
+                            xf.write(sent)
+                except GeneratorExit:
+                    pass
+
+
 class _Writer(ExcelWriter):
     """openpyxl's package writer with each worksheet serialised in memory (openpyxl writes each to
     a temporary file, ~1 ms a sheet) and passed through ``edit`` before it goes into the zip."""
@@ -394,7 +417,7 @@ class _Writer(ExcelWriter):
             xml = made(ws)
             ws._rels = RelationshipList()
         else:
-            writer = WorksheetWriter(ws, out=io.BytesIO())
+            writer = _WorksheetWriter(ws, out=io.BytesIO())
             writer.write()
             ws._rels = writer._rels
             xml = writer.read()
