@@ -11,8 +11,8 @@
    one's peak RSS, an upper bound, and the largest sampled sum of their PSS, each shared page once,
    sampled in a second run: the sampling costs CPU the timed run would lose).
 Both are compared with python-calamine's bare read of the same files, in the same run; the national
-run also with python-calamine reading only the sheets xhht reads (every sheet of these files includes
-a 1 MB unit list no reader needs), the floor of any reader built on it. Figures,
+run also with python-calamine reading only the sheets xhht reads (not the guide nor the hidden lists
+sheet), the floor of any reader built on it. Figures,
 not assertions: the machine is noisy, so run it several times. The national run also prints its CPU
 time (the main process's and the workers', from ``getrusage``): on a machine shared with other work
 the wall clock counts the waits for a core, CPU time does not.
@@ -246,8 +246,8 @@ def write_communes(plan: plan_mod.Plan, folder: Path) -> list[Path]:
     results, funding, officer, narrative and nominations; each file's values differ) into its own
     template (the per-unit template: its unit in the dropdown list). Written as ``synth.LevelWriter``
     writes them, but a sheet part is compressed in two pieces: what may change, up to the part's last
-    slot, per file, then what follows it, once (``xlsxcopy.Package.tail``; for the unit list ``_ds``,
-    1 MB after its one slot): a deflate stream may go on with blocks compressed on their own."""
+    slot, per file, then what follows it, once (``xlsxcopy.Package.tail``): a deflate stream may go on
+    with blocks compressed on their own."""
     units = plan.units_at("xa")
     deadline = plan.deadline("xa").date
     entries = [synth.commune_entries(plan, u, random.Random(f"national/{u.code}"), deadline)[0] for u in units]
@@ -291,12 +291,10 @@ def national(tmp: Path, n: int) -> None:
     for path in files:  # same page cache for both measurements
         path.read_bytes()
     sample = files[:: max(1, n // 1000)]  # the floor per workbook, measured on about 1,000 files
-    # every sheet on about 200: python-calamine takes ~30 ms a file for the unit list of 10,600 rows
-    every = files[:: max(1, n // 200)]
     base_cpu: list[float] = []
-    base_s = bare_read(every, base_cpu) * n / len(every)
-    base_cpu_s = base_cpu[0] * n / len(every)
-    # the sheets xhht reads (read.READ_ROLES and _meta; not the guide nor the 1 MB unit list _ds)
+    base_s = bare_read(sample, base_cpu) * n / len(sample)
+    base_cpu_s = base_cpu[0] * n / len(sample)
+    # the sheets xhht reads (read.READ_ROLES and _meta; not the guide nor the lists sheet _ds)
     lay = layout.build(plan, plan.levels["xa"].template)
     read_by_us = {lay.sheets[role] for role in (*read.READ_ROLES, "meta")}
     bare_read(sample, base_cpu, only=read_by_us)
@@ -322,8 +320,8 @@ def national(tmp: Path, n: int) -> None:
     print(f"  CPU time                 {cpu_main + cpu_workers:6.1f} s   main process {cpu_main:.1f} s + workers "
           f"{cpu_workers:.1f} s ({cpu_workers / n * 1000:.2f} ms per workbook); on 2 cores at best "
           f"{max(cpu_main, (cpu_main + cpu_workers) / 2):.1f} s of wall clock")  # fmt: skip
-    print(f"  calamine bare read       {base_s:6.1f} s   {base_s / n * 1000:.2f} ms per workbook (every sheet, incl. the"
-          f" large unit lists; sampled), ratio {took / base_s:.2f}x (2 worker processes vs 1); by CPU time "
+    print(f"  calamine bare read       {base_s:6.1f} s   {base_s / n * 1000:.2f} ms per workbook (every sheet; sampled), "
+          f"ratio {took / base_s:.2f}x (2 worker processes vs 1); by CPU time "
           f"{base_cpu_s:.1f} s, ratio {(cpu_main + cpu_workers) / base_cpu_s:.2f}x")  # fmt: skip
     print(f"  calamine, the sheets read  {needed_cpu_s:6.1f} s of CPU  {needed_cpu_s / n * 1000:.2f} ms per workbook "
           f"(open + the {len(read_by_us)} sheets xhht reads, sampled): on 2 cores at best {needed_cpu_s / 2:.1f} s "
