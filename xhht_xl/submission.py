@@ -188,20 +188,8 @@ class Submission:
         # cell took ~0.5 ms a workbook); the receiving process keeps the entries as columns
         # (_rebuilt), their keys, sheets, cells and states shared with every other submission
         state = {name: value for name, value in self.__dict__.items() if name not in ("entries", "formulas", "_columns")}
-        c = self.__dict__.get("_columns")
-        if c is not None:
-            entries = (list(c.keys), c.values, c.sheets, c.cells, c.raws, c.statuses, c.own_keys)
-        else:
-            es = self.entries.values()
-            entries = (
-                list(self.entries),
-                [e.value for e in es],
-                [e.sheet for e in es],
-                [e.cell for e in es],
-                [e.raw for e in es],
-                [e.status for e in es],
-                None if all(e.key is k for k, e in self.entries.items()) else [e.key for e in es],
-            )
+        c = self.columns()  # (of entries: the lists pickled; its key index is made only if asked)
+        entries = (list(c.keys), c.values, c.sheets, c.cells, c.raws, c.statuses, c.own_keys)
         cells = self.formulas.values()
         formulas = (
             list(self.formulas),
