@@ -37,6 +37,9 @@ class Member:
     own: bool = False  # the consolidating unit's own workbook (--into)
 
 
+_PLAIN_VALUES = frozenset((int, float, type(None), type(NA)))  # values facts turns into floats in numpy
+
+
 def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFrame:
     """Every count and amount of every member as one long table (columns, not objects).
 
@@ -85,25 +88,47 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
                 shape = shapes[keys] = _Shape(keys, coded)
             last_keys = keys
         pick = shape.pick
-        c_raw, c_num, c_state = [], [], []
-        for value, raw, status in zip(pick(c.values), pick(c.raws), pick(c.statuses), strict=True):  # per cell
-            typ = type(value)  # the two usual types first
-            if typ is float:
-                number = value
-            elif typ is int:
-                number = float(value)
-            elif value is None:  # an empty cell (a third of a commune's)
-                number = nan
-            else:
-                number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else nan
-            if status == "rejected":
-                c_state.append(rejected)
-            elif value is NA:
-                c_state.append(na)
-            elif number == number:  # not NaN
-                c_state.append(ok)
-            else:
-                c_state.append(empty)
+        end = pos + shape.n
+        values, raws, statuses = pick(c.values), pick(c.raws), pick(c.statuses)
+        if shape.n and _PLAIN_VALUES.issuperset(map(type, values)):
+            # numbers, empty and not applicable cells only (most members): numpy reads None as NaN
+            not_applicable = [i for i, value in enumerate(values) if value is NA]
+            if not_applicable:
+                values = list(values)
+                for i in not_applicable:
+                    values[i] = None
+            numbers = np.array(values, dtype=float)
+            typed[pos:end] = numbers
+            states = np.where(numbers == numbers, ok, empty)
+            states[not_applicable] = na
+            if REJECTED in statuses:  # (before "not applicable", as below)
+                states[[i for i, status in enumerate(statuses) if status == REJECTED]] = rejected
+            state_codes[pos:end] = states
+        else:
+            c_num, c_state = [], []
+            for value, status in zip(values, statuses, strict=True):  # once per cell
+                typ = type(value)  # the two usual types first
+                if typ is float:
+                    number = value
+                elif typ is int:
+                    number = float(value)
+                elif value is None:  # an empty cell (a third of a commune's)
+                    number = nan
+                else:
+                    number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else nan
+                if status == REJECTED:
+                    c_state.append(rejected)
+                elif value is NA:
+                    c_state.append(na)
+                elif number == number:  # not NaN
+                    c_state.append(ok)
+                else:
+                    c_state.append(empty)
+                c_num.append(number)
+            typed[pos:end] = c_num
+            state_codes[pos:end] = c_state
+        c_raw = []
+        for raw in raws:  # once per cell
             typ = type(raw)
             if typ is float:
                 text = texts.get(raw)
@@ -116,10 +141,6 @@ def facts(members: Iterable[Member], issues: Iterable[Issue] = ()) -> pd.DataFra
             elif raw is not None:
                 raw = _raw_text(raw)
             c_raw.append(raw)
-            c_num.append(number)
-        end = pos + shape.n
-        typed[pos:end] = c_num
-        state_codes[pos:end] = c_state
         raw_col[pos:end] = c_raw
         cells = pick(c.cells)
         cell_col[pos:end] = cells
