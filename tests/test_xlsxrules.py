@@ -377,6 +377,24 @@ def test_deferred_rows_drop_what_xml_cannot_hold_and_never_collide(tmp_path):
     assert not (tmp_path / "collide.xlsx").exists()
 
 
+def test_deferred_rows_drop_the_noncharacters_and_surrogates_xml_cannot_hold(tmp_path):
+    """U+FFFE, U+FFFF and lone surrogates are no XML characters either: written as they are, the
+    sheet is not well-formed (openpyxl cannot load it, LibreOffice shows the sheet empty) or, in
+    UTF-8, the save fails; ``defer_rows`` drops them as it drops control characters."""
+    import openpyxl
+
+    from xhht_xl import xlsxcopy
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["head"])
+    xlsxcopy.defer_rows(ws, 2, [["a\ufffeb\uffffc\ud800d\udfffe", "Tiếng 😀"]], [None, None])
+    fileio.save_workbook(wb, tmp_path / "ok.xlsx")
+    assert openpyxl.load_workbook(tmp_path / "ok.xlsx").active["A2"].value == "abcde"
+    rows = CalamineWorkbook.from_path(str(tmp_path / "ok.xlsx")).get_sheet_by_name(ws.title).to_python()
+    assert rows[1] == ["abcde", "Tiếng 😀"]
+
+
 _STAMP = re.compile(rb"<dcterms:modified[^>]*>[^<]*</dcterms:modified>")
 
 

@@ -340,12 +340,18 @@ _ROW_NUMBER = re.compile(rb'<row\b[^>]*?\br="([0-9]+)"')
 _DIMENSION = re.compile(rb'(<dimension\b[^>]*?\bref=")([A-Z]+[0-9]+)(?::([A-Z]+[0-9]+))?(")')
 
 
+# characters XML cannot hold beyond openpyxl's ILLEGAL_CHARACTERS_RE (control characters): the two
+# noncharacters U+FFFE and U+FFFF (a sheet holding them is not well-formed) and lone surrogates
+# (which UTF-8 cannot encode)
+_NOT_XML = re.compile("[\ufffe\uffff\ud800-\udfff]")
+
+
 def _kind(value: object) -> tuple[str, object]:
     """openpyxl's data type of a value and the value as ``element`` takes it."""
     if value is None:
         return "n", None
     if isinstance(value, str):
-        return "s", ILLEGAL_CHARACTERS_RE.sub("", value)[:TEXT_MAX]
+        return "s", _NOT_XML.sub("", ILLEGAL_CHARACTERS_RE.sub("", value))[:TEXT_MAX]
     if isinstance(value, bool):
         return "b", int(value)
     if isinstance(value, Integral):
