@@ -362,6 +362,7 @@ def test_a_number_no_cell_holds_is_invalid_at_its_cell_and_the_run_goes_on(tmp_p
     v = validate(folder / "27712.xlsx", plan)
     issue = next(i for i in v.report if i.cell == cell.ref)
     assert (issue.code, issue.severity, issue.sheet) == ("value-invalid", "error", cell.sheet)
+    assert "1" * 59 + "…" in issue.message and "1" * 61 not in issue.message  # quoted, not 400 digits
     assert v.submission.number(("kq", "GDHT", 2020, "num")) is None
     out = tmp_path / "out" / "th.xlsx"
     code = cli.main(["consolidate", str(folder), "--level", "huyen", "--unit", "794", "-o", str(out)])
