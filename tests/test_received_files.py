@@ -349,6 +349,30 @@ def test_bad_received_at_is_one_line_before_any_intake(tmp_path, plan, capsys):
     assert not (tmp_path / "out" / "xhht_intake").exists(), "nothing ran"
 
 
+def test_a_number_no_cell_holds_is_invalid_at_its_cell_and_the_run_goes_on(tmp_path, plan, capsys):
+    """400 digits typed as text into a count: no spreadsheet number (beyond 9.99999999999999E+307) and no
+    float; it stopped the whole district's consolidation (int too large to convert to float in facts).
+    Now it is invalid at its cell, the unit's figure is missing, and the other communes are consolidated."""
+    folder = tmp_path / "in"
+    cell = layout.build(plan, "chung").inputs[("kq", "GDHT", 2020, "num")]
+    values = clean_values(plan)
+    values[("kq", "GDHT", 2020, "num")] = "1" * 400
+    write_book(folder / "27712.xlsx", plan, "xa", values)
+    write_book(folder / "27685.xlsx", plan, "xa", clean_values(plan, unit="27685"))
+    v = validate(folder / "27712.xlsx", plan)
+    issue = next(i for i in v.report if i.cell == cell.ref)
+    assert (issue.code, issue.severity, issue.sheet) == ("value-invalid", "error", cell.sheet)
+    assert "1" * 59 + "…" in issue.message and "1" * 61 not in issue.message  # quoted, not 400 digits
+    assert v.submission.number(("kq", "GDHT", 2020, "num")) is None
+    out = tmp_path / "out" / "th.xlsx"
+    code = cli.main(["consolidate", str(folder), "--level", "huyen", "--unit", "794", "-o", str(out)])
+    _, err = capsys.readouterr()
+    assert code == 1 and out.exists() and "Traceback" not in err
+    c = consolidate(folder, plan, "huyen", "794", store=tmp_path / "store")
+    rows = c.facts[(c.facts.indicator == "GDHT") & (c.facts.milestone == 2020) & (c.facts.measure == "num")]
+    assert dict(zip(rows.unit.astype(str), rows.state.astype(str), strict=True)) == {"27712": "rejected", "27685": "ok"}
+
+
 # -- 10. rows past the table ----------------------------------------------------------------------
 
 

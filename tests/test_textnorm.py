@@ -922,3 +922,17 @@ def test_property_ok_only_with_well_formed_dot_groups(text):
         assert 1 <= len(first) <= 3 and first[0] != "0"
         assert all(len(g) == 3 and g.isdigit() for g in rest)
     assert body.count(",") <= 1
+
+
+def test_a_number_no_cell_holds_is_invalid():
+    """Beyond the largest number a cell takes (9.99999999999999E+307), typed or given: invalid, never
+    an int no float can hold (400 digits stopped a consolidation)."""
+    from decimal import Decimal
+
+    from xhht_xl.textnorm import CELL_MAX, parse_number
+
+    for typed in ("1" * 400, "-" + "1" * 400, "1" * 400 + ",5", 10**400, -(10**400), float("inf"),
+                  float("nan"), Decimal("1e400")):  # fmt: skip
+        assert parse_number(typed).status == "invalid", str(typed)[:20]
+    assert parse_number("9" * 15).value == 10**15 - 1 and parse_number(CELL_MAX).status == "ok"
+    assert parse_number(int(CELL_MAX)).status == "ok" and parse_number(int(CELL_MAX) + 2**1000).status == "invalid"

@@ -671,12 +671,19 @@ def _number(int_digits: str, frac_digits: str, negative: bool) -> float | int:
     return -value if negative else value
 
 
+# The largest number a spreadsheet cell takes (Excel specifications and limits: "largest number allowed
+# to be typed into a cell", 9.99999999999999E+307; LibreOffice the same double range). A text with more
+# digits is no count nor amount anyone entered, and a larger int cannot become a float: invalid.
+CELL_MAX = 9.99999999999999e307
+
+
 def parse_number(text: object) -> ParsedNumber:
     """Read a number typed the Vietnamese way: comma decimal, dot (or space) thousands groups of
     exactly three digits, optional sign and trailing %. "1.5" is ambiguous, never guessed.
 
     Real numbers (int, float, Decimal — not bool) pass through as ok with was_text False; integral
     values become int. None and blank text are empty; "không áp dụng"/"KAD" are not_applicable.
+    A number beyond :data:`CELL_MAX` either way (e.g. 400 digits typed as text) is invalid.
     """
     if text is None:
         return ParsedNumber(None, "empty")
@@ -684,11 +691,10 @@ def parse_number(text: object) -> ParsedNumber:
         return ParsedNumber(None, "invalid")
     if isinstance(text, int | float | Decimal):
         number = float(text) if isinstance(text, Decimal) else text
-        if isinstance(number, float):
-            if number != number or number in (float("inf"), float("-inf")):
-                return ParsedNumber(None, "invalid")
-            if number.is_integer():
-                number = int(number)
+        if number != number or abs(number) > CELL_MAX:  # NaN, infinite, or no cell's number (an int exactly)
+            return ParsedNumber(None, "invalid")
+        if isinstance(number, float) and number.is_integer():
+            number = int(number)
         return ParsedNumber(number, "ok")
     if not isinstance(text, str):
         return ParsedNumber(None, "invalid")
@@ -715,6 +721,8 @@ def _parse_text(text: str) -> ParsedNumber:
     if m:
         int_digits = m.group("int").replace(".", "").replace(" ", "")
         value = _number(int_digits, m.group("frac") or "", negative)
+        if abs(value) > CELL_MAX:  # (an int compares exactly with a float, never overflows)
+            return ParsedNumber(None, "invalid", percent=percent, was_text=True)
         return ParsedNumber(value, "ok", percent=percent, was_text=True)
     status: NumberStatus = "ambiguous" if _AMBIGUOUS_RE.fullmatch(s) else "invalid"
     return ParsedNumber(None, status, percent=percent, was_text=True)
