@@ -409,6 +409,29 @@ def test_a_district_workbook_edited_by_hand_in_its_detail_is_a_warning_and_the_p
     assert set(communes_rows.milestone) == set(plan.milestones)
 
 
+@pytest.mark.parametrize("days", [1e308, "9" * 400])
+def test_a_district_coverage_row_typed_over_says_nothing_and_the_province_goes_on(tmp_path, plan, capsys, days):
+    """A district's workbook whose hidden _coverage sheet holds 1E+308 or 400 digits as a unit's days late
+    stopped the province's consolidation (Python int too large to convert to C long; int too large to
+    convert to float: exit 2). The damaged row says nothing, as any damaged coverage row."""
+    import openpyxl
+
+    communes, district = tmp_path / "xa", tmp_path / "huyen"
+    write_book(communes / "27712.xlsx", plan, "xa", clean_values(plan))
+    book = district / "794_tong_hop.xlsx"
+    assert cli.main(["consolidate", str(communes), "--level", "huyen", "--unit", "794", "-o", str(book)]) in (0, 1)
+    wb = openpyxl.load_workbook(book)
+    ws = wb["_coverage"]
+    row = next(r for r in ws.iter_rows() if r[0].value == "unit" and r[1].value == "27712")
+    row[6].value = days  # UNIT_FIELDS' days_late
+    wb.save(book)
+    capsys.readouterr()
+    out = tmp_path / "tinh" / "th.xlsx"
+    code = cli.main(["consolidate", str(district), "--level", "tinh", "--unit", "80", "-o", str(out)])
+    _, err = capsys.readouterr()
+    assert code in (0, 1) and out.exists() and "Traceback" not in err, err
+
+
 # -- 10. rows past the table ----------------------------------------------------------------------
 
 
