@@ -373,6 +373,65 @@ def test_a_number_no_cell_holds_is_invalid_at_its_cell_and_the_run_goes_on(tmp_p
     assert dict(zip(rows.unit.astype(str), rows.state.astype(str), strict=True)) == {"27712": "rejected", "27685": "ok"}
 
 
+@pytest.mark.parametrize("milestone", ["năm 2020", 1e308, dt.datetime(2020, 1, 1), "#N/A", None])
+def test_a_district_workbook_edited_by_hand_in_its_detail_is_a_warning_and_the_province_goes_on(
+    tmp_path, plan, capsys, milestone
+):
+    """A district's consolidated workbook with a «Chi tiết» milestone typed over (text, 1E+308, a date,
+    an error, cleared): the province's consolidation stopped (invalid literal for int(), Python int
+    too large to convert to C long; exit 2). Now the row is left out and a warning names the cell."""
+    import openpyxl
+
+    communes, district = tmp_path / "xa", tmp_path / "huyen"
+    write_book(communes / "27712.xlsx", plan, "xa", clean_values(plan))
+    write_book(communes / "27685.xlsx", plan, "xa", clean_values(plan, unit="27685"))
+    book = district / "794_tong_hop.xlsx"
+    assert cli.main(["consolidate", str(communes), "--level", "huyen", "--unit", "794", "-o", str(book)]) in (0, 1)
+    wb = openpyxl.load_workbook(book)
+    ws = wb[T("out.sheet-detail")]
+    assert ws["E4"].value in plan.milestones and ws["A4"].value in ("27712", "27685")
+    if milestone == "#N/A":
+        ws["E4"].value, ws["E4"].data_type = milestone, "e"
+    else:
+        ws["E4"].value = milestone
+    wb.save(book)
+    capsys.readouterr()
+    out = tmp_path / "tinh" / "th.xlsx"
+    code = cli.main(["consolidate", str(district), "--level", "tinh", "--unit", "80", "-o", str(out)])
+    _, err = capsys.readouterr()
+    assert code in (0, 1) and out.exists() and "Traceback" not in err, err
+    c = consolidate(district, plan, "tinh", "80", store=tmp_path / "store")
+    issue = next(i for i in c.report if i.code == "detail-row-invalid")
+    assert (issue.severity, issue.unit, issue.sheet, issue.cell) == ("warning", "794", T("out.sheet-detail"), "E4")
+    assert "794_tong_hop.xlsx" in issue.message and "1 dòng" in issue.message
+    communes_rows = c.detail[c.detail.unit.isin(["27712", "27685"])]
+    assert len(communes_rows) == ws.max_row - 3 - 1  # every other row of the district's detail
+    assert set(communes_rows.milestone) == set(plan.milestones)
+
+
+@pytest.mark.parametrize("days", [1e308, "9" * 400])
+def test_a_district_coverage_row_typed_over_says_nothing_and_the_province_goes_on(tmp_path, plan, capsys, days):
+    """A district's workbook whose hidden _coverage sheet holds 1E+308 or 400 digits as a unit's days late
+    stopped the province's consolidation (Python int too large to convert to C long; int too large to
+    convert to float: exit 2). The damaged row says nothing, as any damaged coverage row."""
+    import openpyxl
+
+    communes, district = tmp_path / "xa", tmp_path / "huyen"
+    write_book(communes / "27712.xlsx", plan, "xa", clean_values(plan))
+    book = district / "794_tong_hop.xlsx"
+    assert cli.main(["consolidate", str(communes), "--level", "huyen", "--unit", "794", "-o", str(book)]) in (0, 1)
+    wb = openpyxl.load_workbook(book)
+    ws = wb["_coverage"]
+    row = next(r for r in ws.iter_rows() if r[0].value == "unit" and r[1].value == "27712")
+    row[6].value = days  # UNIT_FIELDS' days_late
+    wb.save(book)
+    capsys.readouterr()
+    out = tmp_path / "tinh" / "th.xlsx"
+    code = cli.main(["consolidate", str(district), "--level", "tinh", "--unit", "80", "-o", str(out)])
+    _, err = capsys.readouterr()
+    assert code in (0, 1) and out.exists() and "Traceback" not in err, err
+
+
 # -- 10. rows past the table ----------------------------------------------------------------------
 
 

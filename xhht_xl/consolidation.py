@@ -302,9 +302,8 @@ def consolidate(
     # the facts in their declared dtypes now, the untyped frame let go; the other frames below
     facts = frames.conform("facts", facts.assign(**_constant_columns(len(facts), plan=plan.id,
                            consolidation_unit=scope.unit, consolidation_level=scope.level)), plan)  # fmt: skip
-    nested = [outputs.detail_of(r.sub, plan, store / r.archive if r.archive else r.path) for r in chosen.values()
-              if r.sub.level in plan.levels and plan.child_levels(r.sub.level)]  # fmt: skip
-    nested = [n for n in nested if not n.empty]
+    nested, nested_issues = _nested_detail(plan, chosen, store)
+    issues += nested_issues
     for r in received:  # read back: every district's detail rows are let go
         if r.sub is not None and r.sub.sent_up:
             r.sub.sent_up = None  # (coverage.of and outputs.detail_of would read the file again)
@@ -462,6 +461,27 @@ def _carried(plan: Plan, scope: Scope, chosen: dict[str, intake.Received], store
         noun = plan.levels[next(iter(kids))].unit_noun if len(kids) == 1 else T("coverage.noun-any")
         issues.append(make("coverage-unknown", file=r.rel, unit=code, code=code, name=unit.name, noun=noun))
     return carried, issues
+
+
+def _nested_detail(plan: Plan, chosen: dict[str, intake.Received], store: Path):
+    """The «Chi tiết» rows of each consolidated workbook received (the units below the direct
+    ones), and one warning per workbook naming the rows left out (a milestone or a unit code
+    edited into something that is none)."""
+    frames: list[pd.DataFrame] = []
+    issues: list[Issue] = []
+    sheet = T("out.sheet-detail")
+    for code, r in chosen.items():
+        if not (r.sub.level in plan.levels and plan.child_levels(r.sub.level)):
+            continue
+        bad: list[str] = []
+        frame = outputs.detail_of(r.sub, plan, store / r.archive if r.archive else r.path, bad)
+        if not frame.empty:
+            frames.append(frame)
+        if bad:
+            shown = ", ".join(bad[:10]) + (", …" if len(bad) > 10 else "")
+            issues.append(make("detail-row-invalid", file=r.rel, sheet=sheet, cell=bad[0], unit=code,
+                               count=len(bad), cells=shown))  # fmt: skip
+    return frames, issues
 
 
 def _below_missing(plan: Plan, chosen, below: pd.DataFrame) -> list[Issue]:

@@ -233,7 +233,7 @@ def parse(rows: list[list] | None) -> Carried | None:
         try:
             if row[0] == "figure":
                 rec = dict(zip(FIGURE_FIELDS, row[1:], strict=False))
-                ints = [int(rec.get(k) or 0) for k in FIGURE_FIELDS[4:]]
+                ints = [_count(rec.get(k)) for k in FIGURE_FIELDS[4:]]
                 out.figures[(_text(rec["indicator"]), int(rec["milestone"]))] = Figure(
                     _float(rec.get("num")), _float(rec.get("den")), *ints
                 )
@@ -249,12 +249,24 @@ def parse(rows: list[list] | None) -> Carried | None:
                     "via": _text(rec.get("via")),
                     "state": state,
                     "received_at": dt.datetime.fromisoformat(when) if when else None,
-                    "days_late": int(rec.get("days_late") or 0),
+                    "days_late": _count(rec.get("days_late")),
                     "received_source": _text(rec.get("received_source")),
                 })  # fmt: skip
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             continue  # a damaged row says nothing; the others still count
     return out
+
+
+_COUNT_LIMIT = 10**9  # more units or days than any plan has: a cell typed over, not a count
+
+
+def _count(v) -> int:
+    """A count or a number of days a row holds (empty: 0); ValueError for one no count is (1E+308
+    or 400 digits typed over it stopped the province's consolidation: int64 holds neither)."""
+    n = int(v or 0)
+    if abs(n) >= _COUNT_LIMIT:
+        raise ValueError(v)
+    return n
 
 
 def _text(v) -> str:

@@ -96,6 +96,7 @@ SEVERITY: dict[str, Severity] = {
     "correction-late": "info",
     "below-missing": "warning",
     "coverage-unknown": "info",
+    "detail-row-invalid": "warning",
 }
 
 

@@ -951,7 +951,7 @@ def write_facts(c, path: Path) -> Path:
     return write_text(path, "\ufeff" + frame.to_csv(index=False))
 
 
-def read_detail(path: Path, plan) -> pd.DataFrame:
+def read_detail(path: Path, plan, bad: list[str] | None = None) -> pd.DataFrame:
     """The per-unit detail of a consolidated workbook sent up by the level below (or an empty frame).
 
     This is how the communes' figures reach the province through the districts' workbooks. A
@@ -959,36 +959,66 @@ def read_detail(path: Path, plan) -> pd.DataFrame:
     """
     from .read import sheet_rows
 
-    return detail_frame(sheet_rows(path, T("out.sheet-detail"), bound=DETAIL_BOUND), plan)
+    return detail_frame(sheet_rows(path, T("out.sheet-detail"), bound=DETAIL_BOUND), plan, bad)
 
 
-def detail_of(sub, plan, path: Path | None = None) -> pd.DataFrame:
+def detail_of(sub, plan, path: Path | None = None, bad: list[str] | None = None) -> pd.DataFrame:
     """:func:`read_detail` of the workbook of submission ``sub``: from the sheet its reader kept
-    (``Submission.sent_up``), else read from ``path`` (default: ``sub.path``)."""
+    (``Submission.sent_up``), else read from ``path`` (default: ``sub.path``). ``bad``: as in
+    :func:`detail_frame`."""
     if sub.sent_up is not None:
-        return detail_frame(sub.sent_up.get(T("out.sheet-detail")), plan)
-    return read_detail(path if path is not None else sub.path, plan)
+        return detail_frame(sub.sent_up.get(T("out.sheet-detail")), plan, bad)
+    return read_detail(path if path is not None else sub.path, plan, bad)
 
 
-def detail_frame(rows: list[list] | None, plan) -> pd.DataFrame:
+_DETAIL_MILESTONE_COLUMN = "E"  # where «Chi tiết» holds the milestone (DETAIL_COLUMNS' fifth)
+
+
+def _detail_milestone(value, plan) -> int | None:
+    """The milestone a «Chi tiết» cell holds, or None: not a number (text, a date, an error,
+    empty), not whole, or not one of the plan's milestones (1E+308 typed over it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if value != value or value in (float("inf"), float("-inf")) or not float(value).is_integer():
+        return None
+    year = int(value)
+    return year if year in plan.milestones else None
+
+
+def _detail_unit(value) -> str | None:
+    """The unit code a «Chi tiết» cell holds as text, or None (a number no code is: 1E+308, NaN)."""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else None
+    return str(value)
+
+
+def detail_frame(rows: list[list] | None, plan, bad: list[str] | None = None) -> pd.DataFrame:
     """The detail frame (columns :data:`DETAIL_COLUMNS`) from the values of a «Chi tiết» sheet
-    (``read.sheet_rows``; None: no such sheet or damaged, an empty frame)."""
+    (``read.sheet_rows``; None: no such sheet or damaged, an empty frame).
+
+    A row whose milestone is not one of the plan's (text, a date, an error, 1E+308 typed over
+    it) or whose unit code is no code is left out, and its cell (``E12``) is added to ``bad`` when
+    given: a district's workbook edited by hand must not stop the province's consolidation."""
     if rows is None:  # no such sheet, or damaged: it must not stop the consolidation
         return pd.DataFrame(columns=list(DETAIL_COLUMNS))
     levels = {lv.name: lv.code for lv in plan.levels.values()}
     verdicts = {T(v): k for k, v in VERDICT.items()}
     states = {T(f"out.state-{s}"): s for s in ("ok", "na", "empty", "rejected")}
     out = []
-    for row in rows[3:]:
+    for number, row in enumerate(rows[3:], start=4):
         if len(row) < len(DETAIL_COLUMNS) or not row[0]:
             continue
         rec = dict(zip(DETAIL_COLUMNS, row, strict=False))
-        rec["unit"] = str(int(rec["unit"])) if isinstance(rec["unit"], float) else str(rec["unit"])
+        milestone, unit = _detail_milestone(rec["milestone"], plan), _detail_unit(rec["unit"])
+        if milestone is None or unit is None:
+            if bad is not None:
+                bad.append(f"{_DETAIL_MILESTONE_COLUMN if milestone is None else 'A'}{number}")
+            continue
+        rec["unit"], rec["milestone"] = unit, milestone
         rec["level"] = levels.get(rec["level"], rec["level"])
         rec["verdict"] = verdicts.get(rec["verdict"])
         rec["state"] = states.get(rec["state"], "ok")
         for col in ("num", "den", "rate"):
             rec[col] = float(rec[col]) if isinstance(rec[col], (int, float)) else float("nan")
-        rec["milestone"] = int(rec["milestone"])
         out.append(rec)
     return pd.DataFrame(out, columns=list(DETAIL_COLUMNS))
