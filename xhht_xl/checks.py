@@ -17,7 +17,7 @@ from . import layout as layout_mod
 from . import messages, textnorm
 from .issues import Issue, make
 from .plan import AwardLevel, Plan, Unit
-from .read import unit_code_of
+from .read import quoted, unit_code_of
 from .submission import AMBIGUOUS, INVALID, LEGACY, TEXT_NUMBER, Entry, Submission, usable_number
 
 REJECTED = "rejected"
@@ -180,23 +180,14 @@ def _unit_info(ctx: Context) -> Iterator[Issue]:
 
 def _parse_issue(ctx: Context, entry: Entry) -> Issue | None:
     if entry.status == TEXT_NUMBER:
-        return ctx.issue("number-as-text", entry, raw=_quoted(entry.raw), value=_quoted(fmt(entry.value)))
+        return ctx.issue("number-as-text", entry, raw=quoted(entry.raw), value=quoted(fmt(entry.value)))
     if entry.status == AMBIGUOUS:
         _reject(entry)
-        return ctx.issue("number-ambiguous", entry, raw=_quoted(entry.raw))
+        return ctx.issue("number-ambiguous", entry, raw=quoted(entry.raw))
     if entry.status == INVALID:
         _reject(entry)
-        return ctx.issue("value-invalid", entry, raw=_quoted(entry.raw))
+        return ctx.issue("value-invalid", entry, raw=quoted(entry.raw))
     return None
-
-
-QUOTED_MAX = 60  # characters of a sender's text quoted in a message (the cell is named: it holds the rest)
-
-
-def _quoted(raw: object) -> str:
-    """A sender's text as a message quotes it: at most :data:`QUOTED_MAX` characters, cut with «…»."""
-    text = str(raw)
-    return text if len(text) <= QUOTED_MAX else text[: QUOTED_MAX - 1] + "…"
 
 
 def _indicator(ctx: Context, code: str) -> str:

@@ -21,6 +21,7 @@ from .errors import DataError
 from .issues import Issue, Report, make
 from .pipeline import collector_paused_during, validate
 from .plan import Plan
+from .read import listed
 from .submission import Submission, merge
 
 T = messages.text
@@ -478,9 +479,8 @@ def _nested_detail(plan: Plan, chosen: dict[str, intake.Received], store: Path):
         if not frame.empty:
             frames.append(frame)
         if bad:
-            shown = ", ".join(bad[:10]) + (", …" if len(bad) > 10 else "")
             issues.append(make("detail-row-invalid", file=r.rel, sheet=sheet, cell=bad[0], unit=code,
-                               count=len(bad), cells=shown))  # fmt: skip
+                               count=len(bad), cells=listed(bad, 10)))  # fmt: skip
     return frames, issues
 
 

@@ -52,6 +52,7 @@ ANCHOR_COL = {"unit": 1, "results": 2, "funding": 2, "narrative": 1, "awards": 1
 _REF = re.compile(r"^([A-Z]{1,3})(\d+)$")
 _UNIT_CODE = re.compile(r"^\s*([0-9A-Za-z_]+)\s*(?:[-–—:]|$)")
 _LISTED = 5  # cells or rows named in one message before "…"
+QUOTED = 60  # characters of a sender's text a message quotes (it names the cell, which holds the rest)
 # Errors python-calamine may raise for damaged content, including pyo3's PanicException (a
 # BaseException): everything but the interpreter's own exits.
 _EXITS = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
@@ -676,7 +677,7 @@ class _Reader:
                 continue
             far = self.book.far.get(sheet)
             if far:
-                self.issue("cell-far", sheet=sheet, cell=far[0], cells=_list(far), count=len(far))
+                self.issue("cell-far", sheet=sheet, cell=far[0], cells=listed(far), count=len(far))
             last_row, last_col = _area(lay, role)
             last_row = self.row_of(role, last_row)
             grid = self.grid(sheet)
@@ -690,15 +691,15 @@ class _Reader:
                     cells += [f"{col_letter(c)}{r}" for c, v in enumerate(line[last_col:], start=last_col + 1)
                               if v not in (None, "")]  # fmt: skip
             if rows and role == "awards":
-                self.issue("rows-beyond-table", sheet=sheet, cell=f"A{rows[0]}", rows=_list(rows),
+                self.issue("rows-beyond-table", sheet=sheet, cell=f"A{rows[0]}", rows=listed(rows),
                            count=len(rows), last=last_row)  # fmt: skip
             elif rows:
                 first = next(c for c, v in enumerate(grid[rows[0] - 1], start=1) if v not in (None, ""))
                 cells = [f"{col_letter(first)}{rows[0]}", *cells]
-                self.issue("data-outside", sheet=sheet, cell=cells[0], rows=_list(rows), count=len(rows))
+                self.issue("data-outside", sheet=sheet, cell=cells[0], rows=listed(rows), count=len(rows))
                 cells = cells[1:]
             if cells:
-                self.issue("cells-outside", sheet=sheet, cell=cells[0], cells=_list(cells), count=len(cells))
+                self.issue("cells-outside", sheet=sheet, cell=cells[0], cells=listed(cells), count=len(cells))
 
     def read_unit(self) -> None:
         sub = self.sub
@@ -743,9 +744,14 @@ def _formula_text(formulas: dict[str, ooxml.Formula], ref: str, f: ooxml.Formula
         return ""
 
 
+def quoted(text: object) -> str:
+    """A sender's text as a message quotes it: at most :data:`QUOTED` characters, cut with «…»."""
+    text = str(text)
+    return text if len(text) <= QUOTED else text[: QUOTED - 1] + "…"
+
+
 def _short(text: str) -> str:
-    text = _clean(text)
-    return "=" + (text if len(text) <= 60 else text[:59] + "…")
+    return "=" + quoted(_clean(text))
 
 
 def _shown(value: object) -> str:
@@ -769,9 +775,10 @@ def _differs(cached: object, value: object) -> bool:
     return (cached if cached is not None else "") != value
 
 
-def _list(items: list) -> str:
-    shown = ", ".join(str(i) for i in items[:_LISTED])
-    return shown + (", …" if len(items) > _LISTED else "")
+def listed(items: list, most: int = _LISTED) -> str:
+    """Cells or rows a message names: the first ``most``, then «…» if there are more."""
+    shown = ", ".join(str(i) for i in items[:most])
+    return shown + (", …" if len(items) > most else "")
 
 
 @cache

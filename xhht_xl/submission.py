@@ -77,9 +77,13 @@ _USABLE = frozenset((OK, TEXT_NUMBER, LEGACY, NOT_APPLICABLE, EMPTY))  # as Entr
 def usable_number(entry: Entry | None) -> int | float | None:
     """An entry's number if it may enter a total (:attr:`Entry.usable`), else None (no entry, empty,
     not applicable, text, or a wrong cell)."""
-    if entry is None or entry.status not in _USABLE:
+    return None if entry is None else _usable(entry.status, entry.value)
+
+
+def _usable(status: str, value: object) -> int | float | None:
+    """:func:`usable_number` of an entry's status and value."""
+    if status not in _USABLE:
         return None
-    value = entry.value
     return value if isinstance(value, (int, float)) else None
 
 
@@ -261,10 +265,7 @@ class Submission:
         columns = self.__dict__.get("_columns")
         if columns is not None:
             i = columns.index.at.get(key)
-            if i is None or columns.statuses[i] not in _USABLE:
-                return None
-            value = columns.values[i]
-            return value if isinstance(value, (int, float)) else None
+            return None if i is None else _usable(columns.statuses[i], columns.values[i])
         return usable_number(self.entries.get(key))
 
     def entry(self, key: tuple) -> Entry | None:
