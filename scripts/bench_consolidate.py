@@ -228,7 +228,7 @@ _STAMP = (0, (2020 - 1980) << 9 | 8 << 5 | 10)  # DOS time and date: 10/08/2020 
 def _zip(members: list[tuple[str, tuple[bytes, int, int]]]) -> bytes:
     """A zip of already deflated members (APPNOTE 4.3: local headers, central directory, end
     record), as ``zipfile`` writes one: each file's unchanged parts are compressed once, not
-    once per file (the 10,600 files took ~5 min to make, ~1 MB of unit list each)."""
+    once per file."""
     body, central = bytearray(), bytearray()
     for name, (data, crc, size) in members:
         raw = name.encode("ascii")
@@ -260,7 +260,7 @@ def write_communes(plan: plan_mod.Plan, folder: Path) -> list[Path]:
     ends = {name: _deflated(tail)[0] for name, tail in tails.items()}
     files = []
     for unit, values in zip(units, entries, strict=True):
-        filled = writer.package.filled(writer.cells(unit, values))
+        filled = package.filled(writer.cells(unit, values))
         members = []
         for name in names:
             if name not in filled:
@@ -286,7 +286,7 @@ def national(tmp: Path, n: int) -> None:
     files = write_communes(plan, folder)
     made = time.perf_counter() - start
     # written to disk before anything is timed: files received days ago are not being written back
-    # while they are read (the kernel's writeback of 2 GB would run on the measured cores)
+    # while they are read (the kernel's writeback of them would run on the measured cores)
     os.sync()
     for path in files:  # same page cache for both measurements
         path.read_bytes()

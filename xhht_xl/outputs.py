@@ -976,13 +976,10 @@ _DETAIL_MILESTONE_COLUMN = "E"  # where «Chi tiết» holds the milestone (DETA
 
 def _detail_milestone(value, plan) -> int | None:
     """The milestone a «Chi tiết» cell holds, or None: not a number (text, a date, an error,
-    empty), not whole, or not one of the plan's milestones (1E+308 typed over it)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    empty) or not one of the plan's milestones (a fraction, NaN, 1E+308 typed over it)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value not in plan.milestones:
         return None
-    if value != value or value in (float("inf"), float("-inf")) or not float(value).is_integer():
-        return None
-    year = int(value)
-    return year if year in plan.milestones else None
+    return int(value)
 
 
 def _detail_unit(value) -> str | None:

@@ -221,8 +221,8 @@ def _outside(noms: pd.DataFrame, plan: Plan, scope: Scope, reasons: list[dict[st
             continue
         if r.proposer not in under:
             under[r.proposer] = plan.nominee_scope(r.proposer)
-        scope = under[r.proposer]
-        if scope is None or r.unit in scope:
+        allowed = under[r.proposer]
+        if allowed is None or r.unit in allowed:
             continue
         proposer = plan.unit(r.proposer)
         nominee_unit = plan.unit(r.unit)

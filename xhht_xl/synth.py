@@ -1433,7 +1433,7 @@ def _write_jobs(
             if key not in writers:
                 same = [j for j, k in zip(jobs, keys, strict=True) if k == key and j.values is not None]
                 writers[key] = LevelWriter(plan, unit.level, unit, [j.values for j in same], builds,
-                                            [j.typed for j in same if j.typed])  # fmt: skip
+                                           [j.typed for j in same if j.typed])  # fmt: skip
             writers[key].write(unit, job.values, target, as_code=job.as_code, typed=job.typed,
                                saved_at=f.received_at)  # fmt: skip
         report(f.path)

@@ -419,8 +419,8 @@ def _list_columns(plan: Plan, level: str, unit: Unit | None) -> dict[str, list[s
     every commune's workbook at national scale (~85 % of its bytes). A unit with units under it
     keeps the whole list, so that the templates of one level differ only in the unit's own cells."""
     own = [unit] if unit is not None else plan.units_at(level)
-    scope = plan.nominee_scope(unit.code) if unit is not None else None
-    named = [unit] if scope is not None and scope == {unit.code} else list(plan.units.values())
+    alone = unit is not None and plan.nominee_scope(unit.code) == {unit.code}
+    named = [unit] if alone else list(plan.units.values())
     return {
         "DS_DONVI": [layout.unit_option(plan, u) for u in own],
         "DS_HINHTHUC": [a.name for a in plan.settings.award_levels],
