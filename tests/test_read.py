@@ -275,3 +275,108 @@ def test_date_as_text_and_phone_number(tmp_path, plan):
     sub = validate(write_book(tmp_path / "d.xlsx", plan, "xa", values), plan).submission
     assert sub.value(("unit", "date")) == dt.date(2020, 8, 12)
     assert sub.value(("unit", "phone")) == "272382612"
+
+
+def _members(data: bytes) -> dict[str, bytes]:
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.testzip() is None
+        return {i.filename: z.read(i) for i in z.infolist()}
+
+
+def test_the_package_given_to_calamine_holds_the_same_parts(tmp_path, plan):
+    """``ooxml.rebuild`` writes its own ZIP (local headers, central directory, end record): what
+    ``zipfile`` reads back from it, CRCs checked, is the original's parts, the replaced ones
+    stored, names that are not ASCII (UTF-8 flagged or CP437) kept, members with a data descriptor
+    and a package read from disk (members inflated then) included; python-calamine reads the same
+    cells from it as from the original."""
+    import io
+    import zipfile
+
+    from python_calamine import CalamineWorkbook
+
+    from xhht_xl import ooxml, safety
+
+    path = write_book(tmp_path / "27712.xlsx", plan, "xa", clean_values(plan))
+    original = path.read_bytes()
+    info = safety.inspect(path)
+    sheet = info.sheet_parts["Kết quả"]
+    new_sheet = _members(original)[sheet].replace(b"</sheetData>", b"</sheetData>", 1)
+    for replaced in ({}, {sheet: new_sheet}):
+        data = ooxml.rebuild(info.zip, replaced)
+        parts = _members(data)
+        assert parts == {**_members(original), **replaced}
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            for name in replaced:
+                assert z.getinfo(name).compress_type == zipfile.ZIP_STORED
+            kept = [i for i in z.infolist() if i.filename not in replaced]
+            assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in kept)  # copied, not re-inflated
+        a, b = CalamineWorkbook.from_path(str(path)), CalamineWorkbook.from_filelike(io.BytesIO(data))
+        assert a.sheet_names == b.sheet_names
+        for name in a.sheet_names:
+            assert a.get_sheet_by_name(name).to_python() == b.get_sheet_by_name(name).to_python()
+
+    # names beyond ASCII, data descriptors (a stream that cannot seek), and a package on disk
+    raw = io.BytesIO()
+
+    class Unseekable(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, b):
+            return raw.write(b)
+
+    with zipfile.ZipFile(Unseekable(), "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/ảnh.xml", b"<a>\xe1\xba\xa3</a>" * 50)  # zipfile flags a UTF-8 name
+        z.writestr("docs/cafX.txt", b"x" * 300, zipfile.ZIP_STORED)
+        z.writestr("plain.xml", b"<b/>" * 100)
+    packed = raw.getvalue().replace(b"cafX", b"caf\x82")  # a CP437 name (é), without the UTF-8 flag
+    with zipfile.ZipFile(io.BytesIO(packed)) as z:
+        assert all(i.flag_bits & 0x8 for i in z.infolist())
+        assert not z.getinfo("docs/caf\u00e9.txt").flag_bits & 0x800
+        assert _members(ooxml.rebuild(z, {})) == _members(packed)
+        assert _members(ooxml.rebuild(z, {"plain.xml": b"<c/>"})) == {**_members(packed), "plain.xml": b"<c/>"}
+    on_disk = tmp_path / "packed.zip"
+    on_disk.write_bytes(packed)
+    with zipfile.ZipFile(on_disk) as z:
+        assert _members(ooxml.rebuild(z, {})) == _members(packed)
+
+
+def test_a_sheet_nobody_reads_cannot_stop_the_file_but_is_checked_if_read(tmp_path, plan):
+    """A Book scans every sheet before python-calamine opens the package (prefetch). A clerk's own
+    sheet that cannot be scanned (a DTD, broken XML) is left alone: the file reads as without it.
+    The same damage in a sheet the reader needs is the file's error, as before."""
+    import io
+    import zipfile
+
+    from xhht_xl import safety
+
+    def with_sheet(name: str, damage: bytes) -> Path:
+        def mutate(wb):
+            wb.create_sheet("Ghi chú")["A1"] = "ghi chú của xã"
+
+        path = write_book(tmp_path / name, plan, "xa", clean_values(plan), mutate)
+        info = safety.inspect(path)
+        target = info.sheet_parts["Ghi chú" if "own" in name else "Kết quả"]
+        out = io.BytesIO()
+        with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+            for item in zin.infolist():
+                data = zin.read(item)
+                if item.filename == target:
+                    data = damage + data
+                zout.writestr(item, data)
+        path.write_bytes(out.getvalue())
+        return path
+
+    clean = validate(write_book(tmp_path / "27712.xlsx", plan, "xa", clean_values(plan)), plan)
+    for damage in (b'<!DOCTYPE x [<!ENTITY a "b">]>', b"<oops"):
+        own = validate(with_sheet("own_27712.xlsx", damage), plan)
+        assert own.submission is not None
+        assert {k: e.value for k, e in own.submission.entries.items()} == {
+            k: e.value for k, e in clean.submission.entries.items()
+        }
+    needed = validate(with_sheet("needed_27712.xlsx", b'<!DOCTYPE x [<!ENTITY a "b">]>'), plan)
+    assert needed.submission is None
+    assert needed.report.codes() == ["xml-unsafe"]

@@ -192,45 +192,70 @@ def read_member(zf: zipfile.ZipFile, member: str | zipfile.ZipInfo, max_bytes: i
 _PLAIN_FLAGS = 0x2 | 0x4 | 0x8 | 0x800
 
 
-def _inflated(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> bytes | None:
-    """A member's bytes inflated straight from the package's bytes in memory, with the checks
-    ``ZipExtFile`` makes (local header signature and name, size, CRC-32); None when the package
-    is not in memory or anything is unusual (the caller then reads it through ``zipfile``, ~3x
-    the per-member cost: a workbook has 15 parts or so, read on every file)."""
+def member_body(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> memoryview | None:
+    """A member's stored or compressed bytes, straight from the package's bytes in memory
+    (``inspect``'s), after the checks ``ZipExtFile`` makes of its local header (signature, name,
+    length); None when the package is not in memory or anything is unusual about the member (an
+    encrypted or patched one, another method, a local header that disagrees). The caller releases
+    the view (``with``)."""
     getbuffer = getattr(zf.fp, "getbuffer", None)
     if (
         getbuffer is None
-        or not 0 < info.file_size <= max_bytes  # (zlib reads a limit of 0 as no limit)
         or info.flag_bits & ~_PLAIN_FLAGS
         or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
     ):
         return None
-    with getbuffer() as buf:
-        start = info.header_offset
-        if start < 0 or bytes(buf[start : start + 4]) != b"PK\x03\x04" or len(buf) < start + 30:
-            return None
-        name_len, extra_len = struct.unpack_from("<HH", buf, start + 26)
-        encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
-        try:
-            if bytes(buf[start + 30 : start + 30 + name_len]) != info.orig_filename.encode(encoding):
-                return None
-        except UnicodeError:
-            return None
-        begin = start + 30 + name_len + extra_len
-        body = buf[begin : begin + info.compress_size]
-        if len(body) != info.compress_size:
-            body.release()
-            return None
+    buf = getbuffer()
+    start = info.header_offset
+    if start < 0 or len(buf) < start + 30 or bytes(buf[start : start + 4]) != b"PK\x03\x04":
+        buf.release()
+        return None
+    name_len, extra_len = struct.unpack_from("<HH", buf, start + 26)
+    name = info.orig_filename
+    try:
+        encoded = name.encode("utf-8" if info.flag_bits & 0x800 else "ascii" if name.isascii() else "cp437")
+    except UnicodeError:
+        encoded = None
+    begin = start + 30 + name_len + extra_len
+    body = buf[begin : begin + info.compress_size]
+    if encoded is None or bytes(buf[start + 30 : start + 30 + name_len]) != encoded or len(body) != info.compress_size:
+        body.release()
+        buf.release()
+        return None
+    buf.release()
+    return body
+
+
+# Deflate inflates at most 1032 bytes per byte (RFC 1951: a 258-byte match in two 1-bit codes).
+_DEFLATE_MAX_RATIO = 1032
+
+
+def _inflated(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> bytes | None:
+    """A member's bytes inflated straight from the package's bytes in memory, with the checks
+    ``ZipExtFile`` makes (local header signature and name, size, CRC-32); None when the package
+    is not in memory or anything is unusual (the caller then reads it through ``zipfile``, ~3x
+    the per-member cost: a workbook has 15 parts or so, read on every file).
+
+    A member whose compressed size cannot inflate beyond ``max_bytes`` whatever it holds is
+    inflated in one call into a buffer of its declared size (a third faster than the bounded
+    stream: an 87 KB sheet, 146 -> 94 us); a larger one through a stream that stops at its
+    declared size."""
+    if not 0 < info.file_size <= max_bytes:  # (zlib reads a limit of 0 as no limit)
+        return None
+    body = member_body(zf, info)
+    if body is None:
+        return None
+    with body:
         try:
             if info.compress_type == zipfile.ZIP_STORED:
                 data = bytes(body) if info.compress_size == info.file_size else None
+            elif info.compress_size * _DEFLATE_MAX_RATIO <= max_bytes:
+                data = zlib.decompress(body, -15, info.file_size)
             else:  # at most the declared size, as ZipExtFile gives
                 data = zlib.decompressobj(-15).decompress(body, info.file_size)
         except zlib.error:
             data = None
-        finally:
-            body.release()
-    if data is None or zlib.crc32(data) != info.CRC:
+    if data is None or len(data) != info.file_size or zlib.crc32(data) != info.CRC:
         return None
     return data
 
