@@ -288,8 +288,8 @@ def _members(data: bytes) -> dict[str, bytes]:
 
 def test_the_package_given_to_calamine_holds_the_same_parts(tmp_path, plan):
     """``ooxml.rebuild`` writes its own ZIP (local headers, central directory, end record): what
-    ``zipfile`` reads back from it, CRCs checked, is the original's parts, the replaced ones
-    stored, names that are not ASCII (UTF-8 flagged or CP437) kept, members with a data descriptor
+    ``zipfile`` reads back from it, CRCs checked, is the original's parts, the replaced ones and
+    those given inflated stored, names that are not ASCII (UTF-8 flagged or CP437) kept, members with a data descriptor
     and a package read from disk (members inflated then) included; python-calamine reads the same
     cells from it as from the original."""
     import io
@@ -304,14 +304,15 @@ def test_the_package_given_to_calamine_holds_the_same_parts(tmp_path, plan):
     info = safety.inspect(path)
     sheet = info.sheet_parts["Kết quả"]
     new_sheet = _members(original)[sheet].replace(b"</sheetData>", b"</sheetData>", 1)
-    for replaced in ({}, {sheet: new_sheet}):
-        data = ooxml.rebuild(info.zip, replaced)
+    inflated = {sheet: _members(original)[sheet]}
+    for replaced, same in (({}, {}), ({sheet: new_sheet}, {}), ({}, inflated), ({sheet: new_sheet}, inflated)):
+        data = ooxml.rebuild(info.zip, replaced, inflated=same)
         parts = _members(data)
         assert parts == {**_members(original), **replaced}
         with zipfile.ZipFile(io.BytesIO(data)) as z:
-            for name in replaced:
+            for name in {**same, **replaced}:
                 assert z.getinfo(name).compress_type == zipfile.ZIP_STORED
-            kept = [i for i in z.infolist() if i.filename not in replaced]
+            kept = [i for i in z.infolist() if i.filename not in {**same, **replaced}]
             assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in kept)  # copied, not re-inflated
         a, b = CalamineWorkbook.from_path(str(path)), CalamineWorkbook.from_filelike(io.BytesIO(data))
         assert a.sheet_names == b.sheet_names

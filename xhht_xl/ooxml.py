@@ -372,11 +372,17 @@ def canonical_xml(data: bytes) -> bytes:
     return etree.tostring(_safe_tree(data).getroot(), xml_declaration=True, encoding="UTF-8", standalone=True)
 
 
-def rebuild(zf: zipfile.ZipFile, replaced: dict[str, bytes], renamed: dict[str, str] | None = None) -> bytes:
+def rebuild(
+    zf: zipfile.ZipFile,
+    replaced: dict[str, bytes],
+    renamed: dict[str, str] | None = None,
+    inflated: dict[str, bytes] | None = None,
+) -> bytes:
     """A copy of the package with some parts replaced, in memory for python-calamine.
 
     The replaced parts are stored, not compressed (python-calamine then copies them instead of
-    inflating them again). The other members keep their compressed bytes, copied as they are when
+    inflating them again); so are ``inflated``, members given as they were inflated and checked
+    against their CRC-32 (``safety.read_member``), whose CRC is then not computed again. The other members keep their compressed bytes, copied as they are when
     the package is in memory and their local header is sound (``safety.member_body``), otherwise
     inflated by ``zipfile`` and stored. Raises what ``ZipFile.read`` raises for a damaged member
     that has to be inflated. The copy is written here (local headers, central directory, end
@@ -386,6 +392,7 @@ def rebuild(zf: zipfile.ZipFile, replaced: dict[str, bytes], renamed: dict[str, 
     from . import safety  # safety imports this module lazily; at its top this import would cycle
 
     renamed = renamed or {}
+    inflated = inflated or {}
     infos = zf.infolist()
     pieces: list[bytes | memoryview] = []
     directory: list[bytes] = []
@@ -394,10 +401,14 @@ def rebuild(zf: zipfile.ZipFile, replaced: dict[str, bytes], renamed: dict[str, 
     try:
         for info in infos:
             data = replaced.get(info.filename)
-            body = None if data is not None else safety.member_body(zf, info)
+            same = data is None and info.filename in inflated
+            body = None if data is not None or same else safety.member_body(zf, info)
             if body is not None:
                 views.append(body)
                 method, crc, size, stored = info.compress_type, info.CRC, info.file_size, body
+            elif same:
+                data = inflated[info.filename]
+                method, crc, size, stored = zipfile.ZIP_STORED, info.CRC, len(data), data
             else:
                 if data is None:
                     data = zf.read(info)
@@ -411,7 +422,7 @@ def rebuild(zf: zipfile.ZipFile, replaced: dict[str, bytes], renamed: dict[str, 
             pieces += (header, stored)
             offset += len(header) + len(stored)
         if offset > 0xFFFFFFFF or len(infos) > 0xFFFF:
-            return _rebuild_with_zipfile(zf, replaced, renamed)
+            return _rebuild_with_zipfile(zf, {**inflated, **replaced}, renamed)
         listing = b"".join(directory)
         pieces += (listing, _END_RECORD.pack(b"PK\x05\x06", 0, 0, len(infos), len(infos), len(listing), offset, 0))
         return b"".join(pieces)

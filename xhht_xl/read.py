@@ -89,11 +89,23 @@ def read(
         # macros and links become their own issues; the other notes are kept as they are
         notes=[n for n in info.notes if n not in _flag_notes(info)],
     )
-    sent_up = sent_up_bounds()  # read with their own bounds, by _sent_up
-    book = Book(info, limits, prefetch=[s for s in info.sheet_parts if s not in sent_up])
+    book = Book(info, limits, prefetch=[s for s in info.sheet_parts if s in _read_sheets(plan)])
     _Reader(sub, plan, book).run()
     sub.sent_up = _sent_up(book, info, limits)
     return sub
+
+
+@cache
+def _read_sheets(plan: Plan) -> frozenset[str]:
+    """The sheets :class:`_Reader` reads of any template and layout version of ``plan`` (``_meta``
+    included, the guide and the lists not): what :func:`read` has its Book scan up front. A sheet
+    the sender renamed is scanned when read."""
+    return frozenset(
+        layout_mod.build(plan, template, version).sheets[role]
+        for template in ("chung", "so_nganh")
+        for version in layout_mod.SUPPORTED_VERSIONS
+        for role in (*READ_ROLES, "meta")
+    )
 
 
 # The sheets of a consolidated workbook written by xhht_xl that the level above reads back, and how
@@ -229,7 +241,7 @@ class Book:
         try:
             data = self.data
             if self.replaced or self.inflated:
-                data = ooxml.rebuild(self.zf, {**self.inflated, **self.replaced})
+                data = ooxml.rebuild(self.zf, self.replaced, inflated=self.inflated)
             if data:
                 return CalamineWorkbook.from_filelike(io.BytesIO(data))
             return CalamineWorkbook.from_path(str(self.path))
@@ -558,7 +570,13 @@ class _Reader:
         }
         grids: dict[str, list[list]] = {}
         sheets = self.actual
+        # the nomination rows left empty (most of them), when no cell of the sheet holds a formula:
+        # their cells give no entry, as each would one by one below
+        awards = sheets.get("awards") if plain else None
+        empty = self.empty_rows(awards, _nomination_cells(lay)) if awards and not formula_refs.get(awards) else ()
         for key, role, row, col, ref, kind in _input_cells(lay):
+            if row in empty and kind == "kt":
+                continue
             if plain:
                 sheet = sheets.get(role)
                 if sheet is None:
@@ -600,6 +618,21 @@ class _Reader:
                     raw = self.cleaned(raw, sheet, ref)
                 value, status = parse_date(raw) if key == _DATE_KEY else parse_text(raw)
             entries[key] = Entry(key, value, sheet, ref, raw, status)
+
+    def empty_rows(self, sheet: str, area: tuple[int, int, int, int] | None) -> frozenset[int]:
+        """The rows of ``area`` (first row, last row, first column, last column) whose cells in
+        ``sheet`` hold nothing (None or ""), read where the layout puts them."""
+        if area is None:
+            return frozenset()
+        first_row, last_row, first_col, last_col = area
+        grid = self.grid(sheet)
+        out = []
+        for row in range(first_row, min(last_row, len(grid)) + 1):
+            cells = grid[row - 1][first_col - 1 : last_col]
+            if cells.count("") + cells.count(None) == len(cells):
+                out.append(row)
+        out.extend(range(max(first_row, len(grid) + 1), last_row + 1))  # beyond the sheet
+        return frozenset(out)
 
     def cleaned(self, raw: str, sheet: str, ref: str) -> str:
         """Sender text without control characters (``cleaning.clean_cell``), noted at the cell."""
@@ -938,6 +971,16 @@ def _input_cells(lay: Layout) -> list[tuple[tuple, str, int, int, str, str]]:
     kind)."""
     roles = _roles(lay)
     return [(key, roles[c.sheet], c.row, c.col, c.ref, key[0]) for key, c in lay.inputs.items()]
+
+
+@cache
+def _nomination_cells(lay: Layout) -> tuple[int, int, int, int] | None:
+    """The area of a layout's nomination inputs: (first row, last row, first column, last column)."""
+    cells = [(c.row, c.col) for key, c in lay.inputs.items() if key[0] == "kt"]
+    if not cells:
+        return None
+    rows, cols = [r for r, _ in cells], [c for _, c in cells]
+    return min(rows), max(rows), min(cols), max(cols)
 
 
 @cache

@@ -608,8 +608,8 @@ def _ooxml_main_part(zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, l
     if rels is None:
         return None
     root = safe_xml(zf, rels, limits.max_xml_bytes, file=file)
-    for rel in root:
-        if _local(rel.tag) == "Relationship" and rel.get("Type", "").endswith("/officeDocument"):
+    for rel in root.iterchildren("{*}Relationship"):  # any namespace, or none (lxml's tag filter, in C)
+        if rel.get("Type", "").endswith("/officeDocument"):
             target = rel.get("Target", "")
             if rel.get("TargetMode") == "External" or not target:
                 continue
@@ -645,8 +645,8 @@ def _inspect_ooxml(
         raise UnreadableFile("zip-corrupt", file)
     types = safe_xml(zf, ct_name, limits.max_xml_bytes, file=file)
     main_ct = ""
-    for node in types:
-        if _local(node.tag) == "Override" and node.get("PartName", "").lstrip("/").lower() == main.lower():
+    for node in types.iterchildren("{*}Override"):
+        if node.get("PartName", "").lstrip("/").lower() == main.lower():
             main_ct = node.get("ContentType", "")
 
     parts.update(_sheet_parts(zf, by_lower, main, file, limits))
@@ -862,12 +862,12 @@ def _sheet_parts(
     rels_name = by_lower.get(f"{folder}/_rels/{base}.rels".lower())
     targets: dict[str, str] = {}
     if rels_name is not None:
-        for rel in safe_xml(zf, rels_name, limits.max_xml_bytes, file=file).iter():
-            if _local(rel.tag) == "Relationship" and rel.get("TargetMode") != "External":
+        for rel in safe_xml(zf, rels_name, limits.max_xml_bytes, file=file).iter("{*}Relationship"):
+            if rel.get("TargetMode") != "External":
                 target = rel.get("Target", "")
-                full = (
-                    target.lstrip("/") if target.startswith("/") else posixpath.normpath(f"{folder}/{target}")
-                )
+                full = target.lstrip("/") if target.startswith("/") else f"{folder}/{target}"
+                if "/." in full or "//" in full or full.startswith(".") or full.endswith("/"):
+                    full = posixpath.normpath(full)  # (~3 us a call: only where it changes something)
                 targets[rel.get("Id", "")] = by_lower.get(full.lower(), full)
     return {sheet: targets[rid] for sheet, rid in rids.items() if rid in targets}
 
