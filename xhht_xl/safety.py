@@ -192,16 +192,20 @@ def read_member(zf: zipfile.ZipFile, member: str | zipfile.ZipInfo, max_bytes: i
 _PLAIN_FLAGS = 0x2 | 0x4 | 0x8 | 0x800
 
 
-def member_body(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> memoryview | None:
+def member_body(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, strict: bool = True) -> memoryview | None:
     """A member's stored or compressed bytes, straight from the package's bytes in memory
     (``inspect``'s), after the checks ``ZipExtFile`` makes of its local header (signature, name,
     length); None when the package is not in memory or anything is unusual about the member (an
     encrypted or patched one, another method, a local header that disagrees). The caller releases
-    the view (``with``)."""
+    the view (``with``).
+
+    ``strict=False`` (``ooxml.rebuild``'s copy): the bytes python-calamine would read from the
+    package itself, whatever the flags and the local header's name say (only its signature and the
+    length are checked); a member nobody reads must not stop the file, nor be inflated to be copied."""
     getbuffer = getattr(zf.fp, "getbuffer", None)
     if (
         getbuffer is None
-        or info.flag_bits & ~_PLAIN_FLAGS
+        or (strict and info.flag_bits & ~_PLAIN_FLAGS)
         or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
     ):
         return None
@@ -218,7 +222,8 @@ def member_body(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> memoryview | None
         encoded = None
     begin = start + 30 + name_len + extra_len
     body = buf[begin : begin + info.compress_size]
-    if encoded is None or bytes(buf[start + 30 : start + 30 + name_len]) != encoded or len(body) != info.compress_size:
+    named = not strict or (encoded is not None and bytes(buf[start + 30 : start + 30 + name_len]) == encoded)
+    if not named or len(body) != info.compress_size:
         body.release()
         buf.release()
         return None
