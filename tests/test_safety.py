@@ -762,3 +762,28 @@ def test_a_member_inflating_past_its_declared_size_is_not_inflated_past_it():
         finally:
             tracemalloc.stop()
     assert peak < 4 * MB
+
+
+def test_a_sheet_must_resolve_to_the_part_python_calamine_reads(tmp_path):
+    """``ooxml.scan_sheet`` guards python-calamine against a far cell (XFD1048576 makes it allocate
+    the whole grid: the process aborts) in the part ``inspect`` resolves for a sheet. python-calamine
+    resolves it its own way: ``xl/workbook.xml`` whatever ``_rels/.rels`` says, the first sheet of a
+    name, the id attribute written ``r:id``. A package where the two could differ is refused: a
+    harmless part was scanned while python-calamine read the far cell of another (on main too)."""
+    src = _workbook(tmp_path / "src.xlsx")
+    with zipfile.ZipFile(src) as z:
+        book, rels, top = (z.read(n).decode() for n in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels", "_rels/.rels"))
+    first = re.search(r"<sheet [^>]*/>", book).group(0)
+    twin = first.replace('sheetId="1"', 'sheetId="9"')
+    cases = {
+        "twice.xlsx": {"xl/workbook.xml": book.replace(first, first + twin)},
+        "two_ids.xlsx": {"xl/workbook.xml": book.replace(first, first.replace("<sheet ", '<sheet id="rId9" '))},
+        "other_main.xlsx": {
+            "_rels/.rels": top.replace("xl/workbook.xml", "xl/book2.xml"),
+            "xl/book2.xml": book,
+            "xl/_rels/book2.xml.rels": rels,
+        },
+    }
+    for name, extra in cases.items():
+        _rejects(_add_members(src, tmp_path / name, extra), "file-corrupt")
+    _accepts(_add_members(src, tmp_path / "same.xlsx", {"xl/workbook.xml": book}))

@@ -854,9 +854,18 @@ def _sheet_parts(
     root = _workbook_head(zf, name, file, limits)
     if _local(root.tag) == "workbook":
         for elem in root.iter("{*}sheet"):  # any namespace, or none (lxml's tag filter, in C)
-            rids[elem.get("name", "")] = next((v for k, v in elem.attrib.items() if _local(k) == "id"), "")
+            ids = [v for k, v in elem.attrib.items() if _local(k) == "id"]
+            sheet = elem.get("name", "")
+            # The part scanned must be the part python-calamine reads (it reads xl/workbook.xml, the
+            # first sheet of a name, the id written r:id): a sheet named twice, or given two ids,
+            # could have a harmless part scanned and a far cell read (the process aborts).
+            if sheet in rids or len(ids) > 1:
+                raise UnreadableFile("file-corrupt", file)
+            rids[sheet] = ids[0] if ids else ""
     if not rids:
         raise UnreadableFile("not-a-workbook", file)
+    if name != "xl/workbook.xml" and "xl/workbook.xml" in zf.NameToInfo:
+        raise UnreadableFile("file-corrupt", file)
     folder, _, base = name.rpartition("/")
     rels_name = by_lower.get(f"{folder}/_rels/{base}.rels".lower())
     targets: dict[str, str] = {}
