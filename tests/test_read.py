@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import pickle
 from pathlib import Path
@@ -381,3 +382,55 @@ def test_a_sheet_nobody_reads_cannot_stop_the_file_but_is_checked_if_read(tmp_pa
     needed = validate(with_sheet("needed_27712.xlsx", b'<!DOCTYPE x [<!ENTITY a "b">]>'), plan)
     assert needed.submission is None
     assert needed.report.codes() == ["xml-unsafe"]
+
+
+def _patched_member(data: bytes, name: str, *, local_name: bytes | None = None, flags: int | None = None) -> bytes:
+    """A package whose member ``name`` has another name in its local header, or other general
+    purpose flags in both headers (the central directory still right)."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        info = z.getinfo(name)
+    out = bytearray(data)
+    start = info.header_offset
+    if local_name is not None:
+        assert len(local_name) == len(name.encode())
+        out[start + 30 : start + 30 + len(local_name)] = local_name
+    if flags is not None:
+        struct.pack_into("<H", out, start + 6, flags)
+        at = data.find(b"PK\x01\x02")
+        while at >= 0:  # the member's central directory record
+            (length,) = struct.unpack_from("<H", out, at + 28)
+            if out[at + 46 : at + 46 + length] == name.encode():
+                struct.pack_into("<H", out, at + 8, flags)
+            at = data.find(b"PK\x01\x02", at + 46)
+    return bytes(out)
+
+
+def test_an_odd_member_nobody_reads_neither_stops_the_file_nor_is_inflated(tmp_path, plan):
+    """``ooxml.rebuild`` copies a member python-calamine never reads as python-calamine would read
+    it from the package itself: a local header naming another part (zipfile refuses to read such a
+    member) does not make the file "file-corrupt", as it did not before the package was rebuilt on
+    every read; a member with a general purpose flag zipfile ignores (bit 4) is copied compressed,
+    not inflated (a 1 MB file with a 190 MB such member made the reader allocate ~700 MB)."""
+    import zipfile
+
+    from xhht_xl import ooxml, safety
+
+    path = write_book(tmp_path / "27712.xlsx", plan, "xa", clean_values(plan))
+    clean = validate(path, plan)
+    odd = tmp_path / "odd_27712.xlsx"
+    odd.write_bytes(_patched_member(path.read_bytes(), "xl/theme/theme1.xml", local_name=b"xl/theme/theme9.xml"))
+    v = validate(odd, plan)
+    assert v.report.issues == []
+    assert _entries(v.submission) == _entries(clean.submission)
+
+    flagged = _patched_member(path.read_bytes(), "docProps/app.xml", flags=0x10)
+    with zipfile.ZipFile(io.BytesIO(flagged)) as z:
+        assert z.getinfo("docProps/app.xml").flag_bits == 0x10
+        info = safety.inspect(odd, data=flagged)
+        data = ooxml.rebuild(info.zip, {})
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.getinfo("docProps/app.xml").compress_type == zipfile.ZIP_DEFLATED  # copied, not inflated
+    assert _members(data) == _members(flagged)

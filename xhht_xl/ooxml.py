@@ -383,8 +383,10 @@ def rebuild(
     The replaced parts are stored, not compressed (python-calamine then copies them instead of
     inflating them again); so are ``inflated``, members given as they were inflated and checked
     against their CRC-32 (``safety.read_member``), whose CRC is then not computed again. The other members keep their compressed bytes, copied as they are when
-    the package is in memory and their local header is sound (``safety.member_body``), otherwise
-    inflated by ``zipfile`` and stored. Raises what ``ZipFile.read`` raises for a damaged member
+    the package is in memory and their local header is where the central directory says, whatever
+    its name and flags (``safety.member_body``, not strict: the bytes python-calamine would read
+    from the package itself; an odd member nobody reads then neither stops the file nor is
+    inflated), otherwise inflated by ``zipfile`` and stored. Raises what ``ZipFile.read`` raises for a damaged member
     that has to be inflated. The copy is written here (local headers, central directory, end
     record; APPNOTE 6.3, 4.3) rather than with ``zipfile``, whose ``writestr`` costs ~0.05 ms per
     member; a package beyond the plain format's 4 GiB or 65,535 members goes through ``zipfile``.
@@ -402,7 +404,7 @@ def rebuild(
         for info in infos:
             data = replaced.get(info.filename)
             same = data is None and info.filename in inflated
-            body = None if data is not None or same else safety.member_body(zf, info)
+            body = None if data is not None or same else safety.member_body(zf, info, strict=False)
             if body is not None:
                 views.append(body)
                 method, crc, size, stored = info.compress_type, info.CRC, info.file_size, body
