@@ -208,6 +208,8 @@ class Book:
                         self.replaced[part] = ooxml.canonical_xml(self._part(part))
                     except ooxml.PartError:
                         pass
+            for part, head in info.workbook_head.items():  # its sheets, without the defined names
+                self.replaced.setdefault(part, head)
             for sheet in prefetch:
                 part = info.sheet_parts.get(sheet)
                 member = self.zf.NameToInfo.get(part) if part is not None else None

@@ -119,6 +119,10 @@ class FileInfo:
     notes: list[str] = field(default_factory=list)
     sheet_parts: dict[str, str] = field(default_factory=dict)  # .xlsx/.xlsm: sheet name -> zip part
     non_utf8: list[str] = field(default_factory=list)  # .xlsx/.xlsm: XML parts in another encoding
+    # .xlsx/.xlsm: {workbook part: its bytes up to </sheets>, closed}, as inspect parsed them: what
+    # python-calamine is given of that part (its cells need nothing further; the hundreds of defined
+    # names that follow took 60 % of its open)
+    workbook_head: dict[str, bytes] = field(default_factory=dict, repr=False, compare=False)
     data: bytes = field(default=b"", repr=False, compare=False)  # the bytes that were inspected
     # the package over ``data``, left open for the reader (ZIP formats), so it is parsed once
     zip: zipfile.ZipFile | None = field(default=None, repr=False, compare=False)
@@ -394,10 +398,11 @@ def inspect(path: str | Path, limits: Limits = Limits(), *, data: bytes | None =
     parts: dict[str, str] = {}
     non_utf8: list[str] = []
     opened: list[zipfile.ZipFile] = []
+    heads: dict[str, bytes] = {}
     head = data[:8]
 
     if head.startswith(_ZIP):
-        kind, has_macros, links = _inspect_zip(data, file, limits, notes, parts, non_utf8, opened)
+        kind, has_macros, links = _inspect_zip(data, file, limits, notes, parts, non_utf8, opened, heads)
     elif head.startswith(_CFB):
         kind, has_macros, links = _inspect_cfb(data, file, notes)
     else:
@@ -422,6 +427,7 @@ def inspect(path: str | Path, limits: Limits = Limits(), *, data: bytes | None =
         notes=notes,
         sheet_parts=parts,
         non_utf8=non_utf8,
+        workbook_head=heads,
         data=data,
         zip=opened[0] if opened else None,
     )
@@ -531,6 +537,7 @@ def _inspect_zip(
     parts: dict[str, str],
     non_utf8: list[str],
     opened: list[zipfile.ZipFile],
+    heads: dict[str, bytes],
 ) -> tuple[str, bool, list[str]]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
@@ -559,7 +566,7 @@ def _inspect_zip(
 
     by_lower = {n.lower(): n for n in names}
     try:
-        result = _inspect_members(zf, infos, by_lower, file, limits, notes, parts, non_utf8)
+        result = _inspect_members(zf, infos, by_lower, file, limits, notes, parts, non_utf8, heads)
     except BaseException:
         zf.close()
         raise
@@ -576,6 +583,7 @@ def _inspect_members(
     notes: list[str],
     parts: dict[str, str],
     non_utf8: list[str],
+    heads: dict[str, bytes],
 ) -> tuple[str, bool, list[str]]:
     """What kind of package an accepted ZIP is (ODF or OOXML, and which OOXML), or raise."""
     if "mimetype" in by_lower and "[content_types].xml" not in by_lower:
@@ -592,7 +600,7 @@ def _inspect_members(
         main = by_lower["xl/workbook.xml"]
     if main is not None and main.lower() in by_lower:
         return _inspect_ooxml(
-            zf, infos, by_lower, by_lower[main.lower()], file, limits, notes, parts, non_utf8
+            zf, infos, by_lower, by_lower[main.lower()], file, limits, notes, parts, non_utf8, heads
         )
     if any(n.endswith((".xlsx", ".xlsm", ".xls", ".ods", ".xlsb", ".csv")) for n in by_lower):
         raise UnreadableFile("archive", file)
@@ -630,6 +638,7 @@ def _inspect_ooxml(
     notes: list[str],
     parts: dict[str, str],
     parts_non_utf8: list[str],
+    heads: dict[str, bytes],
 ) -> tuple[str, bool, list[str]]:
     non_utf8 = []
     for info in infos:
@@ -648,7 +657,7 @@ def _inspect_ooxml(
         if node.get("PartName", "").lstrip("/").lower() == main.lower():
             main_ct = node.get("ContentType", "")
 
-    parts.update(_sheet_parts(zf, by_lower, main, file, limits))
+    parts.update(_sheet_parts(zf, by_lower, main, file, limits, heads))
 
     lowered = list(by_lower)
     has_macros = any(
@@ -844,14 +853,21 @@ def _open_zip(p: Path, file: str, data: bytes = b"") -> zipfile.ZipFile:
 
 
 def _sheet_parts(
-    zf: zipfile.ZipFile, by_lower: dict[str, str], name: str, file: str, limits: Limits
+    zf: zipfile.ZipFile,
+    by_lower: dict[str, str],
+    name: str,
+    file: str,
+    limits: Limits,
+    heads: dict[str, bytes] | None = None,
 ) -> dict[str, str]:
     """``{sheet: part}`` from the workbook part, streamed only up to ``</sheets>``, and its rels.
 
     A main part that is not a <workbook> with at least one <sheet> is ``not-a-workbook``.
     """
     rids: dict[str, str] = {}
-    root = _workbook_head(zf, name, file, limits)
+    root, head = _workbook_head(zf, name, file, limits)
+    if head is not None and heads is not None:
+        heads[name] = head
     if _local(root.tag) == "workbook":
         for elem in root.iter("{*}sheet"):  # any namespace, or none (lxml's tag filter, in C)
             ids = [v for k, v in elem.attrib.items() if _local(k) == "id"]
@@ -884,10 +900,11 @@ _SHEETS_END = re.compile(rb"</(?:([A-Za-z_][\w.-]*):)?sheets\s*>")
 _ROOT_START = re.compile(rb"<(?:([A-Za-z_][\w.-]*):)?workbook[\s>]")
 
 
-def _workbook_head(zf: zipfile.ZipFile, name: str, file: str, limits: Limits) -> Element:
-    """The workbook part parsed only up to ``</sheets>`` (the defined names that follow can be many).
+def _workbook_head(zf: zipfile.ZipFile, name: str, file: str, limits: Limits) -> tuple[Element, bytes | None]:
+    """The workbook part parsed only up to ``</sheets>`` (the defined names that follow can be many),
+    and the bytes parsed (None when the whole part was).
 
-    The cut is closed with the root's end tag and parsed with defusedxml; if the part does not
+    The cut is closed with the root's end tag and parsed (:func:`_parse_xml`); if the part does not
     look as expected, the whole part is parsed instead.
     """
     data = read_member(zf, name, limits.max_xml_bytes, file)
@@ -895,12 +912,13 @@ def _workbook_head(zf: zipfile.ZipFile, name: str, file: str, limits: Limits) ->
     if end is not None and root is not None:
         prefix = root.group(1)
         closing = b"</" + (prefix + b":" if prefix else b"") + b"workbook>"
+        head = data[: end.end()] + closing
         try:
-            return _parse_xml(data[: end.end()] + closing, file)
+            return _parse_xml(head, file), head
         except UnreadableFile as exc:
             if exc.code == "xml-unsafe":
                 raise
-    return _parse_xml(data, file)
+    return _parse_xml(data, file), None
 
 
 def _main_name(zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, limits: Limits) -> str:
