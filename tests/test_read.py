@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import pickle
 from pathlib import Path
@@ -275,3 +276,201 @@ def test_date_as_text_and_phone_number(tmp_path, plan):
     sub = validate(write_book(tmp_path / "d.xlsx", plan, "xa", values), plan).submission
     assert sub.value(("unit", "date")) == dt.date(2020, 8, 12)
     assert sub.value(("unit", "phone")) == "272382612"
+
+
+def _members(data: bytes) -> dict[str, bytes]:
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.testzip() is None
+        return {i.filename: z.read(i) for i in z.infolist()}
+
+
+def test_the_package_given_to_calamine_holds_the_same_parts(tmp_path, plan):
+    """``ooxml.rebuild`` writes its own ZIP (local headers, central directory, end record): what
+    ``zipfile`` reads back from it, CRCs checked, is the original's parts, the replaced ones and
+    those given inflated stored, names that are not ASCII (UTF-8 flagged or CP437) kept, members with a data descriptor
+    and a package read from disk (members inflated then) included; python-calamine reads the same
+    cells from it as from the original."""
+    import io
+    import zipfile
+
+    from python_calamine import CalamineWorkbook
+
+    from xhht_xl import ooxml, safety
+
+    path = write_book(tmp_path / "27712.xlsx", plan, "xa", clean_values(plan))
+    original = path.read_bytes()
+    info = safety.inspect(path)
+    sheet = info.sheet_parts["Kết quả"]
+    new_sheet = _members(original)[sheet].replace(b"</sheetData>", b"</sheetData>", 1)
+    inflated = {sheet: _members(original)[sheet]}
+    for replaced, same in (({}, {}), ({sheet: new_sheet}, {}), ({}, inflated), ({sheet: new_sheet}, inflated)):
+        data = ooxml.rebuild(info.zip, replaced, inflated=same)
+        parts = _members(data)
+        assert parts == {**_members(original), **replaced}
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            for name in {**same, **replaced}:
+                assert z.getinfo(name).compress_type == zipfile.ZIP_STORED
+            kept = [i for i in z.infolist() if i.filename not in {**same, **replaced}]
+            assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in kept)  # copied, not re-inflated
+        a, b = CalamineWorkbook.from_path(str(path)), CalamineWorkbook.from_filelike(io.BytesIO(data))
+        assert a.sheet_names == b.sheet_names
+        for name in a.sheet_names:
+            assert a.get_sheet_by_name(name).to_python() == b.get_sheet_by_name(name).to_python()
+
+    # names beyond ASCII, data descriptors (a stream that cannot seek), and a package on disk
+    raw = io.BytesIO()
+
+    class Unseekable(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, b):
+            return raw.write(b)
+
+    with zipfile.ZipFile(Unseekable(), "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/ảnh.xml", b"<a>\xe1\xba\xa3</a>" * 50)  # zipfile flags a UTF-8 name
+        z.writestr("docs/cafX.txt", b"x" * 300, zipfile.ZIP_STORED)
+        z.writestr("plain.xml", b"<b/>" * 100)
+    packed = raw.getvalue().replace(b"cafX", b"caf\x82")  # a CP437 name (é), without the UTF-8 flag
+    with zipfile.ZipFile(io.BytesIO(packed)) as z:
+        assert all(i.flag_bits & 0x8 for i in z.infolist())
+        assert not z.getinfo("docs/caf\u00e9.txt").flag_bits & 0x800
+        assert _members(ooxml.rebuild(z, {})) == _members(packed)
+        assert _members(ooxml.rebuild(z, {"plain.xml": b"<c/>"})) == {**_members(packed), "plain.xml": b"<c/>"}
+    on_disk = tmp_path / "packed.zip"
+    on_disk.write_bytes(packed)
+    with zipfile.ZipFile(on_disk) as z:
+        assert _members(ooxml.rebuild(z, {})) == _members(packed)
+
+
+def test_a_sheet_nobody_reads_cannot_stop_the_file_but_is_checked_if_read(tmp_path, plan):
+    """A Book scans every sheet before python-calamine opens the package (prefetch). A clerk's own
+    sheet that cannot be scanned (a DTD, broken XML) is left alone: the file reads as without it.
+    The same damage in a sheet the reader needs is the file's error, as before."""
+    import io
+    import zipfile
+
+    from xhht_xl import safety
+
+    def with_sheet(name: str, damage: bytes) -> Path:
+        def mutate(wb):
+            wb.create_sheet("Ghi chú")["A1"] = "ghi chú của xã"
+
+        path = write_book(tmp_path / name, plan, "xa", clean_values(plan), mutate)
+        info = safety.inspect(path)
+        target = info.sheet_parts["Ghi chú" if "own" in name else "Kết quả"]
+        out = io.BytesIO()
+        with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+            for item in zin.infolist():
+                data = zin.read(item)
+                if item.filename == target:
+                    data = damage + data
+                zout.writestr(item, data)
+        path.write_bytes(out.getvalue())
+        return path
+
+    clean = validate(write_book(tmp_path / "27712.xlsx", plan, "xa", clean_values(plan)), plan)
+    for damage in (b'<!DOCTYPE x [<!ENTITY a "b">]>', b"<oops"):
+        own = validate(with_sheet("own_27712.xlsx", damage), plan)
+        assert own.submission is not None
+        assert {k: e.value for k, e in own.submission.entries.items()} == {
+            k: e.value for k, e in clean.submission.entries.items()
+        }
+    needed = validate(with_sheet("needed_27712.xlsx", b'<!DOCTYPE x [<!ENTITY a "b">]>'), plan)
+    assert needed.submission is None
+    assert needed.report.codes() == ["xml-unsafe"]
+
+
+def _patched_member(data: bytes, name: str, *, local_name: bytes | None = None, flags: int | None = None) -> bytes:
+    """A package whose member ``name`` has another name in its local header, or other general
+    purpose flags in both headers (the central directory still right)."""
+    import struct
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        info = z.getinfo(name)
+    out = bytearray(data)
+    start = info.header_offset
+    if local_name is not None:
+        assert len(local_name) == len(name.encode())
+        out[start + 30 : start + 30 + len(local_name)] = local_name
+    if flags is not None:
+        struct.pack_into("<H", out, start + 6, flags)
+        at = data.find(b"PK\x01\x02")
+        while at >= 0:  # the member's central directory record
+            (length,) = struct.unpack_from("<H", out, at + 28)
+            if out[at + 46 : at + 46 + length] == name.encode():
+                struct.pack_into("<H", out, at + 8, flags)
+            at = data.find(b"PK\x01\x02", at + 46)
+    return bytes(out)
+
+
+def test_an_odd_member_nobody_reads_neither_stops_the_file_nor_is_inflated(tmp_path, plan):
+    """``ooxml.rebuild`` copies a member python-calamine never reads as python-calamine would read
+    it from the package itself: a local header naming another part (zipfile refuses to read such a
+    member) does not make the file "file-corrupt", as it did not before the package was rebuilt on
+    every read; a member with a general purpose flag zipfile ignores (bit 4) is copied compressed,
+    not inflated (a 1 MB file with a 190 MB such member made the reader allocate ~700 MB)."""
+    import zipfile
+
+    from xhht_xl import ooxml, safety
+
+    path = write_book(tmp_path / "27712.xlsx", plan, "xa", clean_values(plan))
+    clean = validate(path, plan)
+    odd = tmp_path / "odd_27712.xlsx"
+    odd.write_bytes(_patched_member(path.read_bytes(), "xl/theme/theme1.xml", local_name=b"xl/theme/theme9.xml"))
+    v = validate(odd, plan)
+    assert v.report.issues == []
+    assert _entries(v.submission) == _entries(clean.submission)
+
+    flagged = _patched_member(path.read_bytes(), "docProps/app.xml", flags=0x10)
+    with zipfile.ZipFile(io.BytesIO(flagged)) as z:
+        assert z.getinfo("docProps/app.xml").flag_bits == 0x10
+        info = safety.inspect(odd, data=flagged)
+        data = ooxml.rebuild(info.zip, {})
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.getinfo("docProps/app.xml").compress_type == zipfile.ZIP_DEFLATED  # copied, not inflated
+    assert _members(data) == _members(flagged)
+
+
+def test_calamine_reads_the_same_cells_from_the_workbook_part_cut_after_its_sheets(tmp_path):
+    """python-calamine is given the workbook part only up to ``</sheets>`` (``FileInfo.workbook_head``:
+    the defined names after it are hundreds in our templates). What it reads is the same as from
+    the original: sheet names and order, hidden sheets, dates in a 1904 workbook, every cell."""
+    import datetime as dt
+
+    import openpyxl
+    from openpyxl.utils.datetime import CALENDAR_MAC_1904
+    from openpyxl.workbook.defined_name import DefinedName
+    from python_calamine import CalamineWorkbook
+
+    from xhht_xl import safety
+
+    for epoch in (None, CALENDAR_MAC_1904):
+        wb = openpyxl.Workbook()
+        if epoch is not None:
+            wb.epoch = epoch
+        ws = wb.active
+        ws.title = "Kết quả"
+        ws["A1"], ws["B1"], ws["C1"] = dt.datetime(2020, 8, 31), 12.5, "chữ"
+        hidden = wb.create_sheet("_ẩn")
+        hidden.sheet_state = "veryHidden"
+        hidden["A1"] = dt.date(2020, 10, 10)
+        for i in range(300):
+            wb.defined_names[f"TEN_{i}"] = DefinedName(f"TEN_{i}", attr_text=f"'Kết quả'!$A${i + 1}")
+        path = tmp_path / f"book_{epoch is not None}.xlsx"
+        wb.save(path)
+        info = safety.inspect(path)
+        (part, head), = info.workbook_head.items()
+        assert b"definedName" not in head and b"</sheets>" in head
+        book = read.Book(info, safety.Limits(), prefetch=list(info.sheet_parts))
+        assert book.replaced[part] == head
+        original = CalamineWorkbook.from_path(str(path))
+        assert book.sheet_names == original.sheet_names
+        assert [m.visible for m in book.wb.sheets_metadata] == [m.visible for m in original.sheets_metadata]
+        for name in original.sheet_names:
+            assert book.grid(name) == original.get_sheet_by_name(name).to_python(skip_empty_area=False)
+        assert book.grid("Kết quả")[0][0] == dt.date(2020, 8, 31)

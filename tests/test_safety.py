@@ -727,3 +727,63 @@ def test_mutated_files_never_escape_as_other_exceptions(tmp_path):
                 assert path.name in exc.message
             else:
                 assert info.kind in safety.WORKBOOK_KINDS
+
+
+def test_a_member_inflating_past_its_declared_size_is_not_inflated_past_it():
+    """``read_member`` stops a deflate stream at the member's declared size, whatever its compressed
+    size allows (1032:1): a 63 KB relationships part declaring its 130 first bytes, CRC-32 of those,
+    must not be inflated to 64 MB first (280 of them kept a 17 MB file in the intake for 108 s)."""
+    import tracemalloc
+    import zlib
+
+    rels = b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"/>'
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    raw = deflate.compress(rels) + deflate.flush(zlib.Z_FULL_FLUSH)
+    raw += deflate.compress(b"\0" * (60 * MB)) + deflate.flush()
+    assert len(raw) * 1032 <= Limits().max_xml_bytes
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        z.writestr("a.rels", rels)  # a placeholder of the declared size and CRC: its bytes swapped below
+    info = zipfile.ZipFile(io.BytesIO(out.getvalue())).getinfo("a.rels")
+    local = out.getvalue()[: 30 + len("a.rels")]
+    local = local[:8] + struct.pack("<H", zipfile.ZIP_DEFLATED) + local[10:18] + struct.pack("<I", len(raw)) + local[22:]
+    body = local + raw
+    central = bytearray(out.getvalue()[info.header_offset + 30 + len("a.rels") + info.compress_size :])
+    struct.pack_into("<H", central, 10, zipfile.ZIP_DEFLATED)
+    struct.pack_into("<I", central, 20, len(raw))  # compressed size
+    struct.pack_into("<I", central, 46 + len("a.rels") + 16, len(body))  # end record: directory offset
+    data = body + bytes(central)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.getinfo("a.rels").file_size == len(rels) and zf.getinfo("a.rels").compress_size == len(raw)
+        tracemalloc.start()
+        try:
+            assert safety.read_member(zf, "a.rels", Limits().max_xml_bytes, "x.xlsx") == rels
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert peak < 4 * MB
+
+
+def test_a_sheet_must_resolve_to_the_part_python_calamine_reads(tmp_path):
+    """``ooxml.scan_sheet`` guards python-calamine against a far cell (XFD1048576 makes it allocate
+    the whole grid: the process aborts) in the part ``inspect`` resolves for a sheet. python-calamine
+    resolves it its own way: ``xl/workbook.xml`` whatever ``_rels/.rels`` says, the first sheet of a
+    name, the id attribute written ``r:id``. A package where the two could differ is refused: a
+    harmless part was scanned while python-calamine read the far cell of another (on main too)."""
+    src = _workbook(tmp_path / "src.xlsx")
+    with zipfile.ZipFile(src) as z:
+        book, rels, top = (z.read(n).decode() for n in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels", "_rels/.rels"))
+    first = re.search(r"<sheet [^>]*/>", book).group(0)
+    twin = first.replace('sheetId="1"', 'sheetId="9"')
+    cases = {
+        "twice.xlsx": {"xl/workbook.xml": book.replace(first, first + twin)},
+        "two_ids.xlsx": {"xl/workbook.xml": book.replace(first, first.replace("<sheet ", '<sheet id="rId9" '))},
+        "other_main.xlsx": {
+            "_rels/.rels": top.replace("xl/workbook.xml", "xl/book2.xml"),
+            "xl/book2.xml": book,
+            "xl/_rels/book2.xml.rels": rels,
+        },
+    }
+    for name, extra in cases.items():
+        _rejects(_add_members(src, tmp_path / name, extra), "file-corrupt")
+    _accepts(_add_members(src, tmp_path / "same.xlsx", {"xl/workbook.xml": book}))

@@ -274,3 +274,49 @@ def test_shallow_scan_agrees_with_full_parse_for_any_bound(source, bound):
     assert ooxml._shallow(data, (3, 2)) is None
     assert ooxml.full_parse(data, (3, 2)).far
     assert ooxml._shallow(data, (200_000, 200)) is not None
+
+
+_NEAR = re.compile(r"(?:[A-C][A-Z]|[A-Z])[1-9][0-9]{0,2}")
+_cell_tag = st.fixed_dictionaries(
+    {
+        "r": st.one_of(
+            st.none(),
+            st.sampled_from(["A1", "B12", "CZ999", "AA5", "DA1", "A1000", "XFD1048576", "$A$1", "a1", "A01",
+                             "A0", "", "ZZ9"]),
+        ),
+        "others": st.lists(st.sampled_from([("s", "3"), ("t", "n"), ("t", "s"), ("cm", "1")]), max_size=2,
+                           unique_by=lambda kv: kv[0]),
+        "r_first": st.booleans(),
+        "quote": st.sampled_from(['"', "'"]),
+        "space": st.sampled_from([" ", "  ", "\n", "\t"]),
+        "eq": st.sampled_from(["=", " = "]),
+        "body": st.sampled_from(["/>", "></c>", "><v>3</v></c>", "><f>1+1</f><v>2</v></c>", "> <f/></c>",
+                                 ">\n<f t=\"shared\" si=\"0\"/><v>1</v></c>", "><is><t>f</t></is></c>"]),
+    }
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(cells=st.lists(_cell_tag, min_size=1, max_size=12))
+def test_shallow_cell_pattern_finds_what_a_parser_finds(cells):
+    """The shallow scan's one pattern (``ooxml._C_NOT_NEAR_OR_WITH_F``), fast lookahead included,
+    against lxml: every cell without a plain r within BOUND gives b"", every other cell whose first
+    child is a formula gives its r, in document order; no other cell gives anything."""
+    from xhht_xl import ooxml
+
+    tags = []
+    for c in cells:
+        attrs = [(k, v) for k, v in c["others"]]
+        if c["r"] is not None:
+            attrs.insert(0 if c["r_first"] else len(attrs), ("r", c["r"]))
+        text = "".join(f'{c["space"]}{k}{c["eq"]}{c["quote"]}{v}{c["quote"]}' for k, v in attrs)
+        tags.append(f"<c{text}{c['body']}")
+    xml = f'<sheetData xmlns="{NS}"><row>{"".join(tags)}</row></sheetData>'.encode()
+    want = []
+    for c in etree.fromstring(xml).iter(q("c")):
+        r = c.get("r")
+        if r is None or not _NEAR.fullmatch(r):
+            want.append(b"")
+        elif len(c) and c[0].tag == q("f") and not (c.text or "").strip():
+            want.append(r.encode())
+    assert ooxml._C_NOT_NEAR_OR_WITH_F.findall(xml) == want

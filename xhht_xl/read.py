@@ -20,6 +20,7 @@ import io
 import re
 import unicodedata
 import zipfile
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 
@@ -56,6 +57,9 @@ QUOTED = 60  # characters of a sender's text a message quotes (it names the cell
 # Errors python-calamine may raise for damaged content, including pyo3's PanicException (a
 # BaseException): everything but the interpreter's own exits.
 _EXITS = (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError)
+# A sheet's part larger than this (inflated) is not prefetched by a Book: a sheet nobody reads
+# (a clerk's own, a large list) is then never inflated. The templates' largest is ~90 KB.
+PREFETCH_MAX = 2 * 1024 * 1024
 
 
 def read(
@@ -85,10 +89,23 @@ def read(
         # macros and links become their own issues; the other notes are kept as they are
         notes=[n for n in info.notes if n not in _flag_notes(info)],
     )
-    book = Book(info, limits)
+    book = Book(info, limits, prefetch=[s for s in info.sheet_parts if s in _read_sheets(plan)])
     _Reader(sub, plan, book).run()
     sub.sent_up = _sent_up(book, info, limits)
     return sub
+
+
+@cache
+def _read_sheets(plan: Plan) -> frozenset[str]:
+    """The sheets :class:`_Reader` reads of any template and layout version of ``plan`` (``_meta``
+    included, the guide and the lists not): what :func:`read` has its Book scan up front. A sheet
+    the sender renamed is scanned when read."""
+    return frozenset(
+        layout_mod.build(plan, template, version).sheets[role]
+        for template in ("chung", "so_nganh")
+        for version in layout_mod.SUPPORTED_VERSIONS
+        for role in (*READ_ROLES, "meta")
+    )
 
 
 # The sheets of a consolidated workbook written by xhht_xl that the level above reads back, and how
@@ -115,7 +132,7 @@ def _sent_up(book: Book, info: safety.FileInfo, limits: safety.Limits) -> dict[s
         # .xls and .ods are cut to their bounds when the book is made; a sheet already read was cut
         # to the reader's: a book of their own, as sheet_rows makes
         try:
-            book = Book(info, limits, bounds)
+            book = Book(info, limits, bounds, prefetch=bounds)
         except safety.UnreadableFile:
             return dict.fromkeys(bounds)
     else:
@@ -156,21 +173,33 @@ class Book:
     For .xlsx/.xlsm every worksheet part is scanned before calamine sees it (``ooxml.scan_sheet``);
     a part it would misread or over-allocate is replaced by its canonical form in an in-memory copy
     of the package. Cells cut that held data are listed in ``far[sheet]``.
+
+    ``prefetch``: sheets scanned before python-calamine opens the package (.xlsx/.xlsm, parts up to
+    :data:`PREFETCH_MAX`), which is then given their inflated bytes, stored: the scan had to inflate
+    them, and python-calamine would inflate them again (~0.25 ms of a commune workbook's ~1.6 ms
+    read). A prefetched sheet that cannot be scanned is left to be scanned, and to fail, when read.
+    Other sheets are scanned when first read.
     """
 
     def __init__(
-        self, info: safety.FileInfo, limits: safety.Limits, bounds: dict[str, tuple[int, int]] | None = None
+        self,
+        info: safety.FileInfo,
+        limits: safety.Limits,
+        bounds: dict[str, tuple[int, int]] | None = None,
+        prefetch: Iterable[str] = (),
     ):
         self.info, self.limits = info, limits
         self.bounds = bounds or {}  # sheet -> (rows, columns) read, instead of ooxml.BOUND
         self.path = info.path
         self.ooxml = info.kind in ("xlsx", "xlsm")
         self.zf = (info.zip or zipfile.ZipFile(io.BytesIO(info.data))) if self.ooxml else None
-        self.replaced: dict[str, bytes] = {}
+        self.replaced: dict[str, bytes] = {}  # part -> canonical form (for python-calamine)
+        self.inflated: dict[str, bytes] = {}  # part -> its bytes as the scan read them
         self.scans: dict[str, ooxml.SheetScan] = {}
         self.far: dict[str, list[str]] = {}
         self.grids: dict[str, list[list]] = {}
         self._formulas: dict[str, dict[str, ooxml.Formula]] = {}
+        self.wb: CalamineWorkbook | None = None
         if self.ooxml:
             sheets = set(info.sheet_parts.values())
             for part in info.non_utf8:  # parts calamine would misread: re-encoded as UTF-8
@@ -178,6 +207,16 @@ class Book:
                     try:  # a part calamine does not read may stay as it is, even damaged
                         self.replaced[part] = ooxml.canonical_xml(self._part(part))
                     except ooxml.PartError:
+                        pass
+            for part, head in info.workbook_head.items():  # its sheets, without the defined names
+                self.replaced.setdefault(part, head)
+            for sheet in prefetch:
+                part = info.sheet_parts.get(sheet)
+                member = self.zf.NameToInfo.get(part) if part is not None else None
+                if member is not None and member.file_size <= PREFETCH_MAX:
+                    try:
+                        self.scan(sheet)
+                    except safety.UnreadableFile:
                         pass
         self.data = info.data
         if info.kind == "xls" and info.data:  # cut far cells before calamine allocates up to them
@@ -201,8 +240,10 @@ class Book:
             raise safety.UnreadableFile("file-corrupt", self.path) from None
 
     def _open(self) -> CalamineWorkbook:
-        data = ooxml.rebuild(self.zf, self.replaced) if self.replaced else self.data
         try:
+            data = self.data
+            if self.replaced or self.inflated:
+                data = ooxml.rebuild(self.zf, self.replaced, inflated=self.inflated)
             if data:
                 return CalamineWorkbook.from_filelike(io.BytesIO(data))
             return CalamineWorkbook.from_path(str(self.path))
@@ -229,13 +270,17 @@ class Book:
             if part is None or part not in self.zf.NameToInfo:
                 return None
             bound = self.bounds.get(sheet, ooxml.BOUND)
-            scan = self._guard(lambda: ooxml.scan_sheet(self._part(part), bound))
+            data = self._part(part)
+            scan = self._guard(lambda: ooxml.scan_sheet(data, bound))
             self.scans[sheet] = scan
             if scan.far:
                 self.far[sheet] = scan.far
             if scan.canonical is not None:
                 self.replaced[part] = scan.canonical
-                self.wb = self._open()
+                if self.wb is not None:
+                    self.wb = self._open()
+            else:
+                self.inflated[part] = data
             if scan.formulas is not None:
                 self._formulas[sheet] = scan.formulas
         return self.scans[sheet]
@@ -251,7 +296,8 @@ class Book:
             part = self.info.sheet_parts.get(sheet)
             found = {}
             if self.ooxml and part is not None:
-                found = self._guard(lambda: ooxml.formula_texts(self._part(part)))
+                data = self.inflated.get(part)
+                found = self._guard(lambda: ooxml.formula_texts(data if data is not None else self._part(part)))
             self._formulas[sheet] = found
         return self._formulas[sheet]
 
@@ -277,7 +323,7 @@ def sheet_rows(
     be read or has no such sheet."""
     try:
         book = Book(
-            safety.inspect(path, limits or safety.Limits()), limits or safety.Limits(), {sheet: bound}
+            safety.inspect(path, limits or safety.Limits()), limits or safety.Limits(), {sheet: bound}, [sheet]
         )
         if sheet not in book.sheet_names:
             return None
@@ -526,7 +572,13 @@ class _Reader:
         }
         grids: dict[str, list[list]] = {}
         sheets = self.actual
+        # the nomination rows left empty (most of them), when no cell of the sheet holds a formula:
+        # their cells give no entry, as each would one by one below
+        awards = sheets.get("awards") if plain else None
+        empty = self.empty_rows(awards, _nomination_cells(lay)) if awards and not formula_refs.get(awards) else ()
         for key, role, row, col, ref, kind in _input_cells(lay):
+            if row in empty and kind == "kt":
+                continue
             if plain:
                 sheet = sheets.get(role)
                 if sheet is None:
@@ -568,6 +620,21 @@ class _Reader:
                     raw = self.cleaned(raw, sheet, ref)
                 value, status = parse_date(raw) if key == _DATE_KEY else parse_text(raw)
             entries[key] = Entry(key, value, sheet, ref, raw, status)
+
+    def empty_rows(self, sheet: str, area: tuple[int, int, int, int] | None) -> frozenset[int]:
+        """The rows of ``area`` (first row, last row, first column, last column) whose cells in
+        ``sheet`` hold nothing (None or ""), read where the layout puts them."""
+        if area is None:
+            return frozenset()
+        first_row, last_row, first_col, last_col = area
+        grid = self.grid(sheet)
+        out = []
+        for row in range(first_row, min(last_row, len(grid)) + 1):
+            cells = grid[row - 1][first_col - 1 : last_col]
+            if cells.count("") + cells.count(None) == len(cells):
+                out.append(row)
+        out.extend(range(max(first_row, len(grid) + 1), last_row + 1))  # beyond the sheet
+        return frozenset(out)
 
     def cleaned(self, raw: str, sheet: str, ref: str) -> str:
         """Sender text without control characters (``cleaning.clean_cell``), noted at the cell."""
@@ -906,6 +973,16 @@ def _input_cells(lay: Layout) -> list[tuple[tuple, str, int, int, str, str]]:
     kind)."""
     roles = _roles(lay)
     return [(key, roles[c.sheet], c.row, c.col, c.ref, key[0]) for key, c in lay.inputs.items()]
+
+
+@cache
+def _nomination_cells(lay: Layout) -> tuple[int, int, int, int] | None:
+    """The area of a layout's nomination inputs: (first row, last row, first column, last column)."""
+    cells = [(c.row, c.col) for key, c in lay.inputs.items() if key[0] == "kt"]
+    if not cells:
+        return None
+    rows, cols = [r for r, _ in cells], [c for _, c in cells]
+    return min(rows), max(rows), min(cols), max(cols)
 
 
 @cache
