@@ -1228,3 +1228,41 @@ def test_attainment_and_coverage_counts_are_what_pandas_counted(demo_run):
     d.detail.loc[d.detail.index[:40], "verdict"] = None
     pd.testing.assert_frame_equal(d.attainment(), _old_attainment(d))
     assert list(d.attainment()["unit"]) != sorted(d.attainment()["unit"])
+
+
+def _old_scale_outliers(entries):
+    """The check as it was written (a median of the others per entry), for comparison."""
+    import statistics
+
+    out = []
+    for entry in entries:
+        others = [e.value for e in entries if e is not entry and e.value > 0]
+        if len(others) < 2 or entry.value <= 0:
+            continue
+        typical = statistics.median(others)
+        if typical > 0 and entry.value / typical >= 500:
+            out.append((entry.cell, typical))
+    return out
+
+
+def test_amounts_far_above_their_typical_level_are_those_the_old_check_found(monkeypatch):
+    """``checks._scale_outliers`` sorts a source's amounts once and takes each entry's median of the
+    others from that list: the same entries, the same typical level, as a median per entry."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from xhht_xl import checks
+    from xhht_xl.submission import Entry
+
+    monkeypatch.setattr(checks, "_scale_issue", lambda ctx, entry, typical: (entry.cell, typical))
+    amounts = st.one_of(
+        st.integers(-5, 10**9), st.floats(-1e3, 1e12, allow_nan=False), st.sampled_from([0, 1, 1000, 1e6])
+    )
+
+    @settings(max_examples=400, deadline=None, derandomize=True)
+    @given(values=st.lists(amounts, max_size=12))
+    def check(values):
+        entries = [Entry(("kp", "NSDP", i, "x"), v, "Kinh phí", f"E{i + 7}") for i, v in enumerate(values)]
+        assert list(checks._scale_outliers(None, entries)) == _old_scale_outliers(entries)
+
+    check()

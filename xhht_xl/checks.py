@@ -8,6 +8,7 @@ leaves that cell out (counted as missing) instead of dropping the whole workbook
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from . import messages, textnorm
 from .issues import Issue, make
 from .plan import AwardLevel, Plan, Unit
 from .read import quoted, unit_code_of
-from .submission import AMBIGUOUS, INVALID, LEGACY, TEXT_NUMBER, Entry, Submission, usable_number
+from .submission import AMBIGUOUS, INVALID, LEGACY, TEXT_NUMBER, USABLE, Entry, Submission
 
 REJECTED = "rejected"
 T = messages.text
@@ -200,6 +201,9 @@ def _what(ctx: Context, key: tuple) -> str:
     return T("field.count-of", part=T("field." + key[3]), indicator=_indicator(ctx, key[1]), milestone=key[2])
 
 
+_PARSE_ISSUES = frozenset((TEXT_NUMBER, AMBIGUOUS, INVALID))  # the statuses _parse_issue reports
+
+
 def _numbers(ctx: Context, kind: str) -> tuple[list[Issue], list[tuple[tuple, Entry]]]:
     """Entries of ``kind`` ("kq" counts, "kp" amounts) that parsed, and the issues of those that
     did not (which are rejected)."""
@@ -207,9 +211,10 @@ def _numbers(ctx: Context, kind: str) -> tuple[list[Issue], list[tuple[tuple, En
     for key, entry in ctx.sub.entries.items():
         if key[0] != kind:
             continue
-        problem = _parse_issue(ctx, entry)
-        if problem is not None:
-            issues.append(problem)
+        if entry.status in _PARSE_ISSUES:  # (most entries parsed: no call for them)
+            problem = _parse_issue(ctx, entry)
+            if problem is not None:
+                issues.append(problem)
         if entry.status != REJECTED:
             parsed.append((key, entry))
     return issues, parsed
@@ -222,6 +227,8 @@ def _counts(ctx: Context) -> Iterator[Issue]:
     yield from issues
     for key, entry in parsed:
         value = entry.value
+        if value.__class__ is int and value >= 0:  # the usual count: nothing to say
+            continue
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if value < 0:
                 _reject(entry)
@@ -230,13 +237,19 @@ def _counts(ctx: Context) -> Iterator[Issue]:
                 _reject(entry)
                 yield ctx.issue("count-not-integer", entry, what=_what(ctx, key), value=fmt(value))
     entries = sub.entries
-    # the numerators not rejected above (a rejected one has no number), in the entries' order
+    # the numerators not rejected above (a rejected one has no number), in the entries' order;
+    # usable_number of both, written out (68 pairs a commune workbook)
     for key, num_entry in parsed:
         if key[3] != "num":
             continue
+        num = num_entry.value
+        if num_entry.status not in USABLE or not isinstance(num, (int, float)):
+            continue
         den_entry = entries.get(_den_key(key))
-        num, den = usable_number(num_entry), usable_number(den_entry)
-        if num is not None and den is not None and num > den:
+        if den_entry is None:
+            continue
+        den = den_entry.value
+        if den_entry.status in USABLE and isinstance(den, (int, float)) and num > den:
             _reject(num_entry, den_entry)
             yield ctx.issue(
                 "num-exceeds-den", num_entry, indicator=_indicator(ctx, key[1]), milestone=key[2], num=fmt(num),
@@ -319,7 +332,7 @@ def _amounts(ctx: Context) -> Iterator[Issue]:
         elif isinstance(entry.value, (int, float)):
             by_source.setdefault(key[1], []).append(entry)
     for entries in by_source.values():
-        yield from _scale_outliers(ctx, entries, entries)
+        yield from _scale_outliers(ctx, entries)
 
 
 SCALE_RATIO = 500  # đồng instead of triệu đồng is x1,000,000; a thousand-fold slip is caught too
@@ -330,16 +343,26 @@ def _scale_issue(ctx: Context, entry: Entry, typical: float) -> Issue:
                      typical=fmt(typical))  # fmt: skip
 
 
-def _scale_outliers(ctx: Context, entries: list[Entry], pool: list[Entry]) -> Iterator[Issue]:
+def _scale_outliers(ctx: Context, entries: list[Entry]) -> Iterator[Issue]:
     """Amounts about 1,000 times (or more) the unit's typical level (median of its other
     entries): entered in đồng, not triệu đồng."""
+    positive = sorted(e.value for e in entries if e.value > 0)
+    if len(positive) < 3:  # an entry's others: fewer than two
+        return
     for entry in entries:
-        others = [e.value for e in pool if e is not entry and e.value > 0]
-        if len(others) < 2 or entry.value <= 0:
+        if entry.value <= 0:
             continue
-        typical = statistics.median(others)
+        typical = _median_without(positive, entry.value)
         if typical > 0 and entry.value / typical >= SCALE_RATIO:
             yield _scale_issue(ctx, entry, typical)
+
+
+def _median_without(ordered: list, value) -> float:
+    """``statistics.median`` of ``ordered`` (sorted) without one occurrence of ``value`` (in it)."""
+    i = bisect.bisect_left(ordered, value)
+    rest = ordered[:i] + ordered[i + 1 :]
+    n = len(rest)
+    return rest[n // 2] if n % 2 else (rest[n // 2 - 1] + rest[n // 2]) / 2
 
 
 def peer_amounts(subs: list[Submission], plan: Plan, already: set[tuple[str, str, str]]) -> list[Issue]:

@@ -71,7 +71,7 @@ class FormulaCell:
         return FormulaCell, (self.key, self.sheet, self.cell, self.cached, self.has_formula)
 
 
-_USABLE = frozenset((OK, TEXT_NUMBER, LEGACY, NOT_APPLICABLE, EMPTY))  # as Entry.usable
+USABLE = frozenset((OK, TEXT_NUMBER, LEGACY, NOT_APPLICABLE, EMPTY))  # the statuses of Entry.usable
 
 
 def usable_number(entry: Entry | None) -> int | float | None:
@@ -82,7 +82,7 @@ def usable_number(entry: Entry | None) -> int | float | None:
 
 def _usable(status: str, value: object) -> int | float | None:
     """:func:`usable_number` of an entry's status and value."""
-    if status not in _USABLE:
+    if status not in USABLE:
         return None
     return value if isinstance(value, (int, float)) else None
 
