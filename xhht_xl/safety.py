@@ -366,9 +366,10 @@ def _scan_for_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits, fi
     utf8 = is_utf8(head)
     if head.startswith((b"\xff\xfe", b"\xfe\xff")) or head[:2] in (b"<\x00", b"\x00<"):
         head = head.decode("utf-16", errors="ignore").encode("utf-8")
-    lowered = head.lower()
-    if b"<!doctype" in lowered or b"<!entity" in lowered:
-        raise UnreadableFile("xml-unsafe", file)
+    if b"<!" in head:  # (a memchr: most parts have no markup declaration, nor a comment)
+        lowered = head.lower()
+        if b"<!doctype" in lowered or b"<!entity" in lowered:
+            raise UnreadableFile("xml-unsafe", file)
     return utf8
 
 
@@ -870,7 +871,7 @@ def _sheet_parts(
         heads[name] = head
     if _local(root.tag) == "workbook":
         for elem in root.iter("{*}sheet"):  # any namespace, or none (lxml's tag filter, in C)
-            ids = [v for k, v in elem.attrib.items() if _local(k) == "id"]
+            ids = [v for k, v in elem.attrib.items() if k == "id" or k.endswith("}id")]  # local name id
             sheet = elem.get("name", "")
             # The part scanned must be the part python-calamine reads (it reads xl/workbook.xml, the
             # first sheet of a name, the id written r:id): a sheet named twice, or given two ids,
