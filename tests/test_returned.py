@@ -105,6 +105,12 @@ def test_returned_copy(tmp_path, plan, moved):
     assert wb.sheetnames[1:7] == [
         lay.sheets[r] for r in ("guide", "unit", "results", "funding", "awards", "narrative")
     ]
+    # every sheet a clerk may print, the list of issues included: A4, fit to width, «Trang x/y» (CLERK.md)
+    for ws in wb.worksheets:
+        if ws.sheet_state == "visible":
+            assert ws.oddFooter.center.text == "Trang &P/&N", ws.title
+            assert (int(ws.page_setup.paperSize), int(ws.page_setup.fitToWidth)) == (9, 1), ws.title  # A4
+    assert wb[SHEET].print_title_rows == "$4:$4"
     rows = _links(wb[SHEET])
     assert len(rows) == len(v.report)
     assert [r[0] for r in rows] == sorted((r[0] for r in rows), key=["Lỗi", "Cảnh báo", "Ghi chú"].index)

@@ -313,12 +313,7 @@ def _issue_sheet(wb: Workbook, sub: Submission, placed: list[Placed]) -> None:
             ws.cell(row, 4).font = _LINK_FONT
         ws.row_dimensions[row].height = 15 * _lines(p.text, _WIDTHS[4])
     ws.freeze_panes = ws.cell(header + 1, 1)
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = f"{header}:{header}"
+    templates.page_setup(ws, landscape=True, title_rows=f"{header}:{header}")  # as the template's sheets: «Trang x/y»
     # Open on the list: only the first sheet selected (two selected tabs would group them in Excel).
     for sheet in wb.worksheets:
         sheet.sheet_view.tabSelected = False

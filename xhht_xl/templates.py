@@ -213,7 +213,7 @@ def _protect(ws: Worksheet) -> None:
     p.selectUnlockedCells = False
 
 
-def _print(ws: Worksheet, landscape: bool, title_rows: str | None) -> None:
+def page_setup(ws: Worksheet, landscape: bool, title_rows: str | None) -> None:
     """A4, fit to the page width; column widths are chosen so that the fitted scale keeps every
     font at 9 pt or more on paper (``tests/test_print.py`` measures it on LibreOffice's PDF)."""
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
@@ -515,7 +515,7 @@ def _guide(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: Layout
         put(ws, (row, 1), text, font=font, alignment=WRAP_TOP)
         ws.row_dimensions[row].height = row_height([(text, width, font)], base=16)
     _protect(ws)
-    _print(ws, landscape=False, title_rows=None)
+    page_setup(ws, landscape=False, title_rows=None)
 
 
 def _unit_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: Layout) -> None:
@@ -564,7 +564,7 @@ def _unit_sheet(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: L
     for row in rows.values():
         ws.row_dimensions[row].height = 18
     _protect(ws)
-    _print(ws, landscape=False, title_rows=None)
+    page_setup(ws, landscape=False, title_rows=None)
 
 
 def _unit_name(value: object) -> str:
@@ -712,7 +712,7 @@ def _results_sheet(
             )
     ws.freeze_panes = f"E{h2 + 1}"
     _protect(ws)
-    _print(ws, landscape=True, title_rows=f"{h1}:{h2}")
+    page_setup(ws, landscape=True, title_rows=f"{h1}:{h2}")
     ws.print_area = f"A1:{col_letter(last_col)}{max(result_rows)}"
 
 
@@ -781,7 +781,7 @@ def _funding_sheet(ws: Worksheet, plan: Plan, lay: Layout, marked: Collection[Ce
         _validate_runs(ws, col, rows, lambda r, letter=letter: amount_rule(f"{letter}{r}"), error,
                        _marked_rows(marked, ws.title, col))  # fmt: skip
     _protect(ws)
-    _print(ws, landscape=True, title_rows=f"{header}:{header}")
+    page_setup(ws, landscape=True, title_rows=f"{header}:{header}")
 
 
 AWARD_WIDTHS = {"priority": 8, "award": 22, "kind": 10, "name": 22, "position": 15, "unit": 24, "summary": 38,
@@ -818,7 +818,7 @@ def _awards_sheet(ws: Worksheet, lay: Layout) -> None:
         _list_validation(ws, f"{letter}{first}:{letter}{last}", name)
     ws.freeze_panes = f"B{block.first_row}"
     _protect(ws)
-    _print(ws, landscape=True, title_rows=f"{header}:{header}")
+    page_setup(ws, landscape=True, title_rows=f"{header}:{header}")
 
 
 NARRATIVE_WIDTHS = (6, 34, 64)
@@ -861,7 +861,7 @@ def _narrative_sheet(ws: Worksheet, plan: Plan, unit: Unit | None, lay: Layout) 
         put(ws, (row, 2), title, font=F_HEAD, alignment=WRAP_TOP, border=BORDER)
         ws.row_dimensions[row].height = max(150, row_height([(title, title_width, F_HEAD)]))
     _protect(ws)
-    _print(ws, landscape=False, title_rows=f"{header}:{header}")
+    page_setup(ws, landscape=False, title_rows=f"{header}:{header}")
 
 
 def _meta(ws: Worksheet, plan: Plan, level: str, unit: Unit | None, lay: Layout) -> None:
