@@ -1,6 +1,6 @@
 """The demo's outputs as a clerk prints them (LibreOffice, vi-VN profile, A4): pages per sheet
 within stated limits, the raw per-unit detail not printed by default, no line of text printed
-over another (the award list's wrapped rows), no text under 9 pt on paper."""
+over another (the award list's wrapped rows), no text under 9 pt on paper (the award list; known gaps marked xfail)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from openpyxl.styles import Font
 
-from xhht_xl import lo, messages
+from xhht_xl import lo, messages, templates
+from xhht_xl.fileio import save_workbook
 
 pytestmark = pytest.mark.libreoffice
 T = messages.text
@@ -22,6 +24,7 @@ PROVINCE_LIMITS = {"Đơn vị": 1, "Kết quả": 4, "Kinh phí": 2, "Khen thư
                    "Tình hình nộp": 3, "Vấn đề": 3, "Khen thưởng (định mức)": 8, "Đối chiếu": 5, "Thay đổi": 2,
                    "Biểu đồ": 1}  # fmt: skip
 PROVINCE_MAX, DISTRICT_MAX = 40, 20
+MIN_PT = 9.0
 
 
 def _pages(pdf: Path) -> list[str]:
@@ -66,7 +69,12 @@ def printed(demo_run, soffice, tmp_path_factory) -> dict[str, Path]:
         "province": demo_run.outputs["province"],
         "district": demo_run.outputs["districts"] / f"{biggest}_tong_hop.xlsx",
         "awards": next((demo_run.folder / "ket_qua" / "tinh").glob("*khen_thuong*.xlsx")),
+        "report": next((demo_run.folder / "ket_qua" / "tinh").glob("*_bao_cao_tong_ket.docx")),
     }
+    # the measuring stick: 9 pt text at 100 % in the templates' font (as tests/test_print.py)
+    stick = templates.new_workbook()
+    templates.put(stick.active, (1, 1), "Chữ mẫu chín điểm", font=Font(name=templates.FONT, size=MIN_PT))
+    files["stick"] = save_workbook(stick, work / "src" / "thuoc_do.xlsx")
     pdfs = lo.convert(list(files.values()), "pdf", work / "pdf", work, locale="vi-VN")
     return dict(zip(files, pdfs, strict=True))
 
@@ -91,3 +99,35 @@ def test_district_workbook_prints_in_a_sensible_number_of_pages(printed):
 def test_no_text_prints_over_other_text(printed, kind):
     found = _overprinted(printed[kind])
     assert not found, found[:20]
+
+
+def _small_words(pdf: Path, nine: float) -> list[str]:
+    """Words printed under 9 pt (``nine``: the height of a 9 pt word's box, as poppler measures it)."""
+    xml = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+    found = []
+    for n, page in enumerate(xml.split("<page ")[1:], start=1):
+        for _, y0, _, y1, w in _WORD.findall(page):
+            if float(y1) - float(y0) < nine * 0.995:
+                found.append(f"page {n}: {w!r} at {(float(y1) - float(y0)) / nine * MIN_PT:.1f} pt")
+    return found
+
+
+_CHARTS_SHEET = pytest.mark.xfail(strict=True, reason="the «Biểu đồ» sheet (two tables and two charts side by "
+                                  "side) fits A4 landscape at ~78 %: its 11 pt tables print at 8.5-8.8 pt")  # fmt: skip
+
+
+_RESULTS_CHART = pytest.mark.xfail(strict=True, reason="the report's Biểu đồ 2 (one bar pair per indicator) is "
+                                   "at 8 pt, its labels 7 pt: at 9 pt LibreOffice drops every other category label")  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["awards", pytest.param("report", marks=_RESULTS_CHART),
+                                  pytest.param("province", marks=_CHARTS_SHEET),
+                                  pytest.param("district", marks=_CHARTS_SHEET)])  # fmt: skip
+def test_no_text_under_9_points_on_paper(printed, kind):
+    """CLERK.md: fonts of 9 pt or more after scaling; the award list printed at 8.8 pt (its columns
+    too wide for A4 at 11 pt), its subtitle at 8 pt."""
+    nine = min(float(y1) - float(y0) for _, y0, _, y1, _ in _WORD.findall(
+        subprocess.run(["pdftotext", "-bbox", str(printed["stick"]), "-"], check=True, capture_output=True,
+                       text=True).stdout))  # fmt: skip
+    found = _small_words(printed[kind], nine)
+    assert not found, (len(found), found[:10])
