@@ -112,17 +112,12 @@ def _small_words(pdf: Path, nine: float) -> list[str]:
     return found
 
 
-_CHARTS_SHEET = pytest.mark.xfail(strict=True, reason="the «Biểu đồ» sheet (two tables and two charts side by "
-                                  "side) fits A4 landscape at ~78 %: its 11 pt tables print at 8.5-8.8 pt")  # fmt: skip
-
-
 _RESULTS_CHART = pytest.mark.xfail(strict=True, reason="the report's Biểu đồ 2 (one bar pair per indicator) is "
                                    "at 8 pt, its labels 7 pt: at 9 pt LibreOffice drops every other category label")  # fmt: skip
 
 
 @pytest.mark.parametrize("kind", ["awards", pytest.param("report", marks=_RESULTS_CHART),
-                                  pytest.param("province", marks=_CHARTS_SHEET),
-                                  pytest.param("district", marks=_CHARTS_SHEET)])  # fmt: skip
+                                  "province", "district"])  # fmt: skip
 def test_no_text_under_9_points_on_paper(printed, kind):
     """CLERK.md: fonts of 9 pt or more after scaling; the award list printed at 8.8 pt (its columns
     too wide for A4 at 11 pt), its subtitle at 8 pt."""

@@ -765,6 +765,7 @@ def _changes(ws: Worksheet, c) -> None:
 
 
 CHART_PT = 1100  # chart text size (hundredths of a point): 9 pt or more on paper at the sheet's scale
+CHART_COLUMN = 8.5  # characters: 8 such columns (~13.4 cm in LibreOffice) hold the 13 cm chart and a gap
 
 
 def _chart_text(bold: bool = False, size: int = CHART_PT) -> RichText:
@@ -799,12 +800,18 @@ def _charts(ws: Worksheet, c, levels: list[dict]) -> None:
     """Native Excel charts over small tables on this sheet (they stay live in Excel), side by side
     on one A4 landscape page: targets met per unit, and the submission status."""
     year = max(c.plan.milestones)
-    widths = (24, 10, 10)
+    widths = (21, 10, 10)
     for col, (key, width) in enumerate(zip(("out.col-unit-name", "out.series-met", "out.series-not-met"), widths,
                                            strict=True), start=1):  # fmt: skip
         templates.put(ws, (1, col), T(key), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
         ws.column_dimensions[layout.col_letter(col)].width = width
     ws.column_dimensions["E"].width = 2  # a gap between the tables (the status table may use D) and the charts
+    # The first chart lies within F:M, the second starts at N. The tables (~11.4 cm), F:M (~13.4 cm)
+    # and the second chart (8 cm) make the page's width, ~33 cm, which A4 landscape (27.7 cm between
+    # the margins) prints at ~84 %: 11 pt text prints at 9.2 pt (CLERK.md: 9 pt or more; with the
+    # default column width and a 10 cm second chart, 35.6 cm printed it at 8.5 pt).
+    for col in range(6, 14):
+        ws.column_dimensions[layout.col_letter(col)].width = CHART_COLUMN
     ws.row_dimensions[1].height = row_height([(T(k), w, F_HEAD) for k, w in (("out.series-met", 10),
                                                                           ("out.series-not-met", 10))])  # fmt: skip
     # the figures of plot.targets() too: one function counts them
@@ -828,7 +835,7 @@ def _charts(ws: Worksheet, c, levels: list[dict]) -> None:
         chart.legend.position = "b"
         _chart_fonts(chart, T("out.chart-attainment", year=year))
         chart.height = max(8, 0.55 * len(units) + 4)
-        chart.width = 13
+        chart.width = 13  # within F:M, 8 columns of CHART_COLUMN characters (narrower, LibreOffice drops every other unit name)
         ws.add_chart(chart, "F1")
     # submission status per level, direct units and every level below (coverage.by_level: the
     # figures of "186/188 xã" everywhere), so the chart never shows only the units that reported
@@ -851,8 +858,8 @@ def _charts(ws: Worksheet, c, levels: list[dict]) -> None:
     chart.set_categories(Reference(ws, min_col=1, min_row=start + 1, max_row=start + 4))
     chart.legend.position = "b"
     _chart_fonts(chart, T("out.chart-status"))
-    chart.width, chart.height = 10, 9
-    ws.add_chart(chart, "N1")  # to the right of the first chart (13 cm: columns F to M)
+    chart.width, chart.height = 8, 9
+    ws.add_chart(chart, "N1")  # to the right of the first chart (13 cm within columns F to M)
     print_setup(ws)
 
 
