@@ -25,7 +25,7 @@ from docx.table import Table as DocxTable
 from docx.text.paragraph import Paragraph
 from lxml import etree
 
-from xhht_xl import layout, lo, messages, quotas, report
+from xhht_xl import layout, lo, messages, quotas, report, textnorm
 from xhht_xl import plan as plan_mod
 from xhht_xl.aggregate import Member
 from xhht_xl.plan import round_rate
@@ -567,7 +567,9 @@ def test_award_section_and_list_hold_the_same_nominations(out, result):
     assert sorted(listed) == sorted(proposed["name"])
     out_ws = wb[T("report.award-out-sheet")]
     left = [(r[1], r[5]) for r in out_ws.iter_rows(min_row=5, values_only=True) if isinstance(r[0], int)]
-    assert sorted(left) == sorted(zip(excluded["name"], excluded["reason"], strict=True))
+    # each reason stands alone in its cell: a sentence's capital (the messages are worded for prose)
+    assert sorted(left) == sorted(zip(excluded["name"], map(textnorm.capitalized, excluded["reason"]), strict=True))
+    assert all(why[:1].isupper() for _, why in left), left
     # section IV: one compact table of the same people, in the same order, and the excluded with reasons
     body = _body(Document(out["province"]))
     table = _table(body, "report.awards-caption")

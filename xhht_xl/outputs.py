@@ -32,7 +32,7 @@ from openpyxl.drawing.text import Font as DrawingFont
 from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 
-from . import coverage, layout, messages, templates, xlsxcopy, xlsxrules
+from . import coverage, layout, messages, templates, textnorm, xlsxcopy, xlsxrules
 from .fileio import mark_output, save_workbook, write_text
 from .pipeline import collector_paused_during
 from .plan import SELF, round_rate
@@ -793,7 +793,7 @@ def level_series(plan, level: dict) -> str:
     """The name of one level's series in the status chart and its table ("Xã, phường, thị trấn
     (188)"): ``level`` is one item of ``Consolidation.coverage_by_level()``."""
     noun = plan.levels[level["level"]].unit_noun
-    return T("out.series-level", noun=noun[:1].upper() + noun[1:], count=level["expected"])
+    return T("out.series-level", noun=textnorm.capitalized(noun), count=level["expected"])
 
 
 def _charts(ws: Worksheet, c, levels: list[dict]) -> None:

@@ -24,7 +24,7 @@ from openpyxl.workbook import Workbook
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from . import layout as layout_mod
-from . import messages, templates
+from . import messages, templates, textnorm
 from .fileio import mark_output, save_workbook
 from .issues import Issue
 from .layout import Cell, Layout
@@ -210,7 +210,7 @@ def _strip_place(issue: Issue) -> str:
         if prefix and message.startswith(prefix):
             message = message[len(prefix) :]
             break
-    return message[:1].upper() + message[1:]
+    return textnorm.capitalized(message)
 
 
 def place_issues(sub: Submission, plan: Plan, lay: Layout, issues: Iterable[Issue]) -> list[Placed]:

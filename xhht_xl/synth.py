@@ -399,7 +399,7 @@ def _compose(pool: Iterable[str], values: Mapping, rng: random.Random, k: tuple[
     n = min(len(usable), rng.randint(*k))
     chosen = sorted(rng.sample(range(len(usable)), n))
     text = " ".join(usable[i] for i in chosen)
-    return text[:1].upper() + text[1:]
+    return textnorm.capitalized(text)
 
 
 def narratives(plan: Plan, unit: Unit, rng: random.Random, entries: Mapping[tuple, object]) -> dict:

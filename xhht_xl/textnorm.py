@@ -46,6 +46,13 @@ _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u180e"), No
 _ZERO_WIDTH_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u180e]")
 
 
+def capitalized(text: str) -> str:
+    """``text`` with its first character upper-case and the rest as it is ("vượt định mức …" ->
+    "Vượt định mức …"): a phrase worded for the middle of a sentence, standing alone in a cell or
+    a line (CLERK.md)."""
+    return text[:1].upper() + text[1:]
+
+
 def nfc(s: str) -> str:
     """NFC-normalise, drop zero-width characters, turn NBSP and other Unicode spaces into
     plain spaces, collapse whitespace runs and strip: the form every other function starts from."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 from openpyxl.styles import Font
 
-from .. import layout, messages, quotas, templates
+from .. import layout, messages, quotas, templates, textnorm
 from ..fileio import mark_output, save_workbook
 from ..pipeline import collector_paused_during
 from ..plan import Plan
@@ -199,7 +199,7 @@ def write_award_list(c, path: str | Path, body: str = "") -> Path:
     heads = [T(f"report.{k}") for k in OUT_HEADS]
     r = _sheet_setup(out, heads, OUT_WIDTHS, T("report.award-out-title"), T("report.award-out-subtitle"))
     for k, n in enumerate(sel.excluded, start=1):
-        _put_row(out, r, [k, n.name, n.kind_text, n.award, n.proposer, n.reason], OUT_WIDTHS)
+        _put_row(out, r, [k, n.name, n.kind_text, n.award, n.proposer, textnorm.capitalized(n.reason)], OUT_WIDTHS)
         r += 1
     if not sel.excluded:
         templates.put(out, (r, 1), T("report.no-excluded"))

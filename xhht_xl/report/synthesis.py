@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import layout, messages
+from .. import layout, messages, textnorm
 from ..plan import Plan, Target
 from . import awards as award_mod
 from .chart import Chart, Series
@@ -204,7 +204,7 @@ def short_name(name: str) -> str:
         if text.lower().startswith(prefix.lower() + " "):
             text = text[len(prefix) + 1 :]
             break
-    return text[:1].upper() + text[1:]
+    return textnorm.capitalized(text)
 
 
 def _target_prose(target: Target, previous: str) -> str:
