@@ -171,7 +171,7 @@ def chart_xml(chart: Chart, workbook_rid: str | None) -> bytes:
             lbls = _sub(ser, "c:dLbls")
             _sub(lbls, "c:numFmt", formatCode=chart.label_format, sourceLinked="0")
             _fill(lbls, None)
-            _text_props(lbls, chart.font_pt - 1)
+            _text_props(lbls, chart.font_pt)
             _sub(lbls, "c:dLblPos", "outEnd")
             for flag, v in (("showLegendKey", 0), ("showVal", 1), ("showCatName", 0), ("showSerName", 0),
                             ("showPercent", 0), ("showBubbleSize", 0)):  # fmt: skip

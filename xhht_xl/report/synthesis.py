@@ -703,8 +703,10 @@ class _Synthesis:
                       (Series(T("report.chart-result", year=self.year), values, GREEN, red, labels=True),
                        Series(T("report.chart-target", year=self.year), tuple(targets), GREY)),
                       value_title=T("report.chart-axis"), value_min=0, value_max=float(np.ceil(top / 10) * 10),
-                      major_unit=10, font_pt=8)  # fmt: skip
-        height = min(220.0, 30 + 6.6 * len(rated))
+                      major_unit=10, font_pt=9)  # fmt: skip
+        # 9 pt throughout (CLERK.md), value labels included: 8 mm an indicator keeps every name on
+        # its axis (at 6.6 mm LibreOffice dropped every other one); a page at most (26 indicators)
+        height = min(235.0, 30 + 8.0 * len(rated))
         self.add(Figure(T("report.results-chart", n=n, year=self.year), chart, TEXT_WIDTH, height,
                         note=T("report.results-chart-note", table=self.tables)))  # fmt: skip
 
