@@ -186,7 +186,6 @@ def _number_format(value: float) -> str:
 
 A4_POINTS = {"landscape": (841.9, 595.3), "portrait": (595.3, 841.9)}
 MARGIN_SIDE = templates.MARGIN_SIDE  # inches
-MARGIN_TOP = 0.6  # inches; the footer sits in the bottom margin
 MIN_PRINT_PT = 9.0  # the smallest text on paper (CLERK.md)
 LINE_PT = 12.7  # one line of 11 pt Times New Roman in a wrapped cell
 
@@ -266,18 +265,13 @@ def row_height(texts) -> float:
 
 def print_setup(ws: Worksheet, *, landscape: bool = True, title_rows: str | None = None, area: str | None = None,
                 one_page: bool = False) -> None:  # fmt: skip
-    """A4, fit to the page width (and height with ``one_page``), 1 cm side margins, the header row
-    repeated on every page, the sheet's name and the page number in the footer."""
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = "landscape" if landscape else "portrait"
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 1 if one_page else 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.page_margins.left = ws.page_margins.right = MARGIN_SIDE
-    ws.page_margins.top = ws.page_margins.bottom = MARGIN_TOP
+    """The templates' page setup (``templates.page_setup``: A4, fit to the page width, 1 cm side
+    margins, the header row repeated on every page) with the sheet's name beside the page number
+    in the footer; fit to one page high too with ``one_page``."""
+    templates.page_setup(ws, landscape, title_rows, footer=T("out.footer"))
+    if one_page:
+        ws.page_setup.fitToHeight = 1
     ws.page_margins.header = ws.page_margins.footer = 0.3
-    ws.oddFooter.center.text = T("out.footer")
-    if title_rows:
-        ws.print_title_rows = title_rows
     if area:
         ws.print_area = area
 

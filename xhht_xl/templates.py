@@ -60,6 +60,7 @@ CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 LEFT_TOP = Alignment(horizontal="left", vertical="top")
 RIGHT_TOP = Alignment(horizontal="right", vertical="top")  # one object: found by identity (_StyleList)
 MARGIN_SIDE = 0.4  # inches (1 cm): the page width goes to the columns
+MARGIN_TOP = 0.6  # inches, top and bottom; the footer sits in the bottom margin
 CHARS_PER_WIDTH = 1.05  # Times New Roman 11 pt characters per unit of column width, word wrap included
 UNLOCKED = Protection(locked=False)
 LOCKED = Protection(locked=True)
@@ -213,17 +214,19 @@ def _protect(ws: Worksheet) -> None:
     p.selectUnlockedCells = False
 
 
-def page_setup(ws: Worksheet, landscape: bool, title_rows: str | None) -> None:
-    """A4, fit to the page width; column widths are chosen so that the fitted scale keeps every
-    font at 9 pt or more on paper (``tests/test_print.py`` measures it on LibreOffice's PDF)."""
+def page_setup(ws: Worksheet, landscape: bool, title_rows: str | None, footer: str | None = None) -> None:
+    """A4, fit to the page width, 1 cm side margins, ``title_rows`` repeated on every page and
+    ``footer`` (default «Trang x/y», CLERK.md) centred at the foot: every sheet this package writes
+    for printing. Column widths are chosen so that the fitted scale keeps every font at 9 pt or more
+    on paper (``tests/test_print.py`` measures it on LibreOffice's PDF)."""
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.orientation = "landscape" if landscape else "portrait"
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.page_margins.left = ws.page_margins.right = MARGIN_SIDE
-    ws.page_margins.top = ws.page_margins.bottom = 0.6
-    ws.oddFooter.center.text = T("templates.footer")  # "Trang 2/5" on paper (CLERK.md)
+    ws.page_margins.top = ws.page_margins.bottom = MARGIN_TOP
+    ws.oddFooter.center.text = footer if footer is not None else T("templates.footer")  # "Trang 2/5" on paper
     if title_rows:
         ws.print_title_rows = title_rows
 
