@@ -15,6 +15,8 @@ import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from xhht_xl import safety
 from xhht_xl.safety import UnreadableFile
@@ -111,6 +113,40 @@ def test_damaged_members_read_as_zipfile_reads_them(tmp_path, damage):
     fast, slow = _both(patched, tmp_path, "a.xml")
     assert fast == slow
     assert _both(patched, tmp_path, "b.xml")[0] == _both(patched, tmp_path, "b.xml")[1]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.binary(max_size=3000)
+    | st.text(alphabet='<c r="A1"><v>0123456789</v></c>ệ ', max_size=3000).map(str.encode),
+    level=st.sampled_from([0, 1, 6, 9]),
+    flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)), max_size=3),
+    cut=st.integers(0, 40),
+)
+def test_zlib_ng_inflates_what_zipfile_inflates(tmp_path, text, level, flips, cut):
+    """The in-memory path inflates with zlib-ng (``safety._inflated``), ``zipfile`` with zlib: on
+    any content, at any level, with bytes of the compressed data changed or its end cut (the
+    declared sizes kept), both give the same bytes or the same refusal (damaged data, a CRC-32 or
+    a size that does not match)."""
+    deflate = zlib.compressobj(level, zlib.DEFLATED, -15)
+    body = bytearray(deflate.compress(text) + deflate.flush())
+    for at, mask in flips:
+        if body:
+            body[at % len(body)] ^= mask
+    body = bytes(body[: max(len(body) - cut, 0)]) if cut < 40 else bytes(body)
+    data = _package({"a.xml": text or b"<a/>"})  # a placeholder of the declared size and CRC-32
+    info = zipfile.ZipFile(io.BytesIO(data)).getinfo("a.xml")
+    start = info.header_offset + 30 + len("a.xml")
+    central = bytearray(data[start + info.compress_size :])
+    local = bytearray(data[info.header_offset : start])
+    for header, at in ((local, 18), (central, 20)):  # the compressed size, in both headers
+        struct.pack_into("<I", header, at, len(body))
+    struct.pack_into("<H", local, 8, zipfile.ZIP_DEFLATED)
+    struct.pack_into("<H", central, 10, zipfile.ZIP_DEFLATED)
+    struct.pack_into("<I", central, 46 + len("a.xml") + 16, len(local) + len(body))  # directory offset
+    patched = bytes(local) + body + bytes(central)
+    fast, slow = _both(patched, tmp_path, "a.xml", limit=4000)
+    assert fast == slow
 
 
 def test_bounds_and_empty_members_read_alike(tmp_path):
