@@ -535,17 +535,22 @@ class _Reader:
         changed = False
         grids: dict[str, list[list] | None] = {}  # role -> grid (None: no such sheet, or the guide)
         shifted: dict[str, bool] = {}
+        current = grid = None  # the role's grid and whether its rows moved, looked up when the role changes
+        moved = False
+        rows = 0
         for role, row, col, text in _label_cells(lay):
-            grid = grids.get(role, False)
-            if grid is False:
-                sheet = self.actual.get(role)
-                grid = grids[role] = None if sheet is None or role == "guide" else self.grid(sheet)
-                shifted[role] = self.shifted(role)
+            if role is not current:
+                current, grid = role, grids.get(role, False)
+                if grid is False:
+                    sheet = self.actual.get(role)
+                    grid = grids[role] = None if sheet is None or role == "guide" else self.grid(sheet)
+                    shifted[role] = self.shifted(role)
+                moved, rows = shifted[role], len(grid) if grid is not None else 0
             if grid is None:
                 continue
-            if shifted[role]:
+            if moved:
                 row = self.row_of(role, row)
-            line = grid[row - 1] if 0 < row <= len(grid) else ()
+            line = grid[row - 1] if 0 < row <= rows else ()
             got = line[col - 1] if col <= len(line) else ""
             if got == text:
                 continue
@@ -570,31 +575,33 @@ class _Reader:
         formula_refs = {
             self.actual[r]: self.book.formula_refs(self.actual[r]) for r in READ_ROLES if r in self.actual
         }
-        grids: dict[str, list[list]] = {}
         sheets = self.actual
         # the nomination rows left empty (most of them), when no cell of the sheet holds a formula:
         # their cells give no entry, as each would one by one below
         awards = sheets.get("awards") if plain else None
         empty = self.empty_rows(awards, _nomination_cells(lay)) if awards and not formula_refs.get(awards) else ()
+        # the sheet, its grid and formula cells, looked up when the sheet changes (the layout's cells come
+        # sheet by sheet), not for each of a workbook's ~340 cells
+        sheet = grid = refs = None
+        rows = 0
         for key, role, row, col, ref, kind in _input_cells(lay):
-            if row in empty and kind == "kt":
+            if kind == "kt" and row in empty:
                 continue
             if plain:
-                sheet = sheets.get(role)
-                if sheet is None:
+                at = sheets.get(role)
+                if at is None:
                     continue
             else:
                 where = self.locate(lay, key, lay.inputs[key])
                 if where is None:
                     continue
-                sheet, row, col = where
+                at, row, col = where
                 ref = f"{col_letter(col)}{row}"
-            grid = grids.get(sheet)
-            if grid is None:
-                grid = grids[sheet] = self.grid(sheet)
-            line = grid[row - 1] if 0 < row <= len(grid) else ()
+            if at is not sheet:
+                sheet, grid, refs = at, self.grid(at), formula_refs.get(at)
+                rows = len(grid)
+            line = grid[row - 1] if 0 < row <= rows else ()
             raw = line[col - 1] if 0 < col <= len(line) else ""
-            refs = formula_refs.get(sheet)
             if refs and ref in refs:
                 raw = self.input_formula(sheet, ref, raw)
                 if raw is _FAILED:  # counted as missing, the error is already at the cell
@@ -711,27 +718,25 @@ class _Reader:
 
     def read_formulas(self, lay: Layout) -> None:
         plain = not self.names and not self.moved
-        refs: dict[str, frozenset[str] | None] = {}
-        grids: dict[str, list[list]] = {}
         formulas = self.sub.formulas
+        sheet = grid = found = None  # looked up when the sheet changes, as in read_inputs
+        rows = 0
         for key, role, row, col, ref, cell in _formula_cells(lay):
             if plain:
-                sheet = self.actual.get(role)
-                if sheet is None:
+                at = self.actual.get(role)
+                if at is None:
                     continue
             else:
                 where = self.locate(lay, key, cell)
                 if where is None:
                     continue
-                sheet, row, col = where
+                at, row, col = where
                 ref = f"{col_letter(col)}{row}"
-            grid = grids.get(sheet)
-            if grid is None:
-                grid = grids[sheet] = self.grid(sheet)
-                refs[sheet] = self.book.formula_refs(sheet)
-            found = refs[sheet]
+            if at is not sheet:
+                sheet, grid, found = at, self.grid(at), self.book.formula_refs(at)
+                rows = len(grid)
             has = None if found is None else ref in found
-            line = grid[row - 1] if 0 < row <= len(grid) else ()  # as self.at(sheet, row, col)
+            line = grid[row - 1] if 0 < row <= rows else ()  # as self.at(sheet, row, col)
             formulas[key] = FormulaCell(key, sheet, ref, line[col - 1] if 0 < col <= len(line) else "", has)
 
     def check_extent(self, lay: Layout) -> None:
