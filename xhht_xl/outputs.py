@@ -32,7 +32,7 @@ from openpyxl.drawing.text import Font as DrawingFont
 from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 
-from . import coverage, layout, messages, templates, textnorm, xlsxcopy, xlsxrules
+from . import cleaning, coverage, layout, messages, templates, textnorm, xlsxcopy, xlsxrules
 from .fileio import mark_output, save_workbook, write_text
 from .pipeline import collector_paused_during
 from .plan import SELF, round_rate
@@ -76,6 +76,8 @@ def _tuples(frame: pd.DataFrame):
 def _clean(v):
     if v is None:
         return None
+    if isinstance(v, str):
+        return cleaning.for_cell(v)
     if isinstance(v, float) and math.isnan(v):
         return None
     if isinstance(v, pd.Timestamp):

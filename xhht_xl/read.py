@@ -658,7 +658,8 @@ class _Reader:
         try:
             value = self.cell_value(sheet, ref)
         except formula_mod.Unevaluable as exc:
-            reason = T(f"read.formula-{exc.reason}", detail=_clean(exc.detail)[:80])
+            key = "formula-shape" if exc.reason == "function" and not exc.detail else f"formula-{exc.reason}"
+            reason = T(f"read.{key}", detail=_clean(exc.detail)[:80])
             self.issue("formula-unevaluable", sheet=sheet, cell=ref, formula=_short(text), reason=reason)
             return _FAILED
         if _differs(cached, value):
