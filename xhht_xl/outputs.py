@@ -32,7 +32,7 @@ from openpyxl.drawing.text import Font as DrawingFont
 from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 
-from . import cleaning, coverage, layout, messages, templates, textnorm, xlsxcopy, xlsxrules
+from . import aggregate, cleaning, coverage, layout, messages, templates, textnorm, xlsxcopy, xlsxrules
 from .fileio import mark_output, save_workbook, write_text
 from .pipeline import collector_paused_during
 from .plan import SELF, round_rate
@@ -40,7 +40,6 @@ from .read import DETAIL_BOUND
 from .templates import BORDER, CENTER, F_HEAD, F_TITLE, FILL_BAD, FILL_HEAD, FILL_OK, FILL_WARN, WRAP_TOP
 
 T = messages.text
-VERDICT = {"dat": "verdict.dat", "khong-dat": "verdict.khong-dat", "vuot": "verdict.vuot"}
 STATE = {"on_time": "consolidate.state-on_time", "late": "consolidate.state-late",
          "missing": "consolidate.state-missing", "pending": "consolidate.state-pending",
          "unknown": "consolidate.state-unknown"}  # fmt: skip
@@ -63,7 +62,7 @@ DETAIL_COLUMNS = (
 
 
 def _verdict(v) -> str:
-    return T(VERDICT[v]) if isinstance(v, str) and v in VERDICT else ""
+    return aggregate.verdict_text(v)
 
 
 def _tuples(frame: pd.DataFrame):
@@ -524,7 +523,9 @@ def _totals(ws: Worksheet, c, levels: list[dict]) -> None:
     for r in _tuples(c.totals):
         target = plan.targets[(r.indicator, r.milestone)]
         rows.append([r.indicator, plan.indicators[r.indicator].name, r.milestone, r.num, r.den, r.rate,
-                     layout.target_text(target), _verdict(r.verdict), r.units_covered, r.units_expected, r.units_na,
+                     layout.target_text(target),
+                     aggregate.verdict_text(r.verdict, aggregate.partial(r.units_covered, r.units_na, r.units_expected)),
+                     r.units_covered, r.units_expected, r.units_na,
                      r.units_rejected, source_label(plan, r.source), verified_label(target.verified),
                      coverage_text(plan, r.leaves_covered, r.leaves_expected, r.leaves_unknown, r.leaf_level),
                      r.leaves_covered, r.leaves_expected, r.leaves_unknown])  # fmt: skip
@@ -1002,7 +1003,6 @@ def detail_frame(rows: list[list] | None, plan, bad: list[str] | None = None) ->
     if rows is None:  # no such sheet, or damaged: it must not stop the consolidation
         return pd.DataFrame(columns=list(DETAIL_COLUMNS))
     levels = {lv.name: lv.code for lv in plan.levels.values()}
-    verdicts = {T(v): k for k, v in VERDICT.items()}
     states = {T(f"out.state-{s}"): s for s in ("ok", "na", "empty", "rejected")}
     out = []
     for number, row in enumerate(rows[3:], start=4):
@@ -1016,7 +1016,7 @@ def detail_frame(rows: list[list] | None, plan, bad: list[str] | None = None) ->
             continue
         rec["unit"], rec["milestone"] = unit, milestone
         rec["level"] = levels.get(rec["level"], rec["level"])
-        rec["verdict"] = verdicts.get(rec["verdict"])
+        rec["verdict"] = aggregate.verdict_of(rec["verdict"])
         rec["state"] = states.get(rec["state"], "ok")
         for col in ("num", "den", "rate"):
             rec[col] = float(rec[col]) if isinstance(rec[col], (int, float)) else float("nan")

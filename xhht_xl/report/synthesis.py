@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import layout, messages, textnorm
+from .. import aggregate, layout, messages, textnorm
 from ..plan import Plan, Target
 from . import awards as award_mod
 from .chart import Chart, Series
@@ -52,7 +52,6 @@ from .text import (
 )
 
 T = messages.text
-VERDICT = {"dat": "verdict.dat", "khong-dat": "verdict.khong-dat", "vuot": "verdict.vuot"}
 MET = ("dat", "vuot")
 QUOTES = 2  # quotations per item at most
 QUOTE_MAX = 260  # characters: a longer sentence is not quoted (it stays in the annex)
@@ -66,6 +65,11 @@ TOPIC = layout.TOPIC_ITEM
 def MORE(count: int) -> str:
     """" và 10 đơn vị khác" after a shortened list of names."""
     return T("report.and-more", count=count)
+
+
+def MORE_INDICATORS(count: int) -> str:
+    """" và 15 chỉ số khác" after a shortened list of indicators."""
+    return T("report.and-more-indicators", count=count)
 
 
 # -- coverage: the one place that reads who and what a consolidation covers -----------------------
@@ -147,11 +151,12 @@ def coverage(c) -> Coverage:
 
 
 def indicator_coverage(c, milestone: int) -> list[tuple[str, int, int]]:
-    """``(indicator, units covered, units expected)`` of every total at ``milestone`` with some
-    but not all of its units (read from the totals' coverage columns)."""
+    """``(indicator, units that reported, units expected)`` of every :func:`aggregate.partial` total
+    at ``milestone`` (read from the totals' coverage columns; a unit that reported "không áp dụng"
+    counts as reported)."""
     t = c.totals[c.totals["milestone"] == milestone]
-    return [(r.indicator, int(r.units_covered), int(r.units_expected)) for r in t.itertuples()
-            if 0 < r.units_covered < r.units_expected]  # fmt: skip
+    return [(r.indicator, int(r.units_covered) + int(r.units_na), int(r.units_expected)) for r in t.itertuples()
+            if aggregate.partial(r.units_covered, r.units_na, r.units_expected)]  # fmt: skip
 
 
 def _with_parent(plan: Plan, code: str) -> str:
@@ -171,6 +176,7 @@ def results_rows(c) -> list[dict]:
     for r in c.totals.itertuples():
         target = plan.targets[(r.indicator, r.milestone)]
         na = not r.units_covered and r.units_na and not r.units_rejected
+        provisional = aggregate.partial(r.units_covered, r.units_na, r.units_expected)
         numbers.setdefault(r.indicator, len(numbers) + 1)
         rows.append({
             "stt": numbers[r.indicator],
@@ -184,8 +190,9 @@ def results_rows(c) -> list[dict]:
             "rate_value": None if pd.isna(r.rate) else float(r.rate),
             "target": layout.target_text(target),
             "target_obj": target,
-            "verdict": T(VERDICT[r.verdict]) if isinstance(r.verdict, str) and r.verdict in VERDICT else "",
+            "verdict": aggregate.verdict_text(r.verdict, provisional),
             "verdict_code": r.verdict if isinstance(r.verdict, str) else None,
+            "provisional": provisional and isinstance(r.verdict, str),
         })  # fmt: skip
     return rows
 
@@ -588,8 +595,11 @@ class _Synthesis:
         met = [r for r in last if r["verdict_code"] in MET]
         not_met = [r for r in last if r["verdict_code"] == "khong-dat"]
         table_n, figure_n = self.tables + 1, self.figures + 1
+        # a verdict on a partial total is provisional (aggregate.partial): counted, and said to be so
+        provisional = sum(1 for r in met + not_met if r["provisional"])
         self.add(para(T("report.results-intro", n=len(last), year=year, rated=len(met) + len(not_met),
                         met=len(met), not_met=len(not_met), other=len(last) - len(met) - len(not_met),
+                        provisional=T("report.results-provisional", n=provisional) if provisional else "",
                         table=table_n, figure=figure_n)))  # fmt: skip
         previous = {r["indicator"]: r for r in rows if r["milestone"] != year}
         if not_met:
@@ -597,7 +607,8 @@ class _Synthesis:
             for r in not_met:
                 prev = previous.get(r["indicator"])
                 target = _target_prose(r["target_obj"], fmt_pct(prev["rate_value"]) if prev else "")
-                text = T("report.not-met-item", name=r["name"], rate=fmt_pct(r["rate_value"]), target=target)
+                key = "report.not-met-item-provisional" if r["provisional"] else "report.not-met-item"
+                text = T(key, name=r["name"], rate=fmt_pct(r["rate_value"]), target=target)
                 spread = self.spread(r["indicator"])
                 if spread:
                     text += "; " + spread
@@ -608,7 +619,7 @@ class _Synthesis:
         partial = indicator_coverage(c, year)
         if partial:
             items = [T("report.partial-item", name=plan.indicators[i].name, n=n, total=t) for i, n, t in partial]
-            self.add(para(T("report.partial", year=year, n=len(partial), items=names(items, 4, MORE))))
+            self.add(para(T("report.partial", year=year, n=len(partial), items=names(items, 4, MORE_INDICATORS))))
         self.results_table(rows, table_n)
         self.results_chart(last, previous, figure_n)
 
@@ -635,7 +646,9 @@ class _Synthesis:
         lows = [T("report.unit-rate", name=self.name(str(r.unit)), rate=fmt_pct(r.rate)) for r in low.itertuples()]
         key = "report.spread-below" if len(below) else "report.spread-all"
         more = len(below) - len(low) if len(below) else 0
-        return T(key, met=met, total=len(rated), noun=noun, low=names(lows) + (MORE(more) if more > 0 else ""))
+        # "A, B, C và 9 đơn vị khác" when more fall short than are named ("A, B và C và 9..." before)
+        return T(key, met=met, total=len(rated), noun=noun,
+                 low=", ".join(lows) + MORE(more) if more > 0 else names(lows))  # fmt: skip
 
     def ranking(self) -> str:
         """Units of the ranking level meeting the most and the fewest targets at the last milestone."""
