@@ -797,3 +797,22 @@ def test_records_keep_exact_names_and_identical_reruns_show_the_same_changes(tmp
     assert name.format(codes[0]) in files and all((folder / f).exists() for f in files)
     db = sqlite3.connect(store / "ledger.sqlite")
     assert {p for (p,) in db.execute("SELECT path FROM receipts")} == {name.format(c) for c in codes}
+
+
+def test_a_formula_in_a_text_cell_asks_for_the_text_not_a_number(tmp_path, plan):
+    """The advice of a formula typed into an input cell fits the cell: a count asks for the number,
+    the reporter's name for the content (it said «Nên nhập thẳng con số» for a name)."""
+    from helpers import clean_values, write_book
+
+    values = clean_values(plan)
+    reporter, count = _cell(plan, ("unit", "reporter")), _cell(plan, KEY)
+
+    def mutate(wb):
+        wb[reporter.sheet][reporter.ref].value = '="Nguyễn "&"Văn An"'
+        wb[count.sheet][count.ref].value = "=1200+2033"
+
+    v = validate(write_book(tmp_path / "x.xlsx", plan, "xa", values, mutate), plan)
+    by_cell = {(i.sheet, i.cell): i for i in v.report.issues if i.code == "formula-in-input"}
+    assert by_cell[(reporter.sheet, reporter.ref)].message.endswith("Nên nhập thẳng nội dung.")
+    assert by_cell[(count.sheet, count.ref)].message.endswith("Nên nhập thẳng con số.")
+    assert v.submission.value(("unit", "reporter")) == "Nguyễn Văn An"
