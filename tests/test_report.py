@@ -849,3 +849,20 @@ def test_fast_paragraphs_are_the_xml_python_docx_builds(result):
         xml[fast] = etree.tostring(doc.element)  # as saved: not pretty-printed
     assert xml[True] == xml[False]
     assert xml[True].count(b"<w:p>") >= len(paras) and b"<w:tab/>" in xml[True] and b"<w:br/>" in xml[True]
+
+
+def test_a_file_that_could_not_be_read_is_not_called_nothing_received(result, tmp_path):
+    """A district whose folder holds a file that could not be read (the demo's PDF named .xlsx in
+    Bến Lức): the report names that file, and a unit without a readable report is said to have
+    none that could be read, not to have sent nothing (the file may be its report)."""
+    from xhht_xl.report.synthesis import unreadable_files
+
+    c = next(d for d in result.districts.values() if unreadable_files(d))
+    unread = unreadable_files(c)
+    doc = Document(report.write_report(c, tmp_path / "bao_cao.docx", cover=False))
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert f"Có {len(unread)} tệp nhận được nhưng không đọc được ({unread[0]}" in text
+    assert "Chưa nhận được báo cáo của" not in text and " đơn vị chưa gửi (" not in text
+    absent = [n for lv in report.synthesis.coverage(c).levels for n in lv.missing]
+    if absent:
+        assert f"Chưa có báo cáo đọc được của: {absent[0]}" in text

@@ -67,6 +67,11 @@ def MORE(count: int) -> str:
     return T("report.and-more", count=count)
 
 
+def MORE_FILES(count: int) -> str:
+    """" và 3 tệp khác" after a shortened list of files."""
+    return T("report.and-more-files", count=count)
+
+
 def MORE_INDICATORS(count: int) -> str:
     """" và 15 chỉ số khác" after a shortened list of indicators."""
     return T("report.and-more-indicators", count=count)
@@ -148,6 +153,13 @@ def coverage(c) -> Coverage:
     received = below["state"].isin(["on_time", "late"])
     missing = tuple(_with_parent(plan, code) for code in below.loc[~received, "unit"])
     return Coverage(tuple(levels), plan.levels[leaf].unit_noun, int(received.sum()), len(below), missing)
+
+
+def unreadable_files(c) -> list[str]:
+    """The received files that could not be read at all (the intake gate refused them, or the
+    reader failed on them), by the name they were received under: none can be told to be a unit's
+    report, so a unit without one has "no report that could be read", not "nothing received"."""
+    return [r.rel for r in c.received if not r.skipped and r.validation.submission is None]
 
 
 def indicator_coverage(c, milestone: int) -> list[tuple[str, int, int]]:
@@ -329,8 +341,14 @@ class _Synthesis:
                 text += " " + T("report.coverage-leaves-missing", names=names(
                     cov.leaves_missing, 6, MORE))  # fmt: skip
         absent = [n for lv in cov.levels for n in lv.missing]
+        unread = unreadable_files(self.c)
         if absent:
-            text += " " + T("report.coverage-missing", names=names(absent, 6, MORE))
+            # a file that could not be read may be one of theirs: "not received" would overstate
+            key = "report.coverage-missing-unreadable" if unread else "report.coverage-missing"
+            text += " " + T(key, names=names(absent, 6, MORE))
+        if unread:
+            key = "report.unreadable-files" if absent else "report.unreadable-files-only"
+            text += " " + T(key, n=len(unread), files=names(unread, 6, MORE_FILES))
         self.add(para(text))
         self.add(para(self.completeness()))
         if not self.plan.settings.report.status_item:  # no outline item for it: this review's timeliness here
@@ -487,8 +505,8 @@ class _Synthesis:
                 late = [T("report.late-unit", name=n, days=d) for n, d in lv.late]
                 parts.append(T("report.late", n=len(lv.late), names=names(late, 6, MORE)))
             if lv.missing:
-                parts.append(T("report.missing", n=len(lv.missing),
-                               names=names(list(lv.missing), 6, MORE)))  # fmt: skip
+                key = "report.missing-unreadable" if unreadable_files(self.c) else "report.missing"
+                parts.append(T(key, n=len(lv.missing), names=names(list(lv.missing), 6, MORE)))
             if lv.pending:
                 parts.append(T("report.pending", n=len(lv.pending),
                                names=names(list(lv.pending), 6, MORE)))  # fmt: skip
