@@ -551,13 +551,16 @@ def _pct(n: int, total: int) -> str:
     return f"{round_rate(n / total * 100 if total else 0)}%".replace(".", ",")
 
 
+STATUS_STATES = ("on_time", "late", "missing", "pending")  # a submission's states, in the charts' order
+
+
 def status_summary(c) -> dict[str, int | str]:
     """Counts of the direct units' status; ``with_errors`` counts units with an error in the
     issue list (the status frame's ``errors`` column is computed from it)."""
     s = c.status
     total = len(s)
     counts = {
-        k: int((s["state"] == k).sum()) if total else 0 for k in ("on_time", "late", "missing", "pending")
+        k: int((s["state"] == k).sum()) if total else 0 for k in STATUS_STATES
     }
     return {
         "expected": total,
@@ -837,22 +840,25 @@ def _charts(ws: Worksheet, c, levels: list[dict]) -> None:
     # submission status per level, direct units and every level below (coverage.by_level: the
     # figures of "186/188 xã" everywhere), so the chart never shows only the units that reported
     start = len(units) + 4
+    # every unit of a level in one state: those whose state is unknown (below a unit whose workbook
+    # could not be read) have their row, or the column would not add up to «(188)» above it
+    states = STATUS_STATES + (("unknown",) if any(lv["unknown"] for lv in levels) else ())
     templates.put(ws, (start, 1), T("out.col-state"), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
     for col, lv in enumerate(levels, start=2):
         templates.put(ws, (start, col), level_series(c.plan, lv), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
-        for i, state in enumerate(("on_time", "late", "missing", "pending"), start=start + 1):
+        for i, state in enumerate(states, start=start + 1):
             templates.put(ws, (i, col), lv[state], number_format="0", border=BORDER)
     ws.row_dimensions[start].height = row_height([(level_series(c.plan, lv), 12, F_HEAD) for lv in levels])
-    for i, state in enumerate(("on_time", "late", "missing", "pending"), start=start + 1):
+    for i, state in enumerate(states, start=start + 1):
         templates.put(ws, (i, 1), T(STATE[state]), border=BORDER)
     for col in range(2, 2 + len(levels)):  # the level names wrap in columns of the first table's width
         letter = layout.col_letter(col)
         ws.column_dimensions[letter].width = max(ws.column_dimensions[letter].width or 0, 12)
     chart = BarChart()
     chart.type = "col"
-    chart.add_data(Reference(ws, min_col=2, max_col=1 + max(1, len(levels)), min_row=start, max_row=start + 4),
-                   titles_from_data=True)  # fmt: skip
-    chart.set_categories(Reference(ws, min_col=1, min_row=start + 1, max_row=start + 4))
+    chart.add_data(Reference(ws, min_col=2, max_col=1 + max(1, len(levels)), min_row=start,
+                             max_row=start + len(states)), titles_from_data=True)  # fmt: skip
+    chart.set_categories(Reference(ws, min_col=1, min_row=start + 1, max_row=start + len(states)))
     chart.legend.position = "b"
     _chart_fonts(chart, T("out.chart-status"))
     chart.width, chart.height = 8, 9
