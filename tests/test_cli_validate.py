@@ -62,9 +62,13 @@ def test_errors_exit_1_one_line_per_issue(capsys, books):
     assert len(summaries) == 3
 
 
-def test_unreadable_files_exit_2_one_line_each(capsys, books):
+def test_unreadable_files_exit_1_one_line_each(capsys, books):
+    """An unreadable file is a data problem of that file (exit 1, as consolidate says it): the run
+    went on and checked the others; 2 is for a run that could not be made."""
     code, out, err = run(capsys, books["error"], books["empty"], books["pdf"], books["clean"])
-    assert code == 2 and err == []
+    assert code == 1 and err == []
+    code, _, err = run(capsys, books["pdf"])  # the only file given, unreadable: still the file's data
+    assert code == 1 and err == []
     for name in ("rong.xlsx", "bao_cao.xlsx"):
         lines = [line for line in out if name in line]
         assert len(lines) == 1, lines
@@ -78,7 +82,7 @@ def test_json_and_returned_copies(capsys, books, tmp_path):
     report, copies = tmp_path / "ket_qua" / "loi.json", tmp_path / "tra_lai"
     files = [books["clean"], books["warning"], books["error"], books["pdf"]]
     code, out, _ = run(capsys, *files, "--json", report, "--return-copy", copies)
-    assert code == 2
+    assert code == 1
     data = json.loads(report.read_text(encoding="utf-8"))
     assert [set(d) for d in data] == [{"code", "severity", "unit", "file", "sheet", "cell", "message"}] * len(
         data
@@ -111,3 +115,49 @@ def test_expected_level(capsys, books):
     assert code == 1 and "phải là báo cáo của Cấp huyện" in out[0] and out[0].startswith(T("validate.error"))
     code, out, err = run(capsys, "--level", "thon", books["clean"])
     assert code == 2 and out == [] and len(err) == 1
+
+
+def test_a_file_name_a_cell_cannot_hold_neither_stops_the_run_nor_reaches_a_cell(capsys, books, tmp_path, plan):
+    """A received file's name may hold characters an .xlsx cell cannot (a newline, ESC, a bidi
+    override: Linux allows them in names): its returned copy's title drops them (openpyxl raised
+    IllegalCharacterError there and the whole run stopped, exit 2, the next files unchecked and no
+    JSON written); the console shows none of them."""
+    import openpyxl
+
+    odd = tmp_path / "nhan" / "loi\n\x1b[31mDO\u202egnp.xlsx"
+    odd.parent.mkdir()
+    odd.write_bytes(books["error"].read_bytes())
+    copies, report = tmp_path / "tra_lai", tmp_path / "loi.json"
+    code, out, err = run(capsys, odd, books["warning"], "--return-copy", copies, "--json", report)
+    assert code == 1 and err == []
+    assert report.exists() and {d["file"] for d in json.loads(report.read_text(encoding="utf-8"))} >= {"canh_bao.xlsx"}
+    written = sorted(copies.iterdir())
+    assert len(written) == 2 and all(p.parent == copies for p in written)
+    for copy in written:
+        ws = openpyxl.load_workbook(copy).worksheets[0]
+        assert not any(ch in str(ws["A1"].value) for ch in "\n\x1b\u202e"), repr(ws["A1"].value)
+    assert not any(ch in line for line in out for ch in "\x1b\u202e")
+
+
+def test_a_defect_met_by_one_returned_copy_names_that_file_and_the_run_goes_on(capsys, books, tmp_path, monkeypatch):
+    """Whatever goes wrong while one copy is made becomes one Vietnamese line naming that file
+    (the trace in the user's error log); the next files get theirs, the JSON is written."""
+    from xhht_xl import returned
+
+    real = returned._issue_sheet
+
+    def fails_for_one(wb, sub, placed):
+        if sub.file == "loi.xlsx":
+            raise RuntimeError("a defect")
+        return real(wb, sub, placed)
+
+    monkeypatch.setattr(returned, "_issue_sheet", fails_for_one)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    copies, report = tmp_path / "tra_lai", tmp_path / "loi.json"
+    code, out, err = run(capsys, books["error"], books["warning"], "--return-copy", copies, "--json", report)
+    assert code == 1 and err == [] and report.exists()
+    assert [p.name for p in copies.iterdir()] == ["canh_bao_tra_lai.xlsx"]
+    log = tmp_path / "state" / "xhht_xl" / "error.log"
+    skipped = [line for line in out if "loi.xlsx" in line and "bản trả lại" in line]
+    assert len(skipped) == 1 and str(log) in skipped[0] and "RuntimeError" not in skipped[0], out
+    assert "RuntimeError: a defect" in log.read_text(encoding="utf-8")

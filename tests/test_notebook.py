@@ -18,7 +18,8 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 from xhht_xl import messages
-from xhht_xl.outputs import STATE, VERDICT
+from xhht_xl.aggregate import verdict_of
+from xhht_xl.outputs import STATE
 
 T = messages.text
 NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "phan_tich.ipynb"
@@ -101,8 +102,7 @@ def test_the_notebook_shows_the_consolidated_workbooks_figures(executed, demo_ru
     ws = book[T("out.sheet-totals")]
     heads = next(ws.iter_rows(min_row=3, max_row=3, values_only=True))
     verdict_col = heads.index(T("out.col-verdict"))
-    label = {T(v): k for k, v in VERDICT.items()}
-    want = [[r[0], r[2], r[3], r[4], r[5], label.get(r[verdict_col])] for r in _rows(ws, 4) if r[2] == year]
+    want = [[r[0], r[2], r[3], r[4], r[5], verdict_of(r[verdict_col])] for r in _rows(ws, 4) if r[2] == year]
     assert len(want) > 10 and got["totals"] == want
     # «Biểu đồ»: the attainment table and the status table behind the two native charts
     ws = book[T("out.sheet-charts")]

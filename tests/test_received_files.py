@@ -172,6 +172,10 @@ def test_formula_referring_to_other_cells_and_shared_formulas(tmp_path, plan, cl
         (b"<f>FOOBAR(1)</f><v>7</v>", "formula-function"),
         (b"<f>1/0</f><v>7</v>", "formula-error"),
         (b"<f>TODAY()</f><v>7</v>", "formula-function"),
+        # functions the engine knows by name but cannot run: the message names the function, never the
+        # engine's own text ("Failed DISPATCHING '%s' due to:", a repr of NotImplementedError())
+        (b'<f>WEBSERVICE("http://x")</f><v>7</v>', "formula-function"),
+        (b'<f>1+LEN(WEBSERVICE("http://x"))</f><v>7</v>', "formula-function"),
     ],
 )
 def test_formula_that_cannot_be_evaluated_is_an_error_never_a_zero(tmp_path, plan, clean, body, reason):
@@ -179,7 +183,12 @@ def test_formula_that_cannot_be_evaluated_is_an_error_never_a_zero(tmp_path, pla
     cell = _cell(plan)
     v = validate(_formula(src, tmp_path / "f.xlsx", cell.ref, body), plan)
     assert v.report.flatten(("cell", "code", "severity")) == [(cell.ref, "formula-unevaluable", "error")]
-    assert T(f"read.{reason}", detail="x").split(":")[0].split("{")[0][:12] in v.report.issues[0].message
+    message = v.report.issues[0].message
+    assert T(f"read.{reason}", detail="x").split(":")[0].split("{")[0][:12] in message
+    if b"WEBSERVICE" in body:
+        assert "chưa hỗ trợ: WEBSERVICE)" in message
+    reason_given = message.split("không tính được", 1)[1]  # after the formula as typed
+    assert not re.search(r"Failed|DISPATCH|Error\b|\(\)|'%s'|\\n", reason_given), message
     assert v.submission.number(KEY) is None and v.submission.value(KEY) is None  # missing, not 7, not 0
 
 
@@ -788,3 +797,22 @@ def test_records_keep_exact_names_and_identical_reruns_show_the_same_changes(tmp
     assert name.format(codes[0]) in files and all((folder / f).exists() for f in files)
     db = sqlite3.connect(store / "ledger.sqlite")
     assert {p for (p,) in db.execute("SELECT path FROM receipts")} == {name.format(c) for c in codes}
+
+
+def test_a_formula_in_a_text_cell_asks_for_the_text_not_a_number(tmp_path, plan):
+    """The advice of a formula typed into an input cell fits the cell: a count asks for the number,
+    the reporter's name for the content (it said «Nên nhập thẳng con số» for a name)."""
+    from helpers import clean_values, write_book
+
+    values = clean_values(plan)
+    reporter, count = _cell(plan, ("unit", "reporter")), _cell(plan, KEY)
+
+    def mutate(wb):
+        wb[reporter.sheet][reporter.ref].value = '="Nguyễn "&"Văn An"'
+        wb[count.sheet][count.ref].value = "=1200+2033"
+
+    v = validate(write_book(tmp_path / "x.xlsx", plan, "xa", values, mutate), plan)
+    by_cell = {(i.sheet, i.cell): i for i in v.report.issues if i.code == "formula-in-input"}
+    assert by_cell[(reporter.sheet, reporter.ref)].message.endswith("Nên nhập thẳng nội dung.")
+    assert by_cell[(count.sheet, count.ref)].message.endswith("Nên nhập thẳng con số.")
+    assert v.submission.value(("unit", "reporter")) == "Nguyễn Văn An"

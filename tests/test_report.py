@@ -25,7 +25,7 @@ from docx.table import Table as DocxTable
 from docx.text.paragraph import Paragraph
 from lxml import etree
 
-from xhht_xl import layout, lo, messages, quotas, report, textnorm
+from xhht_xl import aggregate, layout, lo, messages, outputs, quotas, report, textnorm
 from xhht_xl import plan as plan_mod
 from xhht_xl.aggregate import Member
 from xhht_xl.plan import round_rate
@@ -499,7 +499,8 @@ def test_results_section_matches_the_totals(out, result):
             assert _number(cells[4]) == (None if r.den != r.den else r.den)
         assert cells[5] == ("" if r.rate != r.rate else str(round_rate(r.rate)).replace(".", ","))
         assert cells[6] == layout.target_text(plan.targets[(r.indicator, r.milestone)])
-        assert cells[7] == (T(f"verdict.{r.verdict}") if isinstance(r.verdict, str) else "")
+        assert cells[7] == aggregate.verdict_text(r.verdict, aggregate.partial(r.units_covered, r.units_na,
+                                                                              r.units_expected))
     year = max(plan.milestones)
     last = c.totals[c.totals["milestone"] == year]
     not_met = last[last["verdict"] == "khong-dat"]
@@ -511,6 +512,46 @@ def test_results_section_matches_the_totals(out, result):
     for b, r in zip(bullets, not_met.itertuples(), strict=True):
         assert b.startswith(f"- {plan.indicators[r.indicator].name}: {rtext.fmt_pct(r.rate)} (chỉ tiêu ")
     assert any(t.startswith("Xét các chỉ số có chỉ tiêu năm 2020, các huyện") for t in section)
+
+
+def test_a_verdict_on_a_partial_total_is_provisional_in_every_output(result, tmp_path):
+    """A total lacking one expected unit's figure (a district's file unreadable, rejected or late)
+    judges only the units covered: its verdict reads «… (tạm tính)» in the report's results table,
+    its not-met list and the workbook's «Tổng hợp», and the report says how many verdicts are
+    provisional. (Found: without Bến Lức, the one district below target, the province showed
+    171/171 = 100,0 % «Đạt» and the report called the data enough to judge.)"""
+    c = result.province
+    year = max(c.plan.milestones)
+    totals = c.totals.copy()
+    last = totals[(totals["milestone"] == year) & (totals["units_expected"] > 2)]
+    picked = {v: last.index[last["verdict"] == v][0] for v in ("dat", "khong-dat")}
+    for i in picked.values():  # one expected unit's figure missing
+        totals.loc[i, "units_covered"] = totals.loc[i, "units_expected"] - totals.loc[i, "units_na"] - 1
+    partial = dataclasses.replace(c, totals=totals)
+    doc = Document(report.write_report(partial, tmp_path / "bao_cao.docx", cover=False))
+    book = openpyxl.load_workbook(outputs.write_workbook(partial, tmp_path / "tong_hop.xlsx"))
+    want = {i: aggregate.verdict_text(v, True) for v, i in picked.items()}
+    assert set(want.values()) == {"Đạt (tạm tính)", "Không đạt (tạm tính)"}
+    names = {i: c.plan.indicators[totals.loc[i, "indicator"]].name for i in picked.values()}
+    rows = {(cells[1], cells[2]): cells for cells in ([c_.text for c_ in row.cells]
+            for row in _table(_body(doc), "report.results-caption").rows[1:])}  # fmt: skip
+    sheet = book[T("out.sheet-totals")]
+    shown = {(sheet.cell(r, 1).value, sheet.cell(r, 3).value): sheet.cell(r, 8).value for r in range(4, sheet.max_row + 1)}
+    for i, label in want.items():
+        assert rows[(names[i], str(year))][7] == label
+        assert shown[(totals.loc[i, "indicator"], year)] == label
+    section = _sections(doc, c.plan)["III.1"]
+    assert any("(trong đó 2 chỉ số đánh giá tạm tính" in t for t in section), section[:2]
+    bullet = next(t for t in section if t.startswith(f"- {names[picked['khong-dat']]}: "))
+    assert ", tạm tính (chỉ tiêu " in bullet
+    said = next(t for t in section if t.startswith(f"Số liệu năm {year} chưa đủ ở "))
+    for i in picked.values():
+        n, total = int(totals.loc[i, "units_covered"] + totals.loc[i, "units_na"]), int(totals.loc[i, "units_expected"])
+        assert f"«{names[i]}» ({n}/{total} đơn vị)" in said
+    # the untouched totals keep their plain verdicts
+    for r in c.totals.itertuples():
+        if r.Index not in want and r.milestone == year and isinstance(r.verdict, str):
+            assert rows[(c.plan.indicators[r.indicator].name, str(year))][7] == aggregate.verdict_text(r.verdict)
 
 
 def test_funding_table_matches_the_funding_frame(out, result):
@@ -808,3 +849,20 @@ def test_fast_paragraphs_are_the_xml_python_docx_builds(result):
         xml[fast] = etree.tostring(doc.element)  # as saved: not pretty-printed
     assert xml[True] == xml[False]
     assert xml[True].count(b"<w:p>") >= len(paras) and b"<w:tab/>" in xml[True] and b"<w:br/>" in xml[True]
+
+
+def test_a_file_that_could_not_be_read_is_not_called_nothing_received(result, tmp_path):
+    """A district whose folder holds a file that could not be read (the demo's PDF named .xlsx in
+    Bến Lức): the report names that file, and a unit without a readable report is said to have
+    none that could be read, not to have sent nothing (the file may be its report)."""
+    from xhht_xl.report.synthesis import unreadable_files
+
+    c = next(d for d in result.districts.values() if unreadable_files(d))
+    unread = unreadable_files(c)
+    doc = Document(report.write_report(c, tmp_path / "bao_cao.docx", cover=False))
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert f"Có {len(unread)} tệp nhận được nhưng không đọc được ({unread[0]}" in text
+    assert "Chưa nhận được báo cáo của" not in text and " đơn vị chưa gửi (" not in text
+    absent = [n for lv in report.synthesis.coverage(c).levels for n in lv.missing]
+    if absent:
+        assert f"Chưa có báo cáo đọc được của: {absent[0]}" in text

@@ -154,6 +154,24 @@ def test_a_district_workbook_not_written_by_the_tool_has_unknown_coverage(tmp_pa
     assert (row.units_covered, row.leaves_covered, row.leaves_unknown) == (1, 0, 7)  # never claimed as covered
     assert ("coverage-unknown", DISTRICT) in {(i.code, i.unit) for i in p.report}
     assert set(p.below[p.below["via"] == DISTRICT]["state"]) == {"unknown"}
+    # the status table of «Biểu đồ»: every unit of a level in one row, those of unknown state too
+    # (without that row the communes' column added up to 181 under «(188)»)
+    book = openpyxl.load_workbook(outputs.write_workbook(p, tmp_path / "80.xlsx"))
+    # a verdict on 1 district's figures of 15 is provisional (aggregate.partial)
+    totals = book[T("out.sheet-totals")]
+    shown = {(totals.cell(r, 1).value, totals.cell(r, 3).value): totals.cell(r, 8).value
+             for r in range(4, totals.max_row + 1)}  # fmt: skip
+    judged = [(r.indicator, r.milestone) for r in p.totals.itertuples() if isinstance(r.verdict, str)]
+    assert judged and all(shown[k].endswith(" (tạm tính)") for k in judged), judged
+    ws = book[T("out.sheet-charts")]
+    head = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == T("out.col-state"))
+    rows = range(head + 1, next(r for r in range(head + 1, ws.max_row + 2) if not ws.cell(r, 1).value))
+    assert T("consolidate.state-unknown") in [ws.cell(r, 1).value for r in rows]
+    for col in range(2, ws.max_column + 1):
+        series = ws.cell(head, col).value
+        if series:
+            expected = int(series.rsplit("(", 1)[1].rstrip(")").replace(".", ""))
+            assert sum(ws.cell(r, col).value or 0 for r in rows) == expected, series
 
 
 # -- case 2: one value, one rounding --------------------------------------------------------------

@@ -16,6 +16,7 @@ from operator import itemgetter
 import numpy as np
 import pandas as pd
 
+from . import messages
 from .coverage import Carried, Leaves
 from .issues import Issue
 from .plan import SELF, Plan, rounded_array
@@ -429,6 +430,39 @@ def _equals(column: pd.Series, value: str) -> np.ndarray:
     return np.asarray(column, dtype=object) == value
 _STATES = np.array([OK, EMPTY, NA_STATE, REJECTED], dtype=object)
 _PAIR_INPUT = ("unit", "level", "indicator", "milestone", "measure", "value", "state")
+
+
+def partial(units_covered, units_na, units_expected) -> bool:
+    """Whether a total holds the figures of some but not all of the units expected to give one: a
+    unit whose figure is missing, late or rejected is not in it, one that reported "không áp dụng"
+    lacks nothing. Its rate and verdict are those of the units covered, a provisional result
+    (CLERK.md: never overstate; a figure says what it covers): :func:`verdict_text` marks it."""
+    covered, na, expected = int(units_covered), int(units_na), int(units_expected)
+    return covered > 0 and covered + na < expected
+
+
+VERDICTS = {"dat": "verdict.dat", "khong-dat": "verdict.khong-dat", "vuot": "verdict.vuot"}
+
+
+def verdict_text(code, provisional: bool = False) -> str:
+    """A verdict as a clerk reads it («Đạt», «Không đạt», «Vượt»; "" for none), marked «(tạm tính)»
+    when it judges a :func:`partial` total: the one label of every output that shows a verdict."""
+    if not isinstance(code, str) or code not in VERDICTS:
+        return ""
+    text = messages.text(VERDICTS[code])
+    return messages.text("verdict.provisional", verdict=text) if provisional else text
+
+
+def verdict_of(text) -> str | None:
+    """The verdict code of a label :func:`verdict_text` wrote (provisional or not); None for any
+    other value (a workbook read back: «Tổng hợp», «Chi tiết»)."""
+    if not isinstance(text, str):
+        return None
+    for code, key in VERDICTS.items():
+        label = messages.text(key)
+        if text in (label, messages.text("verdict.provisional", verdict=label)):
+            return code
+    return None
 
 
 def rate(num, den) -> np.ndarray:

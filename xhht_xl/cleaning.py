@@ -31,6 +31,14 @@ def clean_cell(text: str) -> tuple[str, bool]:
     return cleaned, cleaned is not text
 
 
+def for_cell(text: str) -> str:
+    """``text`` as a cell of an .xlsx can hold it (:func:`clean_cell`'s text): what every writer of
+    this project stores in a cell goes through here (``templates.put``, the rows of ``outputs``'
+    tables, a returned copy's values), texts that did not come through the reader too (a received
+    file's name: openpyxl refused it with ``IllegalCharacterError`` and the run stopped)."""
+    return clean_cell(text)[0]
+
+
 def for_terminal(text: str) -> str:
     """One printable line: control, escape and bidirectional characters become a space or go."""
     if not _TERMINAL.search(text):

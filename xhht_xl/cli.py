@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sqlite3
 import sys
 import traceback
@@ -118,7 +117,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.json is not None:
         everything.write_json(args.json)
         say(T("validate.json-done", path=args.json))
-    return 2 if unreadable else 1 if failed else 0
+    # a file that cannot be read is a problem of that file's data, as for consolidate: the run went on
+    # and checked the others (2 is for a run that could not be made: a name mistyped, no file at all)
+    return 1 if unreadable or failed else 0
 
 
 def _check_level(plan: plan_mod.Plan, level: str | None) -> None:
@@ -526,36 +527,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(T("cli.os-error", file=exc.filename or "?", reason=os_reason(exc)), file=sys.stderr)
         return 2
     except Exception as exc:  # the clerk gets one line, the developer the trace
-        log = _write_log(traceback.format_exc())
+        from .fileio import write_error_log
+
+        log = write_error_log(traceback.format_exc())
         say(T("cli.unexpected", text=exc, log=log or T("cli.no-log")), file=sys.stderr)
         return 2
-
-
-def state_dir() -> Path:
-    """The user's own folder for this tool's state and logs: %LOCALAPPDATA%\\xhht_xl on Windows,
-    ~/Library/Logs/xhht_xl on macOS, $XDG_STATE_HOME/xhht_xl (~/.local/state/xhht_xl) elsewhere
-    (XDG Base Directory Specification 0.8)."""
-    if os.name == "nt":
-        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = str(Path.home() / "Library" / "Logs")
-    else:
-        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "xhht_xl"
-
-
-def _write_log(text: str) -> Path | None:
-    """The trace of an unexpected error, in the user's own state folder (never a shared /tmp path a
-    planted link could redirect): written atomically (a link in its place is replaced, not
-    followed). None when even that fails."""
-    from .fileio import OutputError, write_text
-
-    folder = state_dir()
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return write_text(folder / "error.log", text)
-    except (OSError, OutputError):
-        return None
 
 
 if __name__ == "__main__":  # pragma: no cover

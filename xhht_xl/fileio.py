@@ -12,6 +12,7 @@ import datetime as dt
 import errno
 import functools
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -222,3 +223,29 @@ def write_bytes(target: str | Path, data: bytes) -> Path:
 
 def write_text(target: str | Path, text: str) -> Path:
     return write_bytes(target, text.encode("utf-8"))
+
+
+def state_dir() -> Path:
+    """The user's own folder for this tool's state and logs: %LOCALAPPDATA%\\xhht_xl on Windows,
+    ~/Library/Logs/xhht_xl on macOS, $XDG_STATE_HOME/xhht_xl (~/.local/state/xhht_xl) elsewhere
+    (XDG Base Directory Specification 0.8)."""
+    if os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = str(Path.home() / "Library" / "Logs")
+    else:
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "xhht_xl"
+
+
+def write_error_log(text: str) -> Path | None:
+    """The trace of an unexpected error (English, for a developer), in the user's own state folder
+    (never a shared /tmp path a planted link could redirect): written atomically (a link in its
+    place is replaced, not followed). None when even that fails. The clerk gets one Vietnamese
+    line naming this file."""
+    folder = state_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return write_text(folder / "error.log", text)
+    except (OSError, OutputError):
+        return None

@@ -92,8 +92,29 @@ def evaluate(text: str, resolve: Resolver) -> object:
     except Unevaluable:
         raise
     except Exception as exc:  # NotImplementedError for a missing function, and the engine's own
-        raise Unevaluable("function", str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+        raise Unevaluable("function", _culprit(exc, bare)) from None
     return _scalar(result, formulas, schedula)
+
+
+def _culprit(exc: BaseException, bare: str) -> str:
+    """The function of the formula that failed, as a clerk can read it in a message: the one the
+    engine's error names among its arguments (schedula's ``DispatcherError`` carries the node that
+    failed, ``WEBSERVICE``), else every function the formula calls, else "" (the formula's shape).
+    Never the engine's own text: it is English, or a Python repr of its arguments."""
+    called = list(dict.fromkeys(n.upper().removeprefix("_XLFN.") for n in _FUNCTION.findall(bare)))
+    pending, seen = [exc], set()
+    while pending:
+        e = pending.pop()
+        if id(e) in seen:
+            continue
+        seen.add(id(e))
+        for arg in e.args:
+            if isinstance(arg, str) and arg.upper().removeprefix("_XLFN.") in called:
+                return arg.upper().removeprefix("_XLFN.")
+            if isinstance(arg, BaseException):
+                pending.append(arg)
+        pending.extend(x for x in (e.__cause__, e.__context__) if x is not None)
+    return ", ".join(called)
 
 
 def _scalar(result, formulas, schedula) -> object:

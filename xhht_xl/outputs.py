@@ -32,7 +32,7 @@ from openpyxl.drawing.text import Font as DrawingFont
 from openpyxl.styles import Alignment, Font
 from openpyxl.worksheet.worksheet import Worksheet
 
-from . import coverage, layout, messages, templates, textnorm, xlsxcopy, xlsxrules
+from . import aggregate, cleaning, coverage, layout, messages, templates, textnorm, xlsxcopy, xlsxrules
 from .fileio import mark_output, save_workbook, write_text
 from .pipeline import collector_paused_during
 from .plan import SELF, round_rate
@@ -40,7 +40,6 @@ from .read import DETAIL_BOUND
 from .templates import BORDER, CENTER, F_HEAD, F_TITLE, FILL_BAD, FILL_HEAD, FILL_OK, FILL_WARN, WRAP_TOP
 
 T = messages.text
-VERDICT = {"dat": "verdict.dat", "khong-dat": "verdict.khong-dat", "vuot": "verdict.vuot"}
 STATE = {"on_time": "consolidate.state-on_time", "late": "consolidate.state-late",
          "missing": "consolidate.state-missing", "pending": "consolidate.state-pending",
          "unknown": "consolidate.state-unknown"}  # fmt: skip
@@ -63,7 +62,7 @@ DETAIL_COLUMNS = (
 
 
 def _verdict(v) -> str:
-    return T(VERDICT[v]) if isinstance(v, str) and v in VERDICT else ""
+    return aggregate.verdict_text(v)
 
 
 def _tuples(frame: pd.DataFrame):
@@ -76,6 +75,8 @@ def _tuples(frame: pd.DataFrame):
 def _clean(v):
     if v is None:
         return None
+    if isinstance(v, str):
+        return cleaning.for_cell(v)
     if isinstance(v, float) and math.isnan(v):
         return None
     if isinstance(v, pd.Timestamp):
@@ -522,7 +523,9 @@ def _totals(ws: Worksheet, c, levels: list[dict]) -> None:
     for r in _tuples(c.totals):
         target = plan.targets[(r.indicator, r.milestone)]
         rows.append([r.indicator, plan.indicators[r.indicator].name, r.milestone, r.num, r.den, r.rate,
-                     layout.target_text(target), _verdict(r.verdict), r.units_covered, r.units_expected, r.units_na,
+                     layout.target_text(target),
+                     aggregate.verdict_text(r.verdict, aggregate.partial(r.units_covered, r.units_na, r.units_expected)),
+                     r.units_covered, r.units_expected, r.units_na,
                      r.units_rejected, source_label(plan, r.source), verified_label(target.verified),
                      coverage_text(plan, r.leaves_covered, r.leaves_expected, r.leaves_unknown, r.leaf_level),
                      r.leaves_covered, r.leaves_expected, r.leaves_unknown])  # fmt: skip
@@ -548,13 +551,16 @@ def _pct(n: int, total: int) -> str:
     return f"{round_rate(n / total * 100 if total else 0)}%".replace(".", ",")
 
 
+STATUS_STATES = ("on_time", "late", "missing", "pending")  # a submission's states, in the charts' order
+
+
 def status_summary(c) -> dict[str, int | str]:
     """Counts of the direct units' status; ``with_errors`` counts units with an error in the
     issue list (the status frame's ``errors`` column is computed from it)."""
     s = c.status
     total = len(s)
     counts = {
-        k: int((s["state"] == k).sum()) if total else 0 for k in ("on_time", "late", "missing", "pending")
+        k: int((s["state"] == k).sum()) if total else 0 for k in STATUS_STATES
     }
     return {
         "expected": total,
@@ -834,22 +840,25 @@ def _charts(ws: Worksheet, c, levels: list[dict]) -> None:
     # submission status per level, direct units and every level below (coverage.by_level: the
     # figures of "186/188 xã" everywhere), so the chart never shows only the units that reported
     start = len(units) + 4
+    # every unit of a level in one state: those whose state is unknown (below a unit whose workbook
+    # could not be read) have their row, or the column would not add up to «(188)» above it
+    states = STATUS_STATES + (("unknown",) if any(lv["unknown"] for lv in levels) else ())
     templates.put(ws, (start, 1), T("out.col-state"), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
     for col, lv in enumerate(levels, start=2):
         templates.put(ws, (start, col), level_series(c.plan, lv), font=F_HEAD, fill=FILL_HEAD, alignment=CENTER, border=BORDER)
-        for i, state in enumerate(("on_time", "late", "missing", "pending"), start=start + 1):
+        for i, state in enumerate(states, start=start + 1):
             templates.put(ws, (i, col), lv[state], number_format="0", border=BORDER)
     ws.row_dimensions[start].height = row_height([(level_series(c.plan, lv), 12, F_HEAD) for lv in levels])
-    for i, state in enumerate(("on_time", "late", "missing", "pending"), start=start + 1):
+    for i, state in enumerate(states, start=start + 1):
         templates.put(ws, (i, 1), T(STATE[state]), border=BORDER)
     for col in range(2, 2 + len(levels)):  # the level names wrap in columns of the first table's width
         letter = layout.col_letter(col)
         ws.column_dimensions[letter].width = max(ws.column_dimensions[letter].width or 0, 12)
     chart = BarChart()
     chart.type = "col"
-    chart.add_data(Reference(ws, min_col=2, max_col=1 + max(1, len(levels)), min_row=start, max_row=start + 4),
-                   titles_from_data=True)  # fmt: skip
-    chart.set_categories(Reference(ws, min_col=1, min_row=start + 1, max_row=start + 4))
+    chart.add_data(Reference(ws, min_col=2, max_col=1 + max(1, len(levels)), min_row=start,
+                             max_row=start + len(states)), titles_from_data=True)  # fmt: skip
+    chart.set_categories(Reference(ws, min_col=1, min_row=start + 1, max_row=start + len(states)))
     chart.legend.position = "b"
     _chart_fonts(chart, T("out.chart-status"))
     chart.width, chart.height = 8, 9
@@ -1000,7 +1009,6 @@ def detail_frame(rows: list[list] | None, plan, bad: list[str] | None = None) ->
     if rows is None:  # no such sheet, or damaged: it must not stop the consolidation
         return pd.DataFrame(columns=list(DETAIL_COLUMNS))
     levels = {lv.name: lv.code for lv in plan.levels.values()}
-    verdicts = {T(v): k for k, v in VERDICT.items()}
     states = {T(f"out.state-{s}"): s for s in ("ok", "na", "empty", "rejected")}
     out = []
     for number, row in enumerate(rows[3:], start=4):
@@ -1014,7 +1022,7 @@ def detail_frame(rows: list[list] | None, plan, bad: list[str] | None = None) ->
             continue
         rec["unit"], rec["milestone"] = unit, milestone
         rec["level"] = levels.get(rec["level"], rec["level"])
-        rec["verdict"] = verdicts.get(rec["verdict"])
+        rec["verdict"] = aggregate.verdict_of(rec["verdict"])
         rec["state"] = states.get(rec["state"], "ok")
         for col in ("num", "den", "rate"):
             rec[col] = float(rec[col]) if isinstance(rec[col], (int, float)) else float("nan")

@@ -603,7 +603,7 @@ class _Reader:
             line = grid[row - 1] if 0 < row <= rows else ()
             raw = line[col - 1] if 0 < col <= len(line) else ""
             if refs and ref in refs:
-                raw = self.input_formula(sheet, ref, raw)
+                raw = self.input_formula(sheet, ref, raw, numeric=kind in ("kq", "kp"))
                 if raw is _FAILED:  # counted as missing, the error is already at the cell
                     entries[key] = Entry(key, None, sheet, ref, None, REJECTED)
                     continue
@@ -650,23 +650,28 @@ class _Reader:
             self.issue("text-cleaned", sheet=sheet, cell=ref)
         return raw
 
-    def input_formula(self, sheet: str, ref: str, cached: object) -> object:
+    def input_formula(self, sheet: str, ref: str, cached: object, *, numeric: bool = True) -> object:
         """The evaluated value of a formula typed into an input cell (never its cached value),
-        with a warning at the cell; :data:`_FAILED` (and an error there) if it cannot be evaluated."""
+        with a warning at the cell; :data:`_FAILED` (and an error there) if it cannot be evaluated.
+        ``numeric``: the cell takes a count or an amount (the advice says to type the number), else
+        a text or a date (to type the content)."""
+        typed = T("read.type-number") if numeric else T("read.type-content")
         f = self.book.formulas(sheet).get(ref)
         text = _formula_text(self.book.formulas(sheet), ref, f)
         try:
             value = self.cell_value(sheet, ref)
         except formula_mod.Unevaluable as exc:
-            reason = T(f"read.formula-{exc.reason}", detail=_clean(exc.detail)[:80])
-            self.issue("formula-unevaluable", sheet=sheet, cell=ref, formula=_short(text), reason=reason)
+            key = "formula-shape" if exc.reason == "function" and not exc.detail else f"formula-{exc.reason}"
+            reason = T(f"read.{key}", detail=_clean(exc.detail)[:80])
+            self.issue("formula-unevaluable", sheet=sheet, cell=ref, formula=_short(text), reason=reason, typed=typed)
             return _FAILED
         if _differs(cached, value):
             shown = "(trống)" if cached in (None, "") else _shown(cached)
             self.issue("formula-in-input-cached", sheet=sheet, cell=ref, formula=_short(text),
                        value=_shown(value), cached=shown)  # fmt: skip
         else:
-            self.issue("formula-in-input", sheet=sheet, cell=ref, formula=_short(text), value=_shown(value))
+            self.issue("formula-in-input", sheet=sheet, cell=ref, formula=_short(text), value=_shown(value),
+                       typed=typed)  # fmt: skip
         return value
 
     def cell_value(self, sheet: str, ref: str) -> object:

@@ -13,19 +13,19 @@ cell), then to the layout cell of the fresh workbook. The received file is only 
 from __future__ import annotations
 
 import math
+import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.workbook import Workbook
 from openpyxl.worksheet.hyperlink import Hyperlink
 
+from . import cleaning, messages, templates, textnorm
 from . import layout as layout_mod
-from . import messages, templates, textnorm
-from .fileio import mark_output, save_workbook
+from .fileio import mark_output, save_workbook, write_error_log
 from .issues import Issue
 from .layout import Cell, Layout
 from .pipeline import collector_paused_during
@@ -120,7 +120,14 @@ def write_returned_copy(
     target = Path(folder) / (name or returned_name(source))
     if target.resolve() == source.resolve():
         raise ReturnError(T("returned.same-file", file=target))
-    wb = build_returned(sub, plan, validation.report, level=level)
+    try:
+        wb = build_returned(sub, plan, validation.report, level=level)
+    except ReturnError:
+        raise
+    except Exception as exc:  # a defect met by this one file's copy: named, and the caller goes on
+        log = write_error_log(traceback.format_exc())
+        raise ReturnError(T("returned.failed", file=cleaning.for_terminal(sub.file),
+                            log=log or T("cli.no-log"))) from exc  # fmt: skip
     return save_workbook(wb, target)
 
 
@@ -165,8 +172,8 @@ def _template_unit(sub: Submission, plan: Plan, level: str) -> Unit | None:
 
 def _as_typed(raw: object) -> object:
     if isinstance(raw, str):
-        # Control characters cannot be stored in .xlsx (openpyxl refuses them); drop only those.
-        return ILLEGAL_CHARACTERS_RE.sub("", raw)
+        # Characters an .xlsx cannot hold (openpyxl refuses control characters); drop only those.
+        return cleaning.for_cell(raw)
     return raw
 
 
@@ -279,9 +286,10 @@ def _issue_sheet(wb: Workbook, sub: Submission, placed: list[Placed]) -> None:
     unit = sub.unit_text or T("returned.unit-unknown")
     ws.merge_cells("A1:D1")
     ws.merge_cells("A2:D2")
-    title = ws.cell(1, 1, T("returned.title", file=sub.file))
-    title.font = Font(name=_FONT, size=13, bold=True)
-    title.alignment = Alignment(wrap_text=True, vertical="center")
+    # the file's name as received, on one line (a name may hold line breaks, escapes, bidi overrides)
+    title = T("returned.title", file=cleaning.for_terminal(sub.file))
+    templates.put(ws, (1, 1), title, font=Font(name=_FONT, size=13, bold=True),
+                  alignment=Alignment(wrap_text=True, vertical="center"))  # fmt: skip
     ws.row_dimensions[1].height = 24
     summary = T("returned.summary", unit=unit, errors=counts["error"], warnings=counts["warning"],
                 infos=counts["info"])  # fmt: skip

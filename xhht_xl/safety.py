@@ -237,6 +237,9 @@ def member_body(zf: zipfile.ZipFile, info: zipfile.ZipInfo, *, strict: bool = Tr
     return body
 
 
+_PAST_DECLARED = 64 * 1024  # bytes inflated past a member's declared size, looking for damage
+
+
 def _inflated(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> bytes | None:
     """A member's bytes inflated straight from the package's bytes in memory, with the checks
     ``ZipExtFile`` makes (local header signature and name, size, CRC-32); None when the package
@@ -259,7 +262,14 @@ def _inflated(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int) -> byt
             if info.compress_type == zipfile.ZIP_STORED:
                 data = bytes(body) if info.compress_size == info.file_size else None
             else:  # at most the declared size, as ZipExtFile gives
-                data = zlib_ng.decompressobj(-15).decompress(body, info.file_size)
+                inflate = zlib_ng.decompressobj(-15)
+                data = inflate.decompress(body, info.file_size)
+                if not inflate.eof:  # (a sound part ends here)
+                    # A stream going on past the declared size: zipfile inflates further (4 KB and
+                    # more at a time) and refuses damage it meets there, then takes the declared
+                    # bytes. So does this, up to _PAST_DECLARED bytes further (memory stays bounded):
+                    # damage met raises zlib_ng.error below, and zipfile (which meets it too) decides.
+                    inflate.decompress(inflate.unconsumed_tail, _PAST_DECLARED)
         except zlib_ng.error:
             data = None
     if data is None or len(data) != info.file_size or zlib_ng.crc32(data) != info.CRC:

@@ -30,7 +30,7 @@ from openpyxl.worksheet.datavalidation import DataValidation
 from openpyxl.worksheet.merge import MergedCellRange
 from openpyxl.worksheet.worksheet import Worksheet
 
-from . import __version__, layout, messages, textnorm, xlsxcopy, xlsxrules
+from . import __version__, cleaning, layout, messages, textnorm, xlsxcopy, xlsxrules
 from .fileio import save_workbook
 from .layout import Cell, Layout, col_letter
 from .ooxml import split_ref
@@ -141,6 +141,8 @@ def put(ws: Worksheet, cell: Cell | tuple[int, int], value: object, font: Font =
 
 
 def _put_value(c, value: object, formula: bool = False) -> None:
+    if isinstance(value, str) and not formula:
+        value = cleaning.for_cell(value)
     c.value = value
     if isinstance(value, str) and value.startswith("=") and not formula:
         c.data_type = "s"

@@ -33,7 +33,7 @@ from numbers import Integral, Real
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.cell.cell import Cell
 from openpyxl.compat import safe_string
 from openpyxl.drawing.spreadsheet_drawing import SpreadsheetDrawing
 from openpyxl.packaging.relationship import RelationshipList
@@ -46,6 +46,7 @@ from openpyxl.writer.excel import ExcelWriter
 from openpyxl.xml.constants import SHEET_MAIN_NS
 from openpyxl.xml.functions import xmlfile
 
+from .cleaning import CELL_MAX_CHARS, for_cell
 from .ooxml import col_letter, split_ref
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
@@ -175,7 +176,7 @@ def _text(text: str) -> bytes:
 
 # -- plain rows written at save time ------------------------------------------------------------
 
-TEXT_MAX = 32_767  # characters in a cell (Excel's limit; openpyxl cuts there too)
+TEXT_MAX = CELL_MAX_CHARS  # characters in a cell (Excel's limit; openpyxl cuts there too)
 
 
 @dataclass(frozen=True)
@@ -340,18 +341,12 @@ _ROW_NUMBER = re.compile(rb'<row\b[^>]*?\br="([0-9]+)"')
 _DIMENSION = re.compile(rb'(<dimension\b[^>]*?\bref=")([A-Z]+[0-9]+)(?::([A-Z]+[0-9]+))?(")')
 
 
-# characters XML cannot hold beyond openpyxl's ILLEGAL_CHARACTERS_RE (control characters): the two
-# noncharacters U+FFFE and U+FFFF (a sheet holding them is not well-formed) and lone surrogates
-# (which UTF-8 cannot encode)
-_NOT_XML = re.compile("[\ufffe\uffff\ud800-\udfff]")
-
-
 def _kind(value: object) -> tuple[str, object]:
     """openpyxl's data type of a value and the value as ``element`` takes it."""
     if value is None:
         return "n", None
     if isinstance(value, str):
-        return "s", _NOT_XML.sub("", ILLEGAL_CHARACTERS_RE.sub("", value))[:TEXT_MAX]
+        return "s", for_cell(value)
     if isinstance(value, bool):
         return "b", int(value)
     if isinstance(value, Integral):

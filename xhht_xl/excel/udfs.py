@@ -309,7 +309,8 @@ def _table_from_workbook(path: Path) -> dict:
     """Totals (the sheet "Tổng hợp", for the workbook's own unit) and per-unit detail ("Chi tiết")."""
     from python_calamine import CalamineWorkbook
 
-    from ..outputs import VERDICT, read_detail
+    from ..aggregate import verdict_of
+    from ..outputs import read_detail
 
     plan = _plan()
     wb = CalamineWorkbook.from_path(str(path))
@@ -319,14 +320,13 @@ def _table_from_workbook(path: Path) -> dict:
             if len(row) >= 2 and row[0] == "unit":
                 unit = str(int(row[1])) if isinstance(row[1], float) else str(row[1])
     out: dict = {}
-    verdicts = {T(v): k for k, v in VERDICT.items()}
     sheet = T("out.sheet-totals")
     if unit and sheet in wb.sheet_names:
         for row in wb.get_sheet_by_name(sheet).to_python(skip_empty_area=False)[3:]:
             if len(row) < 8 or not row[0] or not isinstance(row[2], (int, float)):
                 continue
             out[(unit, str(row[0]), int(row[2]))] = {"num": row[3], "den": row[4], "rate": row[5],
-                                                     "verdict": verdicts.get(row[7])}  # fmt: skip
+                                                     "verdict": verdict_of(row[7])}  # fmt: skip
     for r in read_detail(path, plan).itertuples():
         out.setdefault((r.unit, r.indicator, int(r.milestone)), {"num": r.num, "den": r.den, "rate": r.rate,
                                                                  "verdict": r.verdict})  # fmt: skip

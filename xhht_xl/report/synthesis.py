@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .. import layout, messages, textnorm
+from .. import aggregate, layout, messages, textnorm
 from ..plan import Plan, Target
 from . import awards as award_mod
 from .chart import Chart, Series
@@ -52,7 +52,6 @@ from .text import (
 )
 
 T = messages.text
-VERDICT = {"dat": "verdict.dat", "khong-dat": "verdict.khong-dat", "vuot": "verdict.vuot"}
 MET = ("dat", "vuot")
 QUOTES = 2  # quotations per item at most
 QUOTE_MAX = 260  # characters: a longer sentence is not quoted (it stays in the annex)
@@ -66,6 +65,16 @@ TOPIC = layout.TOPIC_ITEM
 def MORE(count: int) -> str:
     """" và 10 đơn vị khác" after a shortened list of names."""
     return T("report.and-more", count=count)
+
+
+def MORE_FILES(count: int) -> str:
+    """" và 3 tệp khác" after a shortened list of files."""
+    return T("report.and-more-files", count=count)
+
+
+def MORE_INDICATORS(count: int) -> str:
+    """" và 15 chỉ số khác" after a shortened list of indicators."""
+    return T("report.and-more-indicators", count=count)
 
 
 # -- coverage: the one place that reads who and what a consolidation covers -----------------------
@@ -146,12 +155,20 @@ def coverage(c) -> Coverage:
     return Coverage(tuple(levels), plan.levels[leaf].unit_noun, int(received.sum()), len(below), missing)
 
 
+def unreadable_files(c) -> list[str]:
+    """The received files that could not be read at all (the intake gate refused them, or the
+    reader failed on them), by the name they were received under: none can be told to be a unit's
+    report, so a unit without one has "no report that could be read", not "nothing received"."""
+    return [r.rel for r in c.received if not r.skipped and r.validation.submission is None]
+
+
 def indicator_coverage(c, milestone: int) -> list[tuple[str, int, int]]:
-    """``(indicator, units covered, units expected)`` of every total at ``milestone`` with some
-    but not all of its units (read from the totals' coverage columns)."""
+    """``(indicator, units that reported, units expected)`` of every :func:`aggregate.partial` total
+    at ``milestone`` (read from the totals' coverage columns; a unit that reported "không áp dụng"
+    counts as reported)."""
     t = c.totals[c.totals["milestone"] == milestone]
-    return [(r.indicator, int(r.units_covered), int(r.units_expected)) for r in t.itertuples()
-            if 0 < r.units_covered < r.units_expected]  # fmt: skip
+    return [(r.indicator, int(r.units_covered) + int(r.units_na), int(r.units_expected)) for r in t.itertuples()
+            if aggregate.partial(r.units_covered, r.units_na, r.units_expected)]  # fmt: skip
 
 
 def _with_parent(plan: Plan, code: str) -> str:
@@ -171,6 +188,7 @@ def results_rows(c) -> list[dict]:
     for r in c.totals.itertuples():
         target = plan.targets[(r.indicator, r.milestone)]
         na = not r.units_covered and r.units_na and not r.units_rejected
+        provisional = aggregate.partial(r.units_covered, r.units_na, r.units_expected)
         numbers.setdefault(r.indicator, len(numbers) + 1)
         rows.append({
             "stt": numbers[r.indicator],
@@ -184,8 +202,9 @@ def results_rows(c) -> list[dict]:
             "rate_value": None if pd.isna(r.rate) else float(r.rate),
             "target": layout.target_text(target),
             "target_obj": target,
-            "verdict": T(VERDICT[r.verdict]) if isinstance(r.verdict, str) and r.verdict in VERDICT else "",
+            "verdict": aggregate.verdict_text(r.verdict, provisional),
             "verdict_code": r.verdict if isinstance(r.verdict, str) else None,
+            "provisional": provisional and isinstance(r.verdict, str),
         })  # fmt: skip
     return rows
 
@@ -322,8 +341,14 @@ class _Synthesis:
                 text += " " + T("report.coverage-leaves-missing", names=names(
                     cov.leaves_missing, 6, MORE))  # fmt: skip
         absent = [n for lv in cov.levels for n in lv.missing]
+        unread = unreadable_files(self.c)
         if absent:
-            text += " " + T("report.coverage-missing", names=names(absent, 6, MORE))
+            # a file that could not be read may be one of theirs: "not received" would overstate
+            key = "report.coverage-missing-unreadable" if unread else "report.coverage-missing"
+            text += " " + T(key, names=names(absent, 6, MORE))
+        if unread:
+            key = "report.unreadable-files" if absent else "report.unreadable-files-only"
+            text += " " + T(key, n=len(unread), files=names(unread, 6, MORE_FILES))
         self.add(para(text))
         self.add(para(self.completeness()))
         if not self.plan.settings.report.status_item:  # no outline item for it: this review's timeliness here
@@ -480,8 +505,8 @@ class _Synthesis:
                 late = [T("report.late-unit", name=n, days=d) for n, d in lv.late]
                 parts.append(T("report.late", n=len(lv.late), names=names(late, 6, MORE)))
             if lv.missing:
-                parts.append(T("report.missing", n=len(lv.missing),
-                               names=names(list(lv.missing), 6, MORE)))  # fmt: skip
+                key = "report.missing-unreadable" if unreadable_files(self.c) else "report.missing"
+                parts.append(T(key, n=len(lv.missing), names=names(list(lv.missing), 6, MORE)))
             if lv.pending:
                 parts.append(T("report.pending", n=len(lv.pending),
                                names=names(list(lv.pending), 6, MORE)))  # fmt: skip
@@ -588,8 +613,11 @@ class _Synthesis:
         met = [r for r in last if r["verdict_code"] in MET]
         not_met = [r for r in last if r["verdict_code"] == "khong-dat"]
         table_n, figure_n = self.tables + 1, self.figures + 1
+        # a verdict on a partial total is provisional (aggregate.partial): counted, and said to be so
+        provisional = sum(1 for r in met + not_met if r["provisional"])
         self.add(para(T("report.results-intro", n=len(last), year=year, rated=len(met) + len(not_met),
                         met=len(met), not_met=len(not_met), other=len(last) - len(met) - len(not_met),
+                        provisional=T("report.results-provisional", n=provisional) if provisional else "",
                         table=table_n, figure=figure_n)))  # fmt: skip
         previous = {r["indicator"]: r for r in rows if r["milestone"] != year}
         if not_met:
@@ -597,7 +625,8 @@ class _Synthesis:
             for r in not_met:
                 prev = previous.get(r["indicator"])
                 target = _target_prose(r["target_obj"], fmt_pct(prev["rate_value"]) if prev else "")
-                text = T("report.not-met-item", name=r["name"], rate=fmt_pct(r["rate_value"]), target=target)
+                key = "report.not-met-item-provisional" if r["provisional"] else "report.not-met-item"
+                text = T(key, name=r["name"], rate=fmt_pct(r["rate_value"]), target=target)
                 spread = self.spread(r["indicator"])
                 if spread:
                     text += "; " + spread
@@ -608,7 +637,7 @@ class _Synthesis:
         partial = indicator_coverage(c, year)
         if partial:
             items = [T("report.partial-item", name=plan.indicators[i].name, n=n, total=t) for i, n, t in partial]
-            self.add(para(T("report.partial", year=year, n=len(partial), items=names(items, 4, MORE))))
+            self.add(para(T("report.partial", year=year, n=len(partial), items=names(items, 4, MORE_INDICATORS))))
         self.results_table(rows, table_n)
         self.results_chart(last, previous, figure_n)
 
@@ -635,7 +664,9 @@ class _Synthesis:
         lows = [T("report.unit-rate", name=self.name(str(r.unit)), rate=fmt_pct(r.rate)) for r in low.itertuples()]
         key = "report.spread-below" if len(below) else "report.spread-all"
         more = len(below) - len(low) if len(below) else 0
-        return T(key, met=met, total=len(rated), noun=noun, low=names(lows) + (MORE(more) if more > 0 else ""))
+        # "A, B, C và 9 đơn vị khác" when more fall short than are named ("A, B và C và 9..." before)
+        return T(key, met=met, total=len(rated), noun=noun,
+                 low=", ".join(lows) + MORE(more) if more > 0 else names(lows))  # fmt: skip
 
     def ranking(self) -> str:
         """Units of the ranking level meeting the most and the fewest targets at the last milestone."""
