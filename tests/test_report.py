@@ -531,7 +531,7 @@ def test_a_verdict_on_a_partial_total_is_provisional_in_every_output(result, tmp
     doc = Document(report.write_report(partial, tmp_path / "bao_cao.docx", cover=False))
     book = openpyxl.load_workbook(outputs.write_workbook(partial, tmp_path / "tong_hop.xlsx"))
     want = {i: aggregate.verdict_text(v, True) for v, i in picked.items()}
-    assert set(want.values()) == {"Đạt (tạm tính)", "Không đạt (tạm tính)"}
+    assert set(want.values()) == {"Đạt (tạm\u00a0tính)", "Không đạt (tạm\u00a0tính)"}
     names = {i: c.plan.indicators[totals.loc[i, "indicator"]].name for i in picked.values()}
     rows = {(cells[1], cells[2]): cells for cells in ([c_.text for c_ in row.cells]
             for row in _table(_body(doc), "report.results-caption").rows[1:])}  # fmt: skip
@@ -541,7 +541,7 @@ def test_a_verdict_on_a_partial_total_is_provisional_in_every_output(result, tmp
         assert rows[(names[i], str(year))][7] == label
         assert shown[(totals.loc[i, "indicator"], year)] == label
     section = _sections(doc, c.plan)["III.1"]
-    assert any("(trong đó 2 chỉ số đánh giá tạm tính" in t for t in section), section[:2]
+    assert any("để đánh giá (trong đó 2 chỉ số đánh giá tạm tính" in t for t in section), section[:2]
     bullet = next(t for t in section if t.startswith(f"- {names[picked['khong-dat']]}: "))
     assert ", tạm tính (chỉ tiêu " in bullet
     said = next(t for t in section if t.startswith(f"Số liệu năm {year} chưa đủ ở "))
