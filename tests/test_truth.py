@@ -163,6 +163,8 @@ def test_a_district_workbook_not_written_by_the_tool_has_unknown_coverage(tmp_pa
              for r in range(4, totals.max_row + 1)}  # fmt: skip
     judged = [(r.indicator, r.milestone) for r in p.totals.itertuples() if isinstance(r.verdict, str)]
     assert judged and all(shown[k].endswith(" (tạm\u00a0tính)") for k in judged), judged
+    data = json.loads(outputs.write_json(p, tmp_path / "80.json").read_text(encoding="utf-8"))
+    assert all(t["partial"] is True for t in data["totals"] if (t["indicator"], t["milestone"]) in judged)
     ws = book[T("out.sheet-charts")]
     head = next(r for r in range(1, ws.max_row + 1) if ws.cell(r, 1).value == T("out.col-state"))
     rows = range(head + 1, next(r for r in range(head + 1, ws.max_row + 2) if not ws.cell(r, 1).value))

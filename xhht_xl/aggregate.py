@@ -613,7 +613,7 @@ def _leaf_expected(plan: Plan, scope: Scope, code: str, leaves: Leaves) -> tuple
 
 TOTALS_COLUMNS = ["indicator", "milestone", "num", "den", "units_covered", "units_na", "units_rejected", "units_expected",
                   "source", "leaves_covered", "leaves_expected", "leaves_unknown", "leaf_level", "rate", "verdict",
-                  "target"]  # fmt: skip
+                  "target", "partial"]  # fmt: skip
 FUNDING_COLUMNS = ["source", "year", "amount", "units_covered", "units_expected", "leaves_covered", "leaves_expected",
                    "leaves_unknown", "leaf_level"]  # fmt: skip
 
@@ -663,10 +663,12 @@ def totals(
                     "leaf_level": leaf_level,
                 }
             )
-    out = pd.DataFrame(rows, columns=TOTALS_COLUMNS[:-3])
+    out = pd.DataFrame(rows, columns=TOTALS_COLUMNS[:-4])
     out["rate"] = rate(out["num"], out["den"])
     out["verdict"] = _verdicts(out.assign(unit=None), plan)
     out["target"] = [plan.targets[(r.indicator, r.milestone)].kind for r in out.itertuples()]
+    # decided once here: every output marks a verdict on such a total provisional (verdict_text)
+    out["partial"] = [partial(r.units_covered, r.units_na, r.units_expected) for r in out.itertuples()]
     return out
 
 

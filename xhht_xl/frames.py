@@ -428,6 +428,7 @@ def schemas() -> dict[str, Schema]:
                                                               "units_expected")],
             _TEXT["source"], *_COVER, _c("leaf_level", "level"), _RATE, _c("verdict", "verdict"),
             _c("target", "category", values=v("target"), labels="frame.target.", nullable=False),
+            _c("partial", "flag"),
         )),
         Schema("funding", (
             _key("source", "indicator"), _key("year", "integer"), _c("amount", "amount", low=0),

@@ -524,7 +524,7 @@ def _totals(ws: Worksheet, c, levels: list[dict]) -> None:
         target = plan.targets[(r.indicator, r.milestone)]
         rows.append([r.indicator, plan.indicators[r.indicator].name, r.milestone, r.num, r.den, r.rate,
                      layout.target_text(target),
-                     aggregate.verdict_text(r.verdict, aggregate.partial(r.units_covered, r.units_na, r.units_expected)),
+                     aggregate.verdict_text(r.verdict, r.partial),
                      r.units_covered, r.units_expected, r.units_na,
                      r.units_rejected, source_label(plan, r.source), verified_label(target.verified),
                      coverage_text(plan, r.leaves_covered, r.leaves_expected, r.leaves_unknown, r.leaf_level),

@@ -168,7 +168,7 @@ def indicator_coverage(c, milestone: int) -> list[tuple[str, int, int]]:
     counts as reported)."""
     t = c.totals[c.totals["milestone"] == milestone]
     return [(r.indicator, int(r.units_covered) + int(r.units_na), int(r.units_expected)) for r in t.itertuples()
-            if aggregate.partial(r.units_covered, r.units_na, r.units_expected)]  # fmt: skip
+            if r.partial]  # fmt: skip
 
 
 def _with_parent(plan: Plan, code: str) -> str:
@@ -188,7 +188,7 @@ def results_rows(c) -> list[dict]:
     for r in c.totals.itertuples():
         target = plan.targets[(r.indicator, r.milestone)]
         na = not r.units_covered and r.units_na and not r.units_rejected
-        provisional = aggregate.partial(r.units_covered, r.units_na, r.units_expected)
+        provisional = bool(r.partial)
         numbers.setdefault(r.indicator, len(numbers) + 1)
         rows.append({
             "stt": numbers[r.indicator],
