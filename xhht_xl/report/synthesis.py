@@ -165,10 +165,10 @@ def judged(rows: list[dict]) -> tuple[list[dict], list[dict], int]:
 
 
 def unreadable_files(c) -> list[str]:
-    """The received files that could not be read at all (the intake gate refused them, or the
-    reader failed on them), by the name they were received under: none can be told to be a unit's
-    report, so a unit without one has "no report that could be read", not "nothing received"."""
-    return [r.rel for r in c.received if not r.skipped and r.validation.submission is None]
+    """``consolidation.unreadable_files`` of ``c``'s received files."""
+    from ..consolidation import unreadable_files as of_received
+
+    return of_received(c.received)
 
 
 def indicator_coverage(c, milestone: int) -> list[tuple[str, int, int]]:
@@ -815,8 +815,9 @@ class _Synthesis:
 
     def annex_status(self) -> Annex:
         rows = []
+        missing = "report.state-no-readable" if unreadable_files(self.c) else "report.state-missing"
         for k, r in enumerate(self.c.status.itertuples(), start=1):
-            state = {"on_time": T("report.state-on-time"), "missing": T("report.state-missing"),
+            state = {"on_time": T("report.state-on-time"), "missing": T(missing),
                      "pending": T("report.state-pending")}.get(r.state) or T("report.state-late", days=r.days_late)  # fmt: skip
             received = r.received_at.strftime("%d/%m/%Y") if isinstance(r.received_at, (dt.datetime, pd.Timestamp)) \
                 and not pd.isna(r.received_at) else ""  # fmt: skip
