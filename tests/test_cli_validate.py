@@ -137,6 +137,8 @@ def test_a_file_name_a_cell_cannot_hold_neither_stops_the_run_nor_reaches_a_cell
         ws = openpyxl.load_workbook(copy).worksheets[0]
         assert not any(ch in str(ws["A1"].value) for ch in "\n\x1b\u202e"), repr(ws["A1"].value)
     assert not any(ch in line for line in out for ch in "\x1b\u202e")
+    assert not any(ch in p.name for p in written for ch in "\n\x1b\u202e")  # the name printed is the name written
+    assert any(str(p) in line for p in written for line in out)
 
 
 def test_a_defect_met_by_one_returned_copy_names_that_file_and_the_run_goes_on(capsys, books, tmp_path, monkeypatch):

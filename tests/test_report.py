@@ -527,9 +527,16 @@ def test_a_verdict_on_a_partial_total_is_provisional_in_every_output(result, tmp
     picked = {v: last.index[last["verdict"] == v][0] for v in ("dat", "khong-dat")}
     for i in picked.values():  # one expected unit's figure missing
         totals.loc[i, "units_covered"] = totals.loc[i, "units_expected"] - totals.loc[i, "units_na"] - 1
+    # and one whose only unit sent nothing (a department missing): no figure, no verdict, but named
+    gone = last.index[(last["units_covered"] > 0) & ~last.index.isin(list(picked.values()))][0]
+    totals.loc[gone, ["units_covered", "units_na", "units_rejected"]] = 0
+    totals.loc[gone, ["num", "den", "rate"]] = float("nan")
+    totals.loc[gone, "verdict"] = None
     totals["partial"] = [aggregate.partial(r.units_covered, r.units_na, r.units_expected) for r in totals.itertuples()]
     partial = dataclasses.replace(c, totals=totals)
     doc = Document(report.write_report(partial, tmp_path / "bao_cao.docx", cover=False))
+    cover = "\n".join(p.text for p in Document(report.write_cover(partial, tmp_path / "to_trinh.docx")).paragraphs)
+    assert "(trong đó 2 chỉ số đánh giá tạm tính vì chưa đủ số liệu của các đơn vị)" in cover
     book = openpyxl.load_workbook(outputs.write_workbook(partial, tmp_path / "tong_hop.xlsx"))
     want = {i: aggregate.verdict_text(v, True) for v, i in picked.items()}
     assert set(want.values()) == {"Đạt (tạm\u00a0tính)", "Không đạt (tạm\u00a0tính)"}
@@ -549,9 +556,11 @@ def test_a_verdict_on_a_partial_total_is_provisional_in_every_output(result, tmp
     for i in picked.values():
         n, total = int(totals.loc[i, "units_covered"] + totals.loc[i, "units_na"]), int(totals.loc[i, "units_expected"])
         assert f"«{names[i]}» ({n}/{total} đơn vị)" in said
+    gone_name = c.plan.indicators[totals.loc[gone, "indicator"]].name
+    assert f"«{gone_name}» (0/{int(totals.loc[gone, 'units_expected'])} đơn vị)" in said
     # the untouched totals keep their plain verdicts
     for r in c.totals.itertuples():
-        if r.Index not in want and r.milestone == year and isinstance(r.verdict, str):
+        if r.Index not in want and r.Index != gone and r.milestone == year and isinstance(r.verdict, str):
             assert rows[(c.plan.indicators[r.indicator].name, str(year))][7] == aggregate.verdict_text(r.verdict)
 
 

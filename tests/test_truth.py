@@ -417,3 +417,27 @@ def test_received_at_rows_must_name_files_of_expected_units(tmp_path, plan, caps
         assert rc == 2 and err.count("\n") == 1, err
         assert "ngay_nhan.csv" in err and f"dòng {row}" in err and name in err
         assert not out.exists()
+
+
+def test_a_unit_without_a_readable_report_is_not_said_to_have_sent_nothing(tmp_path, plan):
+    """When a received file could not be read, it may be the report of a unit that has none: that
+    unit is «chưa có báo cáo đọc được» (the file named) in the issue, the status sheet's note and the
+    report's annex, never «chưa gửi» (helper-36: only the report's prose said so)."""
+    from docx import Document
+
+    from xhht_xl import report
+
+    folder = tmp_path / "gui_tinh"
+    values = clean_values(plan, level="huyen", unit=DISTRICT)
+    _stamp(write_book(folder / "798.xlsx", plan, "huyen", values), dt.datetime(2020, 8, 29, 10, 0))
+    (folder / "803_tong_hop.xlsx").write_bytes(b"PK\x03\x04 cut short")
+    p = consolidate(folder, plan, "tinh", "80", as_of=dt.date(2020, 9, 5), store=tmp_path / "kho",
+                    now=dt.datetime(2020, 9, 5, 17, 0))  # fmt: skip
+    missing = [i for i in p.report if i.code == "missing"]
+    assert missing and all("chưa có báo cáo đọc được" in i.message and "803_tong_hop.xlsx" in i.message
+                           and "chưa gửi" not in i.message for i in missing)  # fmt: skip
+    gone = p.status[p.status["state"] == "missing"]
+    assert len(gone) == len(missing) and all("803_tong_hop.xlsx" in n for n in gone["note"])
+    doc = Document(report.write_report(p, tmp_path / "bc.docx", cover=False))
+    cells = {c.text for t in doc.tables for row in t.rows for c in row.cells}
+    assert "Chưa có báo cáo đọc được" in cells and "Chưa gửi" not in cells

@@ -285,7 +285,7 @@ def consolidate(
     scale = {(i.file, i.sheet, i.cell) for i in issues if i.code == "amount-scale"}
     issues += checks.peer_amounts([m.sub for m in members if not m.own], plan, scale)
     deadlines = {cl: (deadline or plan.deadline(cl).date) for cl in scope.expected}
-    status, status_issues = _status(plan, scope, chosen, deadlines, as_of)
+    status, status_issues = _status(plan, scope, chosen, deadlines, as_of, unreadable_files(received))
     issues += status_issues
 
     carried, carried_issues = _carried(plan, scope, chosen, store)
@@ -507,13 +507,25 @@ def _attach(issue: Issue, unit: str) -> Issue:
     return Issue(issue.code, issue.severity, issue.message, unit, issue.file, issue.sheet, issue.cell)
 
 
-def _status(plan, scope, chosen, deadlines, as_of) -> tuple[pd.DataFrame, list[Issue]]:
+def unreadable_files(received) -> list[str]:
+    """The received files that could not be read at all (the intake gate refused them, or the
+    reader failed on them), by the name they were received under. None can be told to be a unit's
+    report: a unit without one has "no report that could be read", not "nothing sent", wherever
+    its state is given (the issue, the status sheet's note, the report)."""
+    return [r.rel for r in received if not r.skipped and r.validation.submission is None]
+
+
+def _status(plan, scope, chosen, deadlines, as_of, unreadable=()) -> tuple[pd.DataFrame, list[Issue]]:
     """On time, late (by how many days), missing or not yet due, for every expected unit.
 
     Judged on when the unit's report first arrived (``Received.arrived_at``): a correction sent
     after the deadline by a unit that reported on time is noted, not counted late.
-    ``errors``/``warnings`` are filled from the final issue list by the caller.
+    ``errors``/``warnings`` are filled from the final issue list by the caller. ``unreadable``:
+    :func:`unreadable_files`, named in a missing unit's issue and note (one may be its report).
     """
+    files = ", ".join(unreadable)
+    unread = {"state": T("consolidate.no-readable-report"), "more": T("consolidate.unreadable-more",
+              n=len(unreadable), files=files)} if unreadable else {"state": T("consolidate.not-sent"), "more": ""}  # fmt: skip
     rows, issues = [], []
     for level, codes in scope.expected.items():
         deadline = deadlines[level]
@@ -544,8 +556,10 @@ def _status(plan, scope, chosen, deadlines, as_of) -> tuple[pd.DataFrame, list[I
                 row["state"] = "missing" if as_of > deadline else "pending"
                 if row["state"] == "missing":
                     issues.append(
-                        make("missing", unit=code, code=code, name=unit.name, deadline=_d(deadline))
+                        make("missing", unit=code, code=code, name=unit.name, deadline=_d(deadline), **unread)
                     )
+                    if unreadable:
+                        row["note"] = T("consolidate.note-unreadable", n=len(unreadable), files=files)
             elif arrived.date() > deadline:
                 row["state"] = "late"
                 row["days_late"] = (arrived.date() - deadline).days

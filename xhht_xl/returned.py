@@ -73,8 +73,10 @@ def returned_name(path: str | Path, taken: Iterable[str] = ()) -> str:
     """``bao_cao.xls`` -> ``bao_cao_tra_lai.xlsx``; ``_tra_lai_2``, ``_3``… while the name is in
     ``taken``. The sender's stem is shortened (whole characters, no dangling tone mark) so the name
     stays within :data:`NAME_MAX` bytes in UTF-8 and UTF-16 units, the limits of common file
-    systems: a legal long received name never makes an illegal derived one."""
-    stem = Path(path).stem
+    systems: a legal long received name never makes an illegal derived one. Line breaks, escapes
+    and bidi overrides of the received name do not pass into the copy's (``cleaning.for_terminal``:
+    the name printed is the name written)."""
+    stem = cleaning.for_terminal(Path(path).stem).strip() or "_"
     taken = set(taken)
     n = 1
     while True:

@@ -155,20 +155,31 @@ def coverage(c) -> Coverage:
     return Coverage(tuple(levels), plan.levels[leaf].unit_noun, int(received.sum()), len(below), missing)
 
 
+def judged(rows: list[dict]) -> tuple[list[dict], list[dict], int]:
+    """Of ``results_rows`` at one milestone: those meeting their target, those not, and how many of
+    both judge a partial total (provisional verdicts: counted, and said to be so wherever the counts
+    are given, the report and its cover)."""
+    met = [r for r in rows if r["verdict_code"] in MET]
+    not_met = [r for r in rows if r["verdict_code"] == "khong-dat"]
+    return met, not_met, sum(1 for r in met + not_met if r["provisional"])
+
+
 def unreadable_files(c) -> list[str]:
-    """The received files that could not be read at all (the intake gate refused them, or the
-    reader failed on them), by the name they were received under: none can be told to be a unit's
-    report, so a unit without one has "no report that could be read", not "nothing received"."""
-    return [r.rel for r in c.received if not r.skipped and r.validation.submission is None]
+    """``consolidation.unreadable_files`` of ``c``'s received files."""
+    from ..consolidation import unreadable_files as of_received
+
+    return of_received(c.received)
 
 
 def indicator_coverage(c, milestone: int) -> list[tuple[str, int, int]]:
-    """``(indicator, units that reported, units expected)`` of every :func:`aggregate.partial` total
-    at ``milestone`` (read from the totals' coverage columns; a unit that reported "không áp dụng"
-    counts as reported)."""
+    """``(indicator, units that reported, units expected)`` of every total at ``milestone`` lacking
+    some expected unit's figure: a partial one (``partial``: its verdict is provisional) or one with
+    no figure at all because its units did not report (a department missing: its indicators must
+    not drop out of the not-met list unnamed). A unit that reported "không áp dụng" counts as
+    reported. Read from the totals' coverage columns."""
     t = c.totals[c.totals["milestone"] == milestone]
     return [(r.indicator, int(r.units_covered) + int(r.units_na), int(r.units_expected)) for r in t.itertuples()
-            if r.partial]  # fmt: skip
+            if r.units_covered + r.units_na < r.units_expected]  # fmt: skip
 
 
 def _with_parent(plan: Plan, code: str) -> str:
@@ -610,11 +621,8 @@ class _Synthesis:
         plan, c, year = self.plan, self.c, self.year
         rows = results_rows(c)
         last = [r for r in rows if r["milestone"] == year]
-        met = [r for r in last if r["verdict_code"] in MET]
-        not_met = [r for r in last if r["verdict_code"] == "khong-dat"]
+        met, not_met, provisional = judged(last)
         table_n, figure_n = self.tables + 1, self.figures + 1
-        # a verdict on a partial total is provisional (aggregate.partial): counted, and said to be so
-        provisional = sum(1 for r in met + not_met if r["provisional"])
         self.add(para(T("report.results-intro", n=len(last), year=year, rated=len(met) + len(not_met),
                         met=len(met), not_met=len(not_met), other=len(last) - len(met) - len(not_met),
                         provisional=T("report.results-provisional", n=provisional) if provisional else "",
@@ -807,8 +815,9 @@ class _Synthesis:
 
     def annex_status(self) -> Annex:
         rows = []
+        missing = "report.state-no-readable" if unreadable_files(self.c) else "report.state-missing"
         for k, r in enumerate(self.c.status.itertuples(), start=1):
-            state = {"on_time": T("report.state-on-time"), "missing": T("report.state-missing"),
+            state = {"on_time": T("report.state-on-time"), "missing": T(missing),
                      "pending": T("report.state-pending")}.get(r.state) or T("report.state-late", days=r.days_late)  # fmt: skip
             received = r.received_at.strftime("%d/%m/%Y") if isinstance(r.received_at, (dt.datetime, pd.Timestamp)) \
                 and not pd.isna(r.received_at) else ""  # fmt: skip
@@ -890,13 +899,13 @@ def _cover(c, s: _Synthesis, doc, number: str, date: dt.date | None) -> Draft:
                         noun=cov.leaf_noun)  # fmt: skip
     blocks.append(para(text))
     rows = results_rows(c)
-    last = [r for r in rows if r["milestone"] == s.year]
-    met = sum(1 for r in last if r["verdict_code"] in MET)
-    not_met = sum(1 for r in last if r["verdict_code"] == "khong-dat")
+    met_rows, not_met_rows, provisional = judged([r for r in rows if r["milestone"] == s.year])
+    met, not_met = len(met_rows), len(not_met_rows)
     amounts = s.amounts()
     years = plan.settings.funding_years
     sel = s.sel
     blocks.append(para(T("report.cover-results", year=s.year, rated=met + not_met, met=met, not_met=not_met,
+                         provisional=T("report.cover-provisional", n=provisional) if provisional else "",
                          first=years[0], last=years[-1], total=fmt_amount(sum(amounts.values())),
                          unit=plan.settings.funding_unit, collectives=two(sel.count("collective")),
                          individuals=two(sel.count("individual")))))  # fmt: skip
