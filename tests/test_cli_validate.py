@@ -163,3 +163,24 @@ def test_a_defect_met_by_one_returned_copy_names_that_file_and_the_run_goes_on(c
     skipped = [line for line in out if "loi.xlsx" in line and "bản trả lại" in line]
     assert len(skipped) == 1 and str(log) in skipped[0] and "RuntimeError" not in skipped[0], out
     assert "RuntimeError: a defect" in log.read_text(encoding="utf-8")
+
+
+def test_a_folder_s_empty_files_and_fifos_are_said_not_dropped(capsys, books, tmp_path):
+    """What a folder holds that is no report is said (helper-36: an empty .xlsx beside a good one was
+    dropped without a word, exit 0): an empty file in the same «bỏ qua» line a consolidation of the
+    folder gives, a FIFO named as a file that cannot be read (exit 1)."""
+    import os
+
+    folder = tmp_path / "nhan"
+    folder.mkdir()
+    (folder / "sach.xlsx").write_bytes(books["clean"].read_bytes())
+    (folder / "rong.xlsx").write_bytes(b"")
+    os.mkfifo(folder / "ong.xlsx")
+    report = tmp_path / "kq.json"
+    code, out, err = run(capsys, folder, "--json", report)
+    assert code == 1 and err == []
+    said = [line for line in out if "1 tệp rỗng (0 byte)" in line]
+    assert len(said) == 1 and said[0].startswith(T("validate.info") + ": ")
+    assert any("ong.xlsx" in line and line.startswith(T("validate.error") + ": ") for line in out)
+    codes = {d["code"] for d in json.loads(report.read_text(encoding="utf-8"))}
+    assert "files-skipped" in codes

@@ -75,6 +75,11 @@ def cmd_templates(args: argparse.Namespace) -> int:
     return 0
 
 
+def say_issue(issue) -> None:
+    """One issue on the console: «Lỗi: …», «Cảnh báo: …», «Thông tin: …»."""
+    say(T("validate.line", severity=T(f"validate.{issue.severity}"), message=issue.message))
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Read and check received files: one line per issue, one summary line per file."""
     from .fileio import OutputError
@@ -84,12 +89,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     plan = _load_plan(args)
     _check_level(plan, args.level)
-    files = input_files(args.files)
+    skipped: list = []  # what the folders held that is no report (empty files, junk): said, not dropped
+    files = input_files(args.files, notes=skipped)
     if not files:
+        for issue in skipped:
+            say_issue(issue)
         raise CommandError(T("cli.no-files", paths=", ".join(for_terminal(str(f)) for f in args.files)))
     names = [Path(f).name for f in files]
     name_count = Counter(names)
-    everything = Report()
+    everything = Report(skipped)
+    for issue in skipped:
+        say_issue(issue)
     unreadable = failed = False
     copies: set[str] = set()
     for path, name in zip(files, names, strict=True):
@@ -97,7 +107,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         v = validate(path, plan, expected_level=args.level, file=label)
         everything.extend(v.report)
         for issue in v.report:
-            say(T("validate.line", severity=T(f"validate.{issue.severity}"), message=issue.message))
+            say_issue(issue)
         if not v.readable:
             unreadable = True
             continue
@@ -312,7 +322,7 @@ def cmd_mail_pull(args: argparse.Namespace) -> int:
 
                 say(T("mail.pull-file-refused", file=f.path, reason=UnreadableFile(f.gate, f.path).message))
         for issue in m.issues():
-            say(T("validate.line", severity=T(f"validate.{issue.severity}"), message=issue.message))
+            say_issue(issue)
     problems = sum(1 for m in result.messages if any(i.severity != "info" for i in m.issues()))
     values = {"mailbox": args.mailbox, "account": acc.label, "known": result.known, "folder": args.folder}
     if result.messages:

@@ -13,11 +13,13 @@ import argparse
 import contextlib
 import glob
 import os
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from . import messages
 from .cleaning import for_terminal
+from .issues import make
 
 T = messages.text
 WILDCARDS = frozenset("*?[")
@@ -31,7 +33,7 @@ def has_wildcard(text: str) -> bool:
     return any(ch in WILDCARDS for ch in text)
 
 
-def input_files(args: Sequence[str | Path]) -> list[Path]:
+def input_files(args: Sequence[str | Path], notes: list | None = None) -> list[Path]:
     """The files a clerk means by ``args``: a file as given; a folder: every file under it (as
     ``intake.scan`` lists a consolidation's folder); a pattern (``*.xlsx``, ``nhan\\79*\\*.xls?``,
     ``**`` for any depth) expanded here, since ``cmd`` does not. Lock and temporary files of Office
@@ -39,16 +41,27 @@ def input_files(args: Sequence[str | Path]) -> list[Path]:
     order of ``args``, each expansion sorted; a file named twice is kept once.
 
     Raises :class:`InputError` naming the first argument that matches nothing: a mistyped name is
-    the clerk's to correct, before any file is read.
+    the clerk's to correct, before any file is read. ``notes`` (if given) gets, per folder that
+    had some, the ``files-skipped`` issue a consolidation of that folder reports (empty files,
+    junk, links out of it), so no file a clerk put there goes unmentioned.
     """
     from .intake import is_junk, scan
 
     out: list[Path] = []
+
+    def folder(path: Path) -> list[Path]:
+        skipped: Counter = Counter()
+        found = scan(path, skipped)
+        if notes is not None and skipped:
+            notes.append(make("files-skipped", junk=skipped["junk"], empty=skipped["empty"], links=skipped["link"],
+                              folder=path.name or str(path)))  # fmt: skip
+        return found
+
     for arg in args:
         text = str(arg)
         path = Path(text)
         if path.is_dir():
-            out += scan(path)
+            out += folder(path)
         elif path.exists() or os.path.lexists(text):
             if not is_junk(path.name):
                 out.append(path)
@@ -59,7 +72,7 @@ def input_files(args: Sequence[str | Path]) -> list[Path]:
             for match in matches:
                 found = Path(match)
                 if found.is_dir():
-                    out += scan(found)
+                    out += folder(found)
                 elif not is_junk(found.name):
                     out.append(found)
         else:

@@ -149,7 +149,8 @@ def scan(folder: Path, skipped: Counter | None = None) -> list[Path]:
             except OSError:
                 out.append(path)  # unreadable: reported by the reader with its name
                 continue
-            if not path.is_file():
+            if not path.is_file():  # a FIFO, a device, a socket: the reader refuses it, naming it
+                out.append(path)
                 continue
             if st.st_size == 0:
                 skipped["empty"] += 1
