@@ -441,3 +441,6 @@ def test_a_unit_without_a_readable_report_is_not_said_to_have_sent_nothing(tmp_p
     doc = Document(report.write_report(p, tmp_path / "bc.docx", cover=False))
     cells = {c.text for t in doc.tables for row in t.rows for c in row.cells}
     assert "Chưa có báo cáo đọc được" in cells and "Chưa gửi" not in cells
+    sheet = openpyxl.load_workbook(outputs.write_workbook(p, tmp_path / "80.xlsx"))[T("out.sheet-status")]
+    states = {sheet.cell(r, 1).value: sheet.cell(r, 4).value for r in range(1, sheet.max_row + 1)}
+    assert all(states[code] == "Chưa có báo cáo đọc được" for code in gone["unit"])

@@ -580,9 +580,16 @@ NOMINATION_WIDTHS = (26, 7, 26, 10, 24, 20, 26, 46, 20, 36, 16)
 
 
 def status_rows(c) -> list[list]:
-    """The submission status as rows (same columns as ``STATUS_HEADS``): workbook and ribbon."""
+    """The submission status as rows (same columns as ``STATUS_HEADS``): workbook and ribbon. A
+    direct unit without a report reads «Chưa có báo cáo đọc được» when some received file could not
+    be read (``consolidation.unreadable_files``: it may be that unit's; the note names it)."""
+    from .consolidation import unreadable_files
+
+    labels = {s: T(key) for s, key in STATE.items()}
+    if unreadable_files(c.received):
+        labels["missing"] = T("consolidate.state-no-readable")
     return [
-        [r.unit, r.name, c.plan.levels[r.level].name, T(STATE[r.state]), r.deadline, _clean(r.received_at),
+        [r.unit, r.name, c.plan.levels[r.level].name, labels[r.state], r.deadline, _clean(r.received_at),
          r.days_late or None, r.errors, r.warnings, r.file, r.contact, r.phone,
          received_source_text(r.received_source, c.chosen.get(r.unit)), r.note]
         for r in _tuples(c.status)
