@@ -865,10 +865,8 @@ def test_a_file_that_could_not_be_read_is_not_called_nothing_received(result, tm
     """A district whose folder holds a file that could not be read (the demo's PDF named .xlsx in
     Bến Lức): the report names that file, and a unit without a readable report is said to have
     none that could be read, not to have sent nothing (the file may be its report)."""
-    from xhht_xl.report.synthesis import unreadable_files
-
-    c = next(d for d in result.districts.values() if unreadable_files(d))
-    unread = unreadable_files(c)
+    c = next(d for d in result.districts.values() if d.unreadable)
+    unread = c.unreadable
     doc = Document(report.write_report(c, tmp_path / "bao_cao.docx", cover=False))
     text = "\n".join(p.text for p in doc.paragraphs)
     assert f"Có {len(unread)} tệp nhận được nhưng không đọc được ({unread[0]}" in text

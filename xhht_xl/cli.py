@@ -91,15 +91,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     _check_level(plan, args.level)
     skipped: list = []  # what the folders held that is no report (empty files, junk): said, not dropped
     files = input_files(args.files, notes=skipped)
+    for issue in skipped:
+        say_issue(issue)
     if not files:
-        for issue in skipped:
-            say_issue(issue)
         raise CommandError(T("cli.no-files", paths=", ".join(for_terminal(str(f)) for f in args.files)))
     names = [Path(f).name for f in files]
     name_count = Counter(names)
     everything = Report(skipped)
-    for issue in skipped:
-        say_issue(issue)
     unreadable = failed = False
     copies: set[str] = set()
     for path, name in zip(files, names, strict=True):

@@ -70,6 +70,11 @@ class Consolidation:
         return self.plan.unit(self.scope.unit)
 
     @property
+    def unreadable(self) -> list[str]:
+        """:func:`unreadable_files` of the files this consolidation received."""
+        return unreadable_files(self.received)
+
+    @property
     def ok(self) -> bool:
         return self.report.ok
 
@@ -523,9 +528,10 @@ def _status(plan, scope, chosen, deadlines, as_of, unreadable=()) -> tuple[pd.Da
     ``errors``/``warnings`` are filled from the final issue list by the caller. ``unreadable``:
     :func:`unreadable_files`, named in a missing unit's issue and note (one may be its report).
     """
-    files = ", ".join(unreadable)
-    unread = {"state": T("consolidate.no-readable-report"), "more": T("consolidate.unreadable-more",
-              n=len(unreadable), files=files)} if unreadable else {"state": T("consolidate.not-sent"), "more": ""}  # fmt: skip
+    # the one sentence naming those files: the note of a missing unit's row, and its issue's end
+    note = T("consolidate.note-unreadable", n=len(unreadable), files=", ".join(unreadable)) if unreadable else ""
+    said = {"state": T("consolidate.no-readable-report" if unreadable else "consolidate.not-sent"),
+            "more": " " + note if note else ""}  # fmt: skip
     rows, issues = [], []
     for level, codes in scope.expected.items():
         deadline = deadlines[level]
@@ -556,10 +562,9 @@ def _status(plan, scope, chosen, deadlines, as_of, unreadable=()) -> tuple[pd.Da
                 row["state"] = "missing" if as_of > deadline else "pending"
                 if row["state"] == "missing":
                     issues.append(
-                        make("missing", unit=code, code=code, name=unit.name, deadline=_d(deadline), **unread)
+                        make("missing", unit=code, code=code, name=unit.name, deadline=_d(deadline), **said)
                     )
-                    if unreadable:
-                        row["note"] = T("consolidate.note-unreadable", n=len(unreadable), files=files)
+                    row["note"] = note
             elif arrived.date() > deadline:
                 row["state"] = "late"
                 row["days_late"] = (arrived.date() - deadline).days

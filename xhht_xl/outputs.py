@@ -61,10 +61,6 @@ DETAIL_COLUMNS = (
 )
 
 
-def _verdict(v) -> str:
-    return aggregate.verdict_text(v)
-
-
 def _tuples(frame: pd.DataFrame):
     """``frame.itertuples()``: the same rows, the same values (Python scalars, Timestamps, NA), at a
     fraction of the cost for the small frames written here (pandas takes each column by position)."""
@@ -582,11 +578,9 @@ NOMINATION_WIDTHS = (26, 7, 26, 10, 24, 20, 26, 46, 20, 36, 16)
 def status_rows(c) -> list[list]:
     """The submission status as rows (same columns as ``STATUS_HEADS``): workbook and ribbon. A
     direct unit without a report reads «Chưa có báo cáo đọc được» when some received file could not
-    be read (``consolidation.unreadable_files``: it may be that unit's; the note names it)."""
-    from .consolidation import unreadable_files
-
+    be read (``Consolidation.unreadable``: it may be that unit's; the note names it)."""
     labels = {s: T(key) for s, key in STATE.items()}
-    if unreadable_files(c.received):
+    if c.unreadable:
         labels["missing"] = T("consolidate.state-no-readable")
     return [
         [r.unit, r.name, c.plan.levels[r.level].name, labels[r.state], r.deadline, _clean(r.received_at),
@@ -699,7 +693,7 @@ def _detail(ws: Worksheet, c) -> None:
 
     figures = [[None if v != v else v for v in d[name].tolist()] for name in ("num", "den", "rate")]  # NaN: empty
     rows = list(zip(column("unit"), column("name"), column("level", level_name), column("indicator"),
-                    column("milestone"), *figures, column("verdict", _verdict),
+                    column("milestone"), *figures, column("verdict", aggregate.verdict_text),
                     column("state", lambda s: T(f"out.state-{s}")), column("file"),
                     column("indicator", indicator_name), strict=True))  # fmt: skip
     # the column headers are the texts of DETAIL_COLUMNS ("name" and "state" have their own labels)

@@ -164,13 +164,6 @@ def judged(rows: list[dict]) -> tuple[list[dict], list[dict], int]:
     return met, not_met, sum(1 for r in met + not_met if r["provisional"])
 
 
-def unreadable_files(c) -> list[str]:
-    """``consolidation.unreadable_files`` of ``c``'s received files."""
-    from ..consolidation import unreadable_files as of_received
-
-    return of_received(c.received)
-
-
 def indicator_coverage(c, milestone: int) -> list[tuple[str, int, int]]:
     """``(indicator, units that reported, units expected)`` of every total at ``milestone`` lacking
     some expected unit's figure: a partial one (``partial``: its verdict is provisional) or one with
@@ -352,7 +345,7 @@ class _Synthesis:
                 text += " " + T("report.coverage-leaves-missing", names=names(
                     cov.leaves_missing, 6, MORE))  # fmt: skip
         absent = [n for lv in cov.levels for n in lv.missing]
-        unread = unreadable_files(self.c)
+        unread = self.c.unreadable
         if absent:
             # a file that could not be read may be one of theirs: "not received" would overstate
             key = "report.coverage-missing-unreadable" if unread else "report.coverage-missing"
@@ -516,7 +509,7 @@ class _Synthesis:
                 late = [T("report.late-unit", name=n, days=d) for n, d in lv.late]
                 parts.append(T("report.late", n=len(lv.late), names=names(late, 6, MORE)))
             if lv.missing:
-                key = "report.missing-unreadable" if unreadable_files(self.c) else "report.missing"
+                key = "report.missing-unreadable" if self.c.unreadable else "report.missing"
                 parts.append(T(key, n=len(lv.missing), names=names(list(lv.missing), 6, MORE)))
             if lv.pending:
                 parts.append(T("report.pending", n=len(lv.pending),
@@ -815,7 +808,7 @@ class _Synthesis:
 
     def annex_status(self) -> Annex:
         rows = []
-        missing = "report.state-no-readable" if unreadable_files(self.c) else "report.state-missing"
+        missing = "report.state-no-readable" if self.c.unreadable else "report.state-missing"
         for k, r in enumerate(self.c.status.itertuples(), start=1):
             state = {"on_time": T("report.state-on-time"), "missing": T(missing),
                      "pending": T("report.state-pending")}.get(r.state) or T("report.state-late", days=r.days_late)  # fmt: skip
