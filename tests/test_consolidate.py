@@ -136,9 +136,8 @@ def test_consolidating_twice_is_identical_and_ledger_not_duplicated(tmp_path, pl
     states = dict(zip(runs[0].status["unit"], runs[0].status["state"], strict=True))
     assert states[communes[-1]] == "missing"
     assert {states[c] for c in communes[:-1]} == {"on_time"}  # received 15/8..20/8, deadline 20/8
-    assert sorted(p.name for p in (store / "files").rglob("*.xlsx")) == sorted(
-        f"{r.sha256}.xlsx" for r in runs[0].received
-    )
+    kept = sorted(db.execute("SELECT sha256 || suffix FROM versions"))
+    assert [k for (k,) in kept] == sorted(f"{r.sha256}.xlsx" for r in runs[0].received)  # each version once
 
 
 def test_deadline_override_and_as_of(tmp_path, plan, district_folder):
@@ -235,6 +234,15 @@ def test_into_keeps_own_entries_and_resubmission_diff(tmp_path, plan, district_f
     changes = c2.changes[c2.changes["unit"] == first]
     assert list(changes["key"]) == ["kq/GDHT/2020/num"]
     assert ("superseded", first) in {(i.code, i.unit) for i in c2.report}
+    # corrected again, over the same file: the version used before is gone from the folder, and the
+    # store's copy of it is what the new one is compared with
+    again = values[("kq", "GDHT", 2020, "num")] + 1
+    values[("kq", "GDHT", 2020, "num")] = again
+    write_book(folder / "gửi lại" / f"Báo cáo xã {first} (sửa).xlsx", plan, "xa", values)
+    c3 = consolidate(folder, plan, "huyen", DISTRICT, into=own, received_at=csv, store=tmp_path / "k")
+    row = c3.changes[c3.changes["unit"] == first].iloc[0]
+    assert (row["key"], row["before"], row["after"]) == ("kq/GDHT/2020/num", str(again - 1), str(again))
+    assert row["previous_file"] == f"gửi lại/Báo cáo xã {first} (sửa).xlsx"
 
 
 def test_cli_consolidate_exit_codes(tmp_path, plan, district_folder, capsys):
