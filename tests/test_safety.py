@@ -787,3 +787,75 @@ def test_a_sheet_must_resolve_to_the_part_python_calamine_reads(tmp_path):
     for name, extra in cases.items():
         _rejects(_add_members(src, tmp_path / name, extra), "file-corrupt")
     _accepts(_add_members(src, tmp_path / "same.xlsx", {"xl/workbook.xml": book}))
+
+
+# --------------------------------------------------------------------------- parts seen before
+
+
+def _with_part(package: bytes, name: str, content: bytes, *, declared_as_before: bool = False) -> bytes:
+    """A copy of ``package`` with one part's content replaced. ``declared_as_before``: its local header
+    and central directory entry keep the CRC-32 and size the original part declared (a damaged or
+    forged part that, by the directory, looks like one the gate has seen)."""
+    with zipfile.ZipFile(io.BytesIO(package)) as zin:
+        old = zin.getinfo(name)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+            for item in zin.infolist():
+                zout.writestr(item.filename, content if item.filename == name else zin.read(item))
+    data = bytearray(out.getvalue())
+    if declared_as_before:
+        eocd = data.rfind(b"PK\x05\x06")
+        count, _, offset = struct.unpack_from("<HII", data, eocd + 10)
+        for _ in range(count):  # the central directory (APPNOTE 4.3.12)
+            name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, offset + 28)
+            local = struct.unpack_from("<I", data, offset + 42)[0]
+            if data[offset + 46 : offset + 46 + name_len] == name.encode():
+                for crc_at, size_at in ((offset + 16, offset + 24), (local + 14, local + 22)):
+                    struct.pack_into("<I", data, crc_at, old.CRC)
+                    struct.pack_into("<I", data, size_at, old.file_size)
+            offset += 46 + name_len + extra_len + comment_len
+    return bytes(data)
+
+
+def _outcome(path: Path, data: bytes) -> tuple:
+    path.write_bytes(data)
+    try:
+        info = inspect(path)
+    except UnreadableFile as exc:
+        return ("refused", exc.code)
+    return (info.kind, info.sheet_parts, tuple(info.non_utf8), info.workbook_head)
+
+
+def test_a_part_seen_before_is_known_by_its_bytes_not_its_directory_entry(tmp_path):
+    """The gate keeps what it found in a part seen before (the parts of one template repeat across
+    files) by the part's stored bytes: a part whose directory entry declares a known part's name,
+    CRC-32 and size but whose bytes differ is checked for itself. Every case gives the same outcome
+    whether the original package was inspected just before or not."""
+    original = _workbook(tmp_path / "a.xlsx").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(original)) as zf:
+        book, rels, types = zf.read("xl/workbook.xml"), zf.read("_rels/.rels"), zf.read("[Content_Types].xml")
+    renamed = book.replace("TongHợp".encode(), "TongHơp".encode())
+    doctype = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]>' + rels[rels.index(b"<Relationships") :]
+    macro = types.replace(b"spreadsheetml.sheet.main+xml", b"sheet.macroEnabled.main+xml")
+    assert renamed != book and macro != types
+    cases = {
+        "renamed": _with_part(original, "xl/workbook.xml", renamed),
+        "renamed, declared as before": _with_part(original, "xl/workbook.xml", renamed, declared_as_before=True),
+        "doctype, declared as before": _with_part(original, "_rels/.rels", doctype, declared_as_before=True),
+        "macro-enabled": _with_part(original, "[Content_Types].xml", macro),
+        "macro-enabled, declared as before": _with_part(original, "[Content_Types].xml", macro,
+                                                        declared_as_before=True),
+    }
+    seen = {}
+    for case, data in cases.items():
+        safety._SEEN.clear()
+        cold = _outcome(tmp_path / "x.xlsx", data)
+        _outcome(tmp_path / "a.xlsx", original)  # its parts are now known
+        warm = _outcome(tmp_path / "x.xlsx", data)
+        assert warm == cold, case
+        seen[case] = warm
+    assert "TongHơp" in seen["renamed"][1] and "TongHợp" not in seen["renamed"][1]
+    assert seen["macro-enabled"][0] == "xlsm"
+    for case in ("renamed, declared as before", "doctype, declared as before", "macro-enabled, declared as before"):
+        assert seen[case][0] == "refused", case  # the bytes do not match what the directory declares
+    assert len(safety._SEEN) <= safety._SEEN_MAX
