@@ -245,6 +245,33 @@ def test_into_keeps_own_entries_and_resubmission_diff(tmp_path, plan, district_f
     assert row["previous_file"] == f"gửi lại/Báo cáo xã {first} (sửa).xlsx"
 
 
+def test_changes_compare_with_the_version_used_last_even_an_earlier_one(tmp_path, plan, district_folder):
+    """A clerk goes back to an earlier file and then receives a new one: the new one is compared with
+    the version the last run used (helper-37: it was compared with the one before, as the earlier
+    version kept the time it was first used)."""
+    folder, csv, communes = district_folder
+    first = communes[0]
+    path = folder / "tuần 1" / f"Báo cáo xã {first}.xlsx"
+    values = clean_values(plan, unit=first, seed=0)
+    key = ("kq", "GDHT", 2020, "num")
+    versions = {}
+    for name, delta in (("v1", 0), ("v2", -7), ("v3", -11)):
+        changed = dict(values)
+        changed[key] = values[key] + delta
+        versions[name] = (write_book(tmp_path / f"{name}.xlsx", plan, "xa", changed).read_bytes(), changed[key])
+    runs = []
+    for hour, name in enumerate(("v1", "v2", "v1", "v3"), start=8):
+        path.write_bytes(versions[name][0])
+        runs.append(consolidate(folder, plan, "huyen", DISTRICT, received_at=csv, store=tmp_path / "k",
+                                now=dt.datetime(2020, 9, 1, hour)))  # fmt: skip
+    shown = [
+        [(row.key, row.before, row.after) for row in c.changes[c.changes["unit"] == first].itertuples()] for c in runs
+    ]
+    v1, v2, v3 = (versions[n][1] for n in ("v1", "v2", "v3"))
+    assert shown == [[], [("kq/GDHT/2020/num", str(v1), str(v2))], [("kq/GDHT/2020/num", str(v2), str(v1))],
+                     [("kq/GDHT/2020/num", str(v1), str(v3))]]  # fmt: skip
+
+
 def test_cli_consolidate_exit_codes(tmp_path, plan, district_folder, capsys):
     folder, csv, _ = district_folder
     out = tmp_path / "ra" / "tong_hop.xlsx"

@@ -665,8 +665,16 @@ def test_the_ledger_keeps_each_version_once_and_reads_an_older_stores_files(tmp_
     older.parent.mkdir(parents=True)
     older.write_bytes(b"an older store's file")
     assert intake.kept(store, "ef" + "2" * 62, older.relative_to(store).as_posix()) == b"an older store's file"
-    (tmp_path / "outside.xlsx").write_bytes(b"not the store's")
-    assert intake.kept(store, "ef" + "2" * 62, "files/../../outside.xlsx") is None
+    # nothing but such a file, and no link on the way (a ledger edited by hand, links put in the store)
+    outside = tmp_path / "outside.xlsx"
+    outside.write_bytes(b"not the store's")
+    linked = store / "files" / "ef" / ("ef" + "3" * 62 + ".xlsx")
+    linked.symlink_to(outside)
+    (store / "files" / "aa").symlink_to(tmp_path)
+    (tmp_path / ("aa" + "4" * 62 + ".xlsx")).write_bytes(b"not the store's")
+    for archive in ("files/../../outside.xlsx", "files/ef/../../../outside.xlsx", str(outside), "files/ef/\x00.xlsx",
+                    linked.relative_to(store).as_posix(), "files/aa/" + "aa" + "4" * 62 + ".xlsx", "files/" + "a" * 5000):
+        assert intake.kept(store, "ef" + "2" * 62, archive) is None, archive
     assert intake.kept(tmp_path / "no-store", sha, intake.KEPT) is None
 
 

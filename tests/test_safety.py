@@ -802,18 +802,28 @@ def _with_part(package: bytes, name: str, content: bytes, *, declared_as_before:
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
             for item in zin.infolist():
                 zout.writestr(item.filename, content if item.filename == name else zin.read(item))
-    data = bytearray(out.getvalue())
-    if declared_as_before:
-        eocd = data.rfind(b"PK\x05\x06")
-        count, _, offset = struct.unpack_from("<HII", data, eocd + 10)
-        for _ in range(count):  # the central directory (APPNOTE 4.3.12)
-            name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, offset + 28)
-            local = struct.unpack_from("<I", data, offset + 42)[0]
-            if data[offset + 46 : offset + 46 + name_len] == name.encode():
-                for crc_at, size_at in ((offset + 16, offset + 24), (local + 14, local + 22)):
-                    struct.pack_into("<I", data, crc_at, old.CRC)
-                    struct.pack_into("<I", data, size_at, old.file_size)
-            offset += 46 + name_len + extra_len + comment_len
+    data = out.getvalue()
+    return _patched(data, name, crc=old.CRC, size=old.file_size) if declared_as_before else data
+
+
+def _patched(package: bytes, name: str, *, crc=None, size=None, local_flags=None) -> bytes:
+    """A copy of ``package`` whose member ``name`` declares another CRC-32 or size (in its local
+    header and its central directory entry), or whose local header has other flags."""
+    data = bytearray(package)
+    eocd = data.rfind(b"PK\x05\x06")
+    count, _, offset = struct.unpack_from("<HII", data, eocd + 10)
+    for _ in range(count):  # the central directory (APPNOTE 4.3.12)
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, offset + 28)
+        local = struct.unpack_from("<I", data, offset + 42)[0]
+        if data[offset + 46 : offset + 46 + name_len] == name.encode():
+            for at in (offset + 16, local + 14):
+                if crc is not None:
+                    struct.pack_into("<I", data, at, crc)
+                if size is not None:
+                    struct.pack_into("<I", data, at + 8, size)
+            if local_flags is not None:
+                struct.pack_into("<H", data, local + 6, local_flags)
+        offset += 46 + name_len + extra_len + comment_len
     return bytes(data)
 
 
@@ -859,3 +869,32 @@ def test_a_part_seen_before_is_known_by_its_bytes_not_its_directory_entry(tmp_pa
     for case in ("renamed, declared as before", "doctype, declared as before", "macro-enabled, declared as before"):
         assert seen[case][0] == "refused", case  # the bytes do not match what the directory declares
     assert len(safety._SEEN) <= safety._SEEN_MAX
+
+
+def test_a_part_seen_before_is_known_by_its_local_header_too(tmp_path):
+    """A part the in-memory path refuses (it declares a byte more than it inflates to) is read by
+    ``zipfile``, which decodes the local header's name with the local header's flags: a package
+    that differs from one seen before only there (the UTF-8 flag cleared, the name not ASCII) gets
+    the outcome it gets on its own (helper-37 found it accepted once the other had been seen)."""
+    source = _workbook(tmp_path / "a.xlsx").read_bytes()
+    part, rels = "xl/wörkbook.xml", "xl/_rels/wörkbook.xml.rels"
+    members = {}
+    with zipfile.ZipFile(io.BytesIO(source)) as zin:
+        for item in zin.infolist():
+            content = zin.read(item)
+            if item.filename in ("_rels/.rels", "[Content_Types].xml"):
+                content = content.replace(b"xl/workbook.xml", part.encode())
+            members[{"xl/workbook.xml": part, "xl/_rels/workbook.xml.rels": rels}.get(item.filename, item.filename)] = content
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name, content in members.items():
+            zout.writestr(name, content)
+    seen = _patched(out.getvalue(), part, size=len(members[part]) + 1)
+    with zipfile.ZipFile(io.BytesIO(seen)) as zf:
+        flags = zf.getinfo(part).flag_bits
+    assert flags & 0x800  # a UTF-8 name
+    other = _patched(seen, part, local_flags=flags & ~0x800)
+    safety._SEEN.clear()
+    cold = _outcome(tmp_path / "b.xlsx", other)
+    _outcome(tmp_path / "a.xlsx", seen)
+    assert _outcome(tmp_path / "b.xlsx", other) == cold == ("refused", "zip-corrupt")

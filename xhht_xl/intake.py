@@ -519,8 +519,10 @@ class Ledger:
         return (row[0], row[1], row[2]) if row else None
 
     def mark_used(self, consolidation: str, unit: str, sha256: str, run_at: dt.datetime) -> None:
+        """This run of ``consolidation`` used this version of ``unit``: a version used again (a clerk
+        went back to an earlier file) is the latest used from now on (:meth:`last_used`)."""
         self.db.execute(
-            "INSERT OR IGNORE INTO used VALUES (?,?,?,?)", (consolidation, unit, sha256, run_at.isoformat())
+            "INSERT OR REPLACE INTO used VALUES (?,?,?,?)", (consolidation, unit, sha256, run_at.isoformat())
         )
 
     def count(self) -> int:
@@ -686,14 +688,23 @@ def _version(db: sqlite3.Connection, sha256: str) -> bytes | None:
     return bytes(row[0]) if row else None
 
 
+# The name an older store gave a version's file (``files/<2 hex>/<sha256><suffix>``, the suffix as
+# :func:`_safe_suffix` made it): the only ledger entry read as a file.
+_KEPT_FILE = re.compile(r"files/([0-9a-f]{2})/\1[0-9a-f]{62}\.[a-z0-9]{1,5}")
+
+
 def _kept_file(store: Path, archive: str) -> bytes | None:
-    """A version an older store kept as a file (``files/…``, relative to the store), read through
-    the intake gate's bounded read; None if it is gone or the name leaves the store."""
-    if not archive.startswith("files/") or ".." in archive.split("/"):
+    """A version an older store kept as a file, read through the intake gate's bounded read; None if
+    it is gone, if the ledger names anything but such a file (edited by hand: ``..``, a NUL) or if
+    a link is on the way (``files``, its folder or the file itself: nothing outside the store)."""
+    if not _KEPT_FILE.fullmatch(archive):
         return None
+    folder = store / "files"
     try:
-        return safety.read_bounded(store / archive)
-    except safety.UnreadableFile:
+        if folder.is_symlink() or (folder / archive[6:8]).is_symlink():
+            return None
+        return safety.read_bounded(store / archive, follow=False)
+    except (safety.UnreadableFile, OSError):
         return None
 
 
