@@ -136,9 +136,8 @@ def test_consolidating_twice_is_identical_and_ledger_not_duplicated(tmp_path, pl
     states = dict(zip(runs[0].status["unit"], runs[0].status["state"], strict=True))
     assert states[communes[-1]] == "missing"
     assert {states[c] for c in communes[:-1]} == {"on_time"}  # received 15/8..20/8, deadline 20/8
-    assert sorted(p.name for p in (store / "files").rglob("*.xlsx")) == sorted(
-        f"{r.sha256}.xlsx" for r in runs[0].received
-    )
+    kept = sorted(db.execute("SELECT sha256 || suffix FROM versions"))
+    assert [k for (k,) in kept] == sorted(f"{r.sha256}.xlsx" for r in runs[0].received)  # each version once
 
 
 def test_deadline_override_and_as_of(tmp_path, plan, district_folder):
@@ -235,6 +234,42 @@ def test_into_keeps_own_entries_and_resubmission_diff(tmp_path, plan, district_f
     changes = c2.changes[c2.changes["unit"] == first]
     assert list(changes["key"]) == ["kq/GDHT/2020/num"]
     assert ("superseded", first) in {(i.code, i.unit) for i in c2.report}
+    # corrected again, over the same file: the version used before is gone from the folder, and the
+    # store's copy of it is what the new one is compared with
+    again = values[("kq", "GDHT", 2020, "num")] + 1
+    values[("kq", "GDHT", 2020, "num")] = again
+    write_book(folder / "gửi lại" / f"Báo cáo xã {first} (sửa).xlsx", plan, "xa", values)
+    c3 = consolidate(folder, plan, "huyen", DISTRICT, into=own, received_at=csv, store=tmp_path / "k")
+    row = c3.changes[c3.changes["unit"] == first].iloc[0]
+    assert (row["key"], row["before"], row["after"]) == ("kq/GDHT/2020/num", str(again - 1), str(again))
+    assert row["previous_file"] == f"gửi lại/Báo cáo xã {first} (sửa).xlsx"
+
+
+def test_changes_compare_with_the_version_used_last_even_an_earlier_one(tmp_path, plan, district_folder):
+    """A clerk goes back to an earlier file and then receives a new one: the new one is compared with
+    the version the last run used (helper-37: it was compared with the one before, as the earlier
+    version kept the time it was first used)."""
+    folder, csv, communes = district_folder
+    first = communes[0]
+    path = folder / "tuần 1" / f"Báo cáo xã {first}.xlsx"
+    values = clean_values(plan, unit=first, seed=0)
+    key = ("kq", "GDHT", 2020, "num")
+    versions = {}
+    for name, delta in (("v1", 0), ("v2", -7), ("v3", -11)):
+        changed = dict(values)
+        changed[key] = values[key] + delta
+        versions[name] = (write_book(tmp_path / f"{name}.xlsx", plan, "xa", changed).read_bytes(), changed[key])
+    runs = []
+    for hour, name in enumerate(("v1", "v2", "v1", "v3"), start=8):
+        path.write_bytes(versions[name][0])
+        runs.append(consolidate(folder, plan, "huyen", DISTRICT, received_at=csv, store=tmp_path / "k",
+                                now=dt.datetime(2020, 9, 1, hour)))  # fmt: skip
+    shown = [
+        [(row.key, row.before, row.after) for row in c.changes[c.changes["unit"] == first].itertuples()] for c in runs
+    ]
+    v1, v2, v3 = (versions[n][1] for n in ("v1", "v2", "v3"))
+    assert shown == [[], [("kq/GDHT/2020/num", str(v1), str(v2))], [("kq/GDHT/2020/num", str(v2), str(v1))],
+                     [("kq/GDHT/2020/num", str(v1), str(v3))]]  # fmt: skip
 
 
 def test_cli_consolidate_exit_codes(tmp_path, plan, district_folder, capsys):

@@ -477,6 +477,7 @@ def _as_before(monkeypatch) -> None:
     from xhht_xl import checks, ooxml, read, textnorm
 
     monkeypatch.setattr(safety, "_inflated", lambda *a: None)  # members through zipfile
+    monkeypatch.setattr(safety, "_memoised", lambda key, compute: compute())  # every part parsed again
     monkeypatch.setattr(ooxml, "_shallow", _old_shallow)
     monkeypatch.setattr(read._Reader, "check_labels", _old_check_labels)
     monkeypatch.setattr(read._Reader, "read_inputs", _old_read_inputs)
@@ -636,45 +637,50 @@ def test_validate_leaves_the_cycle_collector_as_it_was(plan, tmp_path):
 # -- the intake store ------------------------------------------------------------------------------
 
 
-def test_archive_writes_what_fileio_wrote(tmp_path):
-    """The archive's lean write-once path gives the file ``fileio.write_bytes`` gave (bytes and
-    permissions), leaves no temporary file, and never rewrites a version it has."""
-    import os
-
-    from xhht_xl import fileio, intake
-
-    data = bytes(range(256)) * 1000
-    sha = "ab" + "0" * 62
-    got = intake.archive(tmp_path / "store", data, sha, ".XLSX")
-    assert got == tmp_path / "store" / "files" / "ab" / f"{sha}.xlsx"
-    old = fileio.write_bytes(tmp_path / "old.xlsx", data)
-    assert got.read_bytes() == old.read_bytes() == data
-    assert got.stat().st_mode == old.stat().st_mode
-    assert sorted(p.name for p in got.parent.iterdir()) == [got.name]
-    before = got.stat().st_mtime_ns
-    os.utime(got, ns=(before - 10**9, before - 10**9))
-    assert intake.archive(tmp_path / "store", b"other bytes", sha, ".xlsx") == got  # kept as it was
-    assert got.read_bytes() == data and got.stat().st_mtime_ns == before - 10**9
-    assert intake.archive(tmp_path / "store", b"x", "cd" + "1" * 62, ".t;rm").suffix == ".bin"
-
-
-def test_archive_failure_leaves_nothing_behind(tmp_path, monkeypatch):
-    import os
+def test_the_ledger_keeps_each_version_once_and_reads_an_older_stores_files(tmp_path):
+    """A version is kept in the ledger exactly as given, once (a version kept before stays as it
+    was), with a safe suffix; a store written before this version kept files, which are still
+    read, and a name that would leave the store reads nothing."""
+    import sqlite3
 
     from xhht_xl import intake
 
-    def full(fd, data):
-        raise OSError(28, "No space left on device")
+    store = tmp_path / "store"
+    store.mkdir()
+    data = bytes(range(256)) * 1000
+    sha = "ab" + "0" * 62
+    ledger = intake.Ledger(store / intake.LEDGER_NAME)
+    assert ledger.keep(sha, ".XLSX", data) == intake.KEPT
+    assert ledger.keep(sha, ".xlsx", b"other bytes") == intake.KEPT  # kept as it was
+    ledger.keep("cd" + "1" * 62, ".t;rm", b"x")
+    assert ledger.version(sha, intake.KEPT) == data
+    ledger.close()
+    db = sqlite3.connect(store / intake.LEDGER_NAME)
+    assert sorted(db.execute("SELECT substr(sha256, 1, 2), suffix, size FROM versions")) == [
+        ("ab", ".xlsx", len(data)), ("cd", ".bin", 1)]  # fmt: skip
+    db.close()
+    assert intake.kept(store, sha, intake.KEPT) == data
+    assert intake.kept(store, "ef" + "2" * 62, intake.KEPT) is None
+    older = store / "files" / "ef" / ("ef" + "2" * 62 + ".xlsx")
+    older.parent.mkdir(parents=True)
+    older.write_bytes(b"an older store's file")
+    assert intake.kept(store, "ef" + "2" * 62, older.relative_to(store).as_posix()) == b"an older store's file"
+    # nothing but such a file, and no link on the way (a ledger edited by hand, links put in the store)
+    outside = tmp_path / "outside.xlsx"
+    outside.write_bytes(b"not the store's")
+    linked = store / "files" / "ef" / ("ef" + "3" * 62 + ".xlsx")
+    linked.symlink_to(outside)
+    (store / "files" / "aa").symlink_to(tmp_path)
+    (tmp_path / ("aa" + "4" * 62 + ".xlsx")).write_bytes(b"not the store's")
+    for archive in ("files/../../outside.xlsx", "files/ef/../../../outside.xlsx", str(outside), "files/ef/\x00.xlsx",
+                    linked.relative_to(store).as_posix(), "files/aa/" + "aa" + "4" * 62 + ".xlsx", "files/" + "a" * 5000):
+        assert intake.kept(store, "ef" + "2" * 62, archive) is None, archive
+    assert intake.kept(tmp_path / "no-store", sha, intake.KEPT) is None
 
-    monkeypatch.setattr(os, "write", full)
-    with pytest.raises(OSError):
-        intake.archive(tmp_path / "store", b"data", "ef" + "2" * 62, ".xlsx")
-    assert list((tmp_path / "store" / "files" / "ef").iterdir()) == []
 
-
-def test_take_hashes_and_archives_the_bytes_read_once(province, plan, tmp_path):
+def test_take_hashes_and_keeps_the_bytes_read_once(province, plan, tmp_path):
     """The hash a received file is known by is its bytes' SHA-256, whether the reader accepted it
-    (the gate's hash, not computed twice) or refused it (hashed by intake), and the archive holds
+    (the gate's hash, not computed twice) or refused it (hashed by intake), and the ledger keeps
     exactly those bytes."""
     import hashlib
 
@@ -682,16 +688,21 @@ def test_take_hashes_and_archives_the_bytes_read_once(province, plan, tmp_path):
 
     files = sorted(p for p in province.rglob("*") if p.is_file() and p.suffix != ".csv")
     refused = accepted = 0
+    store = tmp_path / "store"
+    store.mkdir()
+    ledger = intake.Ledger(store / intake.LEDGER_NAME)
     for path in files:
-        got = intake.take(path, path.name, plan, tmp_path / "store")
+        got = intake.take(path, path.name, plan)
         data = path.read_bytes()
-        assert got.sha256 == hashlib.sha256(data).hexdigest() and got.size == len(data)
-        assert (tmp_path / "store" / got.archive).read_bytes() == data
+        assert got.sha256 == hashlib.sha256(data).hexdigest() and got.size == len(data) and got.data == data
+        ledger.keep(got.sha256, path.suffix, got.data)
+        assert ledger.version(got.sha256, intake.KEPT) == data
         if got.validation.submission is None:
             refused += 1
         else:
             accepted += 1
             assert got.validation.submission.sha256 == got.sha256
+    ledger.close()
     assert refused and accepted
 
 
@@ -742,7 +753,7 @@ def test_a_consolidation_keeps_formula_cells_only_where_a_returned_copy_needs_th
 
     kept = dropped = 0
     for path in faulty:
-        got = intake.take(path, path.name, plan, tmp_path / "store")
+        got = intake.take(path, path.name, plan)
         fresh = validate(path, plan, file=path.name)
         sub = got.validation.submission
         assert sub.entries.keys() == fresh.submission.entries.keys()

@@ -283,11 +283,11 @@ def test_archive_holds_exactly_the_bytes_hashed_even_if_the_file_is_replaced(tmp
         return data
 
     monkeypatch.setattr(safety, "read_bounded", read_then_replaced)
-    got = intake.take(path, "27712.xlsx", plan, store)
+    (r,) = intake.pull(folder, plan, {}, store)
     sha = hashlib.sha256(original).hexdigest()
-    assert got.sha256 == sha and got.validation.submission.sha256 == sha
-    assert (store / got.archive).read_bytes() == original
-    assert got.validation.submission.value(KEY) == first[KEY]
+    assert r.sha256 == sha and r.sub.sha256 == sha
+    assert intake.kept(store, r.sha256, r.archive) == original
+    assert r.sub.value(KEY) == first[KEY]
 
 
 def test_links_out_of_the_folder_and_giants_are_never_archived(tmp_path, plan):
@@ -307,14 +307,42 @@ def test_links_out_of_the_folder_and_giants_are_never_archived(tmp_path, plan):
     assert [n.code for n in notes] == ["files-skipped"] and "2 liên kết" in notes[0].message
     giant = next(r for r in received if r.rel == "giant.xlsx")
     assert giant.archive == "" and giant.validation.report.codes() == ["file-too-big"]
-    stored = [p for p in (store / "files").rglob("*") if p.is_file()]
-    assert len(stored) == 1 and sum(p.stat().st_size for p in stored) < 1024 * 1024
-    assert all(b"hunter2" not in p.read_bytes() and b"root:" not in p.read_bytes() for p in stored)
     db = sqlite3.connect(store / "ledger.sqlite")
+    stored = [row[0] for row in db.execute("SELECT data FROM versions")]
+    assert len(stored) == 1 and sum(map(len, stored)) < 1024 * 1024  # 27712.xlsx and its link: one version
+    assert all(b"hunter2" not in data and b"root:" not in data for data in stored)
+    assert sorted(p.name for p in store.iterdir()) == ["ledger.sqlite"]  # nothing else written
     assert db.execute("SELECT status, archive FROM receipts WHERE path = 'giant.xlsx'").fetchone() == (
         "unreadable:file-too-big",
         "",
     )
+
+
+def test_a_version_is_kept_with_its_receipt_or_not_at_all(tmp_path, plan, monkeypatch):
+    """The ledger keeps a version in its receipt's transaction: a run stopped by a failing store
+    (here the receipt of the second file cannot be written) leaves receipts and versions that
+    match, and a file of the store's folder is never written for a version."""
+    folder, store = tmp_path / "in", tmp_path / "store"
+    for i, unit in enumerate(("27712", "27715")):
+        write_book(folder / f"{unit}.xlsx", plan, "xa", clean_values(plan, unit=unit, seed=i))
+    real = intake.Ledger.record
+    calls = []
+
+    def failing(self, r, archive):
+        calls.append(r.rel)
+        if len(calls) == 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real(self, r, archive)
+
+    monkeypatch.setattr(intake.Ledger, "record", failing)
+    with pytest.raises(intake.IntakeError, match="đầy"):
+        intake.pull(folder, plan, {}, store)
+    db = sqlite3.connect(store / intake.LEDGER_NAME)
+    receipts = {row[0] for row in db.execute("SELECT sha256 FROM receipts")}
+    versions = {row[0] for row in db.execute("SELECT sha256 FROM versions")}
+    db.close()
+    assert receipts == versions and len(receipts) <= 1
+    assert sorted(p.name for p in store.iterdir()) == [intake.LEDGER_NAME]
 
 
 # -- 9. received-at files as Excel writes them ------------------------------------------------------

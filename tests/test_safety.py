@@ -787,3 +787,114 @@ def test_a_sheet_must_resolve_to_the_part_python_calamine_reads(tmp_path):
     for name, extra in cases.items():
         _rejects(_add_members(src, tmp_path / name, extra), "file-corrupt")
     _accepts(_add_members(src, tmp_path / "same.xlsx", {"xl/workbook.xml": book}))
+
+
+# --------------------------------------------------------------------------- parts seen before
+
+
+def _with_part(package: bytes, name: str, content: bytes, *, declared_as_before: bool = False) -> bytes:
+    """A copy of ``package`` with one part's content replaced. ``declared_as_before``: its local header
+    and central directory entry keep the CRC-32 and size the original part declared (a damaged or
+    forged part that, by the directory, looks like one the gate has seen)."""
+    with zipfile.ZipFile(io.BytesIO(package)) as zin:
+        old = zin.getinfo(name)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+            for item in zin.infolist():
+                zout.writestr(item.filename, content if item.filename == name else zin.read(item))
+    data = out.getvalue()
+    return _patched(data, name, crc=old.CRC, size=old.file_size) if declared_as_before else data
+
+
+def _patched(package: bytes, name: str, *, crc=None, size=None, local_flags=None) -> bytes:
+    """A copy of ``package`` whose member ``name`` declares another CRC-32 or size (in its local
+    header and its central directory entry), or whose local header has other flags."""
+    data = bytearray(package)
+    eocd = data.rfind(b"PK\x05\x06")
+    count, _, offset = struct.unpack_from("<HII", data, eocd + 10)
+    for _ in range(count):  # the central directory (APPNOTE 4.3.12)
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, offset + 28)
+        local = struct.unpack_from("<I", data, offset + 42)[0]
+        if data[offset + 46 : offset + 46 + name_len] == name.encode():
+            for at in (offset + 16, local + 14):
+                if crc is not None:
+                    struct.pack_into("<I", data, at, crc)
+                if size is not None:
+                    struct.pack_into("<I", data, at + 8, size)
+            if local_flags is not None:
+                struct.pack_into("<H", data, local + 6, local_flags)
+        offset += 46 + name_len + extra_len + comment_len
+    return bytes(data)
+
+
+def _outcome(path: Path, data: bytes) -> tuple:
+    path.write_bytes(data)
+    try:
+        info = inspect(path)
+    except UnreadableFile as exc:
+        return ("refused", exc.code)
+    return (info.kind, info.sheet_parts, tuple(info.non_utf8), info.workbook_head)
+
+
+def test_a_part_seen_before_is_known_by_its_bytes_not_its_directory_entry(tmp_path):
+    """The gate keeps what it found in a part seen before (the parts of one template repeat across
+    files) by the part's stored bytes: a part whose directory entry declares a known part's name,
+    CRC-32 and size but whose bytes differ is checked for itself. Every case gives the same outcome
+    whether the original package was inspected just before or not."""
+    original = _workbook(tmp_path / "a.xlsx").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(original)) as zf:
+        book, rels, types = zf.read("xl/workbook.xml"), zf.read("_rels/.rels"), zf.read("[Content_Types].xml")
+    renamed = book.replace("TongHợp".encode(), "TongHơp".encode())
+    doctype = b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x "y">]>' + rels[rels.index(b"<Relationships") :]
+    macro = types.replace(b"spreadsheetml.sheet.main+xml", b"sheet.macroEnabled.main+xml")
+    assert renamed != book and macro != types
+    cases = {
+        "renamed": _with_part(original, "xl/workbook.xml", renamed),
+        "renamed, declared as before": _with_part(original, "xl/workbook.xml", renamed, declared_as_before=True),
+        "doctype, declared as before": _with_part(original, "_rels/.rels", doctype, declared_as_before=True),
+        "macro-enabled": _with_part(original, "[Content_Types].xml", macro),
+        "macro-enabled, declared as before": _with_part(original, "[Content_Types].xml", macro,
+                                                        declared_as_before=True),
+    }
+    seen = {}
+    for case, data in cases.items():
+        safety._SEEN.clear()
+        cold = _outcome(tmp_path / "x.xlsx", data)
+        _outcome(tmp_path / "a.xlsx", original)  # its parts are now known
+        warm = _outcome(tmp_path / "x.xlsx", data)
+        assert warm == cold, case
+        seen[case] = warm
+    assert "TongHơp" in seen["renamed"][1] and "TongHợp" not in seen["renamed"][1]
+    assert seen["macro-enabled"][0] == "xlsm"
+    for case in ("renamed, declared as before", "doctype, declared as before", "macro-enabled, declared as before"):
+        assert seen[case][0] == "refused", case  # the bytes do not match what the directory declares
+    assert len(safety._SEEN) <= safety._SEEN_MAX
+
+
+def test_a_part_seen_before_is_known_by_its_local_header_too(tmp_path):
+    """A part the in-memory path refuses (it declares a byte more than it inflates to) is read by
+    ``zipfile``, which decodes the local header's name with the local header's flags: a package
+    that differs from one seen before only there (the UTF-8 flag cleared, the name not ASCII) gets
+    the outcome it gets on its own (helper-37 found it accepted once the other had been seen)."""
+    source = _workbook(tmp_path / "a.xlsx").read_bytes()
+    part, rels = "xl/wörkbook.xml", "xl/_rels/wörkbook.xml.rels"
+    members = {}
+    with zipfile.ZipFile(io.BytesIO(source)) as zin:
+        for item in zin.infolist():
+            content = zin.read(item)
+            if item.filename in ("_rels/.rels", "[Content_Types].xml"):
+                content = content.replace(b"xl/workbook.xml", part.encode())
+            members[{"xl/workbook.xml": part, "xl/_rels/workbook.xml.rels": rels}.get(item.filename, item.filename)] = content
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for name, content in members.items():
+            zout.writestr(name, content)
+    seen = _patched(out.getvalue(), part, size=len(members[part]) + 1)
+    with zipfile.ZipFile(io.BytesIO(seen)) as zf:
+        flags = zf.getinfo(part).flag_bits
+    assert flags & 0x800  # a UTF-8 name
+    other = _patched(seen, part, local_flags=flags & ~0x800)
+    safety._SEEN.clear()
+    cold = _outcome(tmp_path / "b.xlsx", other)
+    _outcome(tmp_path / "a.xlsx", seen)
+    assert _outcome(tmp_path / "b.xlsx", other) == cold == ("refused", "zip-corrupt")

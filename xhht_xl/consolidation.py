@@ -459,7 +459,7 @@ def _carried(plan: Plan, scope: Scope, chosen: dict[str, intake.Received], store
         unit = plan.units[code]
         if not plan.child_levels(unit.level):
             continue
-        c = coverage.of(r.sub, store / r.archive if r.archive else r.path)  # the bytes that were read
+        c = coverage.of(r.sub, r.path, data=_kept(store, r))
         if c is not None and c.unit == code:
             carried[code] = c
             continue
@@ -480,13 +480,22 @@ def _nested_detail(plan: Plan, chosen: dict[str, intake.Received], store: Path):
         if not (r.sub.level in plan.levels and plan.child_levels(r.sub.level)):
             continue
         bad: list[str] = []
-        frame = outputs.detail_of(r.sub, plan, store / r.archive if r.archive else r.path, bad)
+        frame = outputs.detail_of(r.sub, plan, r.path, bad, data=_kept(store, r))
         if not frame.empty:
             frames.append(frame)
         if bad:
             issues.append(make("detail-row-invalid", file=r.rel, sheet=sheet, cell=bad[0], unit=code,
                                count=len(bad), cells=listed(bad, 10)))  # fmt: skip
     return frames, issues
+
+
+def _kept(store: Path, r: intake.Received) -> bytes | None:
+    """The bytes that were read of a received file whose reader did not keep the sheets it sends
+    up (``Submission.sent_up``: set by ``read.read``, so only for a submission made otherwise), as
+    the store keeps them; None otherwise (its path is read then)."""
+    if r.sub.sent_up is not None or not r.archive:
+        return None
+    return intake.kept(store, r.sha256, r.archive)
 
 
 def _below_missing(plan: Plan, chosen, below: pd.DataFrame) -> list[Issue]:
@@ -637,8 +646,10 @@ def _changes(plan, scope, chosen, received, ledger, store) -> pd.DataFrame:
         previous = None
         last = ledger.last_used(key, code, other_than=r.sha256)
         if last is not None:
-            v = validate(store / last[1], plan)
-            previous = v.submission
+            sha, archive, rel = last
+            data = ledger.version(sha, archive)
+            if data is not None:  # read as it was received (its name as the clerk knows it)
+                previous = validate(Path(rel), plan, file=rel, data=data).submission
         if previous is None:
             # the version this one replaced: same unit and part (not another part of a merger)
             older = [

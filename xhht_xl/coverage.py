@@ -202,21 +202,28 @@ def read(path: str | Path) -> Carried | None:
     return _read(str(path), st.st_mtime_ns, st.st_size)
 
 
-def of(sub, path: str | Path | None = None) -> Carried | None:
+def of(sub, path: str | Path | None = None, *, data: bytes | None = None) -> Carried | None:
     """The coverage the workbook of submission ``sub`` carries: from the sheet its reader kept
-    (``Submission.sent_up``), else read from ``path`` (default: ``sub.path``), the file those
-    bytes came from. Same result as :func:`read`."""
+    (``Submission.sent_up``), else read from ``data`` (the bytes that were read, as the store keeps
+    them) or ``path`` (default: ``sub.path``). Same result as :func:`read`."""
     if sub.sent_up is not None:
         return parse(sub.sent_up.get(SHEET))
-    return read(path if path is not None else sub.path)
+    path = path if path is not None else sub.path
+    if data is not None:
+        return parse(_sheet(path, data))
+    return read(path)
 
 
 @lru_cache(maxsize=256)
 def _read(path: str, _mtime_ns: int, _size: int) -> Carried | None:
+    return parse(_sheet(path))
+
+
+def _sheet(path: str | Path, data: bytes | None = None) -> list[list] | None:
     from .read import sheet_rows
 
     # through the intake gate and bounded before python-calamine runs, like every received sheet
-    return parse(sheet_rows(path, SHEET, bound=(MAX_ROWS, MAX_COLUMNS)))
+    return sheet_rows(path, SHEET, bound=(MAX_ROWS, MAX_COLUMNS), data=data)
 
 
 def parse(rows: list[list] | None) -> Carried | None:

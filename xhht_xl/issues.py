@@ -46,7 +46,6 @@ SEVERITY: dict[str, Severity] = {
     # intake (messages/read.toml)
     "files-skipped": "info",
     "own-output": "info",
-    "archive-failed": "warning",
     "lock-recovered": "info",
     # the mailbox intake (messages/mail.toml): a message that brought no workbook is listed
     "mail-no-attachment": "info",

@@ -962,24 +962,27 @@ def write_facts(c, path: Path) -> Path:
     return write_text(path, "\ufeff" + frame.to_csv(index=False))
 
 
-def read_detail(path: Path, plan, bad: list[str] | None = None) -> pd.DataFrame:
+def read_detail(path: Path, plan, bad: list[str] | None = None, *, data: bytes | None = None) -> pd.DataFrame:
     """The per-unit detail of a consolidated workbook sent up by the level below (or an empty frame).
 
     This is how the communes' figures reach the province through the districts' workbooks. A
-    workbook already read by ``read.read`` need not be read again: :func:`detail_of`.
+    workbook already read by ``read.read`` need not be read again: :func:`detail_of`. ``data``: the
+    file's bytes, already read (``path`` then only names it).
     """
     from .read import sheet_rows
 
-    return detail_frame(sheet_rows(path, T("out.sheet-detail"), bound=DETAIL_BOUND), plan, bad)
+    return detail_frame(sheet_rows(path, T("out.sheet-detail"), bound=DETAIL_BOUND, data=data), plan, bad)
 
 
-def detail_of(sub, plan, path: Path | None = None, bad: list[str] | None = None) -> pd.DataFrame:
+def detail_of(
+    sub, plan, path: Path | None = None, bad: list[str] | None = None, *, data: bytes | None = None
+) -> pd.DataFrame:
     """:func:`read_detail` of the workbook of submission ``sub``: from the sheet its reader kept
-    (``Submission.sent_up``), else read from ``path`` (default: ``sub.path``). ``bad``: as in
-    :func:`detail_frame`."""
+    (``Submission.sent_up``), else read from ``data`` (the bytes that were read, as the store keeps
+    them) or ``path`` (default: ``sub.path``). ``bad``: as in :func:`detail_frame`."""
     if sub.sent_up is not None:
         return detail_frame(sub.sent_up.get(T("out.sheet-detail")), plan, bad)
-    return read_detail(path if path is not None else sub.path, plan, bad)
+    return read_detail(path if path is not None else sub.path, plan, bad, data=data)
 
 
 _DETAIL_MILESTONE_COLUMN = "E"  # where «Chi tiết» holds the milestone (DETAIL_COLUMNS' fifth)

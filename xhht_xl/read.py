@@ -316,15 +316,19 @@ class Book:
 
 
 def sheet_rows(
-    path: str | Path, sheet: str, *, bound: tuple[int, int], limits: safety.Limits | None = None
+    path: str | Path,
+    sheet: str,
+    *,
+    bound: tuple[int, int],
+    limits: safety.Limits | None = None,
+    data: bytes | None = None,
 ) -> list[list] | None:
     """The values of one sheet of a workbook this tool may read (through the intake gate), at most
     ``bound`` = (rows, columns) of them (also before python-calamine runs); None when the file cannot
-    be read or has no such sheet."""
+    be read or has no such sheet. ``data``: the file's bytes, already read (``path`` then names it)."""
+    limits = limits or safety.Limits()
     try:
-        book = Book(
-            safety.inspect(path, limits or safety.Limits()), limits or safety.Limits(), {sheet: bound}, [sheet]
-        )
+        book = Book(safety.inspect(path, limits, data=data), limits, {sheet: bound}, [sheet])
         if sheet not in book.sheet_names:
             return None
         rows = book.grid(sheet)
