@@ -477,7 +477,7 @@ def _as_before(monkeypatch) -> None:
     from xhht_xl import checks, ooxml, read, textnorm
 
     monkeypatch.setattr(safety, "_inflated", lambda *a: None)  # members through zipfile
-    monkeypatch.setattr(safety, "_memoised", lambda key, compute: compute())  # every part parsed again
+    monkeypatch.setattr(safety, "_seen", lambda zf, name, extra, compute: compute())  # every part parsed again
     monkeypatch.setattr(ooxml, "_shallow", _old_shallow)
     monkeypatch.setattr(read._Reader, "check_labels", _old_check_labels)
     monkeypatch.setattr(read._Reader, "read_inputs", _old_read_inputs)

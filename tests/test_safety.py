@@ -898,3 +898,17 @@ def test_a_part_seen_before_is_known_by_its_local_header_too(tmp_path):
     cold = _outcome(tmp_path / "b.xlsx", other)
     _outcome(tmp_path / "a.xlsx", seen)
     assert _outcome(tmp_path / "b.xlsx", other) == cold == ("refused", "zip-corrupt")
+
+
+def test_a_part_parsed_for_two_findings_keeps_each(tmp_path):
+    """A package whose relationships name themselves as its workbook part: the part is parsed for
+    the main part's name and then as the workbook, two findings kept apart (the same key for both
+    gave the first's string as the second's sheets: a ValueError, not a refusal)."""
+    source = _workbook(tmp_path / "a.xlsx").read_bytes()
+    with zipfile.ZipFile(io.BytesIO(source)) as zf:
+        rels = zf.read("_rels/.rels")
+    looped = re.sub(rb'Target="/?xl/workbook\.xml"', b'Target="/_rels/.rels"', rels)
+    assert looped != rels
+    data = _with_part(source, "_rels/.rels", looped)
+    for _ in range(2):  # cold, then with every part of it seen
+        assert _outcome(tmp_path / "x.xlsx", data)[0] == "refused"

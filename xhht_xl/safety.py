@@ -635,8 +635,8 @@ def _ooxml_main_part(zf: zipfile.ZipFile, by_lower: dict[str, str], file: str, l
     rels = by_lower.get("_rels/.rels")
     if rels is None:
         return None
-    key = _part_key(zf, rels, limits.max_xml_bytes)
-    return _memoised(key, lambda: _main_target(safe_xml(zf, rels, limits.max_xml_bytes, file=file)))
+    return _seen(zf, rels, ("main", limits.max_xml_bytes),
+                 lambda: _main_target(safe_xml(zf, rels, limits.max_xml_bytes, file=file)))  # fmt: skip
 
 
 def _main_target(root: Element) -> str | None:
@@ -670,15 +670,15 @@ def _inspect_ooxml(
         low = info.filename.lower()
         # worksheets are checked by ooxml.scan_sheet before python-calamine reads any of them
         if low.endswith((".xml", ".rels", ".vml")) and not low.startswith("xl/worksheets/"):
-            key = _part_key(zf, info.filename, "dtd", limits.head_bytes)
-            if not _memoised(key, lambda info=info: _scan_for_dtd(zf, info, limits, file)):
+            if not _seen(zf, info.filename, ("dtd", limits.head_bytes),
+                         lambda info=info: _scan_for_dtd(zf, info, limits, file)):  # fmt: skip
                 non_utf8.append(info.filename)
 
     ct_name = by_lower.get("[content_types].xml")
     if ct_name is None:
         raise UnreadableFile("zip-corrupt", file)
-    key = _part_key(zf, ct_name, limits.max_xml_bytes, main.lower())
-    main_ct = _memoised(key, lambda: _content_type(safe_xml(zf, ct_name, limits.max_xml_bytes, file=file), main))
+    main_ct = _seen(zf, ct_name, ("type", limits.max_xml_bytes, main.lower()),
+                    lambda: _content_type(safe_xml(zf, ct_name, limits.max_xml_bytes, file=file), main))  # fmt: skip
 
     parts.update(_sheet_parts(zf, by_lower, main, file, limits, heads))
 
@@ -896,8 +896,7 @@ def _sheet_parts(
 
     A main part that is not a <workbook> with at least one <sheet> is ``not-a-workbook``.
     """
-    key = _part_key(zf, name, limits.max_xml_bytes)
-    rids, head = _memoised(key, lambda: _workbook_sheets(zf, name, file, limits))
+    rids, head = _seen(zf, name, ("sheets", limits.max_xml_bytes), lambda: _workbook_sheets(zf, name, file, limits))
     if head is not None and heads is not None:
         heads[name] = head
     if name != "xl/workbook.xml" and "xl/workbook.xml" in zf.NameToInfo:
@@ -906,8 +905,8 @@ def _sheet_parts(
     rels_name = by_lower.get(f"{folder}/_rels/{base}.rels".lower())
     targets: dict[str, str] = {}
     if rels_name is not None:
-        key = _part_key(zf, rels_name, limits.max_xml_bytes, folder)
-        found = _memoised(key, lambda: _part_targets(safe_xml(zf, rels_name, limits.max_xml_bytes, file=file), folder))
+        found = _seen(zf, rels_name, ("targets", limits.max_xml_bytes, folder),
+                      lambda: _part_targets(safe_xml(zf, rels_name, limits.max_xml_bytes, file=file), folder))  # fmt: skip
         for rid, full in found:
             targets[rid] = by_lower.get(full.lower(), full)
     return {sheet: targets[rid] for sheet, rid in rids if rid in targets}
@@ -961,11 +960,11 @@ _SEEN_PART_MAX = 32 * 1024  # stored bytes of a part kept: the kept keys hold 8 
 _SEEN_LOCK = threading.Lock()
 
 
-def _part_key(zf: zipfile.ZipFile, name: str, *extra) -> tuple | None:
+def _part_key(zf: zipfile.ZipFile, name: str, extra: tuple) -> tuple | None:
     """The key a part's findings are kept by: its central directory entry's name, flags, method,
-    sizes and CRC-32, and its local record (header but its time, name, extra field, stored bytes) exactly:
-    ``zipfile``, which reads a member the in-memory path refuses, reads the local header's flags
-    and name too. None when the package is not in memory, the part is larger than
+    sizes and CRC-32, and its local record (header but its time, name, extra field, stored bytes)
+    exactly: ``zipfile``, which reads a member the in-memory path refuses, reads the local header's
+    flags and name too. None when the package is not in memory, the part is larger than
     :data:`_SEEN_PART_MAX`, or :func:`member_body` finds the member odd."""
     info = zf.NameToInfo.get(name)
     if info is None or info.compress_size > _SEEN_PART_MAX:
@@ -980,16 +979,21 @@ def _part_key(zf: zipfile.ZipFile, name: str, *extra) -> tuple | None:
         name_len, extra_len = struct.unpack_from("<HH", buf, start + 26)
         # the local header but its modification time and date (bytes 10-13: nothing reads them, and
         # each file saved at another minute has others), its name, extra field and stored bytes
-        record = bytes(buf[start : start + 10]) + bytes(buf[start + 14 : start + 30 + name_len + extra_len + info.compress_size])
+        end = start + 30 + name_len + extra_len + info.compress_size
+        record = bytes(buf[start : start + 10]) + bytes(buf[start + 14 : end])
     finally:
         buf.release()
-    return (info.filename, info.orig_filename, info.flag_bits, info.compress_type, info.compress_size, info.file_size, info.CRC,
-            extra, record)  # fmt: skip
+    entry = (info.filename, info.orig_filename, info.flag_bits, info.compress_type, info.compress_size,
+             info.file_size, info.CRC)  # fmt: skip
+    return entry, extra, record
 
 
-def _memoised(key: tuple | None, compute: Callable[[], object]):
-    """``compute()``, or what it gave for a part with the same ``key`` (:func:`_part_key`).
-    Values are immutable (tuples, strings, bytes)."""
+def _seen(zf: zipfile.ZipFile, name: str, extra: tuple, compute: Callable[[], object]):
+    """``compute()`` of part ``name`` of ``zf``, or what it gave for a part seen before with the same
+    :func:`_part_key`. ``extra``: which finding (its first item, one per kind of finding: a part may
+    be parsed for two, the package's relationships named as its workbook part) and whatever else it
+    depends on (the limits...). Values are immutable (tuples, strings, bytes)."""
+    key = _part_key(zf, name, extra)
     if key is None:
         return compute()
     found = _SEEN.get(key, _SEEN)
