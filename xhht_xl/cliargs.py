@@ -13,13 +13,11 @@ import argparse
 import contextlib
 import glob
 import os
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from . import messages
 from .cleaning import for_terminal
-from .issues import make
 
 T = messages.text
 WILDCARDS = frozenset("*?[")
@@ -45,23 +43,14 @@ def input_files(args: Sequence[str | Path], notes: list | None = None) -> list[P
     had some, the ``files-skipped`` issue a consolidation of that folder reports (empty files,
     junk, links out of it), so no file a clerk put there goes unmentioned.
     """
-    from .intake import is_junk, scan
+    from .intake import is_junk, scan_noted
 
     out: list[Path] = []
-
-    def folder(path: Path) -> list[Path]:
-        skipped: Counter = Counter()
-        found = scan(path, skipped)
-        if notes is not None and skipped:
-            notes.append(make("files-skipped", junk=skipped["junk"], empty=skipped["empty"], links=skipped["link"],
-                              folder=path.name or str(path)))  # fmt: skip
-        return found
-
     for arg in args:
         text = str(arg)
         path = Path(text)
         if path.is_dir():
-            out += folder(path)
+            out += scan_noted(path, notes)
         elif path.exists() or os.path.lexists(text):
             if not is_junk(path.name):
                 out.append(path)
@@ -72,7 +61,7 @@ def input_files(args: Sequence[str | Path], notes: list | None = None) -> list[P
             for match in matches:
                 found = Path(match)
                 if found.is_dir():
-                    out += folder(found)
+                    out += scan_noted(found, notes)
                 elif not is_junk(found.name):
                     out.append(found)
         else:

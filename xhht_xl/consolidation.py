@@ -261,7 +261,7 @@ def consolidate(
             if csv_name:
                 _check_rows_name_units(times, rows, received, expected_units, csv_name, plan, scope)
             chosen = intake.choose(received, expected_units, plan)
-            changes = _changes(plan, scope, chosen, received, ledger, store)
+            changes = _changes(plan, scope, chosen, received, ledger)
             key = f"{scope.level}:{scope.unit}"
             for code, r in chosen.items():
                 ledger.mark_used(key, code, r.sha256, now)
@@ -634,7 +634,7 @@ def _detail(rates: pd.DataFrame, plan: Plan, chosen: dict[str, intake.Received])
     ]
 
 
-def _changes(plan, scope, chosen, received, ledger, store) -> pd.DataFrame:
+def _changes(plan, scope, chosen, received, ledger) -> pd.DataFrame:
     """Cell-level differences of a resubmission against the version used before (or superseded)."""
     rows = []
     key = f"{scope.level}:{scope.unit}"

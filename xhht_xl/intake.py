@@ -2,8 +2,8 @@
 version by SHA-256 and a receipt of each file in an SQLite ledger.
 
 The store (the ledger, holding the versions' bytes, and its lock) lives on local disk beside the
-output: SQLite is unsafe on network shares. A lock file guards it, so two people running a consolidation at once cannot corrupt it.
-Received files are only ever read.
+output: SQLite is unsafe on network shares. A lock file guards it, so two people running a
+consolidation at once cannot corrupt it. Received files are only ever read.
 """
 
 from __future__ import annotations
@@ -159,6 +159,18 @@ def scan(folder: Path, skipped: Counter | None = None) -> list[Path]:
                 continue
             out.append(path)
     return out
+
+
+def scan_noted(folder: Path, notes: list[Issue] | None) -> list[Path]:
+    """:func:`scan`, and the ``files-skipped`` note of what the folder held that is no report (empty
+    files, junk, links out of it) added to ``notes`` (if given) when there was some: what a
+    consolidation and ``xhht validate`` of a folder both say."""
+    skipped: Counter = Counter()
+    files = scan(folder, skipped)
+    if notes is not None and skipped:
+        notes.append(make("files-skipped", junk=skipped["junk"], empty=skipped["empty"], links=skipped["link"],
+                          folder=folder.name or str(folder)))  # fmt: skip
+    return files
 
 
 def is_junk(name: str) -> bool:
@@ -668,11 +680,10 @@ def kept(store: Path, sha256: str, archive: str) -> bytes | None:
     """The bytes of a version the store keeps (``archive`` as its receipt records it: :data:`KEPT`,
     or an older store's file), read from a ledger opened read-only here; None when it is not kept
     (any more). For a caller without the ledger open: :meth:`Ledger.version` otherwise."""
-    path = store / LEDGER_NAME
     if archive != KEPT:
         return _kept_file(store, archive)
     try:
-        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        db = sqlite3.connect(f"{(store / LEDGER_NAME).resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error:
         return None
     try:
@@ -763,11 +774,7 @@ def pull(
     mail = MailRecords() if mailbox is not None else mail_records(folder)
     if notes is not None:
         notes += mail.notes
-    skipped: Counter = Counter()
-    files = scan(folder, skipped)
-    if notes is not None and skipped:
-        notes.append(make("files-skipped", junk=skipped["junk"], empty=skipped["empty"], links=skipped["link"],
-                          folder=folder.name or str(folder)))  # fmt: skip
+    files = scan_noted(folder, notes)
     # records name files exactly as on disk (a control character, which Windows forbids anyway,
     # would break every workbook the name is written into: only those are dropped)
     rels = [cleaning.clean_cell(path.relative_to(folder).as_posix())[0] for path in files]
